@@ -1,0 +1,45 @@
+# Twill: the README's two commands are `make lab` and `make test`. Both install what is missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+NODE_TEST := node --import tsx --test
+export NODE_EXTRA_CA_CERTS :=
+
+.PHONY: help deps build lint typecheck test test-unit test-e2e lab lab-down bench clean
+
+help:
+	@echo "make lab    bring up the lab and show it working"
+	@echo "make test   install, build, lint, type-check and run every test"
+	@echo "make bench  run the benchmarks (JSON on stdout)"
+
+deps:
+	@./scripts/setup.sh
+
+build: deps
+	@node scripts/build.mjs
+
+lint: deps
+	@echo "[lint] eslint" && npx --no-install eslint --max-warnings=0 .
+
+typecheck: deps
+	@echo "[typecheck] tsc" && npx --no-install tsc --noEmit -p .
+
+test-unit: build
+	@node scripts/run-tests.mjs unit
+
+test-e2e: build
+	@node scripts/run-tests.mjs kernel
+
+test: build lint typecheck
+	@node scripts/run-tests.mjs all
+
+lab: build
+	@./bin/twill lab demo
+
+lab-down:
+	@./bin/twill lab down --all
+
+bench: build
+	@npm run --silent bench
+
+clean:
+	rm -rf dist

@@ -1,0 +1,30 @@
+// Bundles the entry points with esbuild. Native or file-loading packages stay external and are
+// resolved from node_modules at run time (netlink ships a prebuilt .node; etcd3 loads .proto files).
+import { build } from 'esbuild';
+import { mkdirSync } from 'node:fs';
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  sourcemap: 'linked',
+  logLevel: 'warning',
+  legalComments: 'none',
+};
+
+mkdirSync('dist', { recursive: true });
+const started = Date.now();
+await Promise.all([
+  // The CNI shim: node builtins only, nothing heavy, no source maps (start-up time is pod start-up time).
+  build({ ...common, entryPoints: { 'twill-cni': 'src/cni/shim-main.ts' }, outdir: 'dist', sourcemap: false, minify: true }),
+  build({
+    ...common,
+    entryPoints: { twill: 'src/cli/main.ts' },
+    outdir: 'dist',
+    external: ['netlink', 'etcd3'],
+    // Bundled CommonJS deps expect require(); give ESM output one.
+    banner: { js: "import { createRequire as __twillCreateRequire } from 'node:module'; const require = __twillCreateRequire(import.meta.url);" },
+  }),
+]);
+console.log(`build: dist/ in ${Date.now() - started} ms`);

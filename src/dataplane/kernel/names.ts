@@ -1,0 +1,57 @@
+// Every kernel object Twill creates is named here, once. Apply code never deletes an object that
+// does not carry one of these names or marks: that is how Twill shares a node with other software.
+// This file must stay dependency-free: the CNI shim imports it.
+import { createHash } from 'node:crypto';
+
+/** Prefix of every host-side pod veth: `twl` + 11 hex chars of sha256(containerId/ifname). */
+export const HOST_VETH_PREFIX = 'twl';
+
+/** The VXLAN device of the vxlan backend. */
+export const VXLAN_DEVICE = 'twill0';
+
+/** nftables tables, one per owner (inet family unless noted). */
+export const NFT_TABLE_POLICY = 'twill-policy';
+export const NFT_TABLE_NAT = 'twill-nat';
+export const NFT_TABLE_SERVICES = 'twill-services';
+
+/**
+ * The pod's default gateway. Every pod on every node uses the same link-local address; the
+ * node answers for it because the pod holds a permanent neighbour entry for it pointing at
+ * HOST_VETH_MAC (Calico's scheme, without proxy ARP).
+ */
+export const POD_GATEWAY_V4 = '169.254.1.1';
+export const POD_GATEWAY_V6 = 'fe80::1';
+
+/** Every host-side pod veth carries this MAC, so a pod's gateway neighbour entry is a constant. */
+export const HOST_VETH_MAC = 'ee:ee:ee:ee:ee:ee';
+
+/**
+ * Route protocol number stamped on every route Twill installs (`proto 116` in `ip route`).
+ * Diff-and-apply only ever deletes routes carrying it.
+ */
+export const ROUTE_PROTOCOL = 116;
+
+/** Main routing table. */
+export const ROUTE_TABLE_MAIN = 254;
+
+/** Where runtime state lives by default. */
+export const DEFAULT_RUN_DIR = '/run/twill';
+export const DEFAULT_AGENT_SOCKET = '/run/twill/agent.sock';
+export const DEFAULT_STATE_DIR = '/var/lib/twill';
+
+/** Tombstones written by the shim when the agent is down live beside the agent socket. */
+export function tombstoneDir(agentSocket: string): string {
+  const i = agentSocket.lastIndexOf('/');
+  return `${i > 0 ? agentSocket.slice(0, i) : '.'}/tombstones`;
+}
+
+/** Host-side veth name for a pod attachment: deterministic so DEL works without any state. */
+export function hostVethName(containerId: string, ifname: string): string {
+  const h = createHash('sha256').update(`${containerId}/${ifname}`).digest('hex');
+  return `${HOST_VETH_PREFIX}${h.slice(0, 11)}`;
+}
+
+/** Where `nft -f` scripts are written (kept: they are the debug artefact). */
+export function nftScriptPath(runDir: string, table: string): string {
+  return `${runDir}/nft/${table}.nft`;
+}

@@ -1,0 +1,48 @@
+// nftables transactions. A script is written to a file and applied with `nft -f FILE` (nft 1.0.6
+// misreads scripts piped from Node). The file stays: it is the exact text the kernel was given,
+// the first thing to read when a ruleset misbehaves. One `nft -f` is one atomic transaction.
+import { mkdir, writeFile, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { TwillError } from '../../util/errors.js';
+import { run, CommandError } from './exec.js';
+
+export interface NftApplyOptions {
+  /** Where the script is kept, e.g. /run/twill/nft/twill-policy.nft. */
+  file: string;
+  /** Check only (`nft -c -f`): nothing is changed. */
+  checkOnly?: boolean;
+  timeoutMs?: number;
+}
+
+export async function applyNft(script: string, opts: NftApplyOptions): Promise<void> {
+  await mkdir(dirname(opts.file), { recursive: true });
+  const tmp = `${opts.file}.tmp-${process.pid}`;
+  await writeFile(tmp, script);
+  await rename(tmp, opts.file);
+  const args = opts.checkOnly ? ['-c', '-f', opts.file] : ['-f', opts.file];
+  try {
+    await run('nft', args, { timeoutMs: opts.timeoutMs ?? 60_000 });
+  } catch (e) {
+    const why = e instanceof CommandError ? e.stderr.trim() : String(e);
+    throw new TwillError('KERNEL', `nft rejected ${opts.file}: ${why}`, { cause: e, details: `the script is kept at ${opts.file}` });
+  }
+}
+
+/** `nft -j list …`, parsed. Returns undefined when the object does not exist. */
+export async function nftListJson(args: string[]): Promise<unknown> {
+  try {
+    const { stdout } = await run('nft', ['-j', 'list', ...args]);
+    return JSON.parse(stdout) as unknown;
+  } catch (e) {
+    if (e instanceof CommandError && /No such file or directory|does not exist/.test(e.stderr)) return undefined;
+    throw e;
+  }
+}
+
+export async function nftTableExists(family: string, table: string): Promise<boolean> {
+  return (await nftListJson(['table', family, table])) !== undefined;
+}
+
+export async function nftDeleteTable(family: string, table: string): Promise<void> {
+  if (await nftTableExists(family, table)) await run('nft', ['delete', 'table', family, table]);
+}
