@@ -18,6 +18,8 @@ const started = Date.now();
 await Promise.all([
   // The CNI shim: node builtins only, nothing heavy, no source maps (start-up time is pod start-up time).
   build({ ...common, entryPoints: { 'twill-cni': 'src/cni/shim-main.ts' }, outdir: 'dist', sourcemap: false, minify: true }),
+  // The process inside each lab pod: small, fast to start.
+  build({ ...common, entryPoints: { 'pod-server': 'src/lab/pod-server.ts' }, outdir: 'dist', sourcemap: false }),
   build({
     ...common,
     entryPoints: { twill: 'src/cli/main.ts' },

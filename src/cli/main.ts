@@ -1,2 +1,20 @@
-// Placeholder entry so the skeleton builds; replaced by the commander-based CLI.
-console.log('twill: not built yet');
+// The `twill` command. Each subcommand lives in its own file and registers itself here.
+import { Command } from 'commander';
+import { AGENT_VERSION } from '../agent/agent.js';
+import { registerAgent } from './agent-cmd.js';
+import { registerStatus } from './status-cmd.js';
+import { registerLab } from './lab-cmd.js';
+
+process.setSourceMapsEnabled(true);
+
+const program = new Command('twill')
+  .description('Twill: a Kubernetes network plugin on the kernel\'s own datapath, and a lab to try it on one host')
+  .version(AGENT_VERSION, '-v, --version')
+  .showHelpAfterError()
+  .configureHelp({ sortSubcommands: false });
+
+registerAgent(program);
+registerStatus(program);
+registerLab(program);
+
+await program.parseAsync(process.argv);

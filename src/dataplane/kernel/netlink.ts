@@ -72,6 +72,9 @@ export interface VethSpec {
   name: string;
   mtu: number;
   mac?: string;
+  /** Bring this end up as it is created (saves a round trip). */
+  up?: boolean;
+  /** The peer cannot be created up: the kernel opens it before the pair is linked (ENOTCONN). */
   peer: { name: string; netnsPath?: string; mtu: number; mac?: string };
 }
 
@@ -192,8 +195,9 @@ export class Netlink {
       const linkinfo = flat(ifla.formatInfo({ kind: 'veth', data }));
       const attrs: Record<string, unknown> = { ifname: spec.name, mtu: spec.mtu, linkinfo };
       if (spec.mac) attrs['address'] = macToBuf(spec.mac);
+      const hdr = spec.up ? { flags: { up: true as const }, change: { up: true as const } } : {};
       await this.call(`create veth ${spec.name}`, () =>
-        this.sock.newLink({}, attrs, { flags: NLM_F_CREATE | NLM_F_EXCL }),
+        this.sock.newLink(hdr, attrs, { flags: NLM_F_CREATE | NLM_F_EXCL }),
       );
     } finally {
       if (fd !== undefined) closeSync(fd);

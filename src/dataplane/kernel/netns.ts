@@ -1,8 +1,7 @@
 // Network namespaces as files. The agent reaches a pod's namespace by path (CNI_NETNS); the lab and
 // the tests create named namespaces under /run/netns with `ip netns`.
 import { existsSync } from 'node:fs';
-import { writeFile, mkdir, rm } from 'node:fs/promises';
-import { run, runInNetns } from './exec.js';
+import { run } from './exec.js';
 
 export const NETNS_DIR = '/run/netns';
 
@@ -37,23 +36,28 @@ export async function listNetns(): Promise<string[]> {
     .filter(Boolean);
 }
 
-/**
- * Runs several `ip` commands inside a namespace with one exec (`ip -batch`), ~4 ms in all.
- * The batch file is written under `scratchDir` and removed afterwards.
- */
-export async function ipBatchInNetns(netnsPath: string, commands: string[], scratchDir: string): Promise<void> {
-  await mkdir(scratchDir, { recursive: true });
-  const file = `${scratchDir}/ip-batch-${process.pid}-${Math.random().toString(36).slice(2)}.txt`;
-  await writeFile(file, commands.join('\n') + '\n');
-  try {
-    await runInNetns(netnsPath, 'ip', ['-batch', file]);
-  } finally {
-    await rm(file, { force: true });
-  }
+/** `ip` arguments that select a namespace: `-n NAME` for named ones (one exec), else nsenter. */
+function ipIn(netnsPath: string, args: string[]): [string, string[]] {
+  const m = /^(?:\/var)?\/run\/netns\/([^/]+)$/.exec(netnsPath);
+  if (m) return ['ip', ['-n', m[1]!, ...args]];
+  return ['nsenter', [`--net=${netnsPath}`, '--', 'ip', ...args]];
+}
+
+/** Runs several `ip` commands inside a namespace with one exec (`ip -batch -`), ~4 ms in all. */
+export async function ipBatchInNetns(netnsPath: string, commands: string[]): Promise<void> {
+  const [cmd, args] = ipIn(netnsPath, ['-batch', '-']);
+  await run(cmd, args, { input: commands.join('\n') + '\n' });
 }
 
 /** `ip -json …` inside a namespace, parsed. */
 export async function ipJsonInNetns<T>(netnsPath: string, args: string[]): Promise<T> {
-  const { stdout } = await runInNetns(netnsPath, 'ip', ['-json', ...args]);
+  const [cmd, a] = ipIn(netnsPath, ['-json', ...args]);
+  const { stdout } = await run(cmd, a);
   return JSON.parse(stdout || '[]') as T;
+}
+
+/** A plain `ip …` inside a namespace. */
+export async function ipInNetns(netnsPath: string, args: string[]): Promise<string> {
+  const [cmd, a] = ipIn(netnsPath, args);
+  return (await run(cmd, a)).stdout;
 }

@@ -1,0 +1,138 @@
+// The per-node agent: wiring, start-up recovery, the API. No direct kernel calls live here; the
+// parts it wires (endpoint, routing, policy) own their own reconcile.
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CniRequest, CniResponse } from '../cni/api.js';
+import { CNI_API_PATH } from '../cni/api.js';
+import { HOST_VETH_PREFIX, tombstoneDir } from '../dataplane/kernel/names.js';
+import { netlink } from '../dataplane/kernel/netlink.js';
+import { netnsExists } from '../dataplane/kernel/netns.js';
+import { ensureSysctl } from '../dataplane/kernel/sysctl.js';
+import { reconcileEndpointRoutes } from '../dataplane/endpoint/reconcile.js';
+import { LocalIpam, ownerKey, staticBlocks } from '../ipam/local/index.js';
+import { TwillError, describeError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { AttachmentStore } from './attachments.js';
+import type { AgentConfig } from './config.js';
+import { CniService } from './cni-service.js';
+import { ApiServer, errorBody } from './server.js';
+import { defaultPodMtu } from './mtu.js';
+
+export const AGENT_VERSION = '0.1.0';
+
+export interface StartupReport {
+  tombstones: number;
+  staleAttachments: number;
+  freedAddresses: number;
+  strayLinks: number;
+  routeChanges: number;
+}
+
+export class Agent {
+  readonly ipam: LocalIpam;
+  readonly attachments: AttachmentStore;
+  readonly cni: CniService;
+  private readonly api: ApiServer;
+  private readonly startedAt = Date.now();
+  private mtu = 1500;
+  startup: StartupReport | undefined;
+
+  constructor(
+    readonly cfg: AgentConfig,
+    private readonly log: Logger,
+  ) {
+    if (!cfg.podCidr) throw new TwillError('CONFIG_INVALID', 'agent setting --pod-cidr is required');
+    this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), staticBlocks([cfg.podCidr]));
+    this.attachments = new AttachmentStore(join(cfg.stateDir, 'attachments'));
+    this.cni = new CniService({ ipam: this.ipam, attachments: this.attachments, log: log.child('cni'), mtu: () => this.mtu });
+    this.api = new ApiServer(log.child('api'));
+  }
+
+  async start(): Promise<void> {
+    const t0 = performance.now();
+    this.mtu = this.cfg.mtu ?? (await defaultPodMtu(0));
+    await ensureSysctl('net.ipv4.ip_forward', '1');
+    await this.ipam.init();
+    await this.attachments.init();
+    this.startup = await this.recover();
+    this.routes();
+    await this.api.listen(this.cfg.socket);
+    this.log.info('agent ready', {
+      node: this.cfg.nodeName, podCidr: this.cfg.podCidr, mtu: this.mtu, socket: this.cfg.socket,
+      attachments: this.attachments.all().length, ms: Math.round(performance.now() - t0), ...this.startup,
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.api.close();
+  }
+
+  /**
+   * Start-up recovery, in order: DELs the shim recorded while we were down; attachments whose pod
+   * is gone; addresses nobody owns (an ADD interrupted by a crash); host veths nobody owns; the
+   * /32 routes of live attachments (diffed, so a restart with nothing to do changes nothing).
+   */
+  private async recover(): Promise<StartupReport> {
+    const rep: StartupReport = { tombstones: 0, staleAttachments: 0, freedAddresses: 0, strayLinks: 0, routeChanges: 0 };
+    const tdir = tombstoneDir(this.cfg.socket);
+    for (const name of await readdir(tdir).catch(() => [] as string[])) {
+      if (!name.endsWith('.json')) continue;
+      const file = join(tdir, name);
+      try {
+        const t = JSON.parse(await readFile(file, 'utf8')) as { containerId: string; ifname: string; netns?: string };
+        await this.cni.remove({ containerId: t.containerId, ifname: t.ifname }, t.netns);
+        rep.tombstones++;
+      } catch (e) {
+        this.log.warn('cannot process tombstone; removing it', { file, error: describeError(e) });
+      }
+      await rm(file, { force: true });
+    }
+    const nl = netlink();
+    for (const a of this.attachments.all()) {
+      if (!netnsExists(a.netns) && !(await nl.getLink(a.hostIface))) {
+        this.log.info('pod gone while the agent was down; releasing', { attachment: ownerKey(a), ip: a.ips.join(',') });
+        await this.cni.remove(a);
+        rep.staleAttachments++;
+      }
+    }
+    const keep = new Set(this.attachments.all().map((a) => ownerKey(a)));
+    rep.freedAddresses = (await this.ipam.gc(keep)).length;
+    const owned = new Set(this.attachments.all().map((a) => a.hostIface));
+    for (const l of await nl.listLinks()) {
+      if (l.name.startsWith(HOST_VETH_PREFIX) && l.kind === 'veth' && !owned.has(l.name)) {
+        await nl.deleteLink(l.name);
+        rep.strayLinks++;
+      }
+    }
+    rep.routeChanges = await reconcileEndpointRoutes(this.attachments.all());
+    return rep;
+  }
+
+  private routes(): void {
+    this.api
+      .route('POST', CNI_API_PATH, async ({ body }) => {
+        const req = body as CniRequest;
+        try {
+          const result = await this.cni.handle(req);
+          return { ok: true, result } satisfies CniResponse;
+        } catch (e) {
+          return { ok: false, error: errorBody(e) } satisfies CniResponse;
+        }
+      })
+      .route('GET', '/healthz', () => Promise.resolve({ ok: true }))
+      .route('GET', '/v1/status', () => Promise.resolve(this.status()));
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      node: this.cfg.nodeName,
+      version: AGENT_VERSION,
+      mode: 'standalone',
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      mtu: this.mtu,
+      ipam: this.ipam.stats(),
+      attachments: this.attachments.all().map((a) => ({ id: ownerKey(a), ips: a.ips, iface: a.hostIface, pod: a.pod ? `${a.pod.namespace}/${a.pod.name}` : undefined })),
+      startup: this.startup,
+    };
+  }
+}

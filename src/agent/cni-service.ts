@@ -1,0 +1,177 @@
+// The agent's side of CNI: ADD, DEL, CHECK, GC, STATUS on behalf of the shim.
+// ADD keeps an undo stack; DEL never fails for "already gone"; every decision about addresses
+// goes through LocalIpam (serialised), every kernel change through dataplane/endpoint.
+import type { CniRequest } from '../cni/api.js';
+import type { CniResult } from '../cni/types.js';
+import { parseNetConf, encodeResult, type NetConf } from './cni-compat.js';
+import { addEndpoint, checkEndpoint, compileEndpoint, deleteEndpoint } from '../dataplane/endpoint/index.js';
+import { hostVethName } from '../dataplane/kernel/names.js';
+import { netnsExists } from '../dataplane/kernel/netns.js';
+import { ownerKey, type LocalIpam, type Owner } from '../ipam/local/index.js';
+import { TwillError, describeError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { UndoStack } from '../util/undo.js';
+import { AttachmentStore, type Attachment } from './attachments.js';
+
+export interface CniServiceDeps {
+  ipam: LocalIpam;
+  attachments: AttachmentStore;
+  log: Logger;
+  /** Pod MTU when the network config does not set one. */
+  mtu: () => number;
+  /** Whether ADD can be served (for STATUS beyond IPAM): undefined = yes, else the reason. */
+  unavailable?: () => string | undefined;
+  /** Whether IPAM can claim another block when the current ones are full. */
+  canGrow?: () => boolean;
+  /** Called after an attachment is added or removed (policy and status follow pods). */
+  onChange?: (a: Attachment, change: 'added' | 'removed') => void;
+}
+
+export function parseCniArgs(args: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of (args ?? '').split(';')) {
+    const i = kv.indexOf('=');
+    if (i > 0) out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+}
+
+function need(v: string | undefined, name: string): string {
+  if (!v) throw new TwillError('ENV_INVALID', `${name} is required`);
+  return v;
+}
+
+export class CniService {
+  constructor(private readonly d: CniServiceDeps) {}
+
+  async handle(req: CniRequest): Promise<unknown> {
+    const conf = parseNetConf(req.config, req.command);
+    switch (req.command) {
+      case 'ADD':
+        return this.add(req, conf);
+      case 'DEL':
+        return this.del(req, conf);
+      case 'CHECK':
+        return this.check(req, conf);
+      case 'GC':
+        return this.gc(conf);
+      case 'STATUS':
+        return this.status();
+    }
+  }
+
+  private owner(req: CniRequest): Owner {
+    return { containerId: need(req.containerId, 'CNI_CONTAINERID'), ifname: need(req.ifname, 'CNI_IFNAME') };
+  }
+
+  private async add(req: CniRequest, conf: NetConf): Promise<unknown> {
+    const owner = this.owner(req);
+    const netns = need(req.netns, 'CNI_NETNS');
+    if (!netnsExists(netns)) {
+      throw new TwillError('CONTAINER_UNKNOWN', `network namespace ${netns} does not exist (was the sandbox removed?)`);
+    }
+    const existing = this.d.attachments.get(owner);
+    if (existing) {
+      if (existing.netns !== netns) {
+        throw new TwillError('EXISTS', `${ownerKey(owner)} is already attached in ${existing.netns}; DEL it first`);
+      }
+      return encodeResult(compileEndpoint({ ...existing }).result, conf.cniVersion);
+    }
+    const t0 = performance.now();
+    const undo = new UndoStack();
+    try {
+      const ip = await this.d.ipam.allocate(owner);
+      undo.push(`release ${ip}`, () => this.d.ipam.release(owner));
+      const mtu = conf.mtu ?? this.d.mtu();
+      const plan = compileEndpoint({ ...owner, netns, ips: [ip], mtu });
+      await addEndpoint(plan, undo);
+      const k8s = parseCniArgs(req.args);
+      const pod = k8s['K8S_POD_NAMESPACE'] && k8s['K8S_POD_NAME']
+        ? { namespace: k8s['K8S_POD_NAMESPACE'], name: k8s['K8S_POD_NAME'], ...(k8s['K8S_POD_UID'] ? { uid: k8s['K8S_POD_UID'] } : {}) }
+        : undefined;
+      const att: Attachment = {
+        ...owner, netns, network: conf.name, ips: [ip], mtu, hostIface: plan.hostIface, pod, createdAt: new Date().toISOString(),
+      };
+      await this.d.attachments.save(att);
+      undo.commit();
+      this.d.log.info('ADD', { attachment: ownerKey(owner), ip, iface: plan.hostIface, pod: pod ? `${pod.namespace}/${pod.name}` : undefined, ms: +(performance.now() - t0).toFixed(1) });
+      this.d.onChange?.(att, 'added');
+      return encodeResult(plan.result, conf.cniVersion);
+    } catch (e) {
+      const leftovers = await undo.unwind();
+      this.d.log.warn('ADD failed, undone', { attachment: ownerKey(owner), error: describeError(e), undoFailures: leftovers.length ? leftovers : undefined });
+      if (leftovers.length) {
+        throw new TwillError('INTERNAL', `${describeError(e)}; and undo left state behind: ${leftovers.join('; ')}`, { cause: e });
+      }
+      throw e;
+    }
+  }
+
+  /** Removes one attachment completely. Safe to call for anything, any number of times. */
+  async remove(owner: Owner, netns?: string): Promise<Attachment | undefined> {
+    const att = this.d.attachments.get(owner);
+    await deleteEndpoint({ hostIface: att?.hostIface ?? hostVethName(owner.containerId, owner.ifname), netns: netns ?? att?.netns, ifname: owner.ifname });
+    // Record first, address second: a crash in between leaves an unowned address record, which
+    // start-up GC frees; the reverse order could leave a record pointing at a reused address.
+    await this.d.attachments.remove(owner);
+    const ip = await this.d.ipam.release(owner);
+    if (att || ip) this.d.log.info('DEL', { attachment: ownerKey(owner), ip });
+    if (att) this.d.onChange?.(att, 'removed');
+    return att;
+  }
+
+  private async del(req: CniRequest, _conf: NetConf): Promise<undefined> {
+    await this.remove(this.owner(req), req.netns);
+    return undefined;
+  }
+
+  private async check(req: CniRequest, conf: NetConf): Promise<undefined> {
+    const owner = this.owner(req);
+    const netns = need(req.netns, 'CNI_NETNS');
+    if (!netnsExists(netns)) throw new TwillError('CONTAINER_UNKNOWN', `network namespace ${netns} does not exist`);
+    const att = this.d.attachments.get(owner);
+    if (!att) throw new TwillError('CHECK_FAILED', `no attachment ${ownerKey(owner)} on this node (ADD it first)`);
+    if (att.netns !== netns) throw new TwillError('CHECK_FAILED', `${ownerKey(owner)} is attached in ${att.netns}, not ${netns}`);
+    const plan = compileEndpoint(att);
+    checkPrevResult(conf.prevResult, plan.result, att);
+    if (this.d.ipam.lookup(owner) !== att.ips[0]) {
+      throw new TwillError('CHECK_FAILED', `the address record for ${ownerKey(owner)} does not match ${att.ips.join(', ')}`);
+    }
+    await checkEndpoint(plan);
+    return undefined;
+  }
+
+  private async gc(conf: NetConf): Promise<undefined> {
+    const valid = new Set((conf.validAttachments ?? []).map((v) => ownerKey({ containerId: v.containerID, ifname: v.ifname })));
+    let removed = 0;
+    for (const att of this.d.attachments.all()) {
+      if (att.network !== conf.name || valid.has(ownerKey(att))) continue;
+      await this.remove(att);
+      removed++;
+    }
+    const keep = new Set(this.d.attachments.all().map((a) => ownerKey(a)));
+    const freed = await this.d.ipam.gc(keep);
+    this.d.log.info('GC', { network: conf.name, valid: valid.size, removedAttachments: removed, freedAddresses: freed.length });
+    return undefined;
+  }
+
+  private status(): undefined {
+    const why = this.d.unavailable?.();
+    if (why) throw new TwillError('TRY_AGAIN', why);
+    if (!this.d.ipam.hasFree() && !(this.d.canGrow?.() ?? false)) {
+      throw new TwillError('IPAM_EXHAUSTED', `no free pod address on this node (${this.d.ipam.stats().blocks.join(', ')})`);
+    }
+    return undefined;
+  }
+}
+
+/** CHECK: the runtime's prevResult must still describe what we created. */
+function checkPrevResult(prev: CniResult | undefined, ours: CniResult, att: Attachment): void {
+  if (!prev) return;
+  const problems: string[] = [];
+  const prevIps = new Set((prev.ips ?? []).map((i) => i.address));
+  for (const ip of ours.ips ?? []) if (!prevIps.has(ip.address)) problems.push(`prevResult lacks address ${ip.address}`);
+  const names = new Set((prev.interfaces ?? []).map((i) => i.name));
+  if (!names.has(att.ifname)) problems.push(`prevResult lacks interface ${att.ifname}`);
+  if (problems.length) throw new TwillError('CHECK_FAILED', problems.join('; '));
+}

@@ -1,0 +1,85 @@
+// Agent configuration: defaults < config file (JSON or YAML) < command-line flags.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { DEFAULT_AGENT_SOCKET, DEFAULT_RUN_DIR, DEFAULT_STATE_DIR } from '../dataplane/kernel/names.js';
+import { TwillError } from '../util/errors.js';
+import { isCidr, parseCidr } from '../util/ip.js';
+
+export interface AgentConfig {
+  nodeName: string;
+  /** Standalone mode: this node's pod CIDR (no datastore, no routing to other nodes). */
+  podCidr?: string;
+  stateDir: string;
+  socket: string;
+  runDir: string;
+  /** Pod MTU; default: the underlay MTU minus the backend's overhead. */
+  mtu?: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  logFormat: 'text' | 'json';
+}
+
+export const CONFIG_DEFAULTS: Omit<AgentConfig, 'nodeName'> = {
+  stateDir: DEFAULT_STATE_DIR,
+  socket: DEFAULT_AGENT_SOCKET,
+  runDir: DEFAULT_RUN_DIR,
+  logLevel: 'info',
+  logFormat: 'text',
+};
+
+const KEYS: Record<keyof AgentConfig, 'string' | 'number'> = {
+  nodeName: 'string',
+  podCidr: 'string',
+  stateDir: 'string',
+  socket: 'string',
+  runDir: 'string',
+  mtu: 'number',
+  logLevel: 'string',
+  logFormat: 'string',
+};
+
+export function readConfigFile(path: string): Partial<AgentConfig> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new TwillError('CONFIG_INVALID', `cannot read config file ${path}`, { cause: e });
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text) as unknown;
+  } catch (e) {
+    throw new TwillError('DECODE', `config file ${path} is neither JSON nor YAML`, { cause: e });
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new TwillError('CONFIG_INVALID', `config file ${path} must hold a mapping of settings`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    const want = KEYS[k as keyof AgentConfig];
+    if (!want) throw new TwillError('CONFIG_INVALID', `config file ${path}: unknown setting "${k}" (known: ${Object.keys(KEYS).join(', ')})`);
+    if (typeof v !== want) throw new TwillError('CONFIG_INVALID', `config file ${path}: "${k}" must be a ${want}`);
+    out[k] = v;
+  }
+  return out as Partial<AgentConfig>;
+}
+
+export function validateConfig(c: Partial<AgentConfig>): AgentConfig {
+  const cfg = { ...CONFIG_DEFAULTS, ...c } as AgentConfig;
+  const bad = (field: string, why: string): never => {
+    throw new TwillError('CONFIG_INVALID', `agent setting ${field}: ${why}`);
+  };
+  if (!cfg.nodeName) bad('--node-name', 'is required (the Kubernetes node name)');
+  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(cfg.nodeName)) bad('--node-name', `"${cfg.nodeName}" is not a valid node name (lower-case DNS subdomain)`);
+  if (cfg.podCidr !== undefined) {
+    if (!isCidr(cfg.podCidr)) bad('--pod-cidr', `"${cfg.podCidr}" is not a CIDR (e.g. 10.244.1.0/24)`);
+    const p = parseCidr(cfg.podCidr);
+    if (p.family === 4 && p.prefix > 30) bad('--pod-cidr', `/${p.prefix} is too small for pods; use /30 or larger`);
+  }
+  if (cfg.mtu !== undefined && (!Number.isInteger(cfg.mtu) || cfg.mtu < 576 || cfg.mtu > 9000)) bad('--mtu', 'must be an integer between 576 and 9000');
+  for (const [f, v] of [['--state-dir', cfg.stateDir], ['--socket', cfg.socket], ['--run-dir', cfg.runDir]] as const) {
+    if (!v.startsWith('/')) bad(f, `must be an absolute path, got "${v}"`);
+  }
+  if (!['debug', 'info', 'warn', 'error'].includes(cfg.logLevel)) bad('--log-level', 'must be debug, info, warn or error');
+  if (!['text', 'json'].includes(cfg.logFormat)) bad('--log-format', 'must be text or json');
+  return cfg;
+}

@@ -1,0 +1,91 @@
+// Applying an EndpointPlan: create (with undo), delete (idempotent), check (CNI CHECK).
+import { TwillError } from '../../util/errors.js';
+import type { UndoStack } from '../../util/undo.js';
+import { hostCidr, normalizeIp } from '../../util/ip.js';
+import { POD_GATEWAY_V4, ROUTE_PROTOCOL } from '../kernel/names.js';
+import { netlink } from '../kernel/netlink.js';
+import { ipBatchInNetns, ipInNetns, ipJsonInNetns, netnsExists } from '../kernel/netns.js';
+import type { EndpointPlan } from './compile.js';
+
+/** Creates the pod's interface and routes. Every step pushes its inverse onto `undo`. */
+export async function addEndpoint(plan: EndpointPlan, undo: UndoStack): Promise<void> {
+  const nl = netlink();
+  const { spec } = plan;
+  // A leftover host veth from an attachment that was never cleaned up would make creation fail
+  // with EEXIST; the name is derived from (containerId, ifname), so it can only be ours.
+  await nl.deleteLink(plan.hostIface);
+  await nl.createVeth({
+    name: plan.hostIface,
+    mac: plan.hostMac,
+    mtu: spec.mtu,
+    up: true,
+    peer: { name: spec.ifname, netnsPath: spec.netns, mtu: spec.mtu, mac: plan.podMac },
+  });
+  undo.push(`delete veth ${plan.hostIface}`, () => nl.deleteLink(plan.hostIface));
+  await ipBatchInNetns(spec.netns, plan.podCommands);
+  for (const r of plan.hostRoutes) await nl.replaceRoute(r);
+}
+
+/**
+ * Removes the pod's interface. Never fails because something is already gone. Deleting the host
+ * end of a veth pair removes the pod end and the /32 route with it.
+ */
+export async function deleteEndpoint(a: { hostIface: string; netns?: string | undefined; ifname: string }): Promise<void> {
+  const removed = await netlink().deleteLink(a.hostIface);
+  if (!removed && a.netns && netnsExists(a.netns)) {
+    // The host end is gone but the pod may still hold an interface of that name we created.
+    await ipInNetns(a.netns, ['link', 'del', a.ifname]).catch(() => undefined);
+  }
+}
+
+interface IpAddrJson {
+  ifname: string;
+  operstate?: string;
+  flags?: string[];
+  mtu?: number;
+  address?: string;
+  addr_info?: { family: string; local: string; prefixlen: number }[];
+}
+interface IpRouteJson {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+}
+
+/** Verifies that the kernel still holds what the plan says. Throws CHECK_FAILED listing every drift. */
+export async function checkEndpoint(plan: EndpointPlan): Promise<void> {
+  const problems: string[] = [];
+  const { spec } = plan;
+  const nl = netlink();
+  if (!netnsExists(spec.netns)) {
+    throw new TwillError('CHECK_FAILED', `network namespace ${spec.netns} does not exist`);
+  }
+  const host = await nl.getLink(plan.hostIface);
+  if (!host) problems.push(`host interface ${plan.hostIface} is missing`);
+  else {
+    if (!host.up) problems.push(`host interface ${plan.hostIface} is down`);
+    if (host.mtu !== spec.mtu) problems.push(`host interface ${plan.hostIface} has MTU ${host.mtu}, expected ${spec.mtu}`);
+    const routes = await nl.listRoutes({ protocol: ROUTE_PROTOCOL });
+    for (const want of plan.hostRoutes) {
+      if (!routes.some((r) => r.dst === want.dst && r.oif === host.index)) {
+        problems.push(`route ${want.dst} via ${plan.hostIface} is missing on the node`);
+      }
+    }
+  }
+  const addrs = await ipJsonInNetns<IpAddrJson[]>(spec.netns, ['addr', 'show', 'dev', spec.ifname]).catch(() => []);
+  const pod = addrs[0];
+  if (!pod) problems.push(`interface ${spec.ifname} is missing in ${spec.netns}`);
+  else {
+    if (!(pod.flags ?? []).includes('UP')) problems.push(`interface ${spec.ifname} is down`);
+    if (pod.address !== plan.podMac) problems.push(`interface ${spec.ifname} has MAC ${pod.address ?? '?'}, expected ${plan.podMac}`);
+    const have = new Set((pod.addr_info ?? []).map((a) => `${normalizeIp(a.local)}/${a.prefixlen}`));
+    for (const ip of spec.ips) if (!have.has(hostCidr(ip))) problems.push(`address ${hostCidr(ip)} is missing on ${spec.ifname}`);
+    const routes = await ipJsonInNetns<IpRouteJson[]>(spec.netns, ['route', 'show']);
+    if (!routes.some((r) => r.dst === 'default' && r.gateway === POD_GATEWAY_V4 && r.dev === spec.ifname)) {
+      problems.push(`default route via ${POD_GATEWAY_V4} dev ${spec.ifname} is missing`);
+    }
+  }
+  if (problems.length) {
+    throw new TwillError('CHECK_FAILED', `attachment ${spec.containerId}/${spec.ifname} drifted: ${problems.join('; ')}`);
+  }
+}

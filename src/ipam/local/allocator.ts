@@ -1,0 +1,164 @@
+// Node-local address allocation: from the blocks this node holds, one on-disk record per address,
+// serialised by a mutex. Next-fit from a moving cursor, so a just-released address is not handed
+// out again at once (stale ARP and conntrack entries for it have time to die).
+import { TwillError } from '../../util/errors.js';
+import { Mutex } from '../../util/mutex.js';
+import { cidrContains, cidrSize, formatIp, parseCidr, parseIp, type ParsedCidr } from '../../util/ip.js';
+import { RecordDir, type AddressRecord } from './records.js';
+
+export interface BlockSource {
+  /** CIDRs of the blocks this node holds now, in allocation order. */
+  current(): string[];
+  /** Claims one more block when all are full; undefined when none can be had. */
+  claimMore?(): Promise<string | undefined>;
+}
+
+export interface Owner {
+  containerId: string;
+  ifname: string;
+}
+
+export function ownerKey(o: Owner): string {
+  return `${o.containerId}/${o.ifname}`;
+}
+
+export interface IpamStats {
+  blocks: string[];
+  allocated: number;
+  capacity: number;
+}
+
+export class LocalIpam {
+  private readonly records: RecordDir;
+  private readonly mutex = new Mutex();
+  private readonly byIp = new Map<string, AddressRecord>();
+  private readonly byOwner = new Map<string, string>();
+  private cursor = { block: 0, offset: 0n };
+
+  constructor(
+    dir: string,
+    private readonly source: BlockSource,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.records = new RecordDir(dir);
+  }
+
+  async init(): Promise<void> {
+    await this.records.init();
+    for (const rec of await this.records.loadAll()) this.index(rec);
+  }
+
+  private index(rec: AddressRecord): void {
+    this.byIp.set(rec.ip, rec);
+    if (rec.containerId) this.byOwner.set(ownerKey(rec), rec.ip);
+  }
+
+  /** The first address of every block is reserved (network address; the VTEP address). */
+  static isReserved(block: ParsedCidr, offset: bigint): boolean {
+    return offset === 0n;
+  }
+
+  lookup(owner: Owner): string | undefined {
+    return this.byOwner.get(ownerKey(owner));
+  }
+
+  allRecords(): AddressRecord[] {
+    return [...this.byIp.values()];
+  }
+
+  stats(): IpamStats {
+    const blocks = this.source.current();
+    const capacity = blocks.reduce((n, b) => n + Number(cidrSize(parseCidr(b))) - 1, 0);
+    return { blocks, allocated: this.byIp.size, capacity };
+  }
+
+  /** True when some block still has a free address (STATUS uses it). */
+  hasFree(): boolean {
+    const s = this.stats();
+    return s.allocated < s.capacity;
+  }
+
+  async allocate(owner: Owner): Promise<string> {
+    return this.mutex.run(async () => {
+      const existing = this.byOwner.get(ownerKey(owner));
+      if (existing) return existing;
+      let ip = await this.tryAllocate(owner);
+      if (ip) return ip;
+      const more = await this.source.claimMore?.();
+      if (more) ip = await this.tryAllocate(owner);
+      if (ip) return ip;
+      const blocks = this.source.current();
+      throw new TwillError(
+        'IPAM_EXHAUSTED',
+        blocks.length === 0
+          ? 'this node holds no address block yet (is the datastore reachable?)'
+          : `no free address in this node's blocks (${blocks.join(', ')})${this.source.claimMore ? ' and no further block could be claimed' : ''}`,
+        { details: 'delete unused pods, or give the node a larger pod CIDR / the cluster a larger pool' },
+      );
+    });
+  }
+
+  private async tryAllocate(owner: Owner): Promise<string | undefined> {
+    const blocks = this.source.current().map((b) => parseCidr(b));
+    if (blocks.length === 0) return undefined;
+    const startBlock = this.cursor.block % blocks.length;
+    for (let bi = 0; bi < blocks.length; bi++) {
+      const b = (startBlock + bi) % blocks.length;
+      const block = blocks[b]!;
+      const size = cidrSize(block);
+      const startOff = bi === 0 ? this.cursor.offset % size : 0n;
+      for (let k = 0n; k < size; k++) {
+        const off = (startOff + k) % size;
+        if (LocalIpam.isReserved(block, off)) continue;
+        const ip = formatIp({ family: block.family, value: block.base + off });
+        if (this.byIp.has(ip)) continue;
+        const rec: AddressRecord = { ip, ...owner, allocatedAt: this.now().toISOString() };
+        if (!(await this.records.create(rec))) {
+          // Someone else's record on disk that we had not loaded: adopt it as taken.
+          this.byIp.set(ip, { ip, containerId: '', ifname: '', allocatedAt: '' });
+          continue;
+        }
+        this.index(rec);
+        this.cursor = { block: b, offset: off + 1n };
+        return ip;
+      }
+    }
+    return undefined;
+  }
+
+  /** Releases whatever `owner` holds; returns the released address, if any. Idempotent. */
+  async release(owner: Owner): Promise<string | undefined> {
+    return this.mutex.run(async () => {
+      const ip = this.byOwner.get(ownerKey(owner));
+      if (!ip) return undefined;
+      await this.records.remove(ip);
+      this.byIp.delete(ip);
+      this.byOwner.delete(ownerKey(owner));
+      return ip;
+    });
+  }
+
+  /**
+   * Releases every address whose owner is not in `keep` (CNI GC and start-up GC). Records with no
+   * readable owner (a crash mid-write) are released too: no completed ADD can own them.
+   */
+  async gc(keep: Set<string>): Promise<AddressRecord[]> {
+    return this.mutex.run(async () => {
+      const freed: AddressRecord[] = [];
+      for (const rec of [...this.byIp.values()]) {
+        if (rec.containerId && keep.has(ownerKey(rec))) continue;
+        await this.records.remove(rec.ip);
+        this.byIp.delete(rec.ip);
+        if (rec.containerId) this.byOwner.delete(ownerKey(rec));
+        freed.push(rec);
+      }
+      return freed;
+    });
+  }
+
+  /** Addresses held on disk that lie outside every current block (e.g. a block was taken away). */
+  orphans(): AddressRecord[] {
+    const blocks = this.source.current().map((b) => parseCidr(b));
+    return [...this.byIp.values()].filter((r) => !blocks.some((b) => cidrContains(b, parseIp(r.ip))));
+  }
+}
