@@ -19,7 +19,7 @@ fi
 
 # Debian packages: kernel tools, the lab's etcd, the reference CNI plugins (chain tests and the
 # benchmark baseline), iperf3 (lab bench), conntrack (diagnostics).
-pkgs=(iproute2 iputils-ping nftables etcd-server etcd-client containernetworking-plugins iperf3 conntrack util-linux procps kmod)
+pkgs=(iproute2 iputils-ping nftables iptables etcd-server etcd-client containernetworking-plugins iperf3 conntrack util-linux procps kmod)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

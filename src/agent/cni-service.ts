@@ -78,13 +78,18 @@ export class CniService {
       return encodeResult(compileEndpoint({ ...existing }).result, conf.cniVersion);
     }
     const t0 = performance.now();
+    const steps: Record<string, number> = {};
+    const lap = (name: string, since: number) => (steps[name] = +(performance.now() - since).toFixed(2));
     const undo = new UndoStack();
     try {
+      let t = performance.now();
       const ip = await this.d.ipam.allocate(owner);
       undo.push(`release ${ip}`, () => this.d.ipam.release(owner));
+      lap('ipam', t);
       const mtu = conf.mtu ?? this.d.mtu();
       const plan = compileEndpoint({ ...owner, netns, ips: [ip], mtu });
-      await addEndpoint(plan, undo);
+      t = performance.now();
+      await addEndpoint(plan, undo, lap);
       const k8s = parseCniArgs(req.args);
       const pod = k8s['K8S_POD_NAMESPACE'] && k8s['K8S_POD_NAME']
         ? { namespace: k8s['K8S_POD_NAMESPACE'], name: k8s['K8S_POD_NAME'], ...(k8s['K8S_POD_UID'] ? { uid: k8s['K8S_POD_UID'] } : {}) }
@@ -92,9 +97,12 @@ export class CniService {
       const att: Attachment = {
         ...owner, netns, network: conf.name, ips: [ip], mtu, hostIface: plan.hostIface, pod, createdAt: new Date().toISOString(),
       };
+      t = performance.now();
       await this.d.attachments.save(att);
+      lap('record', t);
       undo.commit();
       this.d.log.info('ADD', { attachment: ownerKey(owner), ip, iface: plan.hostIface, pod: pod ? `${pod.namespace}/${pod.name}` : undefined, ms: +(performance.now() - t0).toFixed(1) });
+      this.d.log.debug('ADD timing', { attachment: ownerKey(owner), ...steps });
       this.d.onChange?.(att, 'added');
       return encodeResult(plan.result, conf.cniVersion);
     } catch (e) {

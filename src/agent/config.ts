@@ -22,8 +22,8 @@ export const CONFIG_DEFAULTS: Omit<AgentConfig, 'nodeName'> = {
   stateDir: DEFAULT_STATE_DIR,
   socket: DEFAULT_AGENT_SOCKET,
   runDir: DEFAULT_RUN_DIR,
-  logLevel: 'info',
-  logFormat: 'text',
+  logLevel: (process.env['TWILL_LOG_LEVEL'] as AgentConfig['logLevel'] | undefined) ?? 'info',
+  logFormat: process.env['TWILL_LOG_FORMAT'] === 'json' ? 'json' : 'text',
 };
 
 const KEYS: Record<keyof AgentConfig, 'string' | 'number'> = {

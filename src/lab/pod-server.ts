@@ -80,7 +80,7 @@ function main(): void {
       s.bind(port);
     } else {
       // Reports the peer address too, so tests can see whether a source was NATed.
-      createTcpServer((c) => c.end(`${identity} ${c.remoteAddress ?? ''}\n`)).listen(port);
+      createTcpServer((c) => c.end(`${identity} ${(c.remoteAddress ?? '').replace(/^::ffff:/, '')}\n`)).listen(port);
     }
   }
   rmSync(control, { force: true });

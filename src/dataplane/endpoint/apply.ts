@@ -8,9 +8,10 @@ import { ipBatchInNetns, ipInNetns, ipJsonInNetns, netnsExists } from '../kernel
 import type { EndpointPlan } from './compile.js';
 
 /** Creates the pod's interface and routes. Every step pushes its inverse onto `undo`. */
-export async function addEndpoint(plan: EndpointPlan, undo: UndoStack): Promise<void> {
+export async function addEndpoint(plan: EndpointPlan, undo: UndoStack, lap?: (step: string, since: number) => void): Promise<void> {
   const nl = netlink();
   const { spec } = plan;
+  let t = performance.now();
   // A leftover host veth from an attachment that was never cleaned up would make creation fail
   // with EEXIST; the name is derived from (containerId, ifname), so it can only be ours.
   await nl.deleteLink(plan.hostIface);
@@ -22,8 +23,13 @@ export async function addEndpoint(plan: EndpointPlan, undo: UndoStack): Promise<
     peer: { name: spec.ifname, netnsPath: spec.netns, mtu: spec.mtu, mac: plan.podMac },
   });
   undo.push(`delete veth ${plan.hostIface}`, () => nl.deleteLink(plan.hostIface));
+  lap?.('veth', t);
+  t = performance.now();
   await ipBatchInNetns(spec.netns, plan.podCommands);
+  lap?.('pod', t);
+  t = performance.now();
   for (const r of plan.hostRoutes) await nl.replaceRoute(r);
+  lap?.('routes', t);
 }
 
 /**

@@ -1,0 +1,122 @@
+// CNI ADD/DEL latency: Twill (shim + agent) against the reference `bridge` + `host-local`
+// plugins with an equivalent config, in the same run, on the same machine.
+//   node --import tsx bench/cni/main.ts [--pods 100] [--concurrency 20] [--rounds 2]
+// Prints one JSON object. Each round runs, for each plugin: 100 ADDs one after another, 100 DELs
+// one after another, then 100 ADDs 20 at a time and 100 DELs 20 at a time; plugins alternate
+// within a round so background load hits both alike.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { run } from '../../src/dataplane/kernel/exec.js';
+import { createNetns, deleteNetns, netnsPath } from '../../src/dataplane/kernel/netns.js';
+import { agentSocket, startNodeAgent, stopNodeAgent } from '../../src/lab/node-agent.js';
+import { projectRoot } from '../../src/util/paths.js';
+import { TestScope, uniqueName } from '../../test/support/scope.js';
+
+const { values: args } = parseArgs({
+  options: { pods: { type: 'string', default: '100' }, concurrency: { type: 'string', default: '20' }, rounds: { type: 'string', default: '2' } },
+});
+const PODS = Number(args.pods);
+const CONC = Number(args.concurrency);
+const ROUNDS = Number(args.rounds);
+
+interface Side {
+  name: string;
+  nodeNetns: string;
+  plugin: string;
+  conf: Record<string, unknown>;
+}
+
+function stats(xs: number[]): { p50: number; p99: number; mean: number; n: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!;
+  const r = (x: number) => Math.round(x * 100) / 100;
+  return { p50: r(q(0.5)), p99: r(q(0.99)), mean: r(s.reduce((a, b) => a + b, 0) / s.length), n: s.length };
+}
+
+async function timed(scope: TestScope, side: Side, pods: { containerId: string; netns: string }[], command: 'ADD' | 'DEL', concurrency: number): Promise<number[]> {
+  const dir = await scope.tmpdir('twill-bench-job-');
+  const file = join(dir, 'job.json');
+  await writeFile(file, JSON.stringify({ plugin: side.plugin, cniPath: '/usr/lib/cni', conf: side.conf, pods, command, concurrency }));
+  const { stdout } = await run('ip', ['netns', 'exec', side.nodeNetns, process.execPath, '--import', 'tsx', join(projectRoot(), 'bench/cni/driver.ts'), file], { timeoutMs: 600_000, cwd: projectRoot() });
+  return JSON.parse(stdout) as number[];
+}
+
+async function main(): Promise<void> {
+  const scope = new TestScope();
+  try {
+    const twillNode = (await scope.netns('twb-t-')).name;
+    const refNode = (await scope.netns('twb-r-')).name;
+    for (const n of [twillNode, refNode]) await run('ip', ['-n', n, 'addr', 'add', '192.0.2.10/32', 'dev', 'lo']);
+    const agentDir = await scope.tmpdir('twill-bench-agent-');
+    scope.defer(() => stopNodeAgent(agentDir));
+    await startNodeAgent({ nodeName: 'bench', netns: twillNode, dir: agentDir, args: ['--pod-cidr', '10.244.0.0/22', '--mtu', '1500'] });
+    const hostLocalDir = await scope.tmpdir('twill-bench-hl-');
+    const sides: Side[] = [
+      { name: 'twill', nodeNetns: twillNode, plugin: join(projectRoot(), 'bin/twill-cni'), conf: { cniVersion: '1.0.0', name: 'bench', type: 'twill-cni', agentSocket: agentSocket(agentDir) } },
+      {
+        name: 'reference',
+        nodeNetns: refNode,
+        plugin: '/usr/lib/cni/bridge',
+        conf: {
+          cniVersion: '1.0.0', name: 'bench', type: 'bridge', bridge: 'cni0', isGateway: true, ipMasq: false, mtu: 1500,
+          ipam: { type: 'host-local', ranges: [[{ subnet: '10.245.0.0/22' }]], dataDir: hostLocalDir },
+        },
+      },
+    ];
+    const samples: Record<string, Record<string, number[]>> = {};
+    for (const s of sides) samples[s.name] = { seqAdd: [], seqDel: [], concAdd: [], concDel: [] };
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const mode of ['seq', 'conc'] as const) {
+        const order = round % 2 === 0 ? sides : [...sides].reverse();
+        for (const side of order) {
+          const pods = [];
+          for (let i = 0; i < PODS; i++) {
+            const name = uniqueName('twb-p-');
+            await createNetns(name);
+            scope.defer(() => deleteNetns(name));
+            pods.push({ containerId: `${name}-${round}`, netns: netnsPath(name) });
+          }
+          const conc = mode === 'seq' ? 1 : CONC;
+          samples[side.name]![`${mode}Add`]!.push(...(await timed(scope, side, pods, 'ADD', conc)));
+          samples[side.name]![`${mode}Del`]!.push(...(await timed(scope, side, pods, 'DEL', conc)));
+          for (const p of pods) await deleteNetns(p.netns.split('/').pop()!);
+          process.stderr.write(`bench/cni: round ${round + 1}/${ROUNDS} ${mode} ${side.name} done\n`);
+        }
+      }
+    }
+    const out: Record<string, unknown> = {};
+    for (const s of sides) {
+      const m = samples[s.name]!;
+      out[s.name] = {
+        sequential: { add: stats(m['seqAdd']!), del: stats(m['seqDel']!) },
+        concurrent: { concurrency: CONC, add: stats(m['concAdd']!), del: stats(m['concDel']!) },
+      };
+    }
+    const t = out['twill'] as { sequential: { add: { p50: number }; del: { p50: number } }; concurrent: { add: { p50: number }; del: { p50: number } } };
+    const r = out['reference'] as typeof t;
+    const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000;
+    const ratios = {
+      sequentialAddP50: ratio(t.sequential.add.p50, r.sequential.add.p50),
+      sequentialDelP50: ratio(t.sequential.del.p50, r.sequential.del.p50),
+      concurrentAddP50: ratio(t.concurrent.add.p50, r.concurrent.add.p50),
+      concurrentDelP50: ratio(t.concurrent.del.p50, r.concurrent.del.p50),
+    };
+    const result = {
+      benchmark: 'cni',
+      baseline: 'reference bridge + host-local (containernetworking-plugins, Debian)',
+      pods: PODS,
+      rounds: ROUNDS,
+      unit: 'ms',
+      ...out,
+      ratios,
+      note: 'ratio = twill / reference; below 1 means Twill is faster',
+      floor: { rule: 'twill ADD p50 and DEL p50 <= reference (sequential)', met: ratios.sequentialAddP50 <= 1 && ratios.sequentialDelP50 <= 1 },
+    };
+    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  } finally {
+    await scope.cleanup();
+  }
+}
+
+await main();
