@@ -41,6 +41,8 @@ function toSpec(r: Route, names: Map<number, string>): RouteSpec {
     ...(r.type !== 'blackhole' && dev ? { dev } : {}),
     ...(r.onlink ? { onlink: true as const } : {}),
     protocol: r.protocol ?? ROUTE_PROTOCOL,
+    // Deleting a route must name its scope, and a link-scope route must not pass for ours.
+    ...(r.scope === 'link' ? { scope: 'link' as const } : {}),
   };
 }
 

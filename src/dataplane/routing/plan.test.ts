@@ -105,6 +105,18 @@ describe('planRouting', () => {
     assert.deepEqual(planRouting(cur, d), [{ op: 'del-route', change: 'remove', route: stray }]);
   });
 
+  test('a link-scope route where a gateway route is wanted is replaced, a stray one deleted with its scope', () => {
+    const d = compileRouting(snap());
+    const cur = asCurrent(d);
+    const linkScoped = { dst: '10.244.1.0/26', type: 'unicast' as const, gateway: '10.244.1.0', dev: 'twill0', onlink: true as const, protocol: 116, scope: 'link' as const };
+    const stray = { dst: '10.244.9.0/26', type: 'unicast' as const, dev: 'eth0', protocol: 116, scope: 'link' as const };
+    cur.routes = cur.routes.map((r) => (r.dst === linkScoped.dst ? linkScoped : r)).concat(stray);
+    assert.deepEqual(planRouting(cur, d), [
+      { op: 'put-route', change: 'change', route: d.routes.find((r) => r.dst === '10.244.1.0/26') },
+      { op: 'del-route', change: 'remove', route: stray },
+    ]);
+  });
+
   test('pod routes through host veths are not routing’s to own', () => {
     assert.equal(ownsRoute({ dst: '10.244.0.5/32', type: 'unicast', dev: 'twl0123456789a', protocol: 116 }), false);
     assert.equal(ownsRoute({ dst: '10.244.0.0/26', type: 'blackhole', protocol: 116 }), true);

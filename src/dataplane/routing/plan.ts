@@ -85,7 +85,7 @@ function planDevice(cur: CurrentDevice | undefined, want: VxlanDeviceSpec): { op
 }
 
 function routeKey(r: RouteSpec): string {
-  return `${r.type}|${r.gateway ?? ''}|${r.dev ?? ''}|${r.onlink ? 'onlink' : ''}`;
+  return `${r.type}|${r.gateway ?? ''}|${r.dev ?? ''}|${r.onlink ? 'onlink' : ''}|${r.scope ?? ''}`;
 }
 
 function planRoutes(cur: RouteSpec[], want: RouteSpec[]): { puts: Op[]; dels: Op[] } {
@@ -193,7 +193,7 @@ export function describeOp(o: Op): string {
 
 export function formatRoute(r: RouteSpec): string {
   if (r.type === 'blackhole') return `blackhole ${r.dst} proto ${r.protocol}`;
-  return `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.dev ? ` dev ${r.dev}` : ''}${r.onlink ? ' onlink' : ''} proto ${r.protocol}`;
+  return `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.dev ? ` dev ${r.dev}` : ''}${r.onlink ? ' onlink' : ''}${r.scope ? ` scope ${r.scope}` : ''} proto ${r.protocol}`;
 }
 
 export function summarize(ops: Op[]): ApplySummary {

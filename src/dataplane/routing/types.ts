@@ -68,6 +68,8 @@ export interface RouteSpec {
   dev?: string;
   onlink?: true;
   protocol: number;
+  /** Only on routes read from the kernel with link scope (compile never asks for one). */
+  scope?: 'link';
 }
 
 export interface NeighborSpec {
