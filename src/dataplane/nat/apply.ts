@@ -9,7 +9,10 @@ import type { CompiledNat } from './compile.js';
 export interface ApplyNatOptions {
   /** Default /run/twill; the script goes to <runDir>/nft/twill-nat.nft. */
   runDir?: string;
-  /** Apply even if the same script was applied last time. */
+  /**
+   * Apply even if the same script was applied last time. Without it, only the script text and the
+   * table's existence are compared, so a slow safety-net reconcile should pass `force`.
+   */
   force?: boolean;
 }
 

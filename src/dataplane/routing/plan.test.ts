@@ -95,6 +95,8 @@ describe('planRouting', () => {
       { op: 'add-address', change: 'add', dev: 'twill0', cidr: '10.244.9.0/32' },
       { op: 'del-address', change: 'remove', dev: 'twill0', cidr: '10.244.0.0/32' },
     ]);
+    assert.equal(ops[0]?.op, 'add-address');
+    assert.equal(ops.at(-1)?.op, 'del-address', 'the old address goes after the routes moved');
   });
 
   test('duplicate routes for one destination: one kept, the others deleted', () => {

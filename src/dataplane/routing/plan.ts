@@ -62,10 +62,10 @@ export function immutableMismatch(cur: CurrentDevice, want: VxlanDeviceSpec): st
   return undefined;
 }
 
-function planDevice(cur: CurrentDevice | undefined, want: VxlanDeviceSpec): { ops: Op[]; fresh: boolean } {
-  if (!cur) return { ops: [{ op: 'create-device', change: 'add', spec: want, deleteFirst: false }], fresh: true };
+function planDevice(cur: CurrentDevice | undefined, want: VxlanDeviceSpec): { ops: Op[]; dels: Op[]; fresh: boolean } {
+  if (!cur) return { ops: [{ op: 'create-device', change: 'add', spec: want, deleteFirst: false }], dels: [], fresh: true };
   const why = immutableMismatch(cur, want);
-  if (why) return { ops: [{ op: 'create-device', change: 'change', spec: want, deleteFirst: true, why }], fresh: true };
+  if (why) return { ops: [{ op: 'create-device', change: 'change', spec: want, deleteFirst: true, why }], dels: [], fresh: true };
   const ops: Op[] = [];
   if (cur.mtu !== want.mtu || cur.mac !== want.mac || !cur.up) {
     ops.push({
@@ -78,10 +78,8 @@ function planDevice(cur: CurrentDevice | undefined, want: VxlanDeviceSpec): { op
     });
   }
   if (want.address && !cur.addresses.includes(want.address)) ops.push({ op: 'add-address', change: 'add', dev: want.name, cidr: want.address });
-  for (const a of cur.addresses) {
-    if (a !== want.address) ops.push({ op: 'del-address', change: 'remove', dev: want.name, cidr: a });
-  }
-  return { ops, fresh: false };
+  const dels: Op[] = cur.addresses.filter((a) => a !== want.address).map((a) => ({ op: 'del-address', change: 'remove', dev: want.name, cidr: a }));
+  return { ops, dels, fresh: false };
 }
 
 function routeKey(r: RouteSpec): string {
@@ -137,9 +135,11 @@ export function planRouting(cur: CurrentRouting, want: DesiredRouting): Op[] {
   const ops: Op[] = [];
   let { routes, neighbors, fdb } = cur;
   let dropDevice: Op | undefined;
+  let dropAddresses: Op[] = [];
   if (want.device) {
     const d = planDevice(cur.device, want.device);
     ops.push(...d.ops);
+    dropAddresses = d.dels;
     if (d.fresh) {
       // A new device starts empty: everything that lived on the old one is re-added.
       routes = routes.filter((r) => r.dev !== want.device!.name);
@@ -155,7 +155,7 @@ export function planRouting(cur: CurrentRouting, want: DesiredRouting): Op[] {
   const n = planNeighbors(neighbors, want.neighbors);
   const f = planFdb(fdb, want.fdb);
   const r = planRoutes(routes, want.routes);
-  ops.push(...n.puts, ...f.puts, ...r.puts, ...r.dels, ...n.dels, ...f.dels);
+  ops.push(...n.puts, ...f.puts, ...r.puts, ...r.dels, ...n.dels, ...f.dels, ...dropAddresses);
   if (dropDevice) ops.push(dropDevice);
   return ops;
 }

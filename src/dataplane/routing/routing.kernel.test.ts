@@ -2,6 +2,7 @@
 // testing/topology.ts for the world). Tests run in order and each applies the state it needs;
 // together they walk vxlan → host-gw → vxlan → vxlan+directRouting. Needs root.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { TestScope } from '../../../test/support/scope.js';
 import { run } from '../kernel/exec.js';
@@ -44,10 +45,11 @@ describe('routing backends on a real kernel', { skip: isRoot ? false : 'needs ro
   let world: World;
   const fixtures = new Map<string, NodeFixture>();
 
+  const runDir = (node: string): string => `${world.scratch}/run-${node}`;
   const ns = (name: string): string => (world.pods.get(name) ?? world.nodes.get(name) ?? (name === 'ul' ? world.ul : undefined))!.name;
 
   async function applyAll(config: RoutingConfig, nat?: NatSnapshot): Promise<Map<string, ApplyResult>> {
-    const results = await Promise.all(NODES.map((n) => fixtures.get(n.name)!.apply(snapshotFor(n.name, config), world.scratch, nat)));
+    const results = await Promise.all(NODES.map((n) => fixtures.get(n.name)!.apply(snapshotFor(n.name, config), runDir(n.name), nat)));
     return new Map(NODES.map((n, i) => [n.name, results[i]!]));
   }
 
@@ -139,7 +141,7 @@ describe('routing backends on a real kernel', { skip: isRoot ? false : 'needs ro
     await run('ip', ['-n', node, 'route', 'add', '10.244.9.0/26', 'dev', 'eth0', 'proto', '116', 'scope', 'link']);
     await run('ip', ['-n', node, 'route', 'add', '10.244.8.0/26', 'via', '192.0.2.12', 'proto', '116']);
     await run('ip', ['-n', node, 'route', 'add', '10.244.7.0/26', 'via', '192.0.2.12', 'proto', 'static']);
-    const res = await fixtures.get('node-a')!.apply(snapshotFor('node-a', VXLAN), world.scratch);
+    const res = await fixtures.get('node-a')!.apply(snapshotFor('node-a', VXLAN), runDir('node-a'));
     assert.equal(res.summary.removed, 2, res.summary.actions.join('; '));
     assert.equal(res.summary.actions.length, 2);
     const { stdout } = await run('ip', ['-n', node, 'route', 'show']);
@@ -163,6 +165,9 @@ describe('routing backends on a real kernel', { skip: isRoot ? false : 'needs ro
     for (const s of ['192.0.2.139', '192.0.2.11', 'vxlan', 'directRouting']) assert.ok(errA[0]!.reason.includes(s), `reason names ${s}: ${errA[0]!.reason}`);
     assert.deepEqual(r.get('node-c')!.peerErrors.map((e) => e.peer), ['node-a', 'node-b']);
     assert.equal(r.get('node-a')!.podMTU, UNDERLAY_MTU);
+    const sa = r.get('node-a')!.summary;
+    assert.equal(sa.changed, 1, `node-b's route is replaced in place: ${sa.actions.join('; ')}`);
+    assert.equal(sa.actions.at(-1), 'delete twill0 (and its 4 neighbour/FDB entries)', 'twill0 goes last');
     for (const n of NODES) assert.equal(await hasLink(n.name, 'twill0'), false, `${n.name} has no twill0`);
     await assertMesh([['a1', 'b1'], ['b1', 'a2']]);
     assert.equal(await ping('a1', podIp('c1'), { tries: 1 }), false, 'node-c is unreachable under host-gw');
@@ -201,7 +206,7 @@ describe('routing backends on a real kernel', { skip: isRoot ? false : 'needs ro
   test('a removed peer: its route, neighbour and FDB entry are withdrawn', async () => {
     await applyAll(VXLAN);
     const fx = fixtures.get('node-a')!;
-    const res = await fx.apply(snapshotFor('node-a', VXLAN, ['node-b']), world.scratch);
+    const res = await fx.apply(snapshotFor('node-a', VXLAN, ['node-b']), runDir('node-a'));
     assert.deepEqual({ ...res.summary, actions: [] }, { added: 0, removed: 3, changed: 0, actions: [] }, res.summary.actions.join('; '));
     const a = await fx.read();
     assert.ok(!a.routes.some((x) => x.dst === '10.244.3.0/26'));
@@ -209,7 +214,7 @@ describe('routing backends on a real kernel', { skip: isRoot ? false : 'needs ro
     assert.ok(!a.fdb.some((f) => f.mac === vtepMac('node-c')));
     assert.equal(await ping('a1', podIp('c1'), { tries: 1 }), false);
     await assertMesh([['a1', 'b1']]);
-    await fx.apply(snapshotFor('node-a', VXLAN), world.scratch);
+    await fx.apply(snapshotFor('node-a', VXLAN), runDir('node-a'));
     await assertMesh([['a1', 'c1']]);
   });
 
@@ -226,6 +231,7 @@ describe('routing backends on a real kernel', { skip: isRoot ? false : 'needs ro
   test('NAT: leaving the pool is masqueraded to the node address; pod to pod keeps the pod address', async () => {
     const r = await applyAll(VXLAN, NAT_ON);
     assert.ok([...r.values()].every((x) => x.natChanged === true));
+    assert.match(await readFile(`${runDir('node-a')}/nft/twill-nat.nft`, 'utf8'), /masquerade/, 'the applied script is kept under the run dir');
     await peerReporter('ul', OUTSIDE_IP, 8080);
     await peerReporter('b1', podIp('b1'), 8080);
     await peerReporter('a2', podIp('a2'), 8080);
