@@ -4,7 +4,7 @@
 import { ROUTE_PROTOCOL } from '../kernel/names.js';
 import { cidrOverlaps, formatCidr, parseCidr, type Cidr } from '../../util/ip.js';
 import { backends } from './registry.js';
-import type { DesiredRouting, FdbSpec, NeighborSpec, PeerError, PeerNode, RouteSpec, RoutingSnapshot } from './types.js';
+import type { BackendContext, DesiredRouting, FdbSpec, NeighborSpec, PeerError, PeerNode, RouteSpec, RoutingSnapshot } from './types.js';
 import { checkConfig, checkPeer, checkSelf, type CheckedSelf } from './validate.js';
 
 /** What earlier peers (and this node) already hold, with the holder's name for messages. */
@@ -37,7 +37,7 @@ interface Out {
   peerErrors: PeerError[];
 }
 
-function addPeer(snap: RoutingSnapshot, self: CheckedSelf, p: PeerNode, claims: Claims, out: Out): void {
+function addPeer(ctx: BackendContext, self: CheckedSelf, p: PeerNode, claims: Claims, out: Out): void {
   const fail = (reason: string): void => void out.peerErrors.push({ peer: p.name, reason });
   const chk = checkPeer(self, p);
   chk.errors.forEach(fail);
@@ -50,8 +50,7 @@ function addPeer(snap: RoutingSnapshot, self: CheckedSelf, p: PeerNode, claims: 
   }
   // A node that holds no block yet is normal (it is starting); there is nothing to reach.
   if (mine.length === 0) return;
-  const ctx = { self: { ...snap.self, underlayIP: self.underlayIP }, config: snap.config };
-  const reach = backends[snap.config.backend].reach(ctx, { ...chk.peer, blocks: mine.map(formatCidr) });
+  const reach = backends[ctx.config.backend].reach(ctx, { ...chk.peer, blocks: mine.map(formatCidr) });
   if (!reach.ok) return fail(reach.reason);
   for (const n of reach.neighbors) {
     const holder = claims.vtepIps.get(n.ip);
@@ -73,7 +72,7 @@ export function compileRouting(snap: RoutingSnapshot): DesiredRouting {
   checkConfig(snap.config);
   const self = checkSelf(snap.self);
   const backend = backends[snap.config.backend];
-  const ctx = { self: { ...snap.self, underlayIP: self.underlayIP }, config: snap.config };
+  const ctx: BackendContext = { self: { ...snap.self, underlayIP: self.underlayIP }, config: snap.config };
   const device = backend.device(ctx);
 
   const claims = new Claims();
@@ -92,7 +91,7 @@ export function compileRouting(snap: RoutingSnapshot): DesiredRouting {
       continue;
     }
     seen.add(p.name);
-    addPeer(snap, self, p, claims, out);
+    addPeer(ctx, self, p, claims, out);
   }
 
   return {
