@@ -53,6 +53,8 @@ export interface Route {
   protocol?: number | undefined;
   table?: number | undefined;
   src?: string | undefined;
+  /** 'blackhole' drops traffic to `dst`; undefined (or 'unicast') is an ordinary route. */
+  type?: 'unicast' | 'blackhole' | undefined;
 }
 
 export interface Neighbor {
@@ -309,6 +311,21 @@ export class Netlink {
     }
   }
 
+  /** Removes an address; returns false if it was not there. */
+  async deleteAddress(dev: string, cidr: string): Promise<boolean> {
+    const link = await this.getLink(dev);
+    if (!link) return false;
+    const c = parseCidr(cidr);
+    const ip = ipToBytes({ family: c.family, value: c.addr });
+    try {
+      await this.sock.delAddress({ family: famNum(c.family), prefixlen: c.prefix, index: link.index }, { local: ip, address: ip });
+      return true;
+    } catch (e) {
+      if (['EADDRNOTAVAIL', 'ENOENT', 'ENODEV'].includes(errnoOf(e))) return false;
+      throw new KernelError(`delete address ${cidr} from ${dev}`, errnoOf(e), e);
+    }
+  }
+
   async listAddresses(dev?: string): Promise<{ dev: number; cidr: string }[]> {
     const r = await this.call('list addresses', () => this.sock.getAddresses());
     let idx: number | undefined;
@@ -332,7 +349,7 @@ export class Netlink {
       table: (r.table ?? ROUTE_TABLE_MAIN) < 256 ? (r.table ?? ROUTE_TABLE_MAIN) : 252,
       protocol: r.protocol ?? ROUTE_PROTOCOL,
       scope: r.scope === 'link' ? 'LINK' : 'UNIVERSE',
-      type: 'UNICAST',
+      type: r.type === 'blackhole' ? 'BLACKHOLE' : 'UNICAST',
     };
     const attrs: Record<string, unknown> = {};
     if (c.prefix > 0) attrs['dst'] = ipToBytes({ family: c.family, value: c.base });
@@ -367,7 +384,8 @@ export class Netlink {
     }
   }
 
-  async listRoutes(opts: { family?: Family; table?: number; protocol?: number } = {}): Promise<Route[]> {
+  /** Unicast routes of one table; `includeBlackhole` adds blackhole routes (marked `type`). */
+  async listRoutes(opts: { family?: Family; table?: number; protocol?: number; includeBlackhole?: boolean } = {}): Promise<Route[]> {
     const family = opts.family ?? 4;
     const msgs = await this.call('list routes', () => this.sock.getRoutes({ family: famNum(family) }));
     const table = opts.table ?? ROUTE_TABLE_MAIN;
@@ -377,7 +395,9 @@ export class Netlink {
       if (t !== table) continue;
       const proto = typeof m.data.protocol === 'number' ? m.data.protocol : rt.RouteProtocol[m.data.protocol as keyof typeof rt.RouteProtocol];
       if (opts.protocol !== undefined && proto !== opts.protocol) continue;
-      if (m.data.type !== undefined && m.data.type !== 'UNICAST' && m.data.type !== 1) continue;
+      const blackhole = m.data.type === 'BLACKHOLE' || m.data.type === 6;
+      if (blackhole && !opts.includeBlackhole) continue;
+      if (!blackhole && m.data.type !== undefined && m.data.type !== 'UNICAST' && m.data.type !== 1) continue;
       const dstIp = m.attrs.dst ? formatIp(ipFromBytes(m.attrs.dst)) : family === 4 ? '0.0.0.0' : '::';
       out.push({
         dst: `${dstIp}/${m.data.dstLen ?? 0}`,
@@ -388,6 +408,7 @@ export class Netlink {
         protocol: proto,
         table,
         src: m.attrs.prefsrc ? formatIp(ipFromBytes(m.attrs.prefsrc)) : undefined,
+        ...(blackhole ? { type: 'blackhole' as const } : {}),
       });
     }
     return out;
