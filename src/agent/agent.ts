@@ -10,7 +10,11 @@ import { netnsExists } from '../dataplane/kernel/netns.js';
 import { ensureSysctl } from '../dataplane/kernel/sysctl.js';
 import { reconcileEndpointRoutes } from '../dataplane/endpoint/reconcile.js';
 import { LocalIpam, ownerKey, staticBlocks } from '../ipam/local/index.js';
-import { TwillError, describeError } from '../util/errors.js';
+import { describeError } from '../util/errors.js';
+import { openStore } from '../datastore/index.js';
+import type { Store } from '../datastore/store.js';
+import { ClusterMember } from './cluster.js';
+import { RoutingController } from './routing-controller.js';
 import type { Logger } from '../util/log.js';
 import { AttachmentStore } from './attachments.js';
 import type { AgentConfig } from './config.js';
@@ -32,39 +36,90 @@ export class Agent {
   readonly ipam: LocalIpam;
   readonly attachments: AttachmentStore;
   readonly cni: CniService;
+  /** Cluster mode only. */
+  readonly cluster: ClusterMember | undefined;
+  readonly routing: RoutingController | undefined;
+  private store: Store | undefined;
   private readonly api: ApiServer;
   private readonly startedAt = Date.now();
-  private mtu = 1500;
+  private standaloneMtu = 1500;
   startup: StartupReport | undefined;
 
-  constructor(
+  private constructor(
     readonly cfg: AgentConfig,
     private readonly log: Logger,
+    store: Store | undefined,
   ) {
-    if (!cfg.podCidr) throw new TwillError('CONFIG_INVALID', 'agent setting --pod-cidr is required');
-    this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), staticBlocks([cfg.podCidr]));
+    this.store = store;
     this.attachments = new AttachmentStore(join(cfg.stateDir, 'attachments'));
-    this.cni = new CniService({ ipam: this.ipam, attachments: this.attachments, log: log.child('cni'), mtu: () => this.mtu });
+    if (store) {
+      this.cluster = new ClusterMember({
+        store,
+        nodeName: cfg.nodeName,
+        stateDir: cfg.stateDir,
+        bootstrap: {
+          pool: cfg.pool, blockPrefix: cfg.blockPrefix, backend: cfg.backend,
+          vxlan: { vni: cfg.vxlanVni, port: cfg.vxlanPort, directRouting: cfg.directRouting },
+          natOutgoing: cfg.natOutgoing, blockGraceSeconds: cfg.blockGraceSeconds,
+        },
+        leaseTtlSeconds: cfg.leaseTtlSeconds,
+        underlayIface: cfg.underlayIface,
+        agentVersion: AGENT_VERSION,
+        log: log.child('cluster'),
+        onChange: (what) => this.routing?.reconciler.trigger(what),
+        podMTU: () => this.podMtu(),
+      });
+      this.routing = new RoutingController(this.cluster, cfg.runDir, log.child('routing'));
+      this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), this.cluster.blockSource());
+    } else {
+      this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), staticBlocks([cfg.podCidr!]));
+    }
+    this.cni = new CniService({
+      ipam: this.ipam,
+      attachments: this.attachments,
+      log: log.child('cni'),
+      mtu: () => this.podMtu(),
+      canGrow: () => this.cluster?.datastoreUp ?? false,
+    });
     this.api = new ApiServer(log.child('api'));
+  }
+
+  static async create(cfg: AgentConfig, log: Logger): Promise<Agent> {
+    const store = cfg.datastore ? await openStore(cfg.datastore) : undefined;
+    return new Agent(cfg, log, store);
+  }
+
+  private podMtu(): number {
+    if (this.cfg.mtu) return this.cfg.mtu;
+    return this.routing ? this.routing.podMTU() : this.standaloneMtu;
   }
 
   async start(): Promise<void> {
     const t0 = performance.now();
-    this.mtu = this.cfg.mtu ?? (await defaultPodMtu(0));
     await ensureSysctl('net.ipv4.ip_forward', '1');
+    if (!this.cluster) this.standaloneMtu = await defaultPodMtu(0);
     await this.ipam.init();
     await this.attachments.init();
+    await this.cluster?.start();
     this.startup = await this.recover();
+    if (this.routing) {
+      await this.routing.reconciler.runNow('agent start');
+      this.routing.reconciler.start();
+    }
     this.routes();
     await this.api.listen(this.cfg.socket);
     this.log.info('agent ready', {
-      node: this.cfg.nodeName, podCidr: this.cfg.podCidr, mtu: this.mtu, socket: this.cfg.socket,
-      attachments: this.attachments.all().length, ms: Math.round(performance.now() - t0), ...this.startup,
+      node: this.cfg.nodeName, mode: this.cluster ? 'cluster' : 'standalone', podCidr: this.cfg.podCidr, blocks: this.cluster?.claims.current().join(','),
+      mtu: this.podMtu(), socket: this.cfg.socket, attachments: this.attachments.all().length, ms: Math.round(performance.now() - t0), ...this.startup,
     });
   }
 
   async stop(): Promise<void> {
+    this.routing?.reconciler.stop();
+    await this.cluster?.stop();
     await this.api.close();
+    await this.store?.close();
+    this.store = undefined;
   }
 
   /**
@@ -127,9 +182,11 @@ export class Agent {
     return {
       node: this.cfg.nodeName,
       version: AGENT_VERSION,
-      mode: 'standalone',
+      mode: this.cluster ? 'cluster' : 'standalone',
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-      mtu: this.mtu,
+      mtu: this.podMtu(),
+      cluster: this.cluster?.status(),
+      routing: this.routing?.status(),
       ipam: this.ipam.stats(),
       attachments: this.attachments.all().map((a) => ({ id: ownerKey(a), ips: a.ips, iface: a.hostIface, pod: a.pod ? `${a.pod.namespace}/${a.pod.name}` : undefined })),
       startup: this.startup,

@@ -11,7 +11,8 @@ import { ownerKey, type LocalIpam, type Owner } from '../ipam/local/index.js';
 import { TwillError, describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { UndoStack } from '../util/undo.js';
-import { AttachmentStore, type Attachment } from './attachments.js';
+import type { AttachmentStore} from './attachments.js';
+import { type Attachment } from './attachments.js';
 
 export interface CniServiceDeps {
   ipam: LocalIpam;

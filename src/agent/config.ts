@@ -4,11 +4,30 @@ import { parse as parseYaml } from 'yaml';
 import { DEFAULT_AGENT_SOCKET, DEFAULT_RUN_DIR, DEFAULT_STATE_DIR } from '../dataplane/kernel/names.js';
 import { TwillError } from '../util/errors.js';
 import { isCidr, parseCidr } from '../util/ip.js';
+import { describeError } from '../util/errors.js';
+import { isBackendName } from '../dataplane/routing/registry.js';
+import { validatePool } from '../ipam/cluster/pool.js';
+import type { BackendName } from '../model/types.js';
 
 export interface AgentConfig {
   nodeName: string;
   /** Standalone mode: this node's pod CIDR (no datastore, no routing to other nodes). */
   podCidr?: string;
+  /** Cluster mode: the datastore ("etcd:http://HOST:PORT", "etcd:unix:///path"). */
+  datastore?: string;
+  /** Cluster bootstrap settings, used only when the datastore holds no ClusterConfig yet. */
+  pool: string;
+  blockPrefix: number;
+  backend: BackendName;
+  vxlanVni: number;
+  vxlanPort: number;
+  directRouting: boolean;
+  natOutgoing: boolean;
+  blockGraceSeconds: number;
+  /** Seconds without keep-alive after which peers consider this node gone. */
+  leaseTtlSeconds: number;
+  /** Interface other nodes reach this node through (default: the default route's). */
+  underlayIface?: string;
   stateDir: string;
   socket: string;
   runDir: string;
@@ -19,6 +38,15 @@ export interface AgentConfig {
 }
 
 export const CONFIG_DEFAULTS: Omit<AgentConfig, 'nodeName'> = {
+  pool: '10.244.0.0/16',
+  blockPrefix: 26,
+  backend: 'vxlan',
+  vxlanVni: 4096,
+  vxlanPort: 4789,
+  directRouting: false,
+  natOutgoing: true,
+  blockGraceSeconds: 600,
+  leaseTtlSeconds: 20,
   stateDir: DEFAULT_STATE_DIR,
   socket: DEFAULT_AGENT_SOCKET,
   runDir: DEFAULT_RUN_DIR,
@@ -26,9 +54,20 @@ export const CONFIG_DEFAULTS: Omit<AgentConfig, 'nodeName'> = {
   logFormat: process.env['TWILL_LOG_FORMAT'] === 'json' ? 'json' : 'text',
 };
 
-const KEYS: Record<keyof AgentConfig, 'string' | 'number'> = {
+const KEYS: Record<keyof AgentConfig, 'string' | 'number' | 'boolean'> = {
   nodeName: 'string',
   podCidr: 'string',
+  datastore: 'string',
+  pool: 'string',
+  blockPrefix: 'number',
+  backend: 'string',
+  vxlanVni: 'number',
+  vxlanPort: 'number',
+  directRouting: 'boolean',
+  natOutgoing: 'boolean',
+  blockGraceSeconds: 'number',
+  leaseTtlSeconds: 'number',
+  underlayIface: 'string',
   stateDir: 'string',
   socket: 'string',
   runDir: 'string',
@@ -70,6 +109,21 @@ export function validateConfig(c: Partial<AgentConfig>): AgentConfig {
   };
   if (!cfg.nodeName) bad('--node-name', 'is required (the Kubernetes node name)');
   if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(cfg.nodeName)) bad('--node-name', `"${cfg.nodeName}" is not a valid node name (lower-case DNS subdomain)`);
+  if ((cfg.podCidr === undefined) === (cfg.datastore === undefined)) {
+    bad('--pod-cidr / --datastore', 'give exactly one: --pod-cidr for a standalone node, or --datastore to join a cluster');
+  }
+  if (cfg.datastore !== undefined && !/^(etcd:|memory$)/.test(cfg.datastore)) bad('--datastore', `"${cfg.datastore}" is not etcd:http://HOST:PORT or etcd:unix:///PATH`);
+  if (!isCidr(cfg.pool)) bad('--pool', `"${cfg.pool}" is not a CIDR`);
+  if (!isBackendName(cfg.backend)) bad('--backend', `"${cfg.backend}" is not a backend (vxlan, host-gw)`);
+  if (!Number.isInteger(cfg.vxlanVni) || cfg.vxlanVni < 1 || cfg.vxlanVni > 16_777_215) bad('--vxlan-vni', 'must be an integer 1..16777215');
+  if (!Number.isInteger(cfg.vxlanPort) || cfg.vxlanPort < 1 || cfg.vxlanPort > 65535) bad('--vxlan-port', 'must be a port number');
+  if (!Number.isInteger(cfg.leaseTtlSeconds) || cfg.leaseTtlSeconds < 2) bad('--lease-ttl', 'must be an integer of at least 2 seconds');
+  if (!Number.isInteger(cfg.blockGraceSeconds) || cfg.blockGraceSeconds < 0) bad('--block-grace', 'must be a non-negative integer (seconds)');
+  try {
+    validatePool({ pool: cfg.pool, blockPrefix: cfg.blockPrefix });
+  } catch (e) {
+    bad('--block-prefix', describeError(e));
+  }
   if (cfg.podCidr !== undefined) {
     if (!isCidr(cfg.podCidr)) bad('--pod-cidr', `"${cfg.podCidr}" is not a CIDR (e.g. 10.244.1.0/24)`);
     const p = parseCidr(cfg.podCidr);

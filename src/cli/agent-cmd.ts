@@ -16,6 +16,17 @@ export function registerAgent(program: Command): void {
     .description('run the per-node agent (programs pod networking; serves twill-cni on a unix socket)')
     .option('--node-name <name>', 'this node\'s name (Kubernetes node name)')
     .option('--pod-cidr <cidr>', 'standalone mode: the pod address range of this node')
+    .option('--datastore <spec>', 'cluster mode: etcd:http://HOST:PORT or etcd:unix:///PATH')
+    .option('--pool <cidr>', 'cluster pod pool, if the datastore has no cluster config yet (default 10.244.0.0/16)')
+    .option('--block-prefix <n>', 'IPAM block size as a prefix length (default 26)', int)
+    .option('--backend <name>', 'vxlan | host-gw, if the datastore has no cluster config yet (default vxlan)')
+    .option('--vxlan-vni <n>', 'VXLAN network identifier (default 4096)', int)
+    .option('--vxlan-port <n>', 'VXLAN UDP port (default 4789)', int)
+    .option('--direct-routing', 'vxlan: plain routes to peers on the same L2 segment')
+    .option('--no-nat-outgoing', 'do not masquerade pod traffic leaving the pool')
+    .option('--block-grace <seconds>', 'how long a dead node\'s blocks stay reserved (default 600)', int)
+    .option('--lease-ttl <seconds>', 'node liveness lease TTL (default 20)', int)
+    .option('--underlay-iface <name>', 'interface other nodes reach this one through (default: the default route\'s)')
     .option('--state-dir <dir>', 'where IPAM records and attachments are kept (default /var/lib/twill)')
     .option('--socket <path>', 'API socket for twill-cni and the CLI (default /run/twill/agent.sock)')
     .option('--run-dir <dir>', 'runtime files, e.g. nftables scripts (default /run/twill)')
@@ -28,8 +39,11 @@ export function registerAgent(program: Command): void {
       try {
         const fromFile = typeof opts['config'] === 'string' ? readConfigFile(opts['config']) : {};
         const flags: Partial<AgentConfig> = {};
-        for (const k of ['nodeName', 'podCidr', 'stateDir', 'socket', 'runDir', 'mtu', 'logLevel', 'logFormat'] as const) {
-          if (opts[k] !== undefined) (flags as Record<string, unknown>)[k] = opts[k];
+        const rename: Record<string, keyof AgentConfig> = { blockGrace: 'blockGraceSeconds', leaseTtl: 'leaseTtlSeconds' };
+        for (const k of ['nodeName', 'podCidr', 'datastore', 'pool', 'blockPrefix', 'backend', 'vxlanVni', 'vxlanPort', 'directRouting', 'natOutgoing', 'blockGrace', 'leaseTtl', 'underlayIface', 'stateDir', 'socket', 'runDir', 'mtu', 'logLevel', 'logFormat']) {
+          // commander sets natOutgoing=true by default for --no-nat-outgoing; only an explicit flag counts.
+          if (k === 'natOutgoing' && opts[k] !== false) continue;
+          if (opts[k] !== undefined) (flags as Record<string, unknown>)[rename[k] ?? k] = opts[k];
         }
         cfg = validateConfig({ ...fromFile, ...flags });
       } catch (e) {
@@ -39,7 +53,13 @@ export function registerAgent(program: Command): void {
       setLogLevel(cfg.logLevel);
       setLogFormat(cfg.logFormat);
       const log = rootLogger.child('agent', { node: cfg.nodeName });
-      const agent = new Agent(cfg, log);
+      let agent: Agent;
+      try {
+        agent = await Agent.create(cfg, log);
+      } catch (e) {
+        log.error('agent failed to start', { error: describeError(e) });
+        process.exit(1);
+      }
       const stop = (sig: string) => {
         log.info('stopping', { signal: sig });
         void agent.stop().finally(() => process.exit(0));

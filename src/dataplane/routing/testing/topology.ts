@@ -65,9 +65,7 @@ async function wirePod(scope: TestScope, world: World, node: Ns, pod: PodSpec): 
     [
       `link add ${host} mtu ${POD_MTU} address ${HOST_VETH_MAC} type veth peer name eth0 mtu ${POD_MTU} netns ${p.name}`,
       `link set ${host} up`,
-    ],
-    world.scratch,
-  );
+    ]);
   await ipBatchInNetns(
     p.path,
     [
@@ -76,10 +74,8 @@ async function wirePod(scope: TestScope, world: World, node: Ns, pod: PodSpec): 
       `route add ${POD_GATEWAY_V4} dev eth0 scope link`,
       `route add default via ${POD_GATEWAY_V4} dev eth0`,
       `neigh add ${POD_GATEWAY_V4} lladdr ${HOST_VETH_MAC} dev eth0 nud permanent`,
-    ],
-    world.scratch,
-  );
-  await ipBatchInNetns(node.path, [`route add ${pod.ip}/32 dev ${host} proto ${ROUTE_PROTOCOL} scope link`], world.scratch);
+    ]);
+  await ipBatchInNetns(node.path, [`route add ${pod.ip}/32 dev ${host} proto ${ROUTE_PROTOCOL} scope link`]);
 }
 
 /** Builds the whole world; every namespace is registered with `scope` for removal. */
@@ -97,9 +93,7 @@ export async function buildWorld(scope: TestScope): Promise<World> {
       `addr add ${OUTSIDE_IP}/25 dev brA`,
       // Segment B through the router, but no route to the pool: only NAT makes pods answerable.
       'route add 192.0.2.128/25 via 192.0.2.1',
-    ],
-    scratch,
-  );
+    ]);
   await ipBatchInNetns(
     rt.path,
     [
@@ -109,9 +103,7 @@ export async function buildWorld(scope: TestScope): Promise<World> {
       'addr add 192.0.2.129/25 dev rb',
       'link set ra up',
       'link set rb up',
-    ],
-    scratch,
-  );
+    ]);
   await sysctlIn(rt, 'net.ipv4.ip_forward=1');
   const ports = ['link set ra master brA', 'link set rb master brB', 'link set ra up', 'link set rb up'];
   for (const [i, spec] of NODES.entries()) {
@@ -125,13 +117,11 @@ export async function buildWorld(scope: TestScope): Promise<World> {
         `addr add ${spec.ip}/${spec.cidr.split('/')[1]} dev eth0`,
         'link set eth0 up',
         `route add default via ${spec.gateway}`,
-      ],
-      scratch,
-    );
+      ]);
     await sysctlIn(node, 'net.ipv4.ip_forward=1');
     ports.push(`link set ${port} master ${spec.segment}`, `link set ${port} up`);
   }
-  await ipBatchInNetns(ul.path, ports, scratch);
+  await ipBatchInNetns(ul.path, ports);
   for (const spec of NODES) {
     for (const pod of spec.pods) await wirePod(scope, world, world.nodes.get(spec.name)!, pod);
   }

@@ -1,0 +1,315 @@
+// Cluster membership: the cluster configuration, this node's registration (a TwillNode attached
+// to a lease, so it vanishes when the agent dies), the peer list (list + watch), block claims and
+// the return of dead nodes' blocks. The datastore may be unreachable at any time: the agent keeps
+// serving pods from its cached blocks and leaves the datapath as it is until it can see again.
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Lease, Store, Watch } from '../datastore/store.js';
+import { vtepIp, vtepMac } from '../dataplane/routing/index.js';
+import { BlockClaims } from '../ipam/cluster/claims.js';
+import type { BlockSource } from '../ipam/local/index.js';
+import { validatePool } from '../ipam/cluster/pool.js';
+import { TWILL_API, type ClusterConfig, type TwillNode } from '../model/types.js';
+import { describeError, isTwillError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { detectUnderlay, type Underlay } from './underlay.js';
+
+export type ClusterSpec = ClusterConfig['spec'];
+export const CLUSTER_CONFIG_NAME = 'default';
+
+export interface ClusterSettings {
+  store: Store;
+  nodeName: string;
+  stateDir: string;
+  /** Used when the datastore holds no ClusterConfig yet (the first agent writes it). */
+  bootstrap: ClusterSpec;
+  leaseTtlSeconds: number;
+  underlayIface?: string | undefined;
+  agentVersion: string;
+  log: Logger;
+  /** Something routing depends on changed: peers, config, our blocks. */
+  onChange: (what: string) => void;
+  podMTU: () => number | undefined;
+}
+
+export class ClusterMember {
+  config!: ClusterSpec;
+  underlay!: Underlay;
+  claims!: BlockClaims;
+  readonly peers = new Map<string, TwillNode>();
+  /** True once a complete peer list has been read: before that, routing must not run. */
+  peersKnown = false;
+  readonly goneSince = new Map<string, number>();
+  datastoreUp = false;
+  private lease: Lease | undefined;
+  private watches: Watch[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private stopped = false;
+  private registered = '';
+
+  constructor(private readonly s: ClusterSettings) {}
+
+  private get log(): Logger {
+    return this.s.log;
+  }
+
+  async start(): Promise<void> {
+    this.underlay = await detectUnderlay(this.s.underlayIface);
+    this.config = await this.loadConfig();
+    validatePool({ pool: this.config.pool, blockPrefix: this.config.blockPrefix });
+    this.claims = new BlockClaims(this.s.store, this.s.nodeName, { pool: this.config.pool, blockPrefix: this.config.blockPrefix }, join(this.s.stateDir, 'blocks.json'), this.log.child('ipam'));
+    await this.claims.init();
+    await this.claims.ensureOne().catch((e: unknown) => this.log.warn('no address block yet; will keep trying', { error: describeError(e) }));
+    void this.connectLoop();
+    const reclaimEvery = Math.max(1000, Math.min(30_000, (this.config.blockGraceSeconds * 1000) / 4));
+    this.timers.push(setInterval(() => void this.reclaimTick(), reclaimEvery));
+    for (const t of this.timers) t.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const w of this.watches) w.stop();
+    for (const t of this.timers) clearInterval(t);
+    // Keep the registration until the lease runs out: a restarting agent must not make its peers
+    // withdraw routes to its pods.
+    this.lease?.release();
+  }
+
+  /** The block source LocalIpam allocates from: claiming a block re-advertises our node. */
+  blockSource(): BlockSource {
+    return {
+      current: () => this.claims.current(),
+      claimMore: async () => {
+        const b = await this.claims.claimMore();
+        if (b) {
+          await this.register().catch((e: unknown) => this.log.warn('cannot advertise the new block yet', { error: describeError(e) }));
+          this.s.onChange(`claimed block ${b}`);
+        }
+        return b;
+      },
+    };
+  }
+
+  // ---- configuration ----
+
+  private configCache(): string {
+    return join(this.s.stateDir, 'cluster-config.json');
+  }
+
+  private async loadConfig(): Promise<ClusterSpec> {
+    try {
+      const stored = await this.s.store.get('ClusterConfig', CLUSTER_CONFIG_NAME);
+      const spec = stored?.spec ?? (await this.createConfig());
+      await this.cacheConfig(spec);
+      return spec;
+    } catch (e) {
+      try {
+        const cached = JSON.parse(await readFile(this.configCache(), 'utf8')) as ClusterSpec;
+        this.log.warn('datastore unreachable; using the cached cluster configuration', { error: describeError(e) });
+        return cached;
+      } catch {
+        this.log.warn('datastore unreachable and no cached cluster configuration; using flags', { error: describeError(e) });
+        return this.s.bootstrap;
+      }
+    }
+  }
+
+  private async createConfig(): Promise<ClusterSpec> {
+    const obj: ClusterConfig = { apiVersion: TWILL_API, kind: 'ClusterConfig', metadata: { name: CLUSTER_CONFIG_NAME }, spec: this.s.bootstrap };
+    try {
+      return (await this.s.store.create(obj)).spec;
+    } catch (e) {
+      if (!isTwillError(e, 'EXISTS')) throw e;
+      return (await this.s.store.get('ClusterConfig', CLUSTER_CONFIG_NAME))!.spec;
+    }
+  }
+
+  private async cacheConfig(spec: ClusterSpec): Promise<void> {
+    const file = this.configCache();
+    await writeFile(`${file}.tmp`, JSON.stringify(spec) + '\n');
+    await rename(`${file}.tmp`, file);
+  }
+
+  private applyConfig(spec: ClusterSpec): void {
+    if (JSON.stringify(spec) === JSON.stringify(this.config)) return;
+    this.log.info('cluster configuration changed', { backend: spec.backend, pool: spec.pool, vni: spec.vxlan.vni, directRouting: spec.vxlan.directRouting, natOutgoing: spec.natOutgoing });
+    this.config = spec;
+    this.claims.setPool({ pool: spec.pool, blockPrefix: spec.blockPrefix });
+    void this.cacheConfig(spec);
+    void this.register();
+    this.s.onChange('cluster configuration');
+  }
+
+  // ---- datastore connection: registration and watches ----
+
+  private async connectLoop(): Promise<void> {
+    let delay = 250;
+    while (!this.stopped) {
+      try {
+        await this.connect();
+        return;
+      } catch (e) {
+        this.datastoreUp = false;
+        this.log.warn('datastore not reachable; retrying', { error: describeError(e), retryInMs: delay });
+        await new Promise((r) => setTimeout(r, delay).unref());
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+
+  private async connect(): Promise<void> {
+    const cfg = await this.s.store.get('ClusterConfig', CLUSTER_CONFIG_NAME);
+    if (cfg) this.applyConfig(cfg.spec);
+    await this.claims.resync();
+    await this.claims.ensureOne();
+    await this.register(true);
+    await this.watchNodes();
+    await this.watchConfig();
+    this.datastoreUp = true;
+    this.log.info('joined the cluster', { node: this.s.nodeName, underlay: `${this.underlay.ip} (${this.underlay.iface})`, blocks: this.claims.current().join(','), peers: this.peers.size });
+  }
+
+  nodeObject(): TwillNode {
+    const blocks = this.claims.current();
+    const vxlan = this.config.backend === 'vxlan';
+    return {
+      apiVersion: TWILL_API,
+      kind: 'TwillNode',
+      metadata: { name: this.s.nodeName },
+      spec: {
+        underlayIP: this.underlay.ip,
+        underlayCIDR: this.underlay.cidr,
+        backend: this.config.backend,
+        ...(vxlan ? { vtepMAC: vtepMac(this.s.nodeName) } : {}),
+        ...(vxlan && vtepIp(blocks) ? { vtepIP: vtepIp(blocks)! } : {}),
+        blocks,
+        ...(this.s.podMTU() !== undefined ? { podMTU: this.s.podMTU()! } : {}),
+        agentVersion: this.s.agentVersion,
+      },
+    };
+  }
+
+  /** Writes our TwillNode (attached to our lease) when its content changed or `force`. */
+  async register(force = false): Promise<void> {
+    const obj = this.nodeObject();
+    const text = JSON.stringify(obj.spec);
+    if (!force && text === this.registered) return;
+    if (!this.lease) {
+      this.lease = await this.s.store.grantLease(this.s.leaseTtlSeconds);
+      const lease = this.lease;
+      lease.onLost(() => {
+        if (this.lease !== lease || this.stopped) return;
+        this.log.warn('registration lease lost; registering again');
+        this.lease = undefined;
+        this.registered = '';
+        void this.register(true).catch((e: unknown) => this.log.warn('re-registration failed; will retry', { error: describeError(e) }));
+      });
+    }
+    await this.s.store.put(obj, { lease: this.lease });
+    this.registered = text;
+  }
+
+  private onNodeEvent(n: TwillNode, deleted: boolean): void {
+    const name = n.metadata.name;
+    if (name === this.s.nodeName) {
+      // Our own record vanished (lease expired while we were cut off): put it back.
+      if (deleted && !this.stopped) {
+        this.registered = '';
+        void this.register(true).catch(() => undefined);
+      }
+      return;
+    }
+    if (deleted) {
+      this.peers.delete(name);
+      this.goneSince.set(name, Date.now());
+    } else {
+      this.peers.set(name, n);
+      this.goneSince.delete(name);
+    }
+  }
+
+  private async watchNodes(): Promise<void> {
+    const { items, revision } = await this.s.store.list('TwillNode');
+    this.resetPeers(items);
+    this.watches.push(
+      this.s.store.watch('TwillNode', {
+        fromRevision: revision,
+        onEvent: (ev) => {
+          if (ev.type === 'RESYNC') this.resetPeers(ev.items);
+          else this.onNodeEvent(ev.object, ev.type === 'DELETED');
+          this.s.onChange(ev.type === 'RESYNC' ? 'peer list resynced' : `node ${ev.object.metadata.name} ${ev.type.toLowerCase()}`);
+        },
+        onStatus: (st) => {
+          if (st.connected !== this.datastoreUp) this.log.info(st.connected ? 'datastore connection restored' : 'datastore connection lost', st.error ? { error: describeError(st.error) } : {});
+          this.datastoreUp = st.connected;
+          if (st.connected) void this.register(true).catch(() => undefined);
+        },
+      }),
+    );
+    this.peersKnown = true;
+    this.s.onChange('peer list');
+  }
+
+  private resetPeers(items: TwillNode[]): void {
+    const now = Date.now();
+    const seen = new Set<string>();
+    for (const n of items) {
+      if (n.metadata.name === this.s.nodeName) continue;
+      seen.add(n.metadata.name);
+      this.peers.set(n.metadata.name, n);
+      this.goneSince.delete(n.metadata.name);
+    }
+    for (const name of [...this.peers.keys()]) {
+      if (!seen.has(name)) {
+        this.peers.delete(name);
+        this.goneSince.set(name, now);
+      }
+    }
+  }
+
+  private async watchConfig(): Promise<void> {
+    const { items, revision } = await this.s.store.list('ClusterConfig');
+    const mine = items.find((c) => c.metadata.name === CLUSTER_CONFIG_NAME);
+    if (mine) this.applyConfig(mine.spec);
+    this.watches.push(
+      this.s.store.watch('ClusterConfig', {
+        fromRevision: revision,
+        onEvent: (ev) => {
+          const obj = ev.type === 'RESYNC' ? ev.items.find((c) => c.metadata.name === CLUSTER_CONFIG_NAME) : ev.object;
+          if (obj && obj.metadata.name === CLUSTER_CONFIG_NAME && ev.type !== 'DELETED') this.applyConfig(obj.spec);
+        },
+      }),
+    );
+  }
+
+  /** Dead nodes' blocks go back to the pool after the grace period. */
+  private async reclaimTick(): Promise<void> {
+    if (!this.datastoreUp || !this.peersKnown) return;
+    try {
+      const { items } = await this.s.store.list('IPAMBlock');
+      const now = Date.now();
+      for (const b of items) {
+        const holder = b.spec.node;
+        if (holder !== this.s.nodeName && !this.peers.has(holder) && !this.goneSince.has(holder)) this.goneSince.set(holder, now);
+      }
+      const freed = await this.claims.reclaimDead(this.goneSince, this.config.blockGraceSeconds * 1000, now);
+      for (const [node] of this.goneSince) {
+        if (!items.some((b) => b.spec.node === node && !freed.includes(b.spec.cidr)) && !this.peers.has(node)) this.goneSince.delete(node);
+      }
+    } catch (e) {
+      this.log.debug('block reclaim skipped', { error: describeError(e) });
+    }
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      datastore: { name: this.s.store.name, connected: this.datastoreUp },
+      config: this.config,
+      underlay: this.underlay,
+      blocks: this.claims?.current(),
+      lostBlocks: this.claims?.lostBlocks().length ? this.claims.lostBlocks() : undefined,
+      peers: [...this.peers.values()].map((p) => ({ name: p.metadata.name, underlayIP: p.spec.underlayIP, backend: p.spec.backend, blocks: p.spec.blocks })),
+      deadNodes: Object.fromEntries([...this.goneSince].map(([n, t]) => [n, `${Math.round((Date.now() - t) / 1000)}s`])),
+    };
+  }
+}

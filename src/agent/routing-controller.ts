@@ -1,0 +1,83 @@
+// Routing and outbound NAT for this node: snapshot (self + peers + config) → compileRouting →
+// diff-and-apply; compileNat → apply. Runs under the shared Reconciler (debounced, never
+// overlapping, periodic safety net). Never runs before the peer list is known, so an agent that
+// starts while the datastore is down leaves the datapath exactly as it found it.
+import { applyRouting, compileRouting, type DesiredRouting, type PeerNode, type RoutingSnapshot } from '../dataplane/routing/index.js';
+import { applyNat, compileNat } from '../dataplane/nat/index.js';
+import type { Logger } from '../util/log.js';
+import type { ClusterMember } from './cluster.js';
+import { Reconciler, type ReconcileOutcome } from './reconciler.js';
+
+export class RoutingController {
+  readonly reconciler: Reconciler;
+  private last: DesiredRouting | undefined;
+  private periodicRuns = 0;
+
+  constructor(
+    private readonly cluster: ClusterMember,
+    private readonly runDir: string,
+    private readonly log: Logger,
+  ) {
+    this.reconciler = new Reconciler('routing', (reason) => this.reconcile(reason), log, { debounceMs: 10, periodMs: 30_000 });
+  }
+
+  snapshot(): RoutingSnapshot {
+    const c = this.cluster;
+    const peers: PeerNode[] = [...c.peers.values()].map((n) => ({
+      name: n.metadata.name,
+      underlayIP: n.spec.underlayIP,
+      underlayCIDR: n.spec.underlayCIDR,
+      backend: n.spec.backend,
+      vtepMAC: n.spec.vtepMAC,
+      vtepIP: n.spec.vtepIP,
+      blocks: n.spec.blocks,
+    }));
+    return {
+      self: {
+        name: c.nodeObject().metadata.name,
+        underlayIP: c.underlay.ip,
+        underlayCIDR: c.underlay.cidr,
+        underlayIface: c.underlay.iface,
+        underlayMTU: c.underlay.mtu,
+        blocks: c.claims.current(),
+      },
+      peers,
+      config: { backend: c.config.backend, vxlan: c.config.vxlan },
+    };
+  }
+
+  /** Pod MTU for the current backend (before the first reconcile: computed from the snapshot). */
+  podMTU(): number {
+    return (this.last ?? compileRouting(this.snapshot())).podMTU;
+  }
+
+  private async reconcile(reason: string): Promise<ReconcileOutcome> {
+    if (!this.cluster.peersKnown) return { changes: 0, detail: { skipped: 'peer list not known yet' } };
+    const desired = compileRouting(this.snapshot());
+    const summary = await applyRouting(desired);
+    const periodic = reason === 'periodic';
+    if (periodic) this.periodicRuns++;
+    const nat = await applyNat(compileNat({ enabled: this.cluster.config.natOutgoing, pools: [this.cluster.config.pool] }), {
+      runDir: this.runDir,
+      // Every tenth safety-net run rewrites the table, to repair hand edits.
+      force: periodic && this.periodicRuns % 10 === 0,
+    });
+    for (const pe of desired.peerErrors) if (!this.last?.peerErrors.some((x) => x.peer === pe.peer && x.reason === pe.reason)) this.log.error('cannot reach peer', { peer: pe.peer, reason: pe.reason });
+    this.last = desired;
+    const changes = summary.added + summary.removed + summary.changed + (nat.changed ? 1 : 0);
+    return {
+      changes,
+      detail: { peers: this.cluster.peers.size, routes: desired.routes.length, added: summary.added, removed: summary.removed, changed: summary.changed, nat: nat.changed || undefined, peerErrors: desired.peerErrors.length || undefined },
+    };
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      ...this.reconciler.status(),
+      backend: this.cluster.config.backend,
+      podMTU: this.last?.podMTU,
+      routes: this.last?.routes.length,
+      peerErrors: this.last?.peerErrors,
+    };
+  }
+}

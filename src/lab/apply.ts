@@ -1,0 +1,157 @@
+// `lab apply -f` and `lab delete -f`: validated documents become datastore objects and running
+// pods. Apply is all-or-nothing: if a step fails, what this apply did is undone in reverse order.
+import { randomUUID } from 'node:crypto';
+import type { Store } from '../datastore/store.js';
+import { objectKey, type Namespace, type NetworkPolicy, type Pod } from '../model/types.js';
+import { NAMESPACE_NAME_LABEL } from '../model/labels.js';
+import { TwillError, describeError } from '../util/errors.js';
+import { UndoStack } from '../util/undo.js';
+import { LabKubelet } from './kubelet.js';
+import type { Lab, Print } from './lab.js';
+import type { LoadedDoc } from './manifest.js';
+
+const ORDER = { Namespace: 0, Pod: 1, NetworkPolicy: 2 } as const;
+
+function withNamespaceLabel(ns: Namespace): Namespace {
+  return { ...ns, metadata: { ...ns.metadata, labels: { ...ns.metadata.labels, [NAMESPACE_NAME_LABEL]: ns.metadata.name } } };
+}
+
+function sameSpec(a: Pod, b: Pod): boolean {
+  return JSON.stringify(a.spec.containers) === JSON.stringify(b.spec.containers) && (b.spec.nodeName === undefined || a.spec.nodeName === b.spec.nodeName);
+}
+
+function strip<T extends { metadata: { resourceVersion?: string } }>(o: T): T {
+  const c = structuredClone(o);
+  delete c.metadata.resourceVersion;
+  return c;
+}
+
+/** Creates the `default` namespace (as a Kubernetes cluster has one). */
+export async function ensureDefaultNamespace(store: Store): Promise<void> {
+  if (!(await store.get('Namespace', 'default'))) {
+    await store.put(withNamespaceLabel({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } }));
+  }
+}
+
+export async function applyDocs(lab: Lab, docs: LoadedDoc[], print: Print): Promise<void> {
+  const store = await lab.store();
+  const kubelet = new LabKubelet(lab);
+  const sorted = [...docs].sort((a, b) => ORDER[a.obj.kind] - ORDER[b.obj.kind]);
+
+  // Pre-flight against the cluster: namespaces exist, nodes exist.
+  const problems: string[] = [];
+  const nsInDocs = new Set(sorted.filter((d) => d.obj.kind === 'Namespace').map((d) => d.obj.metadata.name));
+  for (const d of sorted) {
+    if (d.obj.kind === 'Namespace') continue;
+    const ns = d.obj.metadata.namespace!;
+    if (!nsInDocs.has(ns) && !(await store.get('Namespace', ns))) problems.push(`${d.source} document ${d.index}: namespace "${ns}" does not exist; add a Namespace document for it`);
+    const nodeName = d.obj.kind === 'Pod' ? d.obj.spec.nodeName : undefined;
+    if (nodeName && !lab.state.nodes.some((n) => n.name === nodeName)) {
+      problems.push(`${d.source} document ${d.index}: spec.nodeName "${nodeName}" is not a node of lab ${lab.name} (${lab.state.nodes.map((n) => n.name).join(', ')})`);
+    }
+  }
+  if (problems.length) throw new TwillError('VALIDATION', `nothing was applied:\n  ${problems.join('\n  ')}`);
+
+  const undo = new UndoStack();
+  try {
+    for (const d of sorted) {
+      const o = d.obj;
+      if (o.kind === 'Namespace') {
+        const prev = await store.get('Namespace', o.metadata.name);
+        const next = withNamespaceLabel(o);
+        if (prev && JSON.stringify(prev.metadata.labels ?? {}) === JSON.stringify(next.metadata.labels)) {
+          print(`namespace/${o.metadata.name} unchanged`);
+          continue;
+        }
+        await store.put(next);
+        undo.push(`restore namespace ${o.metadata.name}`, () => (prev ? store.put(strip(prev)) : store.delete('Namespace', o.metadata.name)));
+        print(`namespace/${o.metadata.name} ${prev ? 'configured' : 'created'}`);
+      } else if (o.kind === 'NetworkPolicy') {
+        const prev = await store.get('NetworkPolicy', objectKey(o));
+        if (prev && JSON.stringify(prev.spec) === JSON.stringify(o.spec) && JSON.stringify(prev.metadata.labels ?? {}) === JSON.stringify(o.metadata.labels ?? {})) {
+          print(`networkpolicy/${objectKey(o)} unchanged`);
+          continue;
+        }
+        const next: NetworkPolicy = { ...o, status: undefined as never };
+        delete next.status;
+        await store.put(next);
+        undo.push(`restore policy ${objectKey(o)}`, () => (prev ? store.put(strip(prev)) : store.delete('NetworkPolicy', objectKey(o))));
+        print(`networkpolicy/${objectKey(o)} ${prev ? 'configured' : 'created'}`);
+      } else {
+        await applyPod(o, store, kubelet, undo, print);
+      }
+    }
+    undo.commit();
+  } catch (e) {
+    const left = await undo.unwind();
+    throw new TwillError('INTERNAL', `apply failed and was rolled back: ${describeError(e)}${left.length ? `; rollback left: ${left.join('; ')}` : ''}`, { cause: e });
+  }
+}
+
+async function applyPod(o: Pod, store: Store, kubelet: LabKubelet, undo: UndoStack, print: Print): Promise<void> {
+  const key = objectKey(o);
+  const prev = await store.get('Pod', key);
+  const running = await kubelet.record(o.metadata.namespace, o.metadata.name);
+  if (prev && running && sameSpec(prev, o)) {
+    if (JSON.stringify(prev.metadata.labels ?? {}) === JSON.stringify(o.metadata.labels ?? {})) {
+      print(`pod/${key} unchanged`);
+      return;
+    }
+    // Label changes do not restart the pod (as in Kubernetes); policy follows the new labels.
+    const next: Pod = { ...prev, metadata: { ...prev.metadata, labels: o.metadata.labels ?? {} } };
+    await store.update(next);
+    undo.push(`restore labels of ${key}`, async () => {
+      const cur = await store.get('Pod', key);
+      if (cur) await store.update({ ...cur, metadata: { ...cur.metadata, labels: prev.metadata.labels ?? {} } });
+    });
+    print(`pod/${key} configured (labels)`);
+    return;
+  }
+  if (prev || running) {
+    await kubelet.stop(o.metadata.namespace, o.metadata.name);
+    await store.delete('Pod', key);
+    print(`pod/${key} deleted (spec changed)`);
+  }
+  const node = o.spec.nodeName ?? (await kubelet.schedule());
+  const uid = randomUUID();
+  const rec = await kubelet.run(o, node, uid);
+  undo.push(`stop pod ${key}`, () => kubelet.stop(o.metadata.namespace, o.metadata.name));
+  const hostIP = kubelet.nodeIp(node);
+  const stored: Pod = {
+    ...o,
+    metadata: { ...o.metadata, uid },
+    spec: { ...o.spec, nodeName: node },
+    status: { phase: 'Running', podIP: rec.ip, podIPs: [{ ip: rec.ip }], hostIP },
+  };
+  await store.put(stored);
+  undo.push(`delete pod ${key} from the datastore`, () => store.delete('Pod', key));
+  print(`pod/${key} created (${node}, ${rec.ip})`);
+}
+
+export async function deleteDocs(lab: Lab, docs: LoadedDoc[], print: Print): Promise<void> {
+  const store = await lab.store();
+  const kubelet = new LabKubelet(lab);
+  const sorted = [...docs].sort((a, b) => ORDER[b.obj.kind] - ORDER[a.obj.kind]);
+  for (const d of sorted) {
+    const o = d.obj;
+    if (o.kind === 'Pod') {
+      const stopped = await kubelet.stop(o.metadata.namespace, o.metadata.name);
+      const deleted = await store.delete('Pod', objectKey(o));
+      print(`pod/${objectKey(o)} ${stopped || deleted ? 'deleted' : 'not found'}`);
+    } else if (o.kind === 'NetworkPolicy') {
+      print(`networkpolicy/${objectKey(o)} ${(await store.delete('NetworkPolicy', objectKey(o))) ? 'deleted' : 'not found'}`);
+    } else {
+      const ns = o.metadata.name;
+      for (const r of (await kubelet.records()).filter((r) => r.namespace === ns)) {
+        await kubelet.stop(r.namespace, r.name);
+        await store.delete('Pod', `${r.namespace}/${r.name}`);
+        print(`pod/${r.namespace}/${r.name} deleted (namespace deleted)`);
+      }
+      for (const p of (await store.list('NetworkPolicy')).items.filter((p) => p.metadata.namespace === ns)) {
+        await store.delete('NetworkPolicy', objectKey(p));
+        print(`networkpolicy/${objectKey(p)} deleted (namespace deleted)`);
+      }
+      print(`namespace/${ns} ${(await store.delete('Namespace', ns)) ? 'deleted' : 'not found'}`);
+    }
+  }
+}

@@ -1,0 +1,66 @@
+// The lab's own etcd: a detached process in the host namespace, listening on loopback (for the
+// CLI) and on a unix socket file (for agents, which live in other network namespaces and reach
+// it through the filesystem). Peers talk over a unix socket too, so no fixed TCP port is needed.
+import { createServer } from 'node:net';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openStore } from '../datastore/index.js';
+import { TwillError } from '../util/errors.js';
+import { isAlive, readPid, startDetached, stopPidFile, waitFor } from './processes.js';
+
+async function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface LabEtcd {
+  clientUrl: string;
+  /** Path of the unix socket file (etcd appends ":0" to the name it is given). */
+  socket: string;
+  pid: number;
+}
+
+/** Starts (or restarts, keeping data and `clientUrl`) the lab's etcd. */
+export async function startLabEtcd(dir: string, clientUrl0?: string): Promise<LabEtcd> {
+  await mkdir(dir, { recursive: true });
+  const port = clientUrl0 ? Number(new URL(clientUrl0).port) : await freeLoopbackPort();
+  const clientUrl = `http://127.0.0.1:${port}`;
+  const socket = join(dir, 'etcd.sock:0');
+  const pid = await startDetached({
+    cwd: dir,
+    argv: [
+      'etcd', '--name', 'lab', '--data-dir', join(dir, 'data'),
+      '--listen-client-urls', `${clientUrl},unix://etcd.sock:0`, '--advertise-client-urls', clientUrl,
+      '--listen-peer-urls', 'unix://peer.sock:0', '--initial-advertise-peer-urls', 'unix://peer.sock:0',
+      '--initial-cluster', 'lab=unix://peer.sock:0', '--auto-compaction-retention', '1h', '--log-level', 'warn',
+    ],
+    logFile: join(dir, 'etcd.log'),
+    pidFile: join(dir, 'etcd.pid'),
+  });
+  const store = await openStore(`etcd:unix://${socket}`);
+  try {
+    await waitFor('lab etcd', async () => {
+      if (!isAlive(pid)) throw new TwillError('INTERNAL', `etcd exited; see ${join(dir, 'etcd.log')}`);
+      return store.ping(500);
+    }, 20_000, 100);
+  } finally {
+    await store.close();
+  }
+  return { clientUrl, socket, pid };
+}
+
+export async function labEtcdRunning(dir: string): Promise<boolean> {
+  const pid = await readPid(join(dir, 'etcd.pid'));
+  return pid !== undefined && isAlive(pid);
+}
+
+export async function stopLabEtcd(dir: string): Promise<void> {
+  await stopPidFile(join(dir, 'etcd.pid'), 5000);
+}

@@ -1,0 +1,248 @@
+// A running lab: its state, its etcd, its nodes (namespace + agent), and the runtime that wires
+// pods on each node by calling twill-cni as containerd would.
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { agentRequest } from '../cli/client.js';
+import { openStore } from '../datastore/index.js';
+import type { Store } from '../datastore/store.js';
+import { deleteNetns, listNetns, netnsExists } from '../dataplane/kernel/netns.js';
+import { TWILL_API, type BackendName, type ClusterConfig } from '../model/types.js';
+import { TwillError, describeError } from '../util/errors.js';
+import { twillCniDir } from '../util/paths.js';
+import { CniRuntime, type ConfList } from './cni-runtime.js';
+import { labEtcdRunning, startLabEtcd, stopLabEtcd } from './etcd.js';
+import { agentSocket, startNodeAgent, stopNodeAgent } from './node-agent.js';
+import { isAlive, readPid, stopPidFile, waitFor } from './processes.js';
+import { labDir, loadLab, nodeDir, nodeNetns, podDir, saveLab, underlayNetns, validateLabName, type LabNode, type LabState } from './state.js';
+import { LabKubelet } from './kubelet.js';
+import { createNodeNetns, createUnderlay, deleteNodeNetns, nodeUnderlayIp } from './topology.js';
+import { readdir } from 'node:fs/promises';
+
+export interface LabUpOptions {
+  name: string;
+  nodes: number;
+  backend: BackendName;
+  pool: string;
+  directRouting: boolean;
+  leaseTtlSeconds: number;
+  blockGraceSeconds: number;
+}
+
+export const LAB_DEFAULTS: Omit<LabUpOptions, 'name'> = {
+  nodes: 3,
+  backend: 'vxlan',
+  pool: '10.244.0.0/16',
+  directRouting: false,
+  leaseTtlSeconds: 5,
+  blockGraceSeconds: 30,
+};
+
+export type Print = (line: string) => void;
+
+export interface AgentStatus {
+  node: string;
+  mode: string;
+  mtu: number;
+  cluster?: { datastore: { connected: boolean }; blocks: string[]; peers: { name: string }[] };
+  routing?: { runs: number; lastChanges?: number; lastError?: string; backend: string; routes?: number };
+  attachments: { id: string; ips: string[]; pod?: string }[];
+}
+
+export class Lab {
+  private storeP: Promise<Store> | undefined;
+
+  private constructor(public state: LabState) {}
+
+  static async open(state: LabState): Promise<Lab> {
+    return new Lab(state);
+  }
+
+  get name(): string {
+    return this.state.name;
+  }
+
+  /** A datastore client for the CLI (loopback). */
+  store(): Promise<Store> {
+    const p = this.storeP ?? openStore(`etcd:${this.state.etcd.clientUrl}`);
+    this.storeP = p;
+    return p;
+  }
+
+  async close(): Promise<void> {
+    if (this.storeP) await (await this.storeP).close();
+    this.storeP = undefined;
+  }
+
+  node(name: string): LabNode {
+    const n = this.state.nodes.find((x) => x.name === name);
+    if (!n) throw new TwillError('NOT_FOUND', `lab ${this.name} has no node "${name}" (nodes: ${this.state.nodes.map((x) => x.name).join(', ')})`);
+    return n;
+  }
+
+  socket(node: string): string {
+    return agentSocket(nodeDir(this.name, node));
+  }
+
+  conflist(node: string): ConfList {
+    return { cniVersion: '1.1.0', name: 'twill', plugins: [{ type: 'twill-cni', agentSocket: this.socket(node) }] };
+  }
+
+  runtime(node: string): CniRuntime {
+    const n = this.node(node);
+    return new CniRuntime({ path: [twillCniDir(), '/usr/lib/cni'], nodeNetns: n.netns, cacheDir: join(nodeDir(this.name, node), 'cni-cache') });
+  }
+
+  agentStatus(node: string, timeoutMs = 3000): Promise<AgentStatus> {
+    return agentRequest<AgentStatus>(this.socket(node), 'GET', '/v1/status', undefined, timeoutMs);
+  }
+
+  // ---- bring-up ----
+
+  static async up(o: LabUpOptions, print: Print): Promise<Lab> {
+    validateLabName(o.name);
+    const existing = await loadLab(o.name);
+    const state: LabState = existing ?? {
+      name: o.name,
+      createdAt: new Date().toISOString(),
+      pool: o.pool,
+      backend: o.backend,
+      directRouting: o.directRouting,
+      etcd: { clientUrl: '', socket: '' },
+      underlayNetns: underlayNetns(o.name),
+      nodes: [],
+      leaseTtlSeconds: o.leaseTtlSeconds,
+      blockGraceSeconds: o.blockGraceSeconds,
+    };
+    if (existing) print(`lab ${o.name} exists; checking it (${existing.nodes.length} nodes)`);
+    const lab = new Lab(state);
+    await mkdir(labDir(o.name), { recursive: true });
+    const etcdDir = join(labDir(o.name), 'etcd');
+    if (!(await labEtcdRunning(etcdDir))) {
+      const e = await startLabEtcd(etcdDir, existing?.etcd.clientUrl);
+      state.etcd = { clientUrl: e.clientUrl, socket: e.socket, pid: e.pid };
+      print(`  etcd      pid ${e.pid}, ${e.clientUrl} and unix://${e.socket}`);
+    }
+    await saveLab(state);
+    if (!existing) await lab.writeClusterConfig();
+    await createUnderlay(state.underlayNetns);
+    for (let i = 1; i <= Math.max(o.nodes, state.nodes.length); i++) {
+      const name = `node-${i}`;
+      if (!state.nodes.some((n) => n.name === name)) state.nodes.push({ name, netns: nodeNetns(o.name, name), underlayIP: nodeUnderlayIp(i) });
+    }
+    await saveLab(state);
+    await Promise.all(state.nodes.map((n) => lab.ensureNode(n, print)));
+    await lab.waitConverged();
+    return lab;
+  }
+
+  private async writeClusterConfig(): Promise<void> {
+    const store = await this.store();
+    const cfg: ClusterConfig = {
+      apiVersion: TWILL_API,
+      kind: 'ClusterConfig',
+      metadata: { name: 'default' },
+      spec: {
+        pool: this.state.pool,
+        blockPrefix: 26,
+        backend: this.state.backend,
+        vxlan: { vni: 4096, port: 4789, directRouting: this.state.directRouting },
+        natOutgoing: true,
+        blockGraceSeconds: this.state.blockGraceSeconds,
+      },
+    };
+    await store.put(cfg);
+  }
+
+  agentArgs(): string[] {
+    return [
+      '--datastore', `etcd:unix://${this.state.etcd.socket}`,
+      '--underlay-iface', 'eth0',
+      '--lease-ttl', String(this.state.leaseTtlSeconds),
+      '--block-grace', String(this.state.blockGraceSeconds),
+    ];
+  }
+
+  /** Namespace, wires and a running agent for one node. Idempotent. */
+  async ensureNode(n: LabNode, print: Print): Promise<void> {
+    await createNodeNetns(this.state.underlayNetns, n.name, n.netns, n.underlayIP);
+    const dir = nodeDir(this.name, n.name);
+    await mkdir(dir, { recursive: true });
+    const pid = await readPid(join(dir, 'agent.pid'));
+    if (pid !== undefined && isAlive(pid)) return;
+    const started = await startNodeAgent({ nodeName: n.name, netns: n.netns, dir, args: this.agentArgs() });
+    print(`  ${n.name.padEnd(9)} ${n.underlayIP.padEnd(12)} netns ${n.netns}, agent pid ${started}`);
+  }
+
+  async startAgent(node: string): Promise<number> {
+    const n = this.node(node);
+    return startNodeAgent({ nodeName: n.name, netns: n.netns, dir: nodeDir(this.name, n.name), args: this.agentArgs() });
+  }
+
+  stopAgent(node: string, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+    return stopNodeAgent(nodeDir(this.name, this.node(node).name), signal);
+  }
+
+  /** Adds node-(N+1) to a running lab; returns its name. */
+  async addNode(print: Print): Promise<string> {
+    const i = Math.max(0, ...this.state.nodes.map((n) => Number(n.name.split('-')[1]))) + 1;
+    const n: LabNode = { name: `node-${i}`, netns: nodeNetns(this.name, `node-${i}`), underlayIP: nodeUnderlayIp(i) };
+    this.state.nodes.push(n);
+    await saveLab(this.state);
+    await this.ensureNode(n, print);
+    return n.name;
+  }
+
+  /** Stops a node's agent and removes its namespace (its pods' sandboxes go with it). */
+  async removeNode(node: string): Promise<void> {
+    const n = this.node(node);
+    await this.stopAgent(node, 'SIGKILL');
+    for (const r of (await new LabKubelet(this).records()).filter((r) => r.node === node)) {
+      await stopPidFile(join(podDir(this.name, r.namespace, r.name), 'server.pid'), 500);
+    }
+    await deleteNodeNetns(this.state.underlayNetns, n.name, n.netns);
+    this.state.nodes = this.state.nodes.filter((x) => x.name !== node);
+    await saveLab(this.state);
+    await rm(nodeDir(this.name, node), { recursive: true, force: true });
+  }
+
+  /** Every agent answers, sees every other node, and has applied its routes. */
+  async waitConverged(timeoutMs = 30_000): Promise<void> {
+    const want = this.state.nodes.length - 1;
+    await waitFor(`lab ${this.name} converged`, async () => {
+      for (const n of this.state.nodes) {
+        const st = await this.agentStatus(n.name, 1000);
+        if (!st.cluster?.datastore.connected || st.cluster.peers.length !== want || !st.routing || st.routing.runs === 0 || st.routing.lastError) return false;
+      }
+      return true;
+    }, timeoutMs, 100);
+  }
+
+  // ---- tear-down ----
+
+  static async down(name: string, print: Print): Promise<void> {
+    validateLabName(name);
+    const dir = labDir(name);
+    const state = await loadLab(name);
+    // Pod servers first (they live in namespaces about to vanish), then agents, then etcd.
+    const podsDir = join(dir, 'pods');
+    for (const p of await readdir(podsDir).catch(() => [] as string[])) await stopPidFile(join(podsDir, p, 'server.pid'), 500);
+    const nodesDir = join(dir, 'nodes');
+    for (const n of await readdir(nodesDir).catch(() => [] as string[])) await stopNodeAgent(join(nodesDir, n), 'SIGTERM').catch(() => undefined);
+    await stopLabEtcd(join(dir, 'etcd'));
+    let removed = 0;
+    for (const ns of await listNetns()) {
+      if (ns.startsWith(`twl-${name}-`)) {
+        await deleteNetns(ns).catch((e: unknown) => print(`  could not delete namespace ${ns}: ${describeError(e)}`));
+        removed++;
+      }
+    }
+    await rm(dir, { recursive: true, force: true });
+    if (state || removed) print(`lab ${name}: removed ${removed} namespaces, its agents, pods, etcd and ${dir}`);
+    else print(`lab ${name}: nothing to remove`);
+  }
+
+  /** True when the node's namespace exists (for `lab get nodes`). */
+  nodePresent(node: string): boolean {
+    return netnsExists(this.node(node).netns);
+  }
+}
