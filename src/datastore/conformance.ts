@@ -18,6 +18,8 @@ export interface ConformanceBackend {
   compact(): Promise<void>;
   /** Takes the server away for `ms` of lease time, then brings it back with its data. */
   outage(ms: number): Promise<void>;
+  /** Revokes lease `id` behind its holder's back (an operator, another tool). */
+  revokeElsewhere(id: string): Promise<void>;
   /** Frees the backend; the suite closes the clients it connected. */
   close(): Promise<void>;
 }
@@ -320,6 +322,20 @@ const CASES: Record<string, Case> = {
     // No keep-alive after the loss: the server expires the lease on its own.
     const gone = async (): Promise<void> => assert.equal(await s.get('TwillNode', 'mine'), undefined);
     await retrying(gone, 5_000);
+    assert.equal(lost, 1);
+  },
+
+  'a lease revoked elsewhere is lost: onLost, and writes with it fail': async (b, connect) => {
+    const s = await connect();
+    const lease = await s.grantLease(b.ttlSeconds);
+    let lost = 0;
+    lease.onLost(() => lost++);
+    await s.create(node('a'), { lease });
+    await b.revokeElsewhere(lease.id);
+    assert.equal(await s.get('TwillNode', 'a'), undefined);
+    await b.elapse(b.ttlSeconds * 500);
+    await eventually(() => lost === 1, 5_000, () => 'onLost after the next keep-alive');
+    await assert.rejects(s.put(node('a'), { lease }), (e: unknown) => isTwillError(e));
     assert.equal(lost, 1);
   },
 

@@ -46,6 +46,9 @@ runStoreConformance(
         await sleep(ms);
         await server.start();
       },
+      revokeElsewhere: async (id) => {
+        await admin.leaseClient.leaseRevoke({ ID: id });
+      },
       close: async () => {
         await admin.delete().prefix(prefix);
       },

@@ -26,6 +26,7 @@ runStoreConformance('memory', async () => {
       backend.start();
       await tick();
     },
+    revokeElsewhere: async (id) => backend.revokeLease(id),
     close: async () => {},
   };
 });
