@@ -6,6 +6,7 @@ import type { Store } from './store.js';
 
 export type { Lease, ListResult, Store, Watch, WatchEvent, WatchOptions, WriteOptions } from './store.js';
 export { RESOURCE_PLURAL } from './keys.js';
+export { LeasedObjects, readModifyWrite, type LeasedObjectsOptions } from './patterns.js';
 export { EtcdStore, startEtcd, DEFAULT_PREFIX, type EtcdServer, type EtcdServerOptions, type EtcdStoreOptions } from './etcd/index.js';
 export { MemoryBackend, MemoryStore, ManualClock, type Clock, type MemoryBackendOptions } from './memory/index.js';
 

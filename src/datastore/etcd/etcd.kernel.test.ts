@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { TestScope } from '../../../test/support/scope.js';
+import { isTwillError } from '../../util/errors.js';
 import { runStoreConformance } from '../conformance.js';
 import { node, pod, rejectsWith } from '../conformance-support.js';
 import { openStore } from '../index.js';
@@ -67,7 +68,12 @@ describe('etcd store specifics', () => {
       assert.equal(JSON.parse(raw).metadata.resourceVersion, undefined, 'resourceVersion is not stored');
       const res = await admin.kv.range({ key: Buffer.from('/layout/pods/default/web') });
       assert.equal(p.metadata.resourceVersion, res.kvs[0]?.mod_revision);
+      assert.equal(res.kvs[0]?.lease, '0', 'not attached to any lease');
       await s.create(node('n1'));
+      const ep = server.endpoints[0]!;
+      await assert.rejects(s.create(node('n1')), (e: unknown) => isTwillError(e, 'EXISTS') && e.message.includes(ep));
+      await s.update(p);
+      await assert.rejects(s.update(p), (e: unknown) => isTwillError(e, 'CONFLICT') && e.message.includes(ep));
       assert.deepEqual(await admin.getAll().prefix('/layout/').keys(), ['/layout/pods/default/web', '/layout/twillnodes/n1']);
     } finally {
       await admin.delete().prefix('/layout/');

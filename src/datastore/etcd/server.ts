@@ -2,6 +2,7 @@
 // log and socket inside one directory. Stop/start keeps the data dir (the resilience tests take
 // etcd away for a while and bring it back); pause/resume freezes it without closing sockets.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
@@ -22,6 +23,11 @@ export interface EtcdServerOptions {
   startTimeoutMs?: number;
   /** The etcd binary. Default `etcd` from PATH. */
   binary?: string;
+  /**
+   * Keep etcd running if this process dies without calling stop(). Default false: etcd gets
+   * SIGKILL when its parent dies (via setpriv --pdeathsig), so a crashed test leaks no server.
+   */
+  outliveParent?: boolean;
 }
 
 export interface EtcdServer {
@@ -40,6 +46,7 @@ export interface EtcdServer {
 }
 
 const SOCKET_NAME = 'etcd.sock:0';
+const SETPRIV = '/usr/bin/setpriv';
 const MEMBER = 'twill-etcd';
 
 /** Starts etcd and waits until it reports healthy. */
@@ -60,7 +67,9 @@ export async function startEtcd(opts: EtcdServerOptions): Promise<EtcdServer> {
       endpoints.push(url);
     }
   }
-  const server = new ManagedEtcd(dir, opts.binary ?? 'etcd', etcdArgs(dir, listen, peerPort), endpoints, opts.startTimeoutMs ?? 20_000);
+  let argv = [opts.binary ?? 'etcd', ...etcdArgs(dir, listen, peerPort)];
+  if (!opts.outliveParent && existsSync(SETPRIV)) argv = [SETPRIV, '--pdeathsig', 'KILL', '--', ...argv];
+  const server = new ManagedEtcd(dir, argv, endpoints, opts.startTimeoutMs ?? 20_000);
   await server.start();
   return server;
 }
@@ -102,8 +111,7 @@ class ManagedEtcd implements EtcdServer {
 
   constructor(
     private readonly dir: string,
-    private readonly binary: string,
-    private readonly args: string[],
+    private readonly argv: string[],
     readonly endpoints: string[],
     private readonly startTimeoutMs: number,
   ) {
@@ -120,7 +128,7 @@ class ManagedEtcd implements EtcdServer {
     let child: ChildProcess;
     try {
       // detached: its own process group, so stop() reaches anything it forks.
-      child = spawn(this.binary, this.args, { cwd: this.dir, detached: true, stdio: ['ignore', log.fd, log.fd], env: cleanEnv() });
+      child = spawn(this.argv[0]!, this.argv.slice(1), { cwd: this.dir, detached: true, stdio: ['ignore', log.fd, log.fd], env: cleanEnv() });
     } finally {
       await log.close();
     }

@@ -59,7 +59,7 @@ export class EtcdStore implements Store {
       compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
       success: [{ request_put: this.putOp(k, obj, lease) }],
     });
-    if (!res.succeeded) throw new TwillError('EXISTS', `${obj.kind} ${key} already exists (etcd at ${this.conn.endpoint})`);
+    if (!res.succeeded) throw new TwillError('EXISTS', `${obj.kind} ${key} already exists in etcd at ${this.conn.endpoint}`);
     return withRevision(obj, res.header.revision);
   }
 
@@ -75,8 +75,9 @@ export class EtcdStore implements Store {
     });
     if (!res.succeeded) {
       const cur = res.responses[0]?.response_range.kvs[0];
-      if (!cur) throw new TwillError('NOT_FOUND', `${obj.kind} ${key} not found (deleted since resourceVersion ${want}); re-read it`);
-      throw new TwillError('CONFLICT', `${obj.kind} ${key} changed since resourceVersion ${want} (now ${cur.mod_revision}); re-read and retry`);
+      const at = `etcd at ${this.conn.endpoint}`;
+      if (!cur) throw new TwillError('NOT_FOUND', `${obj.kind} ${key} not found in ${at} (deleted since resourceVersion ${want}); re-read it`);
+      throw new TwillError('CONFLICT', `${obj.kind} ${key} in ${at} changed since resourceVersion ${want} (now ${cur.mod_revision}); re-read and retry`);
     }
     return withRevision(obj, res.header.revision);
   }
@@ -111,7 +112,7 @@ export class EtcdStore implements Store {
     if (res.succeeded) return Number(res.responses[0]?.response_delete_range.deleted ?? 0) > 0;
     const cur = res.responses[0]?.response_range.kvs[0];
     if (!cur) return false;
-    throw new TwillError('CONFLICT', `${kind} ${key} changed since resourceVersion ${want} (now ${cur.mod_revision}); not deleted`);
+    throw new TwillError('CONFLICT', `${kind} ${key} in etcd at ${this.conn.endpoint} changed since resourceVersion ${want} (now ${cur.mod_revision}); not deleted`);
   }
 
   watch<K extends Kind>(kind: K, opts: WatchOptions<K>): Watch {
