@@ -1,8 +1,29 @@
-// Fixtures and a watch recorder for the conformance suite (conformance.ts).
+// The conformance suite's contract with a backend under test, fixtures and a watch recorder.
 import assert from 'node:assert/strict';
 import { TWILL_API, type IPAMBlock, type Kind, type Pod, type TwillNode } from '../model/types.js';
 import { isTwillError, type ErrorCode } from '../util/errors.js';
 import type { Store, WatchEvent } from './store.js';
+
+/** What a backend under test offers the suite (see runStoreConformance). */
+export interface ConformanceBackend {
+  /** A new client over this backend's key space (another agent). */
+  connect(): Promise<Store>;
+  /** Lease TTL the suite uses (keep it short for real servers). */
+  readonly ttlSeconds: number;
+  /** Lets `ms` of lease time pass: a manual clock jumps, a real one sleeps. */
+  elapse(ms: number): Promise<void>;
+  /** Discards event history up to the current revision. */
+  compact(): Promise<void>;
+  /** Takes the server away for `ms` of lease time, then brings it back with its data. */
+  outage(ms: number): Promise<void>;
+  /** Revokes lease `id` behind its holder's back (an operator, another tool). */
+  revokeElsewhere(id: string): Promise<void>;
+  /** Frees the backend; the suite closes the clients it connected. */
+  close(): Promise<void>;
+}
+
+/** One case: gets the backend and a way to connect clients (closed for it afterwards). */
+export type Case = (b: ConformanceBackend, connect: () => Promise<Store>) => Promise<void>;
 
 export function pod(namespace: string, name: string, labels: Record<string, string> = {}): Pod {
   return { apiVersion: 'v1', kind: 'Pod', metadata: { namespace, name, labels }, spec: { containers: [{ name: 'c' }] } };
@@ -87,5 +108,18 @@ export function assertIncreasing(revs: bigint[], strict = true): void {
   for (let i = 1; i < revs.length; i++) {
     const ok = strict ? revs[i]! > revs[i - 1]! : revs[i]! >= revs[i - 1]!;
     assert.ok(ok, `revisions must increase: ${revs.join(', ')}`);
+  }
+}
+
+/** Retries `fn` (bounded, real time) while the backend settles after an outage. */
+export async function retrying<T>(fn: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 }
