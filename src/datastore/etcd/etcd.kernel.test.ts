@@ -2,6 +2,8 @@
 // needed, but it spawns a server, hence .kernel.test.ts). Clients alternate between the unix
 // socket and the loopback TCP listener, so both transports carry every case.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { TestScope } from '../../../test/support/scope.js';
@@ -112,6 +114,14 @@ describe('etcd store specifics', () => {
     } finally {
       await s.close();
     }
+  });
+
+  it('the server manager keeps to loopback, logs in its data dir, and refuses unusable paths', async () => {
+    assert.ok(existsSync(server.logFile) && server.logFile.startsWith(server.dataDir));
+    assert.ok(server.pid !== undefined && server.endpoints.some((e) => e === `unix://${server.dataDir}/etcd.sock:0`));
+    await rejectsWith(startEtcd({ dataDir: server.dataDir, clientUrls: ['http://0.0.0.0:2379'] }), 'CONFIG_INVALID');
+    const deep = join(server.dataDir, 'x'.repeat(120));
+    await rejectsWith(startEtcd({ dataDir: deep }), 'CONFIG_INVALID');
   });
 
   it('openStore speaks etcd:unix:// and etcd:http://', async () => {

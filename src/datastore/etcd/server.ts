@@ -31,6 +31,7 @@ export interface EtcdServerOptions {
 }
 
 export interface EtcdServer {
+  readonly dataDir: string;
   /** Client hosts for the etcd store: `http://127.0.0.1:PORT`, `unix:///abs/dir/etcd.sock:0`. */
   readonly endpoints: string[];
   /** Process id of the running etcd (undefined while stopped). */
@@ -52,12 +53,14 @@ const MEMBER = 'twill-etcd';
 /** Starts etcd and waits until it reports healthy. */
 export async function startEtcd(opts: EtcdServerOptions): Promise<EtcdServer> {
   const dir = resolve(opts.dataDir);
-  await mkdir(dir, { recursive: true });
   const peerPort = opts.peerPort ?? (await freePort());
   const listen: string[] = [];
   const endpoints: string[] = [];
   for (const u of opts.clientUrls ?? ['unix']) {
     if (u === 'unix') {
+      if (Buffer.byteLength(join(dir, SOCKET_NAME)) > 107) {
+        throw new TwillError('CONFIG_INVALID', `etcd socket path ${join(dir, SOCKET_NAME)} is longer than a unix socket allows (107 bytes); use a shorter dataDir`);
+      }
       // etcd resolves a unix listener's name against its cwd (dataDir); clients need the full path.
       listen.push(`unix://${SOCKET_NAME}`);
       endpoints.push(`unix://${join(dir, SOCKET_NAME)}`);
@@ -67,6 +70,7 @@ export async function startEtcd(opts: EtcdServerOptions): Promise<EtcdServer> {
       endpoints.push(url);
     }
   }
+  await mkdir(dir, { recursive: true });
   let argv = [opts.binary ?? 'etcd', ...etcdArgs(dir, listen, peerPort)];
   if (!opts.outliveParent && existsSync(SETPRIV)) argv = [SETPRIV, '--pdeathsig', 'KILL', '--', ...argv];
   const server = new ManagedEtcd(dir, argv, endpoints, opts.startTimeoutMs ?? 20_000);
@@ -110,12 +114,12 @@ class ManagedEtcd implements EtcdServer {
   readonly logFile: string;
 
   constructor(
-    private readonly dir: string,
+    readonly dataDir: string,
     private readonly argv: string[],
     readonly endpoints: string[],
     private readonly startTimeoutMs: number,
   ) {
-    this.logFile = join(dir, 'etcd.log');
+    this.logFile = join(dataDir, 'etcd.log');
   }
 
   get pid(): number | undefined {
@@ -128,7 +132,7 @@ class ManagedEtcd implements EtcdServer {
     let child: ChildProcess;
     try {
       // detached: its own process group, so stop() reaches anything it forks.
-      child = spawn(this.argv[0]!, this.argv.slice(1), { cwd: this.dir, detached: true, stdio: ['ignore', log.fd, log.fd], env: cleanEnv() });
+      child = spawn(this.argv[0]!, this.argv.slice(1), { cwd: this.dataDir, detached: true, stdio: ['ignore', log.fd, log.fd], env: cleanEnv() });
     } finally {
       await log.close();
     }
