@@ -1,5 +1,22 @@
 // The datastore seam. Every implementation (memory, etcd, later kubernetes) passes one shared
 // conformance suite (conformance.ts). Callers never learn which one they hold.
+//
+// How a `kubernetes` store maps each method (so callers never change when it arrives):
+// - revision / resourceVersion: the apiserver's resourceVersion (etcd's revision underneath).
+// - list:   GET /…/<plural>[?namespace], revision = the list's metadata.resourceVersion.
+// - get:    GET /…/<plural>/<name>; 404 → undefined.
+// - create: POST; 409 AlreadyExists → EXISTS.
+// - update: PUT carrying metadata.resourceVersion; 409 Conflict → CONFLICT, 404 → NOT_FOUND.
+// - put:    PUT without resourceVersion (unconditional), POST when it does not exist yet.
+// - delete: DELETE with preconditions.resourceVersion; 409 → CONFLICT, 404 → false.
+// - watch:  GET ?watch=1&resourceVersion=R&allowWatchBookmarks=true (bookmarks advance R);
+//           "410 Gone" / an expired resourceVersion → relist and deliver RESYNC.
+// - leases: a coordination.k8s.io/v1 Lease (holderIdentity, leaseDurationSeconds, renewTime);
+//           keep-alive updates renewTime every TTL/3; attaching = an ownerReference to the Lease
+//           so the garbage collector deletes dependents when the Lease is deleted; revoke =
+//           DELETE the Lease; expiry = any agent that sees renewTime + duration in the past
+//           deletes the Lease (there is no server-side TTL in Kubernetes).
+// - ping:   GET /readyz with a short timeout.
 import type { Kind, ResourceOf } from '../model/types.js';
 
 export interface ListResult<K extends Kind> {
@@ -9,18 +26,27 @@ export interface ListResult<K extends Kind> {
 }
 
 export type WatchEvent<K extends Kind> =
+  /** DELETED carries the last stored object; its resourceVersion is the deletion's revision. */
   | { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: ResourceOf<K>; revision: string }
   /**
    * The watch could not resume from its revision (history compacted, or the implementation
    * cannot replay): here is the complete current state instead. Handlers replace their cache.
+   * It may be the first event of a watch whose fromRevision is already compacted.
    */
   | { type: 'RESYNC'; items: ResourceOf<K>[]; revision: string };
 
 export interface WatchOptions<K extends Kind> {
   /** Deliver changes after this revision (from list()). */
   fromRevision: string;
+  /**
+   * Called once per change, in revision order, never concurrently. Events of one revision (a
+   * lease expiry deleting several objects) arrive back to back. Coalescing is the caller's job.
+   */
   onEvent: (ev: WatchEvent<K>) => void;
-  /** Connection lost / restored, for logs and status; the watch keeps retrying on its own. */
+  /**
+   * Connection state changes, for logs and status: first `{connected: true}` when the watch is
+   * established, then `false`/`true` as it is lost and restored. The watch retries on its own.
+   */
   onStatus?: (s: { connected: boolean; error?: unknown }) => void;
 }
 
@@ -31,7 +57,12 @@ export interface Watch {
 export interface Lease {
   readonly id: string;
   readonly ttlSeconds: number;
-  /** Called once if the lease is lost (expired while disconnected, revoked elsewhere). */
+  /**
+   * Called once if the lease is lost: the store says it is gone (expired, revoked elsewhere), or
+   * no keep-alive succeeded for ttlSeconds (others may already have seen it expire). Keep-alive
+   * stops. Not called for this holder's own revoke()/release(). To carry on, grant a new lease
+   * and put() the objects again with it.
+   */
   onLost(cb: () => void): void;
   /** Stops keep-alive and deletes every object attached to the lease. */
   revoke(): Promise<void>;
@@ -40,23 +71,33 @@ export interface Lease {
 }
 
 export interface WriteOptions {
-  /** Attach the object to a lease: it disappears when the lease expires or is revoked. */
+  /**
+   * Attach the object to a lease: it disappears when the lease expires or is revoked. Without
+   * it, create() stores an unattached object and update()/put() keep whatever lease the stored
+   * object already has (so a node refreshing its TwillNode stays attached to its liveness lease).
+   */
   lease?: Lease;
 }
 
 export interface Store {
   readonly name: string;
 
+  /** Every object of `kind` (of one namespace when given), consistent at one revision. */
   list<K extends Kind>(kind: K, opts?: { namespace?: string }): Promise<ListResult<K>>;
 
+  /** `key` is "name" or "namespace/name" (see objectKey()). */
   get<K extends Kind>(kind: K, key: string): Promise<ResourceOf<K> | undefined>;
 
-  /** Create-if-absent. Throws TwillError 'EXISTS' when the key is taken. Returns the stored object. */
+  /**
+   * Create-if-absent. Throws TwillError 'EXISTS' when the key is taken. Returns the stored object.
+   * Any resourceVersion on `obj` is ignored. Of concurrent creates of one key exactly one wins.
+   */
   create<K extends Kind>(obj: ResourceOf<K>, opts?: WriteOptions): Promise<ResourceOf<K>>;
 
   /**
-   * Compare-and-swap on `obj.metadata.resourceVersion`. Throws 'CONFLICT' when the stored object
-   * changed since, 'NOT_FOUND' when it is gone. Returns the stored object (new resourceVersion).
+   * Compare-and-swap on `obj.metadata.resourceVersion` (required: 'VALIDATION' without it).
+   * Throws 'CONFLICT' when the stored object changed since, 'NOT_FOUND' when it is gone.
+   * Returns the stored object (new resourceVersion).
    */
   update<K extends Kind>(obj: ResourceOf<K>, opts?: WriteOptions): Promise<ResourceOf<K>>;
 
@@ -72,10 +113,12 @@ export interface Store {
   /** Watches one kind; survives disconnects by resuming from the last delivered revision. */
   watch<K extends Kind>(kind: K, opts: WatchOptions<K>): Watch;
 
+  /** A lease kept alive automatically until revoke(), release() or close(). */
   grantLease(ttlSeconds: number): Promise<Lease>;
 
-  /** Cheap liveness probe with a short timeout. */
+  /** Cheap liveness probe with a short timeout. Never throws. */
   ping(timeoutMs?: number): Promise<boolean>;
 
+  /** Stops watches and keep-alives (leases are released, not revoked) and disconnects. */
   close(): Promise<void>;
 }

@@ -1,0 +1,78 @@
+// One etcd3 client per store, tuned for a datastore that must notice outages and come back fast:
+// no hidden retries (a retried transaction can report EXISTS or CONFLICT for a write that in
+// fact succeeded; callers retry with fresh reads instead), a deadline on every unary call,
+// short reconnect backoff, and keepalive pings that notice a hung server.
+import { EtcdLeaseInvalidError, Etcd3, GRPCDeadlineExceededError, type IOptions } from 'etcd3';
+import { TwillError, describeError } from '../../util/errors.js';
+
+export interface EtcdStoreOptions {
+  /** `http://127.0.0.1:2379`, `unix:///abs/path/etcd.sock:0`, or several of them. */
+  hosts: string | string[];
+  /** Key prefix, starting and ending with '/'. Default `/twill/`. */
+  prefix?: string;
+  /** Deadline of each unary call. Default 5000 ms. */
+  callTimeoutMs?: number;
+}
+
+type FaultPolicy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
+
+// etcd3's fault handling is a cockatiel policy; this one runs each call once, as is.
+const passThrough = {
+  onSuccess: () => ({ dispose: () => {} }),
+  onFailure: () => ({ dispose: () => {} }),
+  execute: <T>(fn: (ctx: { signal: AbortSignal }) => PromiseLike<T> | T, signal?: AbortSignal) =>
+    Promise.resolve().then(() => fn({ signal: signal ?? new AbortController().signal })),
+} as unknown as FaultPolicy;
+
+export class EtcdConnection {
+  readonly client: Etcd3;
+  readonly endpoint: string;
+  readonly callTimeoutMs: number;
+
+  constructor(opts: EtcdStoreOptions) {
+    const hosts = typeof opts.hosts === 'string' ? [opts.hosts] : opts.hosts;
+    if (hosts.length === 0 || hosts.some((h) => !/^(https?:\/\/[^/]+|unix:\/\/\/.+)$/.test(h))) {
+      throw new TwillError('CONFIG_INVALID', `etcd hosts ${JSON.stringify(hosts)}: each must be http(s)://HOST:PORT or unix:///path/to/socket`);
+    }
+    this.endpoint = hosts.join(',');
+    this.callTimeoutMs = opts.callTimeoutMs ?? 5_000;
+    const timeout = this.callTimeoutMs;
+    this.client = new Etcd3({
+      hosts,
+      faultHandling: { host: () => passThrough, global: passThrough },
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+      grpcOptions: {
+        'grpc.use_local_subchannel_pool': 1,
+        'grpc.initial_reconnect_backoff_ms': 100,
+        'grpc.max_reconnect_backoff_ms': 2_000,
+        'grpc.keepalive_time_ms': 10_000,
+        'grpc.keepalive_timeout_ms': 5_000,
+        'grpc.max_receive_message_length': 64 * 1024 * 1024,
+      },
+    });
+  }
+
+  /** Runs one etcd call, turning its failure into a TwillError that names the endpoint. */
+  async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw this.error(what, e);
+    }
+  }
+
+  error(what: string, e: unknown): TwillError {
+    if (e instanceof TwillError) return e;
+    if (e instanceof GRPCDeadlineExceededError) {
+      return new TwillError('TIMEOUT', `etcd at ${this.endpoint}: ${what} got no answer within ${this.callTimeoutMs} ms; is etcd up?`, { cause: e });
+    }
+    if (e instanceof EtcdLeaseInvalidError) {
+      return new TwillError('DATASTORE', `etcd at ${this.endpoint}: ${what}: the lease is gone (expired or revoked); grant a new lease`, { cause: e });
+    }
+    return new TwillError('DATASTORE', `etcd at ${this.endpoint}: ${what} failed: ${describeError(e)}`, { cause: e });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

@@ -1,0 +1,145 @@
+// An etcd lease and its keeper: a keep-alive every TTL/3 on one bidirectional stream, reopened
+// as needed. Lost when etcd answers TTL 0 (expired or revoked elsewhere) or when no keep-alive
+// has been acknowledged for a whole TTL, measured from when the acknowledged one was sent (the
+// server's clock started no earlier), so we never believe in a lease longer than etcd does.
+import type { ILeaseKeepAliveResponse, IDuplexStream, ILeaseKeepAliveRequest } from 'etcd3';
+import { EtcdLeaseInvalidError } from 'etcd3';
+import { TwillError } from '../../util/errors.js';
+import { rootLogger } from '../../util/log.js';
+import { Once } from '../callbacks.js';
+import type { Lease } from '../store.js';
+import type { EtcdConnection } from './connection.js';
+
+const log = rootLogger.child('datastore/etcd');
+
+type KeepAliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
+
+export class EtcdLease implements Lease {
+  private state: 'alive' | 'lost' | 'revoked' | 'released' = 'alive';
+  private stream: KeepAliveStream | undefined;
+  private opening = false;
+  private gen = 0;
+  private sentAt: number[] = [];
+  private readonly ticker: NodeJS.Timeout;
+  private deadline: NodeJS.Timeout | undefined;
+  private readonly lost = new Once('lease lost');
+
+  constructor(
+    private readonly conn: EtcdConnection,
+    readonly id: string,
+    readonly ttlSeconds: number,
+    grantSentAt: number,
+  ) {
+    this.renewed(grantSentAt);
+    this.ticker = setInterval(() => this.tick(), (ttlSeconds * 1000) / 3);
+  }
+
+  /** The lease id to write with; throws when this holder no longer has it. */
+  idForWrite(): string {
+    if (this.state !== 'alive') throw new TwillError('DATASTORE', `lease ${this.id} is no longer held (${this.state}); grant a new lease`);
+    return this.id;
+  }
+
+  onLost(cb: () => void): void {
+    this.lost.add(cb);
+  }
+
+  async revoke(): Promise<void> {
+    this.halt('revoked');
+    try {
+      await this.conn.client.leaseClient.leaseRevoke({ ID: this.id });
+    } catch (e) {
+      if (!(e instanceof EtcdLeaseInvalidError)) throw this.conn.error(`revoking lease ${this.id}`, e);
+    }
+  }
+
+  release(): void {
+    this.halt('released');
+  }
+
+  /** etcd refused a write with this lease: it is gone. */
+  markLost(): void {
+    this.lose('etcd reports the lease gone');
+  }
+
+  private tick(): void {
+    if (this.state !== 'alive') return;
+    if (!this.stream) {
+      this.open();
+      return;
+    }
+    try {
+      this.stream.write({ ID: this.id });
+      this.sentAt.push(Date.now());
+    } catch (e) {
+      this.drop(e);
+    }
+  }
+
+  private open(): void {
+    if (this.opening) return;
+    this.opening = true;
+    const gen = ++this.gen;
+    this.conn.client.leaseClient.leaseKeepAlive().then(
+      (stream) => {
+        this.opening = false;
+        if (gen !== this.gen || this.state !== 'alive') return void endQuietly(stream);
+        this.stream = stream;
+        this.sentAt = [];
+        stream.on('data', (res) => gen === this.gen && this.onAck(res));
+        stream.on('error', (e) => gen === this.gen && this.drop(e));
+        stream.on('end', () => gen === this.gen && this.drop(new Error('keep-alive stream ended')));
+        this.tick();
+      },
+      (e: unknown) => {
+        this.opening = false;
+        if (gen === this.gen) this.drop(e);
+      },
+    );
+  }
+
+  private onAck(res: ILeaseKeepAliveResponse): void {
+    const sent = this.sentAt.shift() ?? Date.now();
+    if (Number(res.TTL) <= 0) return this.lose('etcd says it expired');
+    this.renewed(sent);
+  }
+
+  private drop(e: unknown): void {
+    if (this.stream) endQuietly(this.stream);
+    this.stream = undefined;
+    this.sentAt = [];
+    this.gen++;
+    if (this.state === 'alive') log.debug('lease keep-alive interrupted; retrying', { lease: this.id, error: e });
+  }
+
+  private renewed(sentAt: number): void {
+    if (this.deadline) clearTimeout(this.deadline);
+    const left = sentAt + this.ttlSeconds * 1000 - Date.now();
+    this.deadline = setTimeout(() => this.lose(`no keep-alive acknowledged for ${this.ttlSeconds} s`), Math.max(0, left));
+  }
+
+  private lose(why: string): void {
+    if (this.state !== 'alive') return;
+    log.warn('lease lost', { lease: this.id, endpoint: this.conn.endpoint, why });
+    this.halt('lost');
+    this.lost.fire();
+  }
+
+  private halt(state: 'lost' | 'revoked' | 'released'): void {
+    if (this.state === 'alive') this.state = state;
+    clearInterval(this.ticker);
+    if (this.deadline) clearTimeout(this.deadline);
+    this.gen++;
+    if (this.stream) endQuietly(this.stream);
+    this.stream = undefined;
+  }
+}
+
+function endQuietly(stream: KeepAliveStream): void {
+  stream.on('error', () => {}); // a cancelled call reports CANCELLED; nobody needs to hear it
+  try {
+    stream.cancel();
+  } catch {
+    // already closed
+  }
+}

@@ -1,0 +1,75 @@
+// The client side of a memory lease: keep-alive every TTL/3 on the backend's clock, and "lost"
+// under the same rule as etcd's keeper (gone on the backend, or no renewal for a whole TTL).
+import { TwillError } from '../../util/errors.js';
+import { Once } from '../callbacks.js';
+import type { Lease } from '../store.js';
+import type { MemoryBackend } from './backend.js';
+
+export class MemoryLease implements Lease {
+  private state: 'alive' | 'lost' | 'revoked' | 'released' = 'alive';
+  private cancelTick = (): void => {};
+  private cancelDeadline = (): void => {};
+  private readonly lost = new Once('lease lost');
+
+  constructor(
+    private readonly backend: MemoryBackend,
+    readonly id: string,
+    readonly ttlSeconds: number,
+  ) {
+    this.renewed();
+    this.arm();
+  }
+
+  /** The lease id to write with; throws when this holder no longer has it. */
+  idForWrite(): string {
+    if (this.state === 'alive' && !this.backend.hasLease(this.id)) this.lose();
+    if (this.state !== 'alive') throw new TwillError('DATASTORE', `lease ${this.id} is no longer held (${this.state}); grant a new lease`);
+    return this.id;
+  }
+
+  onLost(cb: () => void): void {
+    this.lost.add(cb);
+  }
+
+  async revoke(): Promise<void> {
+    this.halt('revoked');
+    this.backend.revokeLease(this.id);
+  }
+
+  release(): void {
+    this.halt('released');
+  }
+
+  private arm(): void {
+    this.cancelTick = this.backend.clock.setTimer(() => this.tick(), (this.ttlSeconds * 1000) / 3);
+  }
+
+  private tick(): void {
+    if (this.state !== 'alive') return;
+    try {
+      if (!this.backend.keepAlive(this.id)) return this.lose();
+      this.renewed();
+    } catch {
+      // backend down: the deadline decides
+    }
+    this.arm();
+  }
+
+  /** A whole TTL without a renewal and others may already have seen the lease expire. */
+  private renewed(): void {
+    this.cancelDeadline();
+    this.cancelDeadline = this.backend.clock.setTimer(() => this.lose(), this.ttlSeconds * 1000);
+  }
+
+  private lose(): void {
+    if (this.state !== 'alive') return;
+    this.halt('lost');
+    this.lost.fire();
+  }
+
+  private halt(state: 'lost' | 'revoked' | 'released'): void {
+    if (this.state === 'alive') this.state = state;
+    this.cancelTick();
+    this.cancelDeadline();
+  }
+}
