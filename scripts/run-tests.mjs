@@ -4,13 +4,14 @@
 //   all     unit, then kernel
 // Extra arguments filter files by substring: `node scripts/run-tests.mjs kernel lifecycle`.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const [which = 'all', ...filters] = process.argv.slice(2);
 
 function walk(dir) {
   let out = [];
+  if (!existsSync(dir)) return out;
   for (const e of readdirSync(dir)) {
     const p = join(dir, e);
     if (e === 'node_modules' || e.startsWith('.')) continue;

@@ -4,7 +4,8 @@
 // serving pods from its cached blocks and leaves the datapath as it is until it can see again.
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Lease, Store, Watch } from '../datastore/store.js';
+import { LeasedObjects } from '../datastore/index.js';
+import type { Store, Watch } from '../datastore/store.js';
 import { vtepIp, vtepMac } from '../dataplane/routing/index.js';
 import { BlockClaims } from '../ipam/cluster/claims.js';
 import type { BlockSource } from '../ipam/local/index.js';
@@ -41,7 +42,7 @@ export class ClusterMember {
   peersKnown = false;
   readonly goneSince = new Map<string, number>();
   datastoreUp = false;
-  private lease: Lease | undefined;
+  private registration: LeasedObjects | undefined;
   private watches: Watch[] = [];
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
@@ -72,7 +73,7 @@ export class ClusterMember {
     for (const t of this.timers) clearInterval(t);
     // Keep the registration until the lease runs out: a restarting agent must not make its peers
     // withdraw routes to its pods.
-    this.lease?.release();
+    await this.registration?.close({ revoke: false });
   }
 
   /** The block source LocalIpam allocates from: claiming a block re-advertises our node. */
@@ -189,23 +190,17 @@ export class ClusterMember {
     };
   }
 
-  /** Writes our TwillNode (attached to our lease) when its content changed or `force`. */
+  /** Writes our TwillNode (attached to our liveness lease) when its content changed or `force`. */
   async register(force = false): Promise<void> {
     const obj = this.nodeObject();
     const text = JSON.stringify(obj.spec);
     if (!force && text === this.registered) return;
-    if (!this.lease) {
-      this.lease = await this.s.store.grantLease(this.s.leaseTtlSeconds);
-      const lease = this.lease;
-      lease.onLost(() => {
-        if (this.lease !== lease || this.stopped) return;
-        this.log.warn('registration lease lost; registering again');
-        this.lease = undefined;
-        this.registered = '';
-        void this.register(true).catch((e: unknown) => this.log.warn('re-registration failed; will retry', { error: describeError(e) }));
-      });
-    }
-    await this.s.store.put(obj, { lease: this.lease });
+    this.registration ??= await LeasedObjects.open(this.s.store, {
+      ttlSeconds: this.s.leaseTtlSeconds,
+      onLost: () => this.log.warn('liveness lease lost; registering again'),
+      onRegained: () => this.log.info('registered again under a new lease'),
+    });
+    await this.registration.put(obj);
     this.registered = text;
   }
 
