@@ -47,6 +47,8 @@ describe('parseInvocation: what each command needs (SPEC.md section 2)', () => {
     assert.equal(bare.netns, undefined);
     const gone = parseInvocation(input({ CNI_COMMAND: 'DEL', ...ATTACH, CNI_NETNS: '/run/netns/gone' }, CONF, [])) as Invocation;
     assert.equal(gone.netns, '/run/netns/gone');
+    const odd = parseInvocation(input({ CNI_COMMAND: 'DEL', ...ATTACH, CNI_NETNS: 'relative/path' }, CONF, [])) as Invocation;
+    assert.equal(odd.netns, 'relative/path');
   });
 
   it('GC needs only CNI_PATH and drops attachment variables', () => {

@@ -110,8 +110,9 @@ function checkEnvValues(command: CniCommand, env: CniEnv): void {
   if (idProblem) throw new TwillError('ENV_INVALID', `CNI_CONTAINERID ${idProblem}`);
   const ifProblem = ifnameProblem(env['CNI_IFNAME'] ?? '');
   if (ifProblem) throw new TwillError('ENV_INVALID', `CNI_IFNAME ${ifProblem}`);
+  // DEL takes CNI_NETNS as a hint only (DEL must succeed whatever became of the netns).
   const netns = env['CNI_NETNS'];
-  if (netns && !netns.startsWith('/')) {
+  if (command !== 'DEL' && netns && !netns.startsWith('/')) {
     throw new TwillError('ENV_INVALID', `CNI_NETNS is ${JSON.stringify(netns)}, but must be an absolute path to a network namespace (e.g. /run/netns/NAME)`);
   }
   if (env['CNI_ARGS']) parseCniArgs(env['CNI_ARGS']);

@@ -1,8 +1,8 @@
 // The shim's process I/O. Synchronous reads and writes on fds 0/1/2 keep node:net (which
 // process.stdin/stdout load for pipes) out of start-up; a non-blocking descriptor (EAGAIN) falls
 // back to the streams, which handle it.
-import { fstatSync, readSync, writeSync } from 'node:fs';
 import { errnoCode } from '../util/errors.js';
+import type { NodeFs } from './node-fs.js';
 import type { TextSink } from './protocol.js';
 
 export interface StdinRead {
@@ -20,14 +20,14 @@ async function readStream(chunks: Buffer[], total: number, limit: number): Promi
 }
 
 /** Reads stdin up to `limit` bytes. A terminal (or /dev/null) counts as empty input. */
-export async function readStdin(limit: number): Promise<StdinRead> {
+export async function readStdin(fs: NodeFs, limit: number): Promise<StdinRead> {
   const chunks: Buffer[] = [];
   let total = 0;
   try {
-    if (fstatSync(0).isCharacterDevice()) return { bytes: new Uint8Array(0) };
+    if (fs.fstatSync(0).isCharacterDevice()) return { bytes: new Uint8Array(0) };
     const buf = Buffer.allocUnsafe(64 * 1024);
     while (total < limit) {
-      const n = readSync(0, buf, 0, Math.min(buf.length, limit - total), null);
+      const n = fs.readSync(0, buf, 0, Math.min(buf.length, limit - total), null);
       if (n === 0) break;
       chunks.push(Buffer.from(buf.subarray(0, n)));
       total += n;
@@ -42,12 +42,12 @@ export async function readStdin(limit: number): Promise<StdinRead> {
 }
 
 /** A sink writing to a file descriptor (1 or 2). */
-export function fdSink(fd: 1 | 2): TextSink {
+export function fdSink(fs: NodeFs, fd: 1 | 2): TextSink {
   return {
     write(s: string): void {
       let buf = Buffer.from(s, 'utf8');
       try {
-        while (buf.length > 0) buf = buf.subarray(writeSync(fd, buf));
+        while (buf.length > 0) buf = buf.subarray(fs.writeSync(fd, buf));
       } catch (e) {
         if (errnoCode(e) !== 'EAGAIN') throw e;
         (fd === 1 ? process.stdout : process.stderr).write(buf);

@@ -1,13 +1,13 @@
 // The twill-cni shim: validate (protocol.ts), forward to the agent over its unix socket, print
 // what the agent says. Its start-up time is part of every pod's start-up time, so it imports only
 // node builtins and the pure protocol files, and loads node:http / node:child_process only when
-// a command needs them (VERSION needs neither).
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+// a command needs them (VERSION needs neither; node-fs.ts explains fs).
 import { describeError, errnoCode, isTwillError, TwillError } from '../util/errors.js';
 import { hostVethName, tombstoneDir } from '../dataplane/kernel/names.js';
 import { CNI_API_PATH, tombstoneFileName, type CniRequest, type CniResponse, type CniTombstone } from './api.js';
 import { isErrorCode } from './errors.js';
 import { isObject } from './fields.js';
+import { nodeFs, type NodeFs } from './node-fs.js';
 import { runCni, toCniRequest, type CniIo, type Invocation, type TextSink } from './protocol.js';
 
 export const AGENT_TIMEOUT_MS: Readonly<Record<Invocation['command'], number>> = {
@@ -138,14 +138,14 @@ async function removeLink(deps: ShimDeps, stderr: TextSink, cmd: string, args: s
 }
 
 /** Writes the tombstone atomically (tmp + rename) and returns its path. */
-export function writeTombstone(agentSocket: string, t: CniTombstone): string {
+export function writeTombstone(fs: NodeFs, agentSocket: string, t: CniTombstone): string {
   const dir = tombstoneDir(agentSocket);
   const file = `${dir}/${tombstoneFileName(t.containerId, t.ifname)}`;
   const tmp = `${dir}/.${tombstoneFileName(t.containerId, t.ifname)}.tmp-${process.pid}`;
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(tmp, JSON.stringify(t) + '\n', { mode: 0o600 });
-    renameSync(tmp, file);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(tmp, JSON.stringify(t) + '\n', { mode: 0o600 });
+    fs.renameSync(tmp, file);
   } catch (e) {
     // Without a tombstone the pod's address would leak: fail, so the runtime retries the DEL.
     throw new TwillError('IO', `the twill agent is down and twill-cni could not record this DEL in ${file}; the runtime should retry`, { cause: e });
@@ -161,14 +161,26 @@ async function delWithoutAgent(inv: Invocation, io: CniIo, deps: ShimDeps, why: 
   const containerId = inv.containerId!;
   const ifname = inv.ifname!;
   const netns = inv.netns ?? '';
-  if (netns !== '' && io.netnsExists(netns)) {
+  if (netns.startsWith('/') && io.netnsExists(netns)) {
     await removeLink(deps, io.stderr, 'nsenter', [`--net=${netns}`, '--', 'ip', 'link', 'del', ifname]);
   }
   await removeLink(deps, io.stderr, 'ip', ['link', 'del', hostVethName(containerId, ifname)]);
   const tomb: CniTombstone = { containerId, ifname, netns, network: inv.conf.name, time: deps.now().toISOString() };
-  const file = writeTombstone(inv.conf.agentSocket, tomb);
+  const file = writeTombstone(await nodeFs(), inv.conf.agentSocket, tomb);
   io.stderr.write(`twill-cni: ${why.message}; DEL removed the interfaces locally and left ${file} for the agent\n`);
   return undefined;
+}
+
+/** A result must be in the version the runtime asked for; the agent encodes it (encodeResult). */
+function checkResultVersion(inv: Invocation, result: unknown): void {
+  if (result === undefined) return;
+  const v = isObject(result) ? result['cniVersion'] : undefined;
+  if (v !== inv.cniVersion) {
+    throw new TwillError(
+      'INTERNAL',
+      `the agent answered ${inv.command} with a result for cniVersion ${JSON.stringify(v)}, but the runtime asked for "${inv.cniVersion}"; this is a bug in the agent`,
+    );
+  }
 }
 
 async function forward(inv: Invocation, io: CniIo, deps: ShimDeps): Promise<unknown> {
@@ -179,7 +191,10 @@ async function forward(inv: Invocation, io: CniIo, deps: ShimDeps): Promise<unkn
     if (inv.command === 'DEL' && isTwillError(e, 'AGENT_UNREACHABLE')) return delWithoutAgent(inv, io, deps, e);
     throw e;
   }
-  if (res.ok) return res.result;
+  if (res.ok) {
+    checkResultVersion(inv, res.result);
+    return res.result;
+  }
   const { code, message, details } = res.error;
   throw new TwillError(code, message, details === undefined ? {} : { details });
 }
