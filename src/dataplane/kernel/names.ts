@@ -6,11 +6,10 @@ import { createRequire } from 'node:module';
 
 // node:crypto costs ~5 ms to load, and every twill-cni run pays for what it loads at start-up;
 // only DEL without the agent needs a hash, so crypto is loaded on first use.
-const requireBuiltin = createRequire(import.meta.url);
 let sha256Hex: ((s: string) => string) | undefined;
 function sha256(s: string): string {
   if (!sha256Hex) {
-    const { createHash } = requireBuiltin('node:crypto') as { createHash: typeof CreateHash };
+    const { createHash } = createRequire(import.meta.url)('node:crypto') as { createHash: typeof CreateHash };
     sha256Hex = (x) => createHash('sha256').update(x).digest('hex');
   }
   return sha256Hex(s);
