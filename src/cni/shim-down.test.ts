@@ -1,6 +1,7 @@
 // The shim with no agent: 11 (50 for STATUS) for everything but DEL, which cleans up locally and
 // leaves a tombstone.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -26,6 +27,7 @@ describe('shim with the agent down', () => {
   it('DEL succeeds, removes both veth ends and leaves a tombstone; twice', async () => {
     const socket = socketPath();
     const veth = hostVethName('ctr1', 'eth0');
+    assert.equal(veth, `twl${createHash('sha256').update('ctr1/eth0').digest('hex').slice(0, 11)}`, 'names.ts hashes lazily but the same');
     for (let round = 0; round < 2; round++) {
       const r = await shim('DEL', config(socket, 'DEL'));
       assert.equal(r.status, 0, r.stdout);
