@@ -24,3 +24,23 @@ export interface CniRequest {
 export type CniResponse =
   | { ok: true; result?: unknown }
   | { ok: false; error: { code: ErrorCode; message: string; details?: string } };
+
+/**
+ * Written by the shim when DEL could not reach the agent, as `tombstoneDir(agentSocket)/
+ * tombstoneFileName(containerId, ifname)` (tmp file + rename, so a reader never sees half of one).
+ * The agent releases the attachment's addresses when it starts, then removes the file.
+ */
+export interface CniTombstone {
+  containerId: string;
+  ifname: string;
+  /** CNI_NETNS as given; "" when the runtime sent none. */
+  netns: string;
+  /** The network config's `name`. */
+  network: string;
+  /** ISO 8601, when the DEL ran. */
+  time: string;
+}
+
+export function tombstoneFileName(containerId: string, ifname: string): string {
+  return `${containerId}-${ifname}.json`;
+}

@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'IO' // filesystem or process I/O failed
   | 'AGENT_UNREACHABLE' // the shim could not reach the agent
   | 'TRY_AGAIN' // transient: a lock, a datastore outage, a pool being claimed
+  | 'NOT_AVAILABLE' // CNI STATUS: cannot serve ADD now (CNI code 50)
+  | 'LIMITED_CONNECTIVITY' // CNI STATUS: not available, and existing pods may be cut off (CNI code 51)
   | 'NOT_FOUND'
   | 'EXISTS'
   | 'CONFLICT' // compare-and-swap lost

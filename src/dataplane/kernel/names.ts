@@ -1,7 +1,22 @@
 // Every kernel object Twill creates is named here, once. Apply code never deletes an object that
 // does not carry one of these names or marks: that is how Twill shares a node with other software.
 // This file must stay dependency-free: the CNI shim imports it.
-import { createHash } from 'node:crypto';
+import type { createHash as CreateHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+
+// node:crypto costs ~5 ms to load, and every twill-cni run pays for what it loads at start-up;
+// only DEL without the agent needs a hash, so crypto is loaded on first use (getBuiltinModule on
+// Node >= 20.16, which also works in a CommonJS bundle; createRequire before that).
+let sha256Hex: ((s: string) => string) | undefined;
+function sha256(s: string): string {
+  if (!sha256Hex) {
+    const get = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
+    const crypto = get?.call(process, 'node:crypto') ?? createRequire(import.meta.url)('node:crypto');
+    const { createHash } = crypto as { createHash: typeof CreateHash };
+    sha256Hex = (x) => createHash('sha256').update(x).digest('hex');
+  }
+  return sha256Hex(s);
+}
 
 /** Prefix of every host-side pod veth: `twl` + 11 hex chars of sha256(containerId/ifname). */
 export const HOST_VETH_PREFIX = 'twl';
@@ -47,7 +62,7 @@ export function tombstoneDir(agentSocket: string): string {
 
 /** Host-side veth name for a pod attachment: deterministic so DEL works without any state. */
 export function hostVethName(containerId: string, ifname: string): string {
-  const h = createHash('sha256').update(`${containerId}/${ifname}`).digest('hex');
+  const h = sha256(`${containerId}/${ifname}`);
   return `${HOST_VETH_PREFIX}${h.slice(0, 11)}`;
 }
 
