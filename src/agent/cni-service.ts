@@ -3,7 +3,7 @@
 // goes through LocalIpam (serialised), every kernel change through dataplane/endpoint.
 import type { CniRequest } from '../cni/api.js';
 import type { CniResult } from '../cni/types.js';
-import { parseNetConf, encodeResult, type NetConf } from './cni-compat.js';
+import { encodeResult, parseCniArgs, parseNetConf, type NetConf } from '../cni/index.js';
 import { addEndpoint, checkEndpoint, compileEndpoint, deleteEndpoint } from '../dataplane/endpoint/index.js';
 import { hostVethName } from '../dataplane/kernel/names.js';
 import { netnsExists } from '../dataplane/kernel/netns.js';
@@ -26,15 +26,6 @@ export interface CniServiceDeps {
   canGrow?: () => boolean;
   /** Called after an attachment is added or removed (policy and status follow pods). */
   onChange?: (a: Attachment, change: 'added' | 'removed') => void;
-}
-
-export function parseCniArgs(args: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const kv of (args ?? '').split(';')) {
-    const i = kv.indexOf('=');
-    if (i > 0) out[kv.slice(0, i)] = kv.slice(i + 1);
-  }
-  return out;
 }
 
 function need(v: string | undefined, name: string): string {
@@ -78,6 +69,11 @@ export class CniService {
       }
       return encodeResult(compileEndpoint({ ...existing }).result, conf.cniVersion);
     }
+    const k8s = parseCniArgs(req.args ?? '');
+    const podNs = k8s.get('K8S_POD_NAMESPACE');
+    const podName = k8s.get('K8S_POD_NAME');
+    const podUid = k8s.get('K8S_POD_UID');
+    const pod = podNs && podName ? { namespace: podNs, name: podName, ...(podUid ? { uid: podUid } : {}) } : undefined;
     const t0 = performance.now();
     const steps: Record<string, number> = {};
     const lap = (name: string, since: number) => (steps[name] = +(performance.now() - since).toFixed(2));
@@ -91,10 +87,6 @@ export class CniService {
       const plan = compileEndpoint({ ...owner, netns, ips: [ip], mtu });
       t = performance.now();
       await addEndpoint(plan, undo, lap);
-      const k8s = parseCniArgs(req.args);
-      const pod = k8s['K8S_POD_NAMESPACE'] && k8s['K8S_POD_NAME']
-        ? { namespace: k8s['K8S_POD_NAMESPACE'], name: k8s['K8S_POD_NAME'], ...(k8s['K8S_POD_UID'] ? { uid: k8s['K8S_POD_UID'] } : {}) }
-        : undefined;
       const att: Attachment = {
         ...owner, netns, network: conf.name, ips: [ip], mtu, hostIface: plan.hostIface, pod, createdAt: new Date().toISOString(),
       };
@@ -151,16 +143,17 @@ export class CniService {
   }
 
   private async gc(conf: NetConf): Promise<undefined> {
-    const valid = new Set((conf.validAttachments ?? []).map((v) => ownerKey({ containerId: v.containerID, ifname: v.ifname })));
+    // No list is not an empty list: without one, only addresses no attachment owns are freed.
+    const valid = conf.validAttachments && new Set(conf.validAttachments.map((v) => ownerKey({ containerId: v.containerID, ifname: v.ifname })));
     let removed = 0;
     for (const att of this.d.attachments.all()) {
-      if (att.network !== conf.name || valid.has(ownerKey(att))) continue;
+      if (!valid || att.network !== conf.name || valid.has(ownerKey(att))) continue;
       await this.remove(att);
       removed++;
     }
     const keep = new Set(this.d.attachments.all().map((a) => ownerKey(a)));
     const freed = await this.d.ipam.gc(keep);
-    this.d.log.info('GC', { network: conf.name, valid: valid.size, removedAttachments: removed, freedAddresses: freed.length });
+    this.d.log.info('GC', { network: conf.name, valid: valid?.size ?? 'no list', removedAttachments: removed, freedAddresses: freed.length });
     return undefined;
   }
 

@@ -1,31 +1,231 @@
-import type { Command } from 'commander';
+// `twill lab …`: a whole cluster network on this host, in network namespaces.
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { applyDocs, deleteDocs, ensureDefaultNamespace } from '../lab/apply.js';
 import { demo, demoDown } from '../lab/demo.js';
+import { getNodes, getPods, getPolicies } from '../lab/get.js';
+import { LabKubelet } from '../lab/kubelet.js';
+import { LAB_DEFAULTS, Lab } from '../lab/lab.js';
+import { loadManifests } from '../lab/manifest.js';
+import { formatMatrix, probeLab } from '../lab/probe.js';
+import { listLabs, loadLab, nodeDir, resolveLab } from '../lab/state.js';
 import { describeError } from '../util/errors.js';
+import { isBackendName } from '../dataplane/routing/registry.js';
+import type { BackendName } from '../model/types.js';
+
+const print = (s: string) => console.log(s);
+
+function int(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new Error(`"${v}" is not an integer`);
+  return n;
+}
+
+/** Runs a lab action; errors become one clear line on stderr and exit status 1. */
+function action<A extends unknown[]>(name: string, fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (e) {
+      console.error(`twill lab ${name}: ${describeError(e)}`);
+      process.exitCode = 1;
+    }
+  };
+}
+
+async function withLab(name: string | undefined, fn: (lab: Lab) => Promise<void>): Promise<void> {
+  const lab = await Lab.open(await resolveLab(name));
+  try {
+    await fn(lab);
+  } finally {
+    await lab.close();
+  }
+}
+
+const nameOpt = () => new Option('--name <name>', 'lab name (default: the one lab that is up)');
+const outputOpt = (choices: string[]) => new Option('-o, --output <format>', 'output format').choices(choices);
 
 export function registerLab(program: Command): void {
   const lab = program.command('lab').description('a whole cluster network on this host, in network namespaces');
+
   lab
-    .command('demo')
-    .description('one node, three pods wired through twill-cni, a ping and a TCP check')
-    .action(async () => {
-      try {
-        const ok = await demo((s) => console.log(s));
-        process.exitCode = ok ? 0 : 1;
-      } catch (e) {
-        console.error(`twill lab demo: ${describeError(e)}`);
-        process.exitCode = 1;
-      }
-    });
+    .command('up')
+    .description('bring up (or repair) a lab: underlay, nodes running real agents, etcd')
+    .option('--nodes <n>', 'number of nodes', int, LAB_DEFAULTS.nodes)
+    .option('--backend <name>', 'vxlan | host-gw', LAB_DEFAULTS.backend)
+    .option('--direct-routing', 'vxlan: plain routes between nodes on the same segment')
+    .option('--pool <cidr>', 'pod address pool', LAB_DEFAULTS.pool)
+    .option('--lease-ttl <seconds>', 'node liveness lease', int, LAB_DEFAULTS.leaseTtlSeconds)
+    .option('--block-grace <seconds>', 'how long a dead node keeps its blocks', int, LAB_DEFAULTS.blockGraceSeconds)
+    .option('--name <name>', 'lab name', 'lab')
+    .action(
+      action('up', async (o: { nodes: number; backend: string; directRouting?: boolean; pool: string; leaseTtl: number; blockGrace: number; name: string }) => {
+        if (!isBackendName(o.backend)) throw new Error(`--backend must be vxlan or host-gw, got "${o.backend}"`);
+        if (o.nodes < 1 || o.nodes > 50) throw new Error('--nodes must be between 1 and 50');
+        const t0 = Date.now();
+        print(`lab ${o.name}: bringing up ${o.nodes} node(s), backend ${o.backend}${o.directRouting ? ' (direct routing)' : ''}, pool ${o.pool}`);
+        const l = await Lab.up({ name: o.name, nodes: o.nodes, backend: o.backend as BackendName, directRouting: o.directRouting ?? false, pool: o.pool, leaseTtlSeconds: o.leaseTtl, blockGraceSeconds: o.blockGrace }, print);
+        try {
+          await ensureDefaultNamespace(await l.store());
+          print('');
+          print(await getNodes(l, 'text'));
+          print(`lab ${o.name} is up (${((Date.now() - t0) / 1000).toFixed(1)} s). Next: twill lab apply -f examples/lab/pods.yaml; twill lab probe`);
+        } finally {
+          await l.close();
+        }
+      }),
+    );
+
   lab
     .command('down')
     .description('remove every namespace, link, process and file the lab created')
-    .option('--name <name>', 'lab name', 'demo')
-    .action(async () => {
-      try {
-        await demoDown();
-      } catch (e) {
-        console.error(`twill lab down: ${describeError(e)}`);
-        process.exitCode = 1;
+    .addOption(nameOpt())
+    .option('--all', 'every lab on this host')
+    .action(
+      action('down', async (o: { name?: string; all?: boolean }) => {
+        const names = o.all ? await listLabs() : [(await loadLab(o.name ?? '')) ? o.name! : (await resolveLab(o.name)).name];
+        for (const n of names) {
+          if (n === 'demo') await demoDown();
+          else await Lab.down(n, print);
+        }
+      }),
+    );
+
+  lab.command('list').description('labs on this host').action(
+    action('list', async () => {
+      for (const n of await listLabs()) {
+        const s = await loadLab(n);
+        print(s ? `${n}  ${s.nodes.length} nodes  backend ${s.backend}  pool ${s.pool}  since ${s.createdAt}` : n);
       }
-    });
+    }),
+  );
+
+  lab
+    .command('get')
+    .description('list nodes, pods or networkpolicies')
+    .argument('<what>', 'nodes | pods | networkpolicies (netpol)')
+    .addOption(nameOpt())
+    .addOption(outputOpt(['text', 'wide', 'json']).default('text'))
+    .action(
+      action('get', async (what: string, o: { name?: string; output: 'text' | 'wide' | 'json' }) => {
+        await withLab(o.name, async (l) => {
+          if (/^(nodes?|no)$/.test(what)) print(await getNodes(l, o.output));
+          else if (/^(pods?|po)$/.test(what)) print(await getPods(l, o.output));
+          else if (/^(networkpolic(y|ies)|netpol)$/.test(what)) print(await getPolicies(l, o.output));
+          else throw new Error(`cannot get "${what}": use nodes, pods or networkpolicies`);
+        });
+      }),
+    );
+
+  for (const verb of ['apply', 'delete'] as const) {
+    lab
+      .command(verb)
+      .description(verb === 'apply' ? 'create or update Namespaces, Pods and NetworkPolicies from YAML' : 'delete what the YAML names')
+      .requiredOption('-f, --filename <path...>', 'YAML files or directories')
+      .addOption(nameOpt())
+      .action(
+        action(verb, async (o: { filename: string[]; name?: string }) => {
+          const docs = await loadManifests(o.filename);
+          await withLab(o.name, (l) => (verb === 'apply' ? applyDocs(l, docs, print) : deleteDocs(l, docs, print)));
+        }),
+      );
+  }
+
+  lab
+    .command('exec')
+    .description('run a command inside a pod\'s network namespace: lab exec NS/POD -- CMD…')
+    .argument('<pod>', 'NAMESPACE/POD (or POD in default)')
+    .argument('<command...>', 'command and arguments')
+    .addOption(nameOpt())
+    .action(
+      action('exec', async (pod: string, cmd: string[], o: { name?: string }) => {
+        await withLab(o.name, async (l) => {
+          const [ns, name] = pod.includes('/') ? pod.split('/', 2) : ['default', pod];
+          const rec = await new LabKubelet(l).record(ns!, name!);
+          if (!rec) throw new Error(`no pod ${ns}/${name} in lab ${l.name} (see \`twill lab get pods\`)`);
+          const child = spawn('ip', ['netns', 'exec', rec.netns, ...cmd], { stdio: 'inherit' });
+          process.exitCode = await new Promise<number>((r) => child.on('close', (c) => r(c ?? 1)));
+        });
+      }),
+    );
+
+  lab
+    .command('logs')
+    .description('the agent log of a node')
+    .argument('<node>', 'node name, e.g. node-1')
+    .addOption(nameOpt())
+    .option('-f, --follow', 'keep printing as the log grows')
+    .action(
+      action('logs', async (node: string, o: { name?: string; follow?: boolean }) => {
+        const s = await resolveLab(o.name);
+        if (!s.nodes.some((n) => n.name === node)) throw new Error(`lab ${s.name} has no node "${node}" (${s.nodes.map((n) => n.name).join(', ')})`);
+        const file = join(nodeDir(s.name, node), 'agent.log');
+        if (o.follow) {
+          const child = spawn('tail', ['-n', '+1', '-F', file], { stdio: 'inherit' });
+          await new Promise((r) => child.on('close', r));
+        } else process.stdout.write(await readFile(file, 'utf8'));
+      }),
+    );
+
+  lab
+    .command('probe')
+    .description('every pod tries every pod on every declared port; prints the reachability matrix')
+    .option('--port <port...>', 'probe these ports (default: each pod\'s declared containerPorts)')
+    .addOption(new Option('--protocol <protocol...>', 'tcp and/or udp').choices(['tcp', 'udp']))
+    .option('--timeout <ms>', 'per-connection timeout', int, 1000)
+    .option('--namespace <ns...>', 'only pods in these namespaces')
+    .addOption(nameOpt())
+    .addOption(outputOpt(['text', 'json']).default('text'))
+    .action(
+      action('probe', async (o: { port?: string[]; protocol?: ('tcp' | 'udp')[]; timeout: number; namespace?: string[]; name?: string; output: string }) => {
+        await withLab(o.name, async (l) => {
+          const results = await probeLab(l, { ports: o.port?.map(int), protocols: o.protocol, timeoutMs: o.timeout, namespaces: o.namespace });
+          if (o.output === 'json') print(JSON.stringify({ results }, null, 1));
+          else print(results.length ? formatMatrix(results) : 'no pods with ports to probe (apply some with `twill lab apply -f`)');
+        });
+      }),
+    );
+
+  const node = lab.command('node').description('add, remove, stop or start a lab node');
+  node.command('add').description('add node-(N+1)').addOption(nameOpt()).action(
+    action('node add', async (o: { name?: string }) => {
+      await withLab(o.name, async (l) => {
+        const n = await l.addNode(print);
+        await l.waitConverged();
+        print(`${n} joined; every node has its routes`);
+      });
+    }),
+  );
+  node.command('remove').argument('<node>').description('stop the node\'s agent and remove the node').addOption(nameOpt()).action(
+    action('node remove', async (n: string, o: { name?: string }) => {
+      await withLab(o.name, async (l) => {
+        await l.removeNode(n);
+        print(`${n} removed; peers withdraw its routes when its lease expires (${l.state.leaseTtlSeconds} s)`);
+      });
+    }),
+  );
+  node.command('stop').argument('<node>').description('stop the node\'s agent (the datapath stays)').option('--kill', 'SIGKILL instead of SIGTERM').addOption(nameOpt()).action(
+    action('node stop', async (n: string, o: { name?: string; kill?: boolean }) => {
+      await withLab(o.name, async (l) => l.stopAgent(n, o.kill ? 'SIGKILL' : 'SIGTERM'));
+    }),
+  );
+  node.command('start').argument('<node>').description('start the node\'s agent again').addOption(nameOpt()).action(
+    action('node start', async (n: string, o: { name?: string }) => {
+      await withLab(o.name, async (l) => {
+        print(`agent on ${n}: pid ${await l.startAgent(n)}`);
+      });
+    }),
+  );
+
+  lab
+    .command('demo')
+    .description('one node, three pods wired through twill-cni, a ping and a TCP check')
+    .action(
+      action('demo', async () => {
+        const ok = await demo(print);
+        process.exitCode = ok ? 0 : 1;
+      }),
+    );
 }

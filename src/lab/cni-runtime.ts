@@ -49,6 +49,17 @@ export class CniPluginError extends TwillError {
   }
 }
 
+/** A plugin's error result (spec JSON on stdout), or whatever it printed. */
+function failure(plugin: string, command: string, r: ExecResult): CniPluginError {
+  let parsed: { code?: number; msg?: string; details?: string } = {};
+  try {
+    parsed = JSON.parse(r.stdout) as typeof parsed;
+  } catch {
+    parsed = { msg: (r.stdout + r.stderr).trim() || `exit status ${r.code}` };
+  }
+  return new CniPluginError(plugin, command, parsed.code, [parsed.msg, parsed.details].filter(Boolean).join(': '), r.stdout);
+}
+
 export interface CniRuntimeOptions {
   /** Directories searched for plugin binaries (CNI_PATH). */
   path: string[];
@@ -116,15 +127,7 @@ export class CniRuntime {
 
   private async run(list: ConfList, plugin: PluginConf, command: string, prev: unknown, rt: RuntimeConf): Promise<unknown> {
     const r = await this.exec(plugin.type, command, CniRuntime.pluginConfig(list, plugin, prev, rt), rt);
-    if (r.code !== 0) {
-      let parsed: { code?: number; msg?: string; details?: string } = {};
-      try {
-        parsed = JSON.parse(r.stdout) as typeof parsed;
-      } catch {
-        parsed = { msg: (r.stdout + r.stderr).trim() || `exit status ${r.code}` };
-      }
-      throw new CniPluginError(plugin.type, command, parsed.code, [parsed.msg, parsed.details].filter(Boolean).join(': '), r.stdout);
-    }
+    if (r.code !== 0) throw failure(plugin.type, command, r);
     return r.stdout.trim() ? (JSON.parse(r.stdout) as unknown) : undefined;
   }
 
@@ -171,7 +174,7 @@ export class CniRuntime {
     for (const p of list.plugins) {
       const conf = { ...p, name: list.name, cniVersion: list.cniVersion, 'cni.dev/valid-attachments': valid };
       const r = await this.exec(p.type, 'GC', conf);
-      if (r.code !== 0) throw new CniPluginError(p.type, 'GC', undefined, (r.stdout + r.stderr).trim(), r.stdout);
+      if (r.code !== 0) throw failure(p.type, 'GC', r);
     }
   }
 

@@ -2,16 +2,14 @@
 // does not carry one of these names or marks: that is how Twill shares a node with other software.
 // This file must stay dependency-free: the CNI shim imports it.
 import type { createHash as CreateHash } from 'node:crypto';
-import { createRequire } from 'node:module';
 
 // node:crypto costs ~5 ms to load, and every twill-cni run pays for what it loads at start-up;
-// only DEL without the agent needs a hash, so crypto is loaded on first use (getBuiltinModule on
-// Node >= 20.16, which also works in a CommonJS bundle; createRequire before that).
+// only DEL without the agent needs a hash, so crypto is loaded on first use (getBuiltinModule,
+// Node >= 20.16, works in the shim's CommonJS bundle and in ES modules alike).
 let sha256Hex: ((s: string) => string) | undefined;
 function sha256(s: string): string {
   if (!sha256Hex) {
-    const get = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
-    const crypto = get?.call(process, 'node:crypto') ?? createRequire(import.meta.url)('node:crypto');
+    const crypto = (process as unknown as { getBuiltinModule: (id: string) => unknown }).getBuiltinModule('node:crypto');
     const { createHash } = crypto as { createHash: typeof CreateHash };
     sha256Hex = (x) => createHash('sha256').update(x).digest('hex');
   }
