@@ -93,15 +93,15 @@ function cloneTables(src: Map<string, FakeTable>): Map<string, FakeTable> {
   return out;
 }
 
-function need<T>(m: Map<string, T>, name: string, what: string): T {
+function need<T>(m: Map<string, T>, name: string, what: string, usedBy?: string): T {
   const v = m.get(name);
-  if (!v) throw new NftFakeError(`${what} ${name} does not exist`);
+  if (!v) throw new NftFakeError(`${what} ${name} does not exist${usedBy ? ` (used by ${usedBy})` : ''}`);
   return v;
 }
 
 function addElements(t: FakeTable, s: FakeSet, els: ElementAst[]): void {
   for (const el of els) {
-    if (el.verdict && 'target' in el.verdict) need(t.chains, el.verdict.target, `chain (used by an element of ${s.name})`);
+    if (el.verdict && 'target' in el.verdict) need(t.chains, el.verdict.target, 'chain', `an element of ${s.name}`);
     if (el.key.length !== s.type.length) throw new NftFakeError(`element ${keyText(el.key)} has ${el.key.length} fields, set ${s.name} has ${s.type.length}`);
     if (s.map !== (el.verdict !== undefined)) throw new NftFakeError(`element ${keyText(el.key)}: ${s.map ? 'map elements need a value' : 'set elements take no value'}`);
     const text = keyText(el.key);
@@ -194,9 +194,9 @@ function addRule(t: FakeTable, chain: string, r: RuleAst): void {
   const ch = need(t.chains, chain, 'chain');
   for (const e of r.exprs) {
     const refs = exprRefs(e);
-    for (const s of refs.sets) need(t.sets, s, `set (used by a rule in ${chain})`);
-    for (const x of refs.chains) need(t.chains, x, `chain (used by a rule in ${chain})`);
-    for (const x of refs.counters) need(t.counters, x, `counter (used by a rule in ${chain})`);
+    for (const s of refs.sets) need(t.sets, s, 'set', `a rule in ${chain}`);
+    for (const x of refs.chains) need(t.chains, x, 'chain', `a rule in ${chain}`);
+    for (const x of refs.counters) need(t.counters, x, 'counter', `a rule in ${chain}`);
   }
   ch.rules.push(r);
 }
@@ -226,18 +226,18 @@ function checkReferences(t: FakeTable): void {
       for (const e of r.exprs) {
         const refs = exprRefs(e);
         for (const s of refs.sets) {
-          const set = need(t.sets, s, `set (used by chain ${ch.name})`);
+          const set = need(t.sets, s, 'set', `chain ${ch.name}`);
           if (e.kind === 'vmap' && set.dataType !== 'verdict') throw new NftFakeError(`${s} is not a verdict map (chain ${ch.name})`);
           const width = (e as { lhs: unknown[] }).lhs.length;
           if (set.type.length !== width) throw new NftFakeError(`lookup of ${width} fields in ${s} of ${set.type.length} (chain ${ch.name})`);
         }
-        for (const x of refs.chains) need(t.chains, x, `chain (used by chain ${ch.name})`);
-        for (const x of refs.counters) need(t.counters, x, `counter (used by chain ${ch.name})`);
+        for (const x of refs.chains) need(t.chains, x, 'chain', `chain ${ch.name}`);
+        for (const x of refs.counters) need(t.counters, x, 'counter', `chain ${ch.name}`);
       }
     }
   }
   for (const s of t.sets.values()) {
-    for (const el of s.elements) if (el.verdict && 'target' in el.verdict) need(t.chains, el.verdict.target, `chain (used by map ${s.name})`);
+    for (const el of s.elements) if (el.verdict && 'target' in el.verdict) need(t.chains, el.verdict.target, 'chain', `map ${s.name}`);
   }
 }
 

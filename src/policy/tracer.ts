@@ -124,7 +124,7 @@ function runBaseChain(t: FakeTable, base: string, p: Packet, fam: Family, res: T
       res.decidedBy = `${f.chain}: ${rule.text}`;
       return v.kind;
     }
-    if (v.kind === 'return') frames.pop();
+    if (!('target' in v)) frames.pop(); // return
     else {
       if (frames.length > 16) throw new Error('trace: jump stack too deep (a loop?)');
       if (v.kind === 'goto') frames.pop();
