@@ -217,6 +217,8 @@ export function describeEnd(e: ResolvedEnd): string {
   return e.ip;
 }
 
+const cap = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
+
 function sideText(dir: Direction, who: ResolvedEnd, s: SideVerdict): string {
   const name = describeEnd(who);
   switch (s.reason) {
@@ -229,9 +231,9 @@ function sideText(dir: Direction, who: ResolvedEnd, s: SideVerdict): string {
     case 'not-isolated':
       return `No policy selects ${name} for ${dir}, so its ${dir} is allowed.`;
     case 'allowed-by-rule':
-      return `${name} is isolated for ${dir} by ${s.policies.join(', ')}; ${formatRuleRef(s.deciding!)} allows this flow${s.matches.length > 1 ? ` (${s.matches.length - 1} other rule(s) also match)` : ''}.`;
+      return `${cap(name)} is isolated for ${dir} by ${s.policies.join(', ')}; ${formatRuleRef(s.deciding!)} allows this flow${s.matches.length > 1 ? ` (${s.matches.length - 1} other rule(s) also match)` : ''}.`;
     case 'no-rule-matched':
-      return `${name} is isolated for ${dir} by ${s.policies.join(', ')}, and none of their ${dir} rules allows this flow, so it is dropped.`;
+      return `${cap(name)} is isolated for ${dir} by ${s.policies.join(', ')}, and none of their ${dir} rules allows this flow, so it is dropped.`;
   }
 }
 
