@@ -4,7 +4,7 @@
 import { mkdir, writeFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { TwillError } from '../../util/errors.js';
-import { run, CommandError } from './exec.js';
+import { run, runInNetns, CommandError } from './exec.js';
 
 export interface NftApplyOptions {
   /** Where the script is kept, e.g. /run/twill/nft/twill-policy.nft. */
@@ -12,6 +12,8 @@ export interface NftApplyOptions {
   /** Check only (`nft -c -f`): nothing is changed. */
   checkOnly?: boolean;
   timeoutMs?: number;
+  /** Run nft inside this network namespace (a bind-mounted netns file) instead of the caller's. */
+  netnsPath?: string;
 }
 
 export async function applyNft(script: string, opts: NftApplyOptions): Promise<void> {
@@ -21,7 +23,8 @@ export async function applyNft(script: string, opts: NftApplyOptions): Promise<v
   await rename(tmp, opts.file);
   const args = opts.checkOnly ? ['-c', '-f', opts.file] : ['-f', opts.file];
   try {
-    await run('nft', args, { timeoutMs: opts.timeoutMs ?? 60_000 });
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    await (opts.netnsPath ? runInNetns(opts.netnsPath, 'nft', args, { timeoutMs }) : run('nft', args, { timeoutMs }));
   } catch (e) {
     const why = e instanceof CommandError ? e.stderr.trim() : String(e);
     throw new TwillError('KERNEL', `nft rejected ${opts.file}: ${why}`, { cause: e, details: `the script is kept at ${opts.file}` });
@@ -29,9 +32,10 @@ export async function applyNft(script: string, opts: NftApplyOptions): Promise<v
 }
 
 /** `nft -j list …`, parsed. Returns undefined when the object does not exist. */
-export async function nftListJson(args: string[]): Promise<unknown> {
+export async function nftListJson(args: string[], opts: { netnsPath?: string } = {}): Promise<unknown> {
   try {
-    const { stdout } = await run('nft', ['-j', 'list', ...args]);
+    const argv = ['-j', 'list', ...args];
+    const { stdout } = await (opts.netnsPath ? runInNetns(opts.netnsPath, 'nft', argv) : run('nft', argv));
     return JSON.parse(stdout) as unknown;
   } catch (e) {
     if (e instanceof CommandError && /No such file or directory|does not exist/.test(e.stderr)) return undefined;

@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compilePolicy, policyObjectName } from './compile.js';
+import { evaluate } from './evaluate.js';
+import { explain, policyCounters } from './explain.js';
+import { assertGolden } from './testing/golden.js';
+import { shopSnapshot } from './testing/fixtures.js';
+
+test('golden: explain() for an allowed, a denied and a node-local flow', () => {
+  const s = shopSnapshot();
+  const text = [
+    explain(evaluate(s, { src: { pod: 'shop/web-1' }, dst: { pod: 'shop/api-1' }, protocol: 'TCP', port: 80 })),
+    explain(evaluate(s, { src: { pod: 'shop/api-1' }, dst: { pod: 'shop/web-2' }, protocol: 'TCP', port: 8080 })),
+    explain(evaluate(s, { src: { pod: 'mon/prom-1' }, dst: { pod: 'shop/api-1' }, protocol: 'SCTP', port: 9 })),
+    explain(evaluate(s, { src: { node: 'n1', ip: '192.0.2.1' }, dst: { pod: 'shop/web-1' }, protocol: 'TCP', port: 8080 })),
+  ].join('\n');
+  assertGolden('explain.txt', text);
+});
+
+test('policyCounters: allowed per policy, drops credited to every policy of the group', () => {
+  const m = compilePolicy(shopSnapshot());
+  const webIn = m.info.groups.find((g) => g.direction === 'ingress' && g.policies.includes('shop/web'))!;
+  const json = {
+    nftables: [
+      { metainfo: { version: '1.0.6' } },
+      { table: { family: 'inet', name: 'twill-policy' } },
+      { counter: { family: 'inet', name: policyObjectName('shop/web', 'ingress'), table: 'twill-policy', packets: 7, bytes: 420 } },
+      { counter: { family: 'inet', name: policyObjectName('shop/allow-dns', 'egress'), table: 'twill-policy', packets: 3, bytes: 180 } },
+      { counter: { family: 'inet', name: webIn.name, table: 'twill-policy', packets: 2, bytes: 120 } },
+      { counter: { family: 'inet', name: 'spoofed', table: 'twill-policy', packets: 1, bytes: 60 } },
+      { chain: { family: 'inet', name: 'forward' } },
+    ],
+  };
+  const r = policyCounters(json, m.info);
+  assert.deepEqual(r.spoofed, { packets: 1, bytes: 60 });
+  const get = (p: string) => r.policies.find((x) => x.policy === p)!;
+  assert.deepEqual(get('shop/web').ingressAllowed, { packets: 7, bytes: 420 });
+  assert.deepEqual(get('shop/allow-dns').egressAllowed, { packets: 3, bytes: 180 });
+  for (const p of webIn.policies) assert.deepEqual(get(p).ingressDropped, { packets: 2, bytes: 120 }, p);
+  assert.deepEqual(get('shop/api').ingressDropped, { packets: 0, bytes: 0 });
+  assert.deepEqual(r.policies.map((p) => p.policy), ['shop/allow-dns', 'shop/api', 'shop/default-deny', 'shop/metrics', 'shop/web']);
+  assert.deepEqual(policyCounters(undefined, m.info).spoofed, { packets: 0, bytes: 0 }, 'an absent table reads as zeros');
+});

@@ -1,0 +1,83 @@
+// The desired state of the `inet twill-policy` table as plain data. Elements and rules are kept
+// as the exact text nft receives, so the diff compares what the kernel would compare and the
+// renderer has nothing left to decide.
+
+export interface NftCounter {
+  name: string;
+  comment?: string;
+}
+
+export interface NftElement {
+  /** Key text, e.g. `10.244.1.2-10.244.1.5 . tcp . 80` or `"twl0a1b2c3d4e5" . 10.244.1.2`. */
+  key: string;
+  /** Map value text, e.g. `goto pe_0123456789ab`; absent for sets. */
+  value?: string;
+}
+
+export interface NftSet {
+  name: string;
+  /** Key types, concatenated with ` . ` (e.g. ['ipv4_addr', 'inet_proto', 'inet_service']). */
+  type: string[];
+  /** 'verdict' for verdict maps; absent for sets. */
+  map?: 'verdict';
+  flags: string[];
+  comment?: string;
+  /** Sorted, unique by key. */
+  elements: NftElement[];
+}
+
+export interface NftBaseChain {
+  type: 'filter';
+  hook: 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting';
+  /** A named priority ('raw', 'filter', …) or a number. */
+  priority: string;
+  policy: 'accept' | 'drop';
+}
+
+export interface NftChain {
+  name: string;
+  base?: NftBaseChain;
+  comment?: string;
+  /** Rule text, one statement list per rule, in order. */
+  rules: string[];
+}
+
+export interface NftTableModel {
+  family: 'inet';
+  table: string;
+  counters: NftCounter[];
+  sets: NftSet[];
+  chains: NftChain[];
+}
+
+export interface GroupInfo {
+  /** Chain, map and drop-counter name (all three share it). */
+  name: string;
+  direction: 'ingress' | 'egress';
+  family: 4 | 6;
+  /** Policies selecting every member, sorted. */
+  policies: string[];
+  /** Member pods (`namespace/name`), sorted. */
+  members: string[];
+  elements: number;
+}
+
+export interface PolicyObjects {
+  policy: string;
+  /** Chain and counter counting the policy's allowed ingress (absent: it selects no local pod for ingress). */
+  ingress?: string;
+  egress?: string;
+}
+
+/** What the compiler knows about the names it chose, for explain and counters. */
+export interface CompileInfo {
+  node: string;
+  groups: GroupInfo[];
+  policies: PolicyObjects[];
+  /** Counter of packets dropped by anti-spoofing. */
+  spoofCounter: string;
+}
+
+export interface PolicyModel extends NftTableModel {
+  info: CompileInfo;
+}
