@@ -8,7 +8,7 @@ import { HOST_VETH_PREFIX, NFT_TABLE_POLICY } from '../dataplane/kernel/names.js
 import { TwillError } from '../util/errors.js';
 import { tryParseIp, formatIp, type Family } from '../util/ip.js';
 import { decompose, type Box } from './boxes.js';
-import { selectorMatches } from './labels.js';
+import { selectorMatches } from '../model/labels.js';
 import type { GroupInfo, NftChain, NftCounter, NftElement, NftSet, PolicyModel, PolicyObjects } from './model.js';
 import { addrType, formatAddrRange, formatPortRange, formatProtoRange, ipKeyword, nftComment } from './nft-format.js';
 import { checkLocalEndpoints, effectivePolicyTypes, indexSnapshot, podKey, policyKey, type IndexedPod, type PolicySnapshot, type SnapshotIndex } from './snapshot.js';

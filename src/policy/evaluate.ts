@@ -4,7 +4,7 @@
 import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from '../model/types.js';
 import { TwillError } from '../util/errors.js';
 import { cidrContains, formatIp, tryParseCidr, tryParseIp, type Family } from '../util/ip.js';
-import { selectorMatches } from './labels.js';
+import { selectorMatches } from '../model/labels.js';
 import { effectivePolicyTypes, indexSnapshot, policyKey, type IndexedPod, type PolicySnapshot, type SnapshotIndex } from './snapshot.js';
 
 /** A flow end: a pod (by `namespace/name`), a node's own host network, or any other address. */

@@ -2,7 +2,7 @@
 // with incremental diffs, and the dataplane that applies them. See README.md for the semantics
 // Twill chose where the API leaves a choice, and for the ruleset layout.
 export { validateNetworkPolicy, validateLabelSelector, type FieldError } from './validate.js';
-export { selectorMatches, NAMESPACE_NAME_LABEL } from './labels.js';
+export { selectorMatches, NAMESPACE_NAME_LABEL } from '../model/labels.js';
 export {
   buildSnapshot,
   effectivePolicyTypes,

@@ -4,7 +4,7 @@
 import type { Labels, Namespace, NetworkPolicy, Pod, PolicyType, Protocol } from '../model/types.js';
 import { TwillError } from '../util/errors.js';
 import { formatIp, tryParseIp, type Family, type IpAddr } from '../util/ip.js';
-import { NAMESPACE_NAME_LABEL } from './labels.js';
+import { NAMESPACE_NAME_LABEL } from '../model/labels.js';
 import { validateNetworkPolicy, type FieldError } from './validate.js';
 
 export interface SnapshotNamespace {

@@ -4,7 +4,7 @@
 import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from '../model/types.js';
 import { tryParseCidr, cidrLast, type Family } from '../util/ip.js';
 import { mergeRanges, subtractRanges, type Box, type Range } from './boxes.js';
-import { selectorMatches } from './labels.js';
+import { selectorMatches } from '../model/labels.js';
 import { ALL_PORTS, ALL_PROTOS, fullRange, PROTO_NUMBER } from './nft-format.js';
 import type { IndexedPod, SnapshotIndex } from './snapshot.js';
 

@@ -4,45 +4,10 @@
 // YAML, so every field is checked for its type before its value.
 import type { NetworkPolicy } from '../model/types.js';
 import { tryParseCidr, cidrCovers } from '../util/ip.js';
-import { dnsLabelProblem, dnsSubdomainProblem, labelKeyProblem, labelValueProblem, portNameProblem } from './labels.js';
+import { dnsLabelProblem, dnsSubdomainProblem, labelKeyProblem, labelValueProblem, portNameProblem } from '../model/labels.js';
+import { Collector, isInt, type FieldError } from '../model/field-errors.js';
 
-export interface FieldError {
-  /** Path of the offending field, e.g. `spec.ingress[0].ports[1].endPort`. */
-  field: string;
-  message: string;
-}
-
-type Obj = Record<string, unknown>;
-
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
-
-class Collector {
-  readonly errors: FieldError[] = [];
-  add(field: string, message: string): void {
-    this.errors.push({ field, message });
-  }
-  /** Checks `v` is an object (or absent when optional); returns it when usable. */
-  obj(v: unknown, field: string, optional = true): Obj | undefined {
-    if (v === undefined || v === null) {
-      if (!optional) this.add(field, 'is required');
-      return undefined;
-    }
-    if (!isObj(v)) {
-      this.add(field, 'must be an object');
-      return undefined;
-    }
-    return v;
-  }
-  list(v: unknown, field: string): unknown[] {
-    if (v === undefined || v === null) return [];
-    if (!Array.isArray(v)) {
-      this.add(field, 'must be a list');
-      return [];
-    }
-    return v;
-  }
-}
+export type { FieldError } from '../model/field-errors.js';
 
 export function validateLabelSelector(sel: unknown, field: string, c: Collector = new Collector()): FieldError[] {
   const s = c.obj(sel, field);

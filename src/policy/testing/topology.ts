@@ -55,7 +55,7 @@ export async function buildTopology(scope: TestScope, pods: PodWiring[], outside
     nodeCmds.push(`link add ${p.iface} type veth peer name eth0 netns ${podNs[i]!.name}`, `link set ${p.iface} address ${HOST_VETH_MAC}`, `link set ${p.iface} up`, `route add ${p.ip}/32 dev ${p.iface}`);
   });
   for (const r of outside.routes) nodeCmds.push(`route add ${r} via ${outside.ip}`);
-  await ipBatchInNetns(node.path, nodeCmds, scratch);
+  await ipBatchInNetns(node.path, nodeCmds);
   await runInNetns(node.path, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
   await Promise.all(
     pods.map((p, i) =>
@@ -67,16 +67,12 @@ export async function buildTopology(scope: TestScope, pods: PodWiring[], outside
           `route add ${POD_GATEWAY_V4} dev eth0 scope link`,
           `route add default via ${POD_GATEWAY_V4} dev eth0`,
           `neigh add ${POD_GATEWAY_V4} lladdr ${HOST_VETH_MAC} dev eth0 nud permanent`,
-        ],
-        scratch,
-      ),
+        ]),
     ),
   );
   await ipBatchInNetns(
     out.path,
-    ['link set eth0 up', `addr add ${outside.ip}/24 dev eth0`, ...outside.extraIps.map((ip) => `addr add ${ip}/32 dev lo`), `route add default via ${NODE_UPLINK_IP}`],
-    scratch,
-  );
+    ['link set eth0 up', `addr add ${outside.ip}/24 dev eth0`, ...outside.extraIps.map((ip) => `addr add ${ip}/32 dev lo`), `route add default via ${NODE_UPLINK_IP}`]);
   return {
     node,
     nodeIp: NODE_UPLINK_IP,

@@ -1,7 +1,7 @@
 // Label selectors (metav1.LabelSelector) and the syntax rules for label keys, label values and
 // named ports. Shared by validation, the evaluator and the compiler: matching is small enough to
 // be checked by its own table test, and both sides must agree on it.
-import type { LabelSelector, Labels } from '../model/types.js';
+import type { LabelSelector, Labels } from './types.js';
 
 /** The label the API server puts on every namespace (immutable, equal to the name). */
 export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';

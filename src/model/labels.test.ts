@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { LabelSelector } from '../model/types.js';
+import type { LabelSelector } from './types.js';
 import { labelKeyProblem, labelValueProblem, portNameProblem, selectorMatches } from './labels.js';
 
 const L = { app: 'web', tier: 'fe', empty: '' };
