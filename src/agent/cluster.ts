@@ -50,6 +50,10 @@ export class ClusterMember {
 
   constructor(private readonly s: ClusterSettings) {}
 
+  get nodeName(): string {
+    return this.s.nodeName;
+  }
+
   private get log(): Logger {
     return this.s.log;
   }

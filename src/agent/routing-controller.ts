@@ -34,7 +34,7 @@ export class RoutingController {
     }));
     return {
       self: {
-        name: c.nodeObject().metadata.name,
+        name: c.nodeName,
         underlayIP: c.underlay.ip,
         underlayCIDR: c.underlay.cidr,
         underlayIface: c.underlay.iface,

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { applyDocs, deleteDocs, ensureDefaultNamespace } from '../lab/apply.js';
-import { demo, demoDown } from '../lab/demo.js';
+import { labDemo } from '../lab/demo.js';
 import { getNodes, getPods, getPolicies } from '../lab/get.js';
 import { LabKubelet } from '../lab/kubelet.js';
 import { LAB_DEFAULTS, Lab } from '../lab/lab.js';
@@ -86,10 +86,7 @@ export function registerLab(program: Command): void {
     .action(
       action('down', async (o: { name?: string; all?: boolean }) => {
         const names = o.all ? await listLabs() : [(await loadLab(o.name ?? '')) ? o.name! : (await resolveLab(o.name)).name];
-        for (const n of names) {
-          if (n === 'demo') await demoDown();
-          else await Lab.down(n, print);
-        }
+        for (const n of names) await Lab.down(n, print);
       }),
     );
 
@@ -221,10 +218,11 @@ export function registerLab(program: Command): void {
 
   lab
     .command('demo')
-    .description('one node, three pods wired through twill-cni, a ping and a TCP check')
+    .description('what `make lab` runs: a 3-node lab, sample pods, a probe of every path')
+    .option('--name <name>', 'lab name', 'lab')
     .action(
-      action('demo', async () => {
-        const ok = await demo(print);
+      action('demo', async (o: { name: string }) => {
+        const ok = await labDemo(print, o.name);
         process.exitCode = ok ? 0 : 1;
       }),
     );

@@ -49,32 +49,43 @@ export async function probeLab(lab: Lab, o: ProbeOptions): Promise<ProbeResult[]
   return out.sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol) || a.from.localeCompare(b.from) || a.to.localeCompare(b.to) || key(a).localeCompare(key(b)));
 }
 
-/** One matrix per port/protocol: rows are sources, columns targets; "." connected, "X" not. */
+function matrix(title: string, rs: ProbeResult[]): { lines: string[]; mixed: boolean } {
+  const froms = [...new Set(rs.map((r) => r.from))].sort();
+  const tos = [...new Set(rs.map((r) => r.to))].sort();
+  const w = Math.max(4, ...froms.map((f) => f.length));
+  const cw = Math.max(3, ...tos.map((t) => t.length));
+  const cells = new Map<string, ProbeResult[]>();
+  for (const r of rs) cells.set(`${r.from} ${r.to}`, [...(cells.get(`${r.from} ${r.to}`) ?? []), r]);
+  const lines = [title, `${''.padEnd(w)}  ${tos.map((t) => t.padStart(cw)).join(' ')}`];
+  let mixed = false;
+  for (const f of froms) {
+    const row = tos.map((t) => {
+      const c = cells.get(`${f} ${t}`) ?? [];
+      const ok = c.filter((r) => r.connected).length;
+      if (ok > 0 && ok < c.length) mixed = true;
+      return (c.length === 0 ? ' ' : ok === c.length ? '.' : ok === 0 ? 'X' : '~').padStart(cw);
+    });
+    lines.push(`${f.padEnd(w)}  ${row.join(' ')}`);
+  }
+  return { lines, mixed };
+}
+
+/**
+ * The reachability matrix: rows are sources, columns targets; "." every probe connected, "X"
+ * none did, "~" some did. When a cell is mixed, one matrix per port/protocol follows.
+ */
 export function formatMatrix(results: ProbeResult[]): string {
+  const ok = results.filter((r) => r.connected).length;
+  const { lines, mixed } = matrix('all declared ports  (rows: from, columns: to; . connected, X blocked, ~ some ports)', results);
+  lines.push(`${ok}/${results.length} connections`, '');
+  if (!mixed) return lines.join('\n');
   const groups = new Map<string, ProbeResult[]>();
   for (const r of results) {
     const k = `${r.port}/${r.protocol.toUpperCase()}`;
-    if (!groups.has(k)) groups.set(k, []);
-    groups.get(k)!.push(r);
+    groups.set(k, [...(groups.get(k) ?? []), r]);
   }
-  const lines: string[] = [];
   for (const [k, rs] of groups) {
-    const froms = [...new Set(rs.map((r) => r.from))].sort();
-    const tos = [...new Set(rs.map((r) => r.to))].sort();
-    const w = Math.max(4, ...froms.map((f) => f.length));
-    const cw = Math.max(3, ...tos.map((t) => t.length));
-    lines.push(`port ${k}  (rows: from, columns: to; . = connected, X = blocked)`);
-    lines.push(`${''.padEnd(w)}  ${tos.map((t) => t.padStart(cw)).join(' ')}`);
-    for (const f of froms) {
-      const cells = tos.map((t) => {
-        const r = rs.find((x) => x.from === f && x.to === t);
-        return (r ? (r.connected ? '.' : 'X') : ' ').padStart(cw);
-      });
-      lines.push(`${f.padEnd(w)}  ${cells.join(' ')}`);
-    }
-    const ok = rs.filter((r) => r.connected).length;
-    lines.push(`${ok}/${rs.length} connected`);
-    lines.push('');
+    lines.push(...matrix(`port ${k}`, rs).lines, `${rs.filter((r) => r.connected).length}/${rs.length} connected`, '');
   }
   return lines.join('\n');
 }
