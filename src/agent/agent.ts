@@ -10,11 +10,14 @@ import { netnsExists } from '../dataplane/kernel/netns.js';
 import { ensureSysctl } from '../dataplane/kernel/sysctl.js';
 import { reconcileEndpointRoutes } from '../dataplane/endpoint/reconcile.js';
 import { LocalIpam, ownerKey, staticBlocks } from '../ipam/local/index.js';
-import { describeError } from '../util/errors.js';
+import { TwillError, describeError } from '../util/errors.js';
 import { openStore } from '../datastore/index.js';
 import type { Store } from '../datastore/store.js';
 import { ClusterMember } from './cluster.js';
 import { RoutingController } from './routing-controller.js';
+import { PolicyController } from './policy-controller.js';
+import { explain } from '../policy/index.js';
+import { parseFlow } from './flow-request.js';
 import type { Logger } from '../util/log.js';
 import { AttachmentStore } from './attachments.js';
 import type { AgentConfig } from './config.js';
@@ -39,6 +42,7 @@ export class Agent {
   /** Cluster mode only. */
   readonly cluster: ClusterMember | undefined;
   readonly routing: RoutingController | undefined;
+  readonly policy: PolicyController | undefined;
   private store: Store | undefined;
   private readonly api: ApiServer;
   private readonly startedAt = Date.now();
@@ -70,6 +74,7 @@ export class Agent {
         podMTU: () => this.podMtu(),
       });
       this.routing = new RoutingController(this.cluster, cfg.runDir, log.child('routing'));
+      this.policy = new PolicyController(store, cfg.nodeName, () => this.attachments.all(), cfg.runDir, log.child('policy'));
       this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), this.cluster.blockSource());
     } else {
       this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), staticBlocks([cfg.podCidr!]));
@@ -80,6 +85,7 @@ export class Agent {
       log: log.child('cni'),
       mtu: () => this.podMtu(),
       canGrow: () => this.cluster?.datastoreUp ?? false,
+      onChange: (_a, change) => (change === 'added' ? this.policy?.endpointsChanged() : this.policy?.reconciler.trigger('local endpoint removed')),
     });
     this.api = new ApiServer(log.child('api'));
   }
@@ -106,6 +112,7 @@ export class Agent {
       await this.routing.reconciler.runNow('agent start');
       this.routing.reconciler.start();
     }
+    this.policy?.start();
     this.routes();
     await this.api.listen(this.cfg.socket);
     this.log.info('agent ready', {
@@ -116,6 +123,7 @@ export class Agent {
 
   async stop(): Promise<void> {
     this.routing?.reconciler.stop();
+    this.policy?.stop();
     await this.cluster?.stop();
     await this.api.close();
     await this.store?.close();
@@ -175,7 +183,13 @@ export class Agent {
         }
       })
       .route('GET', '/healthz', () => Promise.resolve({ ok: true }))
-      .route('GET', '/v1/status', () => Promise.resolve(this.status()));
+      .route('GET', '/v1/status', () => Promise.resolve(this.status()))
+      .route('GET', '/v1/policy/status', async () => ({ node: this.cfg.nodeName, ready: this.policy?.ready ?? false, policies: (await this.policy?.status()) ?? [] }))
+      .route('POST', '/v1/policy/explain', ({ body }) => {
+        if (!this.policy) throw new TwillError('NOT_FOUND', 'this agent runs standalone: NetworkPolicy needs a datastore (--datastore)');
+        const verdict = this.policy.explain(parseFlow(body));
+        return Promise.resolve({ verdict, text: explain(verdict) });
+      });
   }
 
   status(): Record<string, unknown> {
@@ -187,6 +201,7 @@ export class Agent {
       mtu: this.podMtu(),
       cluster: this.cluster?.status(),
       routing: this.routing?.status(),
+      policy: this.policy?.summary(),
       ipam: this.ipam.stats(),
       attachments: this.attachments.all().map((a) => ({ id: ownerKey(a), ips: a.ips, iface: a.hostIface, pod: a.pod ? `${a.pod.namespace}/${a.pod.name}` : undefined })),
       startup: this.startup,

@@ -24,8 +24,11 @@ export interface CniServiceDeps {
   unavailable?: () => string | undefined;
   /** Whether IPAM can claim another block when the current ones are full. */
   canGrow?: () => boolean;
-  /** Called after an attachment is added or removed (policy and status follow pods). */
-  onChange?: (a: Attachment, change: 'added' | 'removed') => void;
+  /**
+   * Called after an attachment is added or removed (policy follows pods). ADD waits for it, so a
+   * pod's first packet already meets its policy and anti-spoofing entry.
+   */
+  onChange?: (a: Attachment, change: 'added' | 'removed') => Promise<void> | void;
 }
 
 function need(v: string | undefined, name: string): string {
@@ -96,7 +99,9 @@ export class CniService {
       undo.commit();
       this.d.log.info('ADD', { attachment: ownerKey(owner), ip, iface: plan.hostIface, pod: pod ? `${pod.namespace}/${pod.name}` : undefined, ms: +(performance.now() - t0).toFixed(1) });
       this.d.log.debug('ADD timing', { attachment: ownerKey(owner), ...steps });
-      this.d.onChange?.(att, 'added');
+      t = performance.now();
+      await this.d.onChange?.(att, 'added');
+      lap('policy', t);
       return encodeResult(plan.result, conf.cniVersion);
     } catch (e) {
       const leftovers = await undo.unwind();
@@ -117,7 +122,7 @@ export class CniService {
     await this.d.attachments.remove(owner);
     const ip = await this.d.ipam.release(owner);
     if (att || ip) this.d.log.info('DEL', { attachment: ownerKey(owner), ip });
-    if (att) this.d.onChange?.(att, 'removed');
+    if (att) await this.d.onChange?.(att, 'removed');
     return att;
   }
 

@@ -4,6 +4,7 @@ import { AGENT_VERSION } from '../agent/agent.js';
 import { registerAgent } from './agent-cmd.js';
 import { registerStatus } from './status-cmd.js';
 import { registerLab } from './lab-cmd.js';
+import { registerPolicy } from './policy-cmd.js';
 
 process.setSourceMapsEnabled(true);
 
@@ -16,5 +17,6 @@ const program = new Command('twill')
 registerAgent(program);
 registerStatus(program);
 registerLab(program);
+registerPolicy(program);
 
 await program.parseAsync(process.argv);

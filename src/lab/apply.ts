@@ -114,17 +114,14 @@ async function applyPod(o: Pod, store: Store, kubelet: LabKubelet, undo: UndoSta
   }
   const node = o.spec.nodeName ?? (await kubelet.schedule());
   const uid = randomUUID();
+  // As in Kubernetes, the Pod object exists (scheduled, Pending) before its sandbox is wired:
+  // agents know its labels by the time CNI ADD asks for its policy.
+  const pending: Pod = { ...o, metadata: { ...o.metadata, uid }, spec: { ...o.spec, nodeName: node }, status: { phase: 'Pending', hostIP: kubelet.nodeIp(node) } };
+  await store.put(pending);
+  undo.push(`delete pod ${key} from the datastore`, () => store.delete('Pod', key));
   const rec = await kubelet.run(o, node, uid);
   undo.push(`stop pod ${key}`, () => kubelet.stop(o.metadata.namespace, o.metadata.name));
-  const hostIP = kubelet.nodeIp(node);
-  const stored: Pod = {
-    ...o,
-    metadata: { ...o.metadata, uid },
-    spec: { ...o.spec, nodeName: node },
-    status: { phase: 'Running', podIP: rec.ip, podIPs: [{ ip: rec.ip }], hostIP },
-  };
-  await store.put(stored);
-  undo.push(`delete pod ${key} from the datastore`, () => store.delete('Pod', key));
+  await store.put({ ...pending, status: { phase: 'Running', podIP: rec.ip, podIPs: [{ ip: rec.ip }], hostIP: kubelet.nodeIp(node) } });
   print(`pod/${key} created (${node}, ${rec.ip})`);
 }
 

@@ -1,0 +1,207 @@
+// NetworkPolicy for this node: watch Pods, Namespaces and NetworkPolicies; on any change (or a
+// local pod added or removed) build a snapshot, compile the `twill-policy` table and apply the
+// difference in one nft transaction.
+//
+// A policy that fails validation is rejected with its reasons (status API, agent log); if an
+// earlier version of it was accepted, that version stays in force, so a bad edit never opens or
+// closes anything. A pod on this node whose Pod object is not known yet (datastore unreachable)
+// still passes anti-spoofing with its own address, and is selected only by selectors that match
+// an empty label set.
+import type { Store } from '../datastore/store.js';
+import { objectKey, type NetworkPolicy, type Pod } from '../model/types.js';
+import {
+  PolicyDataplane,
+  buildSnapshot,
+  compilePolicy,
+  evaluate,
+  validateNetworkPolicy,
+  type Flow,
+  type LocalEndpoint,
+  type PolicySnapshot,
+  type Verdict,
+} from '../policy/index.js';
+import { TwillError, describeError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import type { Attachment } from './attachments.js';
+import { Informer } from './informer.js';
+import { Reconciler, type ReconcileOutcome } from './reconciler.js';
+
+export interface PolicyStatusEntry {
+  namespace: string;
+  name: string;
+  accepted: boolean;
+  reason?: string;
+  /** For a rejected update: the earlier accepted version still enforced. */
+  previousVersionInForce?: boolean;
+  counters?: { allowedPackets: number; droppedPackets: number };
+}
+
+export class PolicyController {
+  readonly reconciler: Reconciler;
+  private readonly pods: Informer<'Pod'>;
+  private readonly namespaces: Informer<'Namespace'>;
+  private readonly policies: Informer<'NetworkPolicy'>;
+  private readonly dataplane: PolicyDataplane;
+  private readonly accepted = new Map<string, NetworkPolicy>();
+  private readonly rejected = new Map<string, { reason: string; previousVersionInForce: boolean }>();
+  private snapshot: PolicySnapshot | undefined;
+  private stopped = false;
+
+  constructor(
+    store: Store,
+    private readonly nodeName: string,
+    private readonly attachments: () => Attachment[],
+    runDir: string,
+    private readonly log: Logger,
+  ) {
+    const trigger = (what: string) => this.reconciler.trigger(what);
+    this.pods = new Informer(store, 'Pod', trigger);
+    this.namespaces = new Informer(store, 'Namespace', trigger);
+    this.policies = new Informer(store, 'NetworkPolicy', trigger);
+    this.dataplane = new PolicyDataplane({ runDir });
+    this.reconciler = new Reconciler('policy', () => this.reconcile(), log, { debounceMs: 15, periodMs: 60_000 });
+  }
+
+  start(): void {
+    this.reconciler.start();
+    void this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.reconciler.stop();
+    for (const i of [this.pods, this.namespaces, this.policies]) i.stop();
+  }
+
+  private async connect(): Promise<void> {
+    let delay = 250;
+    for (const inf of [this.namespaces, this.pods, this.policies]) {
+      while (!inf.synced && !this.stopped) {
+        try {
+          await inf.start();
+        } catch (e) {
+          this.log.warn('cannot read policy inputs from the datastore; retrying', { error: describeError(e), retryInMs: delay });
+          await new Promise((r) => setTimeout(r, delay).unref());
+          delay = Math.min(delay * 2, 5000);
+        }
+      }
+    }
+  }
+
+  get ready(): boolean {
+    return this.pods.synced && this.namespaces.synced && this.policies.synced;
+  }
+
+  /** Waits until the ruleset includes the current local endpoints (CNI ADD calls this). */
+  async endpointsChanged(timeoutMs = 3000): Promise<void> {
+    if (!this.ready) return;
+    const done = this.reconciler.settled();
+    this.reconciler.trigger('local endpoint changed');
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([done, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
+  /** The policies to compile: accepted ones, and the last accepted version of rejected updates. */
+  private effectivePolicies(): NetworkPolicy[] {
+    const out: NetworkPolicy[] = [];
+    const live = new Set<string>();
+    for (const p of this.policies.list()) {
+      const key = objectKey(p);
+      live.add(key);
+      const errors = validateNetworkPolicy(p);
+      if (errors.length === 0) {
+        this.accepted.set(key, p);
+        if (this.rejected.delete(key)) this.log.info('policy accepted', { policy: key });
+        out.push(p);
+        continue;
+      }
+      const reason = errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+      const prev = this.accepted.get(key);
+      const was = this.rejected.get(key);
+      if (!was || was.reason !== reason) {
+        this.log.error('policy rejected', { policy: key, reason, inForce: prev ? 'the previously accepted version' : 'nothing' });
+      }
+      this.rejected.set(key, { reason, previousVersionInForce: !!prev });
+      if (prev) out.push(prev);
+    }
+    for (const key of [...this.accepted.keys()]) if (!live.has(key)) this.accepted.delete(key);
+    for (const key of [...this.rejected.keys()]) if (!live.has(key)) this.rejected.delete(key);
+    return out;
+  }
+
+  /** Store pods, with this node's pods completed from what CNI ADD recorded. */
+  private snapshotInput(): { pods: Pod[]; localEndpoints: LocalEndpoint[] } {
+    const pods = new Map(this.pods.list().map((p) => [objectKey(p), p]));
+    const localEndpoints: LocalEndpoint[] = [];
+    for (const a of this.attachments()) {
+      const ns = a.pod?.namespace ?? 'unknown-namespace';
+      const name = a.pod?.name ?? `unknown-${a.containerId.slice(0, 12)}`;
+      const key = `${ns}/${name}`;
+      const known = pods.get(key);
+      const ips = known?.status?.podIPs?.map((x) => x.ip) ?? (known?.status?.podIP ? [known.status.podIP] : []);
+      if (!known || ips.length === 0 || !a.ips.every((ip) => ips.includes(ip))) {
+        pods.set(key, {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { namespace: ns, name, labels: known?.metadata.labels ?? {} },
+          spec: { nodeName: this.nodeName, containers: known?.spec.containers ?? [] },
+          status: { phase: 'Running', podIP: a.ips[0]!, podIPs: a.ips.map((ip) => ({ ip })) },
+        });
+      }
+      for (const ip of a.ips) localEndpoints.push({ namespace: ns, name, ip, hostIface: a.hostIface });
+    }
+    return { pods: [...pods.values()], localEndpoints };
+  }
+
+  private async reconcile(): Promise<ReconcileOutcome> {
+    if (!this.ready) return { changes: 0, detail: { skipped: 'policy inputs not read from the datastore yet' } };
+    const policies = this.effectivePolicies();
+    const { pods, localEndpoints } = this.snapshotInput();
+    const { snapshot } = buildSnapshot({ node: this.nodeName, namespaces: this.namespaces.list(), pods, policies, localEndpoints });
+    const model = compilePolicy(snapshot);
+    const r = await this.dataplane.apply(model);
+    this.snapshot = snapshot;
+    return { changes: r.changes, detail: { mode: r.mode, policies: policies.length, rejected: this.rejected.size || undefined, localPods: localEndpoints.length, bytes: r.bytes || undefined } };
+  }
+
+  explain(flow: Flow): Verdict {
+    if (!this.snapshot) throw new TwillError('TRY_AGAIN', 'no policy snapshot yet (the agent is still reading the datastore)');
+    return evaluate(this.snapshot, flow);
+  }
+
+  async status(): Promise<PolicyStatusEntry[]> {
+    const counters = new Map<string, { allowedPackets: number; droppedPackets: number }>();
+    if (this.dataplane.applied) {
+      try {
+        for (const c of (await this.dataplane.counters()).policies) {
+          counters.set(c.policy, {
+            allowedPackets: c.ingressAllowed.packets + c.egressAllowed.packets,
+            droppedPackets: c.ingressDropped.packets + c.egressDropped.packets,
+          });
+        }
+      } catch (e) {
+        this.log.debug('cannot read policy counters', { error: describeError(e) });
+      }
+    }
+    return this.policies
+      .list()
+      .map((p) => {
+        const key = objectKey(p);
+        const rej = this.rejected.get(key);
+        const c = counters.get(key);
+        return {
+          namespace: p.metadata.namespace,
+          name: p.metadata.name,
+          accepted: !rej,
+          ...(rej ? { reason: rej.reason, previousVersionInForce: rej.previousVersionInForce } : {}),
+          ...(c ? { counters: c } : {}),
+        };
+      })
+      .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+  }
+
+  summary(): Record<string, unknown> {
+    return { ...this.reconciler.status(), ready: this.ready, policies: this.policies.items.size, rejected: this.rejected.size };
+  }
+}
