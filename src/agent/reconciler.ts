@@ -18,6 +18,8 @@ export interface ReconcilerStatus {
   lastChanges?: number;
   lastError?: string;
   consecutiveFailures: number;
+  /** Kernel changes made by every run since the agent started. */
+  totalChanges: number;
 }
 
 export interface ReconcilerOptions {
@@ -41,7 +43,7 @@ export class Reconciler {
     private readonly log: Logger,
     private readonly opts: ReconcilerOptions = {},
   ) {
-    this.st = { name, runs: 0, consecutiveFailures: 0 };
+    this.st = { name, runs: 0, consecutiveFailures: 0, totalChanges: 0 };
   }
 
   start(): void {
@@ -102,7 +104,7 @@ export class Reconciler {
     try {
       const out = await this.work(reason);
       const ms = Math.round((performance.now() - t0) * 10) / 10;
-      Object.assign(this.st, { runs: this.st.runs + 1, lastRunAt: new Date().toISOString(), lastDurationMs: ms, lastChanges: out.changes, lastError: undefined, consecutiveFailures: 0 });
+      Object.assign(this.st, { runs: this.st.runs + 1, lastRunAt: new Date().toISOString(), lastDurationMs: ms, lastChanges: out.changes, lastError: undefined, consecutiveFailures: 0, totalChanges: this.st.totalChanges + out.changes });
       const level = out.changes > 0 ? 'info' : 'debug';
       this.log.log(level, `reconcile: ${out.changes} change${out.changes === 1 ? '' : 's'}`, { reason, ms, ...out.detail });
     } catch (e) {

@@ -185,6 +185,39 @@ export function registerLab(program: Command): void {
       }),
     );
 
+  lab
+    .command('backend')
+    .description('switch the routing backend of a running lab (pods keep running)')
+    .argument('<backend>', 'vxlan | host-gw')
+    .option('--direct-routing', 'vxlan: plain routes between nodes on the same segment')
+    .addOption(nameOpt())
+    .action(
+      action('backend', async (b: string, o: { directRouting?: boolean; name?: string }) => {
+        if (!isBackendName(b)) throw new Error(`backend must be vxlan or host-gw, got "${b}"`);
+        await withLab(o.name, async (l) => {
+          await l.setBackend(b, o.directRouting ?? false, print);
+          await l.waitConverged();
+          print(await getNodes(l, 'wide'));
+        });
+      }),
+    );
+
+  lab
+    .command('datastore')
+    .description('stop or start the lab\'s etcd (to see the datapath carry on without it)')
+    .argument('<action>', 'stop | start')
+    .addOption(nameOpt())
+    .action(
+      action('datastore', async (a: string, o: { name?: string }) => {
+        await withLab(o.name, async (l) => {
+          if (a === 'stop') await l.stopEtcd();
+          else if (a === 'start') await l.startEtcd();
+          else throw new Error(`action must be stop or start, got "${a}"`);
+          print(`lab ${l.name}: etcd ${a === 'stop' ? 'stopped' : 'started'}`);
+        });
+      }),
+    );
+
   const node = lab.command('node').description('add, remove, stop or start a lab node');
   node.command('add').description('add node-(N+1)').addOption(nameOpt()).action(
     action('node add', async (o: { name?: string }) => {

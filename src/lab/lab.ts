@@ -114,6 +114,7 @@ export class Lab {
       blockGraceSeconds: o.blockGraceSeconds,
     };
     if (existing) print(`lab ${o.name} exists; checking it (${existing.nodes.length} nodes)`);
+    const switchTo = existing && (existing.backend !== o.backend || existing.directRouting !== o.directRouting);
     const lab = new Lab(state);
     await mkdir(labDir(o.name), { recursive: true });
     const etcdDir = join(labDir(o.name), 'etcd');
@@ -131,8 +132,30 @@ export class Lab {
     }
     await saveLab(state);
     await Promise.all(state.nodes.map((n) => lab.ensureNode(n, print)));
+    if (switchTo) await lab.setBackend(o.backend, o.directRouting, print);
     await lab.waitConverged();
     return lab;
+  }
+
+  /** Switches the backend of the running lab: agents reconverge, pods keep running. */
+  async setBackend(backend: BackendName, directRouting: boolean, print: Print): Promise<void> {
+    const store = await this.store();
+    const cur = await store.get('ClusterConfig', 'default');
+    if (!cur) throw new TwillError('NOT_FOUND', `lab ${this.name} has no cluster configuration in its datastore`);
+    const next: ClusterConfig = { ...cur, spec: { ...cur.spec, backend, vxlan: { ...cur.spec.vxlan, directRouting } } };
+    await store.update(next);
+    this.state.backend = backend;
+    this.state.directRouting = directRouting;
+    await saveLab(this.state);
+    print(`lab ${this.name}: backend ${cur.spec.backend}${cur.spec.vxlan.directRouting ? ' (direct routing)' : ''} → ${backend}${directRouting ? ' (direct routing)' : ''}`);
+    // Wait until every agent reports the new backend and a clean reconcile after it.
+    await waitFor(`lab ${this.name} on ${backend}`, async () => {
+      for (const n of this.state.nodes) {
+        const st = await this.agentStatus(n.name, 1000);
+        if (st.routing?.backend !== backend || st.routing.lastError) return false;
+      }
+      return true;
+    }, 30_000, 100);
   }
 
   private async writeClusterConfig(): Promise<void> {
@@ -215,6 +238,19 @@ export class Lab {
       }
       return true;
     }, timeoutMs, 100);
+  }
+
+  // ---- the datastore, for resilience experiments ----
+
+  async stopEtcd(): Promise<void> {
+    await this.close();
+    await stopLabEtcd(join(labDir(this.name), 'etcd'));
+  }
+
+  async startEtcd(): Promise<void> {
+    const e = await startLabEtcd(join(labDir(this.name), 'etcd'), this.state.etcd.clientUrl);
+    this.state.etcd.pid = e.pid;
+    await saveLab(this.state);
   }
 
   // ---- tear-down ----
