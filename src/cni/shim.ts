@@ -1,13 +1,14 @@
 // The twill-cni shim: validate (protocol.ts), forward to the agent over its unix socket, print
 // what the agent says. Its start-up time is part of every pod's start-up time, so it imports only
-// node builtins and the pure protocol files, and loads node:http / node:child_process only when
-// a command needs them (VERSION needs neither; node-fs.ts explains fs).
+// node builtins and the pure protocol files, speaks HTTP over node:net itself (agent-client.ts),
+// and loads node:child_process only when a command needs it (VERSION needs neither; node-fs.ts explains fs).
 import { describeError, errnoCode, isTwillError, TwillError } from '../util/errors.js';
 import { hostVethName, tombstoneDir } from '../dataplane/kernel/names.js';
 import { CNI_API_PATH, tombstoneFileName, type CniRequest, type CniResponse, type CniTombstone } from './api.js';
 import { isErrorCode } from './errors.js';
 import { isObject } from './fields.js';
 import { nodeFs, type NodeFs } from './node-fs.js';
+import { postUnix } from './agent-client.js';
 import { runCni, toCniRequest, type CniIo, type Invocation, type TextSink } from './protocol.js';
 
 export const AGENT_TIMEOUT_MS: Readonly<Record<Invocation['command'], number>> = {
@@ -62,55 +63,15 @@ export function parseAgentReply(status: number | undefined, text: string, socket
 
 /** POST /v1/cni over the agent's unix socket, one connection per request. */
 export async function postToAgent(socketPath: string, req: CniRequest, timeoutMs: number): Promise<CniResponse> {
-  const { request } = await import('node:http');
-  const body = JSON.stringify(req);
-  return new Promise<CniResponse>((resolve, reject) => {
-    let settled = false;
-    let timedOut = false;
-    const settle = (fn: () => void): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      fn();
-    };
-    const fail = (e: unknown): void =>
-      settle(() => reject(timedOut ? unreachable(socketPath, `no answer within ${timeoutMs / 1000} s`, e) : unreachable(socketPath, errnoCode(e) ?? describeError(e), e)));
-    const r = request(
-      {
-        socketPath,
-        path: CNI_API_PATH,
-        method: 'POST',
-        agent: false, // no keep-alive: the process exits as soon as the answer is in
-        headers: { host: 'localhost', 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_RESPONSE_BYTES) r.destroy(new Error(`answer larger than ${MAX_RESPONSE_BYTES} bytes`));
-          else chunks.push(c);
-        });
-        res.on('error', fail);
-        res.on('end', () => {
-          if (!res.complete) return fail(new Error('connection closed before the answer was complete'));
-          settle(() => {
-            try {
-              resolve(parseAgentReply(res.statusCode, Buffer.concat(chunks).toString('utf8'), socketPath));
-            } catch (e) {
-              reject(e);
-            }
-          });
-        });
-      },
-    );
-    const timer = setTimeout(() => {
-      timedOut = true;
-      r.destroy(new Error('timeout'));
-    }, timeoutMs);
-    r.on('error', fail);
-    r.end(body);
-  });
+  let reply;
+  try {
+    reply = await postUnix({ socketPath, path: CNI_API_PATH, body: JSON.stringify(req), timeoutMs, maxBytes: MAX_RESPONSE_BYTES });
+  } catch (e) {
+    if (isTwillError(e)) throw e;
+    const code = errnoCode(e);
+    throw unreachable(socketPath, code === 'ETIMEDOUT' ? `no answer within ${timeoutMs / 1000} s` : (code ?? describeError(e)), e);
+  }
+  return parseAgentReply(reply.status, reply.body, socketPath);
 }
 
 /** Runs a tool with a bounded time; the rejection carries the tool's stderr. */
