@@ -1,7 +1,16 @@
+// `twill status`: what the local agent is doing — mode, addresses, peers, routes, policies.
 import type { Command } from 'commander';
 import { DEFAULT_AGENT_SOCKET } from '../dataplane/kernel/names.js';
 import { describeError } from '../util/errors.js';
 import { agentRequest } from './client.js';
+
+interface ReconcileStatus {
+  runs: number;
+  lastRunAt?: string;
+  lastChanges?: number;
+  lastError?: string;
+  totalChanges: number;
+}
 
 interface Status {
   node: string;
@@ -11,6 +20,24 @@ interface Status {
   mtu: number;
   ipam: { blocks: string[]; allocated: number; capacity: number };
   attachments: { id: string; ips: string[]; iface: string; pod?: string }[];
+  cluster?: {
+    datastore: { name: string; connected: boolean };
+    config: { backend: string; pool: string; vxlan: { vni: number; port: number; directRouting: boolean }; natOutgoing: boolean };
+    underlay: { iface: string; ip: string; cidr: string; mtu: number };
+    peers: { name: string; underlayIP: string; backend: string; blocks: string[] }[];
+    lostBlocks?: string[];
+  };
+  routing?: ReconcileStatus & { backend: string; routes?: number; peerErrors?: { peer: string; reason: string }[] };
+  policy?: ReconcileStatus & { ready: boolean; policies: number; rejected: number };
+}
+
+interface PolicyStatus {
+  policies: { namespace: string; name: string; accepted: boolean; reason?: string; counters?: { allowedPackets: number; droppedPackets: number } }[];
+}
+
+function reconcileLine(r: ReconcileStatus): string {
+  if (r.lastError) return `FAILING: ${r.lastError}`;
+  return `${r.runs} runs, last ${r.lastRunAt ?? 'never'} (${r.lastChanges ?? 0} changes; ${r.totalChanges} since start)`;
 }
 
 export function registerStatus(program: Command): void {
@@ -22,12 +49,31 @@ export function registerStatus(program: Command): void {
     .action(async (opts: { socket: string; output: string }) => {
       try {
         const s = await agentRequest<Status>(opts.socket, 'GET', '/v1/status');
+        const p = s.policy ? await agentRequest<PolicyStatus>(opts.socket, 'GET', '/v1/policy/status') : undefined;
         if (opts.output === 'json') {
-          console.log(JSON.stringify(s, null, 2));
+          console.log(JSON.stringify({ ...s, policyStatus: p?.policies }, null, 2));
           return;
         }
         console.log(`node ${s.node}  agent ${s.version}  mode ${s.mode}  up ${s.uptimeSeconds}s  pod MTU ${s.mtu}`);
         console.log(`IPAM: ${s.ipam.allocated}/${s.ipam.capacity} addresses in ${s.ipam.blocks.join(', ') || '(no blocks)'}`);
+        if (s.cluster) {
+          const c = s.cluster;
+          console.log(`datastore: ${c.datastore.name} ${c.datastore.connected ? 'connected' : 'NOT CONNECTED (datapath kept as it is)'}`);
+          console.log(`cluster: backend ${c.config.backend}${c.config.vxlan.directRouting ? ' +directRouting' : ''}, pool ${c.config.pool}, NAT ${c.config.natOutgoing ? 'on' : 'off'}; underlay ${c.underlay.ip} on ${c.underlay.iface} (MTU ${c.underlay.mtu})`);
+          console.log(`peers (${c.peers.length}): ${c.peers.map((x) => `${x.name} ${x.underlayIP} [${x.blocks.join(',')}]`).join('; ') || 'none'}`);
+          if (c.lostBlocks?.length) console.log(`WARNING: blocks taken over by other nodes: ${c.lostBlocks.join(', ')}`);
+        }
+        if (s.routing) {
+          console.log(`routing: ${reconcileLine(s.routing)}; ${s.routing.routes ?? 0} routes`);
+          for (const e of s.routing.peerErrors ?? []) console.log(`  cannot reach ${e.peer}: ${e.reason}`);
+        }
+        if (s.policy) {
+          console.log(`policy: ${s.policy.ready ? reconcileLine(s.policy) : 'waiting for the datastore'}; ${s.policy.policies} policies, ${s.policy.rejected} rejected`);
+          for (const x of p?.policies ?? []) {
+            const c = x.counters ? `allowed ${x.counters.allowedPackets} pkts, dropped ${x.counters.droppedPackets} pkts` : 'no counters yet';
+            console.log(`  ${x.namespace}/${x.name}: ${x.accepted ? 'accepted' : `REJECTED (${x.reason ?? ''})`}; ${c}`);
+          }
+        }
         console.log(`attachments: ${s.attachments.length}`);
         for (const a of s.attachments) console.log(`  ${a.pod ?? a.id}  ${a.ips.join(',')}  ${a.iface}`);
       } catch (e) {
