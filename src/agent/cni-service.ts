@@ -115,13 +115,15 @@ export class CniService {
 
   /** Removes one attachment completely. Safe to call for anything, any number of times. */
   async remove(owner: Owner, netns?: string): Promise<Attachment | undefined> {
+    const t0 = performance.now();
     const att = this.d.attachments.get(owner);
     await deleteEndpoint({ hostIface: att?.hostIface ?? hostVethName(owner.containerId, owner.ifname), netns: netns ?? att?.netns, ifname: owner.ifname });
+    const t1 = performance.now();
     // Record first, address second: a crash in between leaves an unowned address record, which
     // start-up GC frees; the reverse order could leave a record pointing at a reused address.
     await this.d.attachments.remove(owner);
     const ip = await this.d.ipam.release(owner);
-    if (att || ip) this.d.log.info('DEL', { attachment: ownerKey(owner), ip });
+    if (att || ip) this.d.log.info('DEL', { attachment: ownerKey(owner), ip, ms: +(performance.now() - t0).toFixed(1), kernelMs: +(t1 - t0).toFixed(1) });
     if (att) await this.d.onChange?.(att, 'removed');
     return att;
   }
