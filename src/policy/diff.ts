@@ -85,6 +85,7 @@ export function diffModels(prev: NftTableModel, next: NftTableModel): DiffResult
   const deletes: string[] = [];
   for (const s of next.sets) {
     const old = ps.get(s.name);
+    if (old?.elements === s.elements) continue; // PolicyCompiler reuses unchanged element lists
     const before = new Map((old?.elements ?? []).map((e) => [e.key, e.value]));
     const after = new Map(s.elements.map((e) => [e.key, e.value]));
     const gone = (old?.elements ?? []).filter((e) => !after.has(e.key) || after.get(e.key) !== e.value);

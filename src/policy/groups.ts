@@ -1,0 +1,92 @@
+// Local pods → groups. A group is the set of local pods (of one address family, for one
+// direction) that the same policies select and, for ingress, whose named ports resolve to the
+// same numbers: they share one chain and one interval map. Group names derive from that
+// identity, never from the members, so pods coming and going only add and remove elements.
+import { createHash } from 'node:crypto';
+import type { NetworkPolicy } from '../model/types.js';
+import { TwillError } from '../util/errors.js';
+import { formatIp, tryParseIp, type Family } from '../util/ip.js';
+import { decompose, type Box } from './boxes.js';
+import type { NftElement } from './model.js';
+import { formatAddrRange, formatPortRange, formatProtoRange } from './nft-format.js';
+import { podKey, policyKey, type IndexedPod, type LocalEndpoint, type SnapshotIndex } from './snapshot.js';
+import { namedPortsUsed, resolveNamedPort, ruleBoxes, rulesOf, type Dir, type RuleTarget } from './targets.js';
+
+export const DIRS: Dir[] = ['egress', 'ingress'];
+export const sfx = (f: Family): string => (f === 4 ? '' : '6');
+export const hash12 = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 12);
+
+export interface Group {
+  name: string;
+  identity: string;
+  dir: Dir;
+  family: Family;
+  /** Sorted by key. */
+  policies: NetworkPolicy[];
+  members: Set<string>;
+  /** Named-port resolution of the members (ingress only): `name/PROTO` → port numbers. */
+  named: Map<string, number[]>;
+}
+
+export interface Assignment {
+  /** Sorted by name. */
+  groups: Group[];
+  /** `egress_groups`, `ingress_groups6`, … → elements (address : goto group). */
+  dispatch: Map<string, NftElement[]>;
+  /** Elements of the endpoints sets: "iface" . address. */
+  endpoints: Record<Family, NftElement[]>;
+}
+
+/** Sorts local endpoints into groups; `selecting` gives a pod's policies for one direction. */
+export function assignGroups(idx: SnapshotIndex, eps: LocalEndpoint[], selecting: (pod: IndexedPod) => Record<Dir, NetworkPolicy[]>): Assignment {
+  const groups = new Map<string, Group>();
+  const dispatch = new Map<string, NftElement[]>();
+  const endpoints: Record<Family, NftElement[]> = { 4: [], 6: [] };
+  for (const ep of [...eps].sort((a, b) => (a.hostIface + a.ip < b.hostIface + b.ip ? -1 : 1))) {
+    const pod = idx.podsByKey.get(podKey(ep))!;
+    const addr = tryParseIp(ep.ip)!;
+    const ip = formatIp(addr);
+    endpoints[addr.family].push({ key: `"${ep.hostIface}" . ${ip}` });
+    const sel = selecting(pod);
+    for (const dir of DIRS) {
+      const pols = sel[dir];
+      if (pols.length === 0) continue;
+      const named = new Map<string, number[]>();
+      if (dir === 'ingress') {
+        for (const np of namedPortsUsed(pols, 'ingress')) named.set(`${np.name}/${np.protocol}`, resolveNamedPort(pod, np.name, np.protocol));
+      }
+      const sig = [...named.entries()].map(([k, v]) => `${k}=${v.join('+')}`).join(',');
+      const identity = `${dir}|${addr.family}|${pols.map(policyKey).join(',')}|${sig}`;
+      const name = `${dir === 'egress' ? 'eg' : 'in'}_${hash12(identity)}`;
+      let g = groups.get(name);
+      if (g && g.identity !== identity) throw new TwillError('INTERNAL', `group name collision on ${name}`);
+      if (!g) {
+        g = { name, identity, dir, family: addr.family, policies: pols, members: new Set(), named };
+        groups.set(name, g);
+      }
+      g.members.add(pod.key);
+      const mapName = `${dir}_groups${sfx(addr.family)}`;
+      const list = dispatch.get(mapName) ?? [];
+      list.push({ key: ip, value: `goto ${name}` });
+      dispatch.set(mapName, list);
+    }
+  }
+  return { groups: [...groups.values()].sort((a, b) => (a.name < b.name ? -1 : 1)), dispatch, endpoints };
+}
+
+/**
+ * The elements of a group's interval map: every rule of every policy as boxes, made disjoint;
+ * where rules of several policies overlap, the first policy in namespace/name order is credited.
+ */
+export function groupElements(g: Group, target: (p: NetworkPolicy, ri: number) => RuleTarget, chainOf: (p: NetworkPolicy) => string): NftElement[] {
+  const boxes: Box[] = [];
+  g.policies.forEach((p, label) => {
+    rulesOf(p, g.dir).forEach((rule, ri) => {
+      boxes.push(...ruleBoxes(target(p, ri), rule, g.dir, label, (name, proto) => g.named.get(`${name}/${proto}`) ?? []));
+    });
+  });
+  return decompose(boxes).map((b) => ({
+    key: `${formatAddrRange(g.family, b.dims[0]!)} . ${formatProtoRange(b.dims[1]!)} . ${formatPortRange(b.dims[2]!)}`,
+    value: `goto ${chainOf(g.policies[b.label]!)}`,
+  }));
+}
