@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { NetworkPolicy } from '../model/types.js';
 import { HOST_VETH_PREFIX, NFT_TABLE_POLICY } from '../dataplane/kernel/names.js';
-import { tryParseIp, type Family } from '../util/ip.js';
+import type { Family } from '../util/ip.js';
 import { assignGroups, DIRS, groupElements, hash12, sfx, type Group } from './groups.js';
 import { selectorMatches } from './labels.js';
 import type { GroupInfo, NftChain, NftCounter, NftElement, NftSet, PolicyModel, PolicyObjects } from './model.js';
@@ -49,6 +49,10 @@ interface Memo {
   elements: Map<string, { key: string; elements: NftElement[] }>;
   /** Per pod: its selecting policies (depend on the pod and its namespace's policies only). */
   selection: Map<string, { key: string; sel: Record<Dir, NetworkPolicy[]> }>;
+  /** The index of pods and namespaces (valid while `world` is unchanged). */
+  index?: SnapshotIndex;
+  /** Per group identity and per policy object: the nft objects, reused so the diff can skip them. */
+  objects: Map<string, { set?: NftSet; counter: NftCounter; chain: NftChain }>;
 }
 
 function worldFingerprint(s: PolicySnapshot): string {
@@ -73,7 +77,10 @@ class Compilation {
     private readonly snapshot: PolicySnapshot,
     prev: Memo | undefined,
   ) {
-    this.idx = indexSnapshot(snapshot);
+    const world = worldFingerprint(snapshot);
+    // Pods and namespaces unchanged: reuse their index, only the policies are new.
+    const reuse = prev?.world === world ? prev.index : undefined;
+    this.idx = reuse ? { ...reuse, policies: [...snapshot.policies].sort((a, b) => (policyKey(a) < policyKey(b) ? -1 : 1)) } : indexSnapshot(snapshot);
     checkLocalEndpoints(this.idx, snapshot.localEndpoints);
     for (const p of this.idx.policies) {
       const list = this.byNs.get(p.metadata.namespace) ?? [];
@@ -81,10 +88,20 @@ class Compilation {
       this.byNs.set(p.metadata.namespace, list);
     }
     for (const [ns, list] of this.byNs) this.nsKey.set(ns, list.map((p) => `${policyKey(p)}=${fp(p.spec)}`).join(','));
-    const world = worldFingerprint(snapshot);
-    this.next = { world, targets: new Map(), elements: new Map(), selection: new Map() };
+    this.next = { world, targets: new Map(), elements: new Map(), selection: new Map(), index: this.idx, objects: new Map() };
     this.prev = prev?.world === world ? prev : undefined;
     this.prevSelection = prev?.selection;
+    this.prevObjects = prev?.objects;
+  }
+
+  private readonly prevObjects: Memo['objects'] | undefined;
+
+  /** Reuses the objects of the last compile when `key` (their whole input) is unchanged. */
+  private objects(key: string, make: () => { set?: NftSet; counter: NftCounter; chain: NftChain }): { set?: NftSet; counter: NftCounter; chain: NftChain } {
+    const hit = this.next.objects.get(key) ?? this.prevObjects?.get(key);
+    const v = hit ?? make();
+    this.next.objects.set(key, v);
+    return v;
   }
 
   /** The policies selecting a pod, per direction (cached by pod labels and namespace policies). */
@@ -139,16 +156,24 @@ class Compilation {
       sets.push({ name: `endpoints${sfx(f)}`, type: ['ifname', addrType(f)], flags: [], comment: 'local pods: host veth . address', elements: sortElements(endpoints[f]) });
       for (const dir of DIRS) {
         const name = `${dir}_groups${sfx(f)}`;
-        sets.push({ name, type: [addrType(f)], map: 'verdict', flags: [], comment: `local pods isolated for ${dir}`, elements: sortByAddr(dispatch.get(name) ?? []) });
+        sets.push({ name, type: [addrType(f)], map: 'verdict', flags: [], comment: `local pods isolated for ${dir}`, elements: dispatch.get(name) ?? [] });
       }
     }
     for (const g of groups) {
       const elements = this.elements(g);
-      const what = `${g.dir} IPv${g.family} group of ${g.policies.map(policyKey).join(', ')}`;
-      sets.push({ name: g.name, type: [addrType(g.family), 'inet_proto', 'inet_service'], map: 'verdict', flags: ['interval'], elements });
-      counters.push({ name: g.name, comment: nftComment(`dropped: ${what}`) });
-      const peerField = `${ipKeyword(g.family)} ${g.dir === 'egress' ? 'daddr' : 'saddr'}`;
-      chains.push({ name: g.name, comment: nftComment(what), rules: [`${peerField} . meta l4proto . th dport vmap @${g.name}`, `counter name "${g.name}" drop`] });
+      const o = this.objects(`group ${g.identity}`, () => {
+        const what = `${g.dir} IPv${g.family} group of ${g.policies.map(policyKey).join(', ')}`;
+        const peerField = `${ipKeyword(g.family)} ${g.dir === 'egress' ? 'daddr' : 'saddr'}`;
+        return {
+          counter: { name: g.name, comment: nftComment(`dropped: ${what}`) },
+          chain: { name: g.name, comment: nftComment(what), rules: [`${peerField} . meta l4proto . th dport vmap @${g.name}`, `counter name "${g.name}" drop`] },
+        };
+      });
+      const set = o.set?.elements === elements ? o.set : { name: g.name, type: [addrType(g.family), 'inet_proto', 'inet_service'], map: 'verdict' as const, flags: ['interval'], elements };
+      o.set = set;
+      sets.push(set);
+      counters.push(o.counter);
+      chains.push(o.chain);
       for (const p of g.policies) {
         const dirs = polDirs.get(policyKey(p)) ?? new Set();
         dirs.add(g.dir);
@@ -163,8 +188,12 @@ class Compilation {
         if (!polDirs.get(key)!.has(dir)) continue;
         const name = policyObjectName(key, dir);
         obj[dir] = name;
-        counters.push({ name, comment: nftComment(`${key} ${dir} allowed`) });
-        chains.push({ name, comment: nftComment(`${key} ${dir}`), rules: [`counter name "${name}"${dir === 'ingress' ? ' accept' : ''}`] });
+        const o = this.objects(`policy ${key} ${dir}`, () => ({
+          counter: { name, comment: nftComment(`${key} ${dir} allowed`) },
+          chain: { name, comment: nftComment(`${key} ${dir}`), rules: [`counter name "${name}"${dir === 'ingress' ? ' accept' : ''}`] },
+        }));
+        counters.push(o.counter);
+        chains.push(o.chain);
       }
       policies.push(obj);
     }
@@ -181,11 +210,6 @@ class Compilation {
 
 const byName = (a: { name: string }, b: { name: string }): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 const sortElements = (els: NftElement[]): NftElement[] => [...new Map(els.map((e) => [e.key, e])).values()].sort((a, b) => (a.key < b.key ? -1 : 1));
-
-function sortByAddr(els: NftElement[]): NftElement[] {
-  const keyed = [...new Map(els.map((e) => [e.key, e])).values()].map((e) => ({ e, v: tryParseIp(e.key)?.value ?? 0n }));
-  return keyed.sort((a, b) => (a.v < b.v ? -1 : a.v > b.v ? 1 : 0)).map((x) => x.e);
-}
 
 function staticChains(): NftChain[] {
   const twl = `"${HOST_VETH_PREFIX}*"`;

@@ -5,16 +5,47 @@
 import { createHash } from 'node:crypto';
 import type { NetworkPolicy } from '../model/types.js';
 import { TwillError } from '../util/errors.js';
-import { formatIp, tryParseIp, type Family } from '../util/ip.js';
+import { formatIp, type Family } from '../util/ip.js';
 import { decompose, type Box } from './boxes.js';
 import type { NftElement } from './model.js';
 import { formatAddrRange, formatPortRange, formatProtoRange } from './nft-format.js';
-import { podKey, policyKey, type IndexedPod, type LocalEndpoint, type SnapshotIndex } from './snapshot.js';
+import { parseIpCached, podKey, policyKey, type IndexedPod, type LocalEndpoint, type SnapshotIndex } from './snapshot.js';
 import { namedPortsUsed, resolveNamedPort, ruleBoxes, rulesOf, type Dir, type RuleTarget } from './targets.js';
 
 export const DIRS: Dir[] = ['egress', 'ingress'];
 export const sfx = (f: Family): string => (f === 4 ? '' : '6');
-export const hash12 = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 12);
+const hashes = new Map<string, string>();
+/** First 12 hex digits of sha256, remembered (group identities recur on every compile). */
+export function hash12(s: string): string {
+  let h = hashes.get(s);
+  if (h === undefined) {
+    if (hashes.size > 100_000) hashes.clear();
+    h = createHash('sha256').update(s).digest('hex').slice(0, 12);
+    hashes.set(s, h);
+  }
+  return h;
+}
+
+const joinedKeys = new WeakMap<NetworkPolicy[], string>();
+/** `ns/a,ns/b` for a selection (selections are reused across compiles, so this is too). */
+function keysOf(pols: NetworkPolicy[]): string {
+  let v = joinedKeys.get(pols);
+  if (v === undefined) {
+    v = pols.map(policyKey).join(',');
+    joinedKeys.set(pols, v);
+  }
+  return v;
+}
+
+const namedUsed = new WeakMap<NetworkPolicy[], { name: string; protocol: string }[]>();
+function ingressNamedPorts(pols: NetworkPolicy[]): { name: string; protocol: string }[] {
+  let v = namedUsed.get(pols);
+  if (!v) {
+    v = namedPortsUsed(pols, 'ingress');
+    namedUsed.set(pols, v);
+  }
+  return v;
+}
 
 export interface Group {
   name: string;
@@ -31,7 +62,7 @@ export interface Group {
 export interface Assignment {
   /** Sorted by name. */
   groups: Group[];
-  /** `egress_groups`, `ingress_groups6`, … → elements (address : goto group). */
+  /** `egress_groups`, `ingress_groups6`, … → elements (address : goto group), sorted by address. */
   dispatch: Map<string, NftElement[]>;
   /** Elements of the endpoints sets: "iface" . address. */
   endpoints: Record<Family, NftElement[]>;
@@ -40,12 +71,15 @@ export interface Assignment {
 /** Sorts local endpoints into groups; `selecting` gives a pod's policies for one direction. */
 export function assignGroups(idx: SnapshotIndex, eps: LocalEndpoint[], selecting: (pod: IndexedPod) => Record<Dir, NetworkPolicy[]>): Assignment {
   const groups = new Map<string, Group>();
-  const dispatch = new Map<string, NftElement[]>();
+  const dispatch = new Map<string, { v: bigint; e: NftElement }[]>();
   const endpoints: Record<Family, NftElement[]> = { 4: [], 6: [] };
+  const seen = new Set<string>();
   for (const ep of [...eps].sort((a, b) => (a.hostIface + a.ip < b.hostIface + b.ip ? -1 : 1))) {
     const pod = idx.podsByKey.get(podKey(ep))!;
-    const addr = tryParseIp(ep.ip)!;
+    const addr = parseIpCached(ep.ip)!;
     const ip = formatIp(addr);
+    if (seen.has(ip)) continue; // the same endpoint listed twice
+    seen.add(ip);
     endpoints[addr.family].push({ key: `"${ep.hostIface}" . ${ip}` });
     const sel = selecting(pod);
     for (const dir of DIRS) {
@@ -53,10 +87,10 @@ export function assignGroups(idx: SnapshotIndex, eps: LocalEndpoint[], selecting
       if (pols.length === 0) continue;
       const named = new Map<string, number[]>();
       if (dir === 'ingress') {
-        for (const np of namedPortsUsed(pols, 'ingress')) named.set(`${np.name}/${np.protocol}`, resolveNamedPort(pod, np.name, np.protocol));
+        for (const np of ingressNamedPorts(pols)) named.set(`${np.name}/${np.protocol}`, resolveNamedPort(pod, np.name, np.protocol));
       }
       const sig = [...named.entries()].map(([k, v]) => `${k}=${v.join('+')}`).join(',');
-      const identity = `${dir}|${addr.family}|${pols.map(policyKey).join(',')}|${sig}`;
+      const identity = `${dir}|${addr.family}|${keysOf(pols)}|${sig}`;
       const name = `${dir === 'egress' ? 'eg' : 'in'}_${hash12(identity)}`;
       let g = groups.get(name);
       if (g && g.identity !== identity) throw new TwillError('INTERNAL', `group name collision on ${name}`);
@@ -67,11 +101,12 @@ export function assignGroups(idx: SnapshotIndex, eps: LocalEndpoint[], selecting
       g.members.add(pod.key);
       const mapName = `${dir}_groups${sfx(addr.family)}`;
       const list = dispatch.get(mapName) ?? [];
-      list.push({ key: ip, value: `goto ${name}` });
+      list.push({ v: addr.value, e: { key: ip, value: `goto ${name}` } });
       dispatch.set(mapName, list);
     }
   }
-  return { groups: [...groups.values()].sort((a, b) => (a.name < b.name ? -1 : 1)), dispatch, endpoints };
+  const sorted = new Map([...dispatch].map(([k, list]) => [k, list.sort((a, b) => (a.v < b.v ? -1 : a.v > b.v ? 1 : 0)).map((x) => x.e)]));
+  return { groups: [...groups.values()].sort((a, b) => (a.name < b.name ? -1 : 1)), dispatch: sorted, endpoints };
 }
 
 /**
