@@ -16,7 +16,7 @@ import { validateNetworkPolicy } from './validate.js';
 import { ifaceOf, mutateWorld, randomFlow, randomWorld, Rng, snapshotFor, type World } from './testing/world.js';
 
 const SEED = Number(process.env['POLICY_SEED'] ?? 20240611);
-const RUNS = Number(process.env['POLICY_RUNS'] ?? 150);
+const RUNS = Number(process.env['POLICY_RUNS'] ?? 100);
 const FLOWS_PER_WORLD = 40;
 const TABLE = 'twill-policy';
 const NODES = ['n1', 'n2', 'n3'];
