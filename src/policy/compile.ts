@@ -49,8 +49,9 @@ interface Memo {
   elements: Map<string, { key: string; elements: NftElement[] }>;
   /** Per pod: its selecting policies (depend on the pod and its namespace's policies only). */
   selection: Map<string, { key: string; sel: Record<Dir, NetworkPolicy[]> }>;
-  /** The index of pods and namespaces (valid while `world` is unchanged). */
+  /** The index of pods and namespaces, and their sorted addresses (valid while `world` is unchanged). */
   index?: SnapshotIndex;
+  addrs?: Map<Family, PodAddr[]>;
   /** Per group identity and per policy object: the nft objects, reused so the diff can skip them. */
   objects: Map<string, { set?: NftSet; counter: NftCounter; chain: NftChain }>;
 }
@@ -88,7 +89,7 @@ class Compilation {
       this.byNs.set(p.metadata.namespace, list);
     }
     for (const [ns, list] of this.byNs) this.nsKey.set(ns, list.map((p) => `${policyKey(p)}=${fp(p.spec)}`).join(','));
-    this.next = { world, targets: new Map(), elements: new Map(), selection: new Map(), index: this.idx, objects: new Map() };
+    this.next = { world, targets: new Map(), elements: new Map(), selection: new Map(), index: this.idx, addrs: this.addrCache, objects: new Map() };
     this.prev = prev?.world === world ? prev : undefined;
     this.prevSelection = prev?.selection;
     this.prevObjects = prev?.objects;
@@ -121,12 +122,12 @@ class Compilation {
 
   /** Every pod address of one family, sorted (shared by all rules). */
   private podAddrs(family: Family): PodAddr[] {
-    let list = this.addrCache.get(family);
+    let list = this.addrCache.get(family) ?? this.prev?.addrs?.get(family);
     if (!list) {
       list = this.idx.pods.flatMap((pod) => pod.addrs.filter((a) => a.family === family).map((a) => ({ addr: a.value, pod })));
       list.sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : 0));
-      this.addrCache.set(family, list);
     }
+    this.addrCache.set(family, list);
     return list;
   }
 
@@ -200,15 +201,19 @@ class Compilation {
     return {
       family: 'inet',
       table,
-      counters: counters.sort(byName),
-      sets: sets.sort(byName),
-      chains: [...chains.filter((c) => c.base), ...chains.filter((c) => !c.base).sort(byName)],
+      counters: sortByName(counters),
+      sets: sortByName(sets),
+      chains: [...chains.filter((c) => c.base), ...sortByName(chains.filter((c) => !c.base))],
       info: { node: this.snapshot.node, groups: groupInfo, policies, spoofCounter: SPOOF_COUNTER },
     };
   }
 }
 
-const byName = (a: { name: string }, b: { name: string }): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+/** Sorted by name (the native string sort is several times faster than a comparator). */
+function sortByName<T extends { name: string }>(xs: T[]): T[] {
+  const byName = new Map(xs.map((x) => [x.name, x]));
+  return [...byName.keys()].sort().map((k) => byName.get(k)!);
+}
 const sortElements = (els: NftElement[]): NftElement[] => [...new Map(els.map((e) => [e.key, e])).values()].sort((a, b) => (a.key < b.key ? -1 : 1));
 
 function staticChains(): NftChain[] {

@@ -37,6 +37,23 @@ function keysOf(pols: NetworkPolicy[]): string {
   return v;
 }
 
+const names = new WeakMap<NetworkPolicy[], Map<string, { identity: string; name: string }>>();
+/** A group's identity and name, remembered per selection (hashing long identities adds up). */
+function groupName(pols: NetworkPolicy[], head: string, sig: string): { identity: string; name: string } {
+  let m = names.get(pols);
+  if (!m) {
+    m = new Map();
+    names.set(pols, m);
+  }
+  let v = m.get(head + sig);
+  if (!v) {
+    const identity = `${head}${keysOf(pols)}|${sig}`;
+    v = { identity, name: `${head.startsWith('egress') ? 'eg' : 'in'}_${hash12(identity)}` };
+    m.set(head + sig, v);
+  }
+  return v;
+}
+
 const namedUsed = new WeakMap<NetworkPolicy[], { name: string; protocol: string }[]>();
 function ingressNamedPorts(pols: NetworkPolicy[]): { name: string; protocol: string }[] {
   let v = namedUsed.get(pols);
@@ -90,8 +107,7 @@ export function assignGroups(idx: SnapshotIndex, eps: LocalEndpoint[], selecting
         for (const np of ingressNamedPorts(pols)) named.set(`${np.name}/${np.protocol}`, resolveNamedPort(pod, np.name, np.protocol));
       }
       const sig = [...named.entries()].map(([k, v]) => `${k}=${v.join('+')}`).join(',');
-      const identity = `${dir}|${addr.family}|${keysOf(pols)}|${sig}`;
-      const name = `${dir === 'egress' ? 'eg' : 'in'}_${hash12(identity)}`;
+      const { identity, name } = groupName(pols, `${dir}|${addr.family}|`, sig);
       let g = groups.get(name);
       if (g && g.identity !== identity) throw new TwillError('INTERNAL', `group name collision on ${name}`);
       if (!g) {
