@@ -1,7 +1,10 @@
 // A minimal HTTP/1.1 exchange over the agent's unix socket, on node:net alone. node:http costs
 // several milliseconds to load (~25 ms on a loaded machine), and every pod start pays for what
 // the shim loads; one POST with Content-Length and `Connection: close` needs none of it.
+import type * as net from 'node:net';
 import { TwillError } from '../util/errors.js';
+
+type NetModule = typeof net;
 
 export interface RawReply {
   status: number;
@@ -61,7 +64,7 @@ export interface PostOptions {
 
 /** Resolves with the reply; rejects with the socket error (errno code kept) or a timeout. */
 export async function postUnix(o: PostOptions): Promise<RawReply> {
-  const { createConnection } = (process as unknown as { getBuiltinModule: (id: string) => typeof import('node:net') }).getBuiltinModule('node:net');
+  const { createConnection } = (process as unknown as { getBuiltinModule: (id: string) => NetModule }).getBuiltinModule('node:net');
   return new Promise<RawReply>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -11,8 +11,9 @@ export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
  * matchLabels entry and every matchExpressions requirement must hold (AND).
  */
 export function selectorMatches(sel: LabelSelector, labels: Labels): boolean {
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) {
-    if (labels[k] !== v) return false;
+  const ml = sel.matchLabels;
+  for (const k in ml) {
+    if (Object.prototype.hasOwnProperty.call(ml, k) && labels[k] !== ml[k]) return false;
   }
   for (const req of sel.matchExpressions ?? []) {
     const has = Object.prototype.hasOwnProperty.call(labels, req.key);

@@ -72,7 +72,8 @@ export class PolicyDataplane {
     try {
       await this.nft.apply(script, file);
     } catch (e) {
-      throw new TwillError('KERNEL', `nft refused the ${full ? 'full' : 'incremental'} update of table inet ${model.table}; the previous ruleset is still in force and the next apply replaces the whole table`, {
+      const why = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+      throw new TwillError('KERNEL', `nft refused the ${full ? 'full' : 'incremental'} update of table inet ${model.table} (${why}); the previous ruleset is still in force and the next apply replaces the whole table`, {
         cause: e,
         details: `the refused script is kept at ${file}`,
       });

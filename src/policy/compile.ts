@@ -2,17 +2,20 @@
 // Pure: no clock, no I/O, no logging. Per-packet work is a fixed number of lookups whatever the
 // number of policies: the volume lives in map elements, one interval map per group of local pods
 // that share their selecting policies (and, for ingress, their named-port numbers).
+//
+// `PolicyCompiler` remembers, by content fingerprint, what it computed last time (rule targets,
+// each pod's selecting policies, each group's elements), so when one policy changes only the
+// groups that policy touches are recomputed. Its output is always exactly `compilePolicy`'s.
 import { createHash } from 'node:crypto';
 import type { NetworkPolicy } from '../model/types.js';
 import { HOST_VETH_PREFIX, NFT_TABLE_POLICY } from '../dataplane/kernel/names.js';
-import { TwillError } from '../util/errors.js';
-import { tryParseIp, formatIp, type Family } from '../util/ip.js';
-import { decompose, type Box } from './boxes.js';
+import type { Family } from '../util/ip.js';
+import { assignGroups, DIRS, groupElements, hash12, sfx, type Group } from './groups.js';
 import { selectorMatches } from '../model/labels.js';
 import type { GroupInfo, NftChain, NftCounter, NftElement, NftSet, PolicyModel, PolicyObjects } from './model.js';
-import { addrType, formatAddrRange, formatPortRange, formatProtoRange, ipKeyword, nftComment } from './nft-format.js';
+import { addrType, ipKeyword, nftComment } from './nft-format.js';
 import { checkLocalEndpoints, effectivePolicyTypes, indexSnapshot, podKey, policyKey, type IndexedPod, type PolicySnapshot, type SnapshotIndex } from './snapshot.js';
-import { namedPortsUsed, resolveNamedPort, ruleBoxes, rulesOf, ruleTarget, type Dir, type RuleTarget } from './targets.js';
+import { rulesOf, ruleTarget, type Dir, type PodAddr, type RuleTarget } from './targets.js';
 
 export interface CompileOptions {
   /** Table name (default twill-policy). */
@@ -20,137 +23,158 @@ export interface CompileOptions {
 }
 
 export const SPOOF_COUNTER = 'spoofed';
-const DIRS: Dir[] = ['egress', 'ingress'];
 const FAMILIES: Family[] = [4, 6];
-const sfx = (f: Family): string => (f === 4 ? '' : '6');
-const hash12 = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 12);
 
 /** Chain and counter name of a policy's allowed traffic in one direction. */
 export function policyObjectName(key: string, dir: Dir): string {
   return `${dir === 'egress' ? 'pe' : 'pi'}_${hash12(key)}`;
 }
 
-interface Group {
-  name: string;
-  identity: string;
-  dir: Dir;
-  family: Family;
-  policies: NetworkPolicy[];
-  members: Set<string>;
-  /** Named-port resolution of the members (ingress only). */
-  named: Map<string, number[]>;
+const fpCache = new WeakMap<object, string>();
+/** A content fingerprint, memoised per object (snapshots reuse objects from the agent's cache). */
+function fp(o: object): string {
+  let v = fpCache.get(o);
+  if (v === undefined) {
+    v = createHash('sha1').update(JSON.stringify(o)).digest('base64').slice(0, 20);
+    fpCache.set(o, v);
+  }
+  return v;
 }
 
-class Compiler {
+/** What one compile leaves for the next. */
+interface Memo {
+  /** Fingerprint of namespaces and pods: rule targets and group elements depend on them. */
+  world: string;
+  targets: Map<string, RuleTarget>;
+  elements: Map<string, { key: string; elements: NftElement[] }>;
+  /** Per pod: its selecting policies (depend on the pod and its namespace's policies only). */
+  selection: Map<string, { key: string; sel: Record<Dir, NetworkPolicy[]> }>;
+  /** The index of pods and namespaces, and their sorted addresses (valid while `world` is unchanged). */
+  index?: SnapshotIndex;
+  addrs?: Map<Family, PodAddr[]>;
+  /** Per group identity and per policy object: the nft objects, reused so the diff can skip them. */
+  objects: Map<string, { set?: NftSet; counter: NftCounter; chain: NftChain }>;
+}
+
+function worldFingerprint(s: PolicySnapshot): string {
+  const h = createHash('sha1');
+  for (const n of s.namespaces) h.update(fp(n));
+  const pods = s.pods.map((p) => `${podKey(p)}=${fp(p)}`).sort();
+  for (const p of pods) h.update(p);
+  return h.digest('base64');
+}
+
+class Compilation {
   private readonly idx: SnapshotIndex;
-  private readonly rank = new Map<string, number>();
-  private readonly targets = new Map<string, RuleTarget>();
-  private readonly groups = new Map<string, Group>();
-  private readonly dispatch = new Map<string, NftElement[]>();
-  private readonly endpoints: Record<Family, NftElement[]> = { 4: [], 6: [] };
+  private readonly byNs = new Map<string, NetworkPolicy[]>();
+  private readonly nsKey = new Map<string, string>();
+  private readonly addrCache = new Map<Family, PodAddr[]>();
+  readonly next: Memo;
+  /** The previous compile's world-dependent entries, when the world is unchanged. */
+  private readonly prev: Memo | undefined;
+  private readonly prevSelection: Memo['selection'] | undefined;
 
-  constructor(private readonly snapshot: PolicySnapshot) {
-    this.idx = indexSnapshot(snapshot);
+  constructor(
+    private readonly snapshot: PolicySnapshot,
+    prev: Memo | undefined,
+  ) {
+    const world = worldFingerprint(snapshot);
+    // Pods and namespaces unchanged: reuse their index, only the policies are new.
+    const reuse = prev?.world === world ? prev.index : undefined;
+    this.idx = reuse ? { ...reuse, policies: [...snapshot.policies].sort((a, b) => (policyKey(a) < policyKey(b) ? -1 : 1)) } : indexSnapshot(snapshot);
     checkLocalEndpoints(this.idx, snapshot.localEndpoints);
-    this.idx.policies.forEach((p, i) => this.rank.set(policyKey(p), i));
-  }
-
-  private selecting(pod: IndexedPod, dir: Dir): NetworkPolicy[] {
-    const type = dir === 'ingress' ? 'Ingress' : 'Egress';
-    return this.idx.policies.filter(
-      (p) => p.metadata.namespace === pod.namespace && effectivePolicyTypes(p).includes(type) && selectorMatches(p.spec.podSelector, pod.labels),
-    );
-  }
-
-  /** Sorts local endpoints into groups and fills the dispatch maps and the endpoint sets. */
-  assign(): void {
-    const eps = [...this.snapshot.localEndpoints].sort((a, b) => (a.hostIface + a.ip < b.hostIface + b.ip ? -1 : 1));
-    const selected = new Map<string, Record<Dir, NetworkPolicy[]>>();
-    for (const ep of eps) {
-      const pod = this.idx.podsByKey.get(podKey(ep))!;
-      const addr = tryParseIp(ep.ip)!;
-      const ip = formatIp(addr);
-      this.endpoints[addr.family].push({ key: `"${ep.hostIface}" . ${ip}` });
-      let sel = selected.get(pod.key);
-      if (!sel) {
-        sel = { egress: this.selecting(pod, 'egress'), ingress: this.selecting(pod, 'ingress') };
-        selected.set(pod.key, sel);
-      }
-      for (const dir of DIRS) {
-        const pols = sel[dir];
-        if (pols.length === 0) continue;
-        const named = new Map<string, number[]>();
-        if (dir === 'ingress') {
-          for (const np of namedPortsUsed(pols, 'ingress')) named.set(`${np.name}/${np.protocol}`, resolveNamedPort(pod, np.name, np.protocol));
-        }
-        const sig = [...named.entries()].map(([k, v]) => `${k}=${v.join('+')}`).join(',');
-        const identity = `${dir}|${addr.family}|${pols.map(policyKey).join(',')}|${sig}`;
-        const name = `${dir === 'egress' ? 'eg' : 'in'}_${hash12(identity)}`;
-        let g = this.groups.get(name);
-        if (g && g.identity !== identity) throw new TwillError('INTERNAL', `group name collision on ${name}`);
-        if (!g) {
-          g = { name, identity, dir, family: addr.family, policies: pols, members: new Set(), named };
-          this.groups.set(name, g);
-        }
-        g.members.add(pod.key);
-        const mapName = `${dir}_groups${sfx(addr.family)}`;
-        const list = this.dispatch.get(mapName) ?? [];
-        list.push({ key: ip, value: `goto ${name}` });
-        this.dispatch.set(mapName, list);
-      }
+    for (const p of this.idx.policies) {
+      const list = this.byNs.get(p.metadata.namespace) ?? [];
+      list.push(p);
+      this.byNs.set(p.metadata.namespace, list);
     }
+    for (const [ns, list] of this.byNs) this.nsKey.set(ns, list.map((p) => `${policyKey(p)}=${fp(p.spec)}`).join(','));
+    this.next = { world, targets: new Map(), elements: new Map(), selection: new Map(), index: this.idx, addrs: this.addrCache, objects: new Map() };
+    this.prev = prev?.world === world ? prev : undefined;
+    this.prevSelection = prev?.selection;
+    this.prevObjects = prev?.objects;
+  }
+
+  private readonly prevObjects: Memo['objects'] | undefined;
+
+  /** Reuses the objects of the last compile when `key` (their whole input) is unchanged. */
+  private objects(key: string, make: () => { set?: NftSet; counter: NftCounter; chain: NftChain }): { set?: NftSet; counter: NftCounter; chain: NftChain } {
+    const hit = this.next.objects.get(key) ?? this.prevObjects?.get(key);
+    const v = hit ?? make();
+    this.next.objects.set(key, v);
+    return v;
+  }
+
+  /** The policies selecting a pod, per direction (cached by pod labels and namespace policies). */
+  private selecting = (pod: IndexedPod): Record<Dir, NetworkPolicy[]> => {
+    const key = `${fp(pod.labels)}|${this.nsKey.get(pod.namespace) ?? ''}`;
+    const hit = this.next.selection.get(pod.key) ?? this.prevSelection?.get(pod.key);
+    if (hit && hit.key === key) {
+      this.next.selection.set(pod.key, hit);
+      return hit.sel;
+    }
+    const pols = this.byNs.get(pod.namespace) ?? [];
+    const pick = (type: 'Ingress' | 'Egress'): NetworkPolicy[] => pols.filter((p) => effectivePolicyTypes(p).includes(type) && selectorMatches(p.spec.podSelector, pod.labels));
+    const sel = { egress: pick('Egress'), ingress: pick('Ingress') };
+    this.next.selection.set(pod.key, { key, sel });
+    return sel;
+  };
+
+  /** Every pod address of one family, sorted (shared by all rules). */
+  private podAddrs(family: Family): PodAddr[] {
+    let list = this.addrCache.get(family) ?? this.prev?.addrs?.get(family);
+    if (!list) {
+      list = this.idx.pods.flatMap((pod) => pod.addrs.filter((a) => a.family === family).map((a) => ({ addr: a.value, pod })));
+      list.sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : 0));
+    }
+    this.addrCache.set(family, list);
+    return list;
   }
 
   private target(p: NetworkPolicy, dir: Dir, ri: number, family: Family): RuleTarget {
-    const key = `${policyKey(p)}|${dir}|${ri}|${family}`;
-    let t = this.targets.get(key);
-    if (!t) {
-      t = ruleTarget(this.idx, rulesOf(p, dir)[ri]!, p.metadata.namespace, family);
-      this.targets.set(key, t);
-    }
+    const key = `${policyKey(p)}|${fp(p.spec)}|${dir}|${ri}|${family}`;
+    const t = this.next.targets.get(key) ?? this.prev?.targets.get(key) ?? ruleTarget(this.idx, rulesOf(p, dir)[ri]!, p.metadata.namespace, family, this.podAddrs(family));
+    this.next.targets.set(key, t);
     return t;
   }
 
-  groupElements(g: Group): NftElement[] {
-    const boxes: Box[] = [];
-    for (const p of g.policies) {
-      const label = this.rank.get(policyKey(p))!;
-      rulesOf(p, g.dir).forEach((rule, ri) => {
-        const t = this.target(p, g.dir, ri, g.family);
-        boxes.push(...ruleBoxes(t, rule, g.dir, label, (name, proto) => g.named.get(`${name}/${proto}`) ?? []));
-      });
-    }
-    return decompose(boxes).map((b) => ({
-      key: `${formatAddrRange(g.family, b.dims[0]!)} . ${formatProtoRange(b.dims[1]!)} . ${formatPortRange(b.dims[2]!)}`,
-      value: `goto ${policyObjectName(policyKey(this.idx.policies[b.label]!), g.dir)}`,
-    }));
+  private elements(g: Group): NftElement[] {
+    const key = g.policies.map((p) => fp(p.spec)).join(',');
+    const hit = this.prev?.elements.get(g.name);
+    const elements = hit && hit.key === key ? hit.elements : groupElements(g, (p, ri) => this.target(p, g.dir, ri, g.family), (p) => policyObjectName(policyKey(p), g.dir));
+    this.next.elements.set(g.name, { key, elements });
+    return elements;
   }
 
   build(table: string): PolicyModel {
-    this.assign();
+    const { groups, dispatch, endpoints } = assignGroups(this.idx, this.snapshot.localEndpoints, this.selecting);
     const counters: NftCounter[] = [{ name: SPOOF_COUNTER, comment: 'packets dropped by anti-spoofing' }];
     const sets: NftSet[] = [];
     const chains: NftChain[] = staticChains();
     const groupInfo: GroupInfo[] = [];
     const polDirs = new Map<string, Set<Dir>>();
     for (const f of FAMILIES) {
-      sets.push({ name: `endpoints${sfx(f)}`, type: ['ifname', addrType(f)], flags: [], comment: 'local pods: host veth . address', elements: sortElements(this.endpoints[f]) });
+      sets.push({ name: `endpoints${sfx(f)}`, type: ['ifname', addrType(f)], flags: [], comment: 'local pods: host veth . address', elements: sortElements(endpoints[f]) });
       for (const dir of DIRS) {
         const name = `${dir}_groups${sfx(f)}`;
-        sets.push({ name, type: [addrType(f)], map: 'verdict', flags: [], comment: `local pods isolated for ${dir}`, elements: sortByAddr(this.dispatch.get(name) ?? []) });
+        sets.push({ name, type: [addrType(f)], map: 'verdict', flags: [], comment: `local pods isolated for ${dir}`, elements: dispatch.get(name) ?? [] });
       }
     }
-    for (const g of [...this.groups.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const elements = this.groupElements(g);
-      const what = `${g.dir} IPv${g.family} group of ${g.policies.map(policyKey).join(', ')}`;
-      sets.push({ name: g.name, type: [addrType(g.family), 'inet_proto', 'inet_service'], map: 'verdict', flags: ['interval'], elements });
-      counters.push({ name: g.name, comment: nftComment(`dropped: ${what}`) });
-      const peerField = `${ipKeyword(g.family)} ${g.dir === 'egress' ? 'daddr' : 'saddr'}`;
-      chains.push({
-        name: g.name,
-        comment: nftComment(what),
-        rules: [`${peerField} . meta l4proto . th dport vmap @${g.name}`, `counter name "${g.name}" drop`],
+    for (const g of groups) {
+      const elements = this.elements(g);
+      const o = this.objects(`group ${g.identity}`, () => {
+        const what = `${g.dir} IPv${g.family} group of ${g.policies.map(policyKey).join(', ')}`;
+        const peerField = `${ipKeyword(g.family)} ${g.dir === 'egress' ? 'daddr' : 'saddr'}`;
+        return {
+          counter: { name: g.name, comment: nftComment(`dropped: ${what}`) },
+          chain: { name: g.name, comment: nftComment(what), rules: [`${peerField} . meta l4proto . th dport vmap @${g.name}`, `counter name "${g.name}" drop`] },
+        };
       });
+      const set = o.set?.elements === elements ? o.set : { name: g.name, type: [addrType(g.family), 'inet_proto', 'inet_service'], map: 'verdict' as const, flags: ['interval'], elements };
+      o.set = set;
+      sets.push(set);
+      counters.push(o.counter);
+      chains.push(o.chain);
       for (const p of g.policies) {
         const dirs = polDirs.get(policyKey(p)) ?? new Set();
         dirs.add(g.dir);
@@ -165,29 +189,32 @@ class Compiler {
         if (!polDirs.get(key)!.has(dir)) continue;
         const name = policyObjectName(key, dir);
         obj[dir] = name;
-        counters.push({ name, comment: nftComment(`${key} ${dir} allowed`) });
-        chains.push({ name, comment: nftComment(`${key} ${dir}`), rules: [`counter name "${name}"${dir === 'ingress' ? ' accept' : ''}`] });
+        const o = this.objects(`policy ${key} ${dir}`, () => ({
+          counter: { name, comment: nftComment(`${key} ${dir} allowed`) },
+          chain: { name, comment: nftComment(`${key} ${dir}`), rules: [`counter name "${name}"${dir === 'ingress' ? ' accept' : ''}`] },
+        }));
+        counters.push(o.counter);
+        chains.push(o.chain);
       }
       policies.push(obj);
     }
     return {
       family: 'inet',
       table,
-      counters: counters.sort(byName),
-      sets: sets.sort(byName),
-      chains: [...chains.filter((c) => c.base), ...chains.filter((c) => !c.base).sort(byName)],
+      counters: sortByName(counters),
+      sets: sortByName(sets),
+      chains: [...chains.filter((c) => c.base), ...sortByName(chains.filter((c) => !c.base))],
       info: { node: this.snapshot.node, groups: groupInfo, policies, spoofCounter: SPOOF_COUNTER },
     };
   }
 }
 
-const byName = (a: { name: string }, b: { name: string }): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-const sortElements = (els: NftElement[]): NftElement[] => [...new Map(els.map((e) => [e.key, e])).values()].sort((a, b) => (a.key < b.key ? -1 : 1));
-
-function sortByAddr(els: NftElement[]): NftElement[] {
-  const val = (e: NftElement): bigint => tryParseIp(e.key)?.value ?? 0n;
-  return [...new Map(els.map((e) => [e.key, e])).values()].sort((a, b) => (val(a) < val(b) ? -1 : val(a) > val(b) ? 1 : 0));
+/** Sorted by name (the native string sort is several times faster than a comparator). */
+function sortByName<T extends { name: string }>(xs: T[]): T[] {
+  const byName = new Map(xs.map((x) => [x.name, x]));
+  return [...byName.keys()].sort().map((k) => byName.get(k)!);
 }
+const sortElements = (els: NftElement[]): NftElement[] => [...new Map(els.map((e) => [e.key, e])).values()].sort((a, b) => (a.key < b.key ? -1 : 1));
 
 function staticChains(): NftChain[] {
   const twl = `"${HOST_VETH_PREFIX}*"`;
@@ -219,7 +246,24 @@ function staticChains(): NftChain[] {
   ];
 }
 
+/**
+ * A compiler that remembers its last compile, so a change to one policy recomputes only what
+ * that policy touches. One per table; not for concurrent use.
+ */
+export class PolicyCompiler {
+  private memo: Memo | undefined;
+
+  constructor(private readonly opts: CompileOptions = {}) {}
+
+  compile(snapshot: PolicySnapshot): PolicyModel {
+    const c = new Compilation(snapshot, this.memo);
+    const model = c.build(this.opts.table ?? NFT_TABLE_POLICY);
+    this.memo = c.next;
+    return model;
+  }
+}
+
 /** Compiles a snapshot into the model of the whole table. */
 export function compilePolicy(snapshot: PolicySnapshot, opts: CompileOptions = {}): PolicyModel {
-  return new Compiler(snapshot).build(opts.table ?? NFT_TABLE_POLICY);
+  return new PolicyCompiler(opts).compile(snapshot);
 }

@@ -51,6 +51,14 @@ function declareCounter(t: string, c: NftCounter): string {
   return `add counter ${t} ${c.name}${c.comment !== undefined ? ` { comment "${c.comment}" ; }` : ''}`;
 }
 
+/** Fast path for the common case: the same list (PolicyCompiler reuses it) or equal in order. */
+function sameElements(a: NftElement[], b: NftElement[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i]!.key !== b[i]!.key || a[i]!.value !== b[i]!.value) return false;
+  return true;
+}
+
 export function diffModels(prev: NftTableModel, next: NftTableModel): DiffResult {
   const full = (): DiffResult => ({ script: renderFullReplace(next), full: true, changes: 1 });
   if (prev.family !== next.family || prev.table !== next.table) return full();
@@ -60,15 +68,15 @@ export function diffModels(prev: NftTableModel, next: NftTableModel): DiffResult
   const [pch, nch] = [byName(prev.chains), byName(next.chains)];
   for (const [name, s] of ns) {
     const old = ps.get(name);
-    if (old && !setShapeEqual(old, s)) return full();
+    if (old && old !== s && !setShapeEqual(old, s)) return full();
   }
   for (const [name, c] of nch) {
     const old = pch.get(name);
-    if (old && !chainShapeEqual(old, c)) return full();
+    if (old && old !== c && !chainShapeEqual(old, c)) return full();
   }
   for (const [name, c] of nc) {
     const old = pc.get(name);
-    if (old && old.comment !== c.comment) return full();
+    if (old && old !== c && old.comment !== c.comment) return full();
   }
 
   const create: string[] = [];
@@ -85,6 +93,7 @@ export function diffModels(prev: NftTableModel, next: NftTableModel): DiffResult
   const deletes: string[] = [];
   for (const s of next.sets) {
     const old = ps.get(s.name);
+    if (old && sameElements(old.elements, s.elements)) continue;
     const before = new Map((old?.elements ?? []).map((e) => [e.key, e.value]));
     const after = new Map(s.elements.map((e) => [e.key, e.value]));
     const gone = (old?.elements ?? []).filter((e) => !after.has(e.key) || after.get(e.key) !== e.value);
@@ -96,7 +105,7 @@ export function diffModels(prev: NftTableModel, next: NftTableModel): DiffResult
 
   for (const c of next.chains) {
     const old = pch.get(c.name);
-    if (old && sameStrings(old.rules, c.rules)) continue;
+    if (old && (old === c || sameStrings(old.rules, c.rules))) continue;
     if (old) refill.push(`flush chain ${t} ${c.name}`);
     for (const r of c.rules) refill.push(`add rule ${t} ${c.name} ${r}`);
     changes += 1;

@@ -5,20 +5,21 @@
 // Reproduce a failure with POLICY_SEED=<seed> (printed on failure); POLICY_RUNS=<n> runs more.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compilePolicy, policyObjectName } from './compile.js';
+import { compilePolicy, policyObjectName, PolicyCompiler } from './compile.js';
 import { diffModels } from './diff.js';
 import { evaluateIndexed, formatRuleRef, type Flow, type ResolvedEnd, type Verdict } from './evaluate.js';
 import { NftFake } from './nft-fake.js';
-import { renderFullReplace } from './render.js';
+import { renderFullReplace, renderTable } from './render.js';
 import { indexSnapshot } from './snapshot.js';
 import { crossing, tracePacket, type TraceResult } from './tracer.js';
 import { validateNetworkPolicy } from './validate.js';
 import { ifaceOf, mutateWorld, randomFlow, randomWorld, Rng, snapshotFor, type World } from './testing/world.js';
 
 const SEED = Number(process.env['POLICY_SEED'] ?? 20240611);
-const RUNS = Number(process.env['POLICY_RUNS'] ?? 150);
+const RUNS = Number(process.env['POLICY_RUNS'] ?? 100);
 const FLOWS_PER_WORLD = 40;
 const TABLE = 'twill-policy';
+const NODES = ['n1', 'n2', 'n3'];
 const PROTO: Record<Flow['protocol'], number> = { TCP: 6, UDP: 17, SCTP: 132, ICMP: 1 };
 
 function fakeFor(w: World, node: string): NftFake {
@@ -93,6 +94,23 @@ function checkDiff(a: World, b: World, where: string): void {
     assert.equal(diffModels(mb, mb).script, '', `${where}: a model diffed with itself must be empty`);
   }
 }
+
+test(`a long-lived PolicyCompiler always compiles exactly what a fresh compile does (seed ${SEED})`, () => {
+  for (let run = 0; run < Math.ceil(RUNS / 5); run++) {
+    const seed = SEED + 100_000 + run;
+    const rng = new Rng(seed);
+    let w = randomWorld(rng);
+    const compilers = new Map(NODES.map((n) => [n, new PolicyCompiler()]));
+    for (let step = 0; step < 12; step++) {
+      for (const node of w.nodes) {
+        const s = snapshotFor(w, node);
+        assert.equal(renderTable(compilers.get(node)!.compile(s)), renderTable(compilePolicy(s)), `POLICY_SEED=${seed - 100_000} (memo) step ${step} node ${node}`);
+      }
+      // Mostly policy-only changes (the memo's fast path), sometimes pods and labels too.
+      w = rng.bool(0.6) ? { ...w, policies: mutateWorld(rng, w).policies } : mutateWorld(rng, w);
+    }
+  }
+});
 
 test(`evaluator == tracer(compiled rulesets) on random clusters (seed ${SEED}, ${RUNS} worlds)`, () => {
   let flows = 0;

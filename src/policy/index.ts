@@ -28,7 +28,7 @@ export {
   type SideVerdict,
   type Verdict,
 } from './evaluate.js';
-export { compilePolicy, policyObjectName, type CompileOptions } from './compile.js';
+export { compilePolicy, policyObjectName, PolicyCompiler, type CompileOptions } from './compile.js';
 export type { CompileInfo, GroupInfo, NftChain, NftCounter, NftElement, NftSet, NftTableModel, PolicyModel, PolicyObjects } from './model.js';
 export { renderTable, renderFullReplace } from './render.js';
 export { diffModels, type DiffResult } from './diff.js';

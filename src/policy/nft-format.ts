@@ -41,9 +41,16 @@ export function formatPortRange(r: Range): string {
 
 /** nft keeps at most 128 bytes of comment; names in comments are Kubernetes names (no quotes). */
 export function nftComment(s: string): string {
-  const clean = s.replace(/["\\\n]/g, '');
-  return clean.length <= 120 ? clean : `${clean.slice(0, 117)}...`;
+  let c = comments.get(s);
+  if (c === undefined) {
+    if (comments.size > 100_000) comments.clear();
+    const clean = s.replace(/["\\\n]/g, '');
+    c = clean.length <= 120 ? clean : `${clean.slice(0, 117)}...`;
+    comments.set(s, c);
+  }
+  return c;
 }
+const comments = new Map<string, string>();
 
 export function addrType(family: Family): string {
   return family === 4 ? 'ipv4_addr' : 'ipv6_addr';

@@ -49,7 +49,27 @@ export interface PolicySnapshot {
   localEndpoints: LocalEndpoint[];
 }
 
-export const policyKey = (p: NetworkPolicy): string => `${p.metadata.namespace}/${p.metadata.name}`;
+const keys = new WeakMap<NetworkPolicy, string>();
+export function policyKey(p: NetworkPolicy): string {
+  let k = keys.get(p);
+  if (k === undefined) {
+    k = `${p.metadata.namespace}/${p.metadata.name}`;
+    keys.set(p, k);
+  }
+  return k;
+}
+
+const parsed = new Map<string, IpAddr | null>();
+/** tryParseIp, remembered: the same few thousand addresses are parsed on every compile. */
+export function parseIpCached(text: string): IpAddr | undefined {
+  let a = parsed.get(text);
+  if (a === undefined) {
+    if (parsed.size > 200_000) parsed.clear();
+    a = tryParseIp(text) ?? null;
+    parsed.set(text, a);
+  }
+  return a ?? undefined;
+}
 export const podKey = (p: { namespace: string; name: string }): string => `${p.namespace}/${p.name}`;
 
 /** policyTypes with the API defaults: Ingress always, Egress only when egress rules exist. */
@@ -94,7 +114,7 @@ export function indexSnapshot(s: PolicySnapshot): SnapshotIndex {
     const addrs: IpAddr[] = [];
     const ip = { ...p, key: podKey(p), addrs, ips: [] as string[] };
     for (const text of p.ips) {
-      const a = tryParseIp(text);
+      const a = parseIpCached(text);
       if (!a) continue;
       const norm = formatIp(a);
       if (podByIp.has(norm)) continue;
@@ -179,7 +199,7 @@ export function checkLocalEndpoints(idx: SnapshotIndex, eps: LocalEndpoint[]): v
         details: 'build the snapshot from one consistent view of the datastore cache',
       });
     }
-    const a = tryParseIp(ep.ip);
+    const a = parseIpCached(ep.ip);
     if (!a || !pod.ips.includes(formatIp(a))) {
       throw new TwillError('INTERNAL', `local endpoint ${podKey(ep)} has address ${ep.ip}, which the pod does not hold (${pod.ips.join(', ') || 'none'})`);
     }

@@ -10,10 +10,15 @@ import type { IndexedPod, SnapshotIndex } from './snapshot.js';
 
 export type Dir = 'ingress' | 'egress';
 
+export interface PodAddr {
+  addr: bigint;
+  pod: IndexedPod;
+}
+
 /** The addresses a rule's peers cover, and which of them are pod addresses (for named ports). */
 export interface RuleTarget {
   ranges: Range[];
-  podAddrs: { addr: bigint; pod: IndexedPod }[];
+  podAddrs: PodAddr[];
 }
 
 export interface RuleSpec {
@@ -51,13 +56,23 @@ function ipBlockRanges(peer: NetworkPolicyPeer, family: Family): Range[] {
   return subtractRanges([cidr.base, cidrLast(cidr)], holes);
 }
 
-const inRanges = (sorted: Range[], v: bigint): boolean => sorted.some(([lo, hi]) => v >= lo && v <= hi);
+/** The entries of `sortedAddrs` inside the sorted, disjoint `ranges`. */
+function podAddrsIn(sortedAddrs: PodAddr[], ranges: Range[]): PodAddr[] {
+  const out: PodAddr[] = [];
+  let i = 0;
+  for (const [lo, hi] of ranges) {
+    while (i < sortedAddrs.length && sortedAddrs[i]!.addr < lo) i++;
+    while (i < sortedAddrs.length && sortedAddrs[i]!.addr <= hi) out.push(sortedAddrs[i++]!);
+  }
+  return out;
+}
 
-/** Addresses covered by a rule's peers (an empty peer list covers every address). */
-export function ruleTarget(idx: SnapshotIndex, rule: RuleSpec, policyNs: string, family: Family): RuleTarget {
-  const allPodAddrs = (): { addr: bigint; pod: IndexedPod }[] =>
-    idx.pods.flatMap((pod) => pod.addrs.filter((a) => a.family === family).map((a) => ({ addr: a.value, pod })));
-  if (rule.peers.length === 0) return { ranges: [fullRange(family)], podAddrs: allPodAddrs() };
+/**
+ * Addresses covered by a rule's peers (an empty peer list covers every address). `allPodAddrs`
+ * is every pod address of the family, sorted.
+ */
+export function ruleTarget(idx: SnapshotIndex, rule: RuleSpec, policyNs: string, family: Family, allPodAddrs: PodAddr[]): RuleTarget {
+  if (rule.peers.length === 0) return { ranges: [fullRange(family)], podAddrs: allPodAddrs };
   const ranges: Range[] = [];
   const podAddrs = new Map<bigint, IndexedPod>();
   let blocks: Range[] = [];
@@ -76,7 +91,7 @@ export function ruleTarget(idx: SnapshotIndex, rule: RuleSpec, policyNs: string,
   }
   if (blocks.length > 0) {
     const merged = mergeRanges(blocks);
-    for (const pa of allPodAddrs()) if (inRanges(merged, pa.addr)) podAddrs.set(pa.addr, pa.pod);
+    for (const pa of podAddrsIn(allPodAddrs, merged)) podAddrs.set(pa.addr, pa.pod);
     ranges.push(...merged);
   }
   return { ranges: mergeRanges(ranges), podAddrs: [...podAddrs.entries()].map(([addr, pod]) => ({ addr, pod })) };

@@ -66,7 +66,6 @@ test('agent SIGKILLed and restarted during a TCP stream: the stream survives, no
 
 test('etcd stopped for 30 s: pod traffic unaffected, ADD still works, everything converges after', { timeout: 180_000 }, async () => {
   const kube = new LabKubelet(lab);
-  const p1 = (await kube.record('r', 'p1'))!;
   const p3 = (await kube.record('r', 'p3'))!;
   await lab.stopEtcd();
   let etcdDown = true;
