@@ -11,8 +11,8 @@ import type { Store } from '../datastore/store.js';
 import { objectKey, type NetworkPolicy, type Pod } from '../model/types.js';
 import {
   PolicyDataplane,
+  PolicyCompiler,
   buildSnapshot,
-  compilePolicy,
   evaluate,
   validateNetworkPolicy,
   type Flow,
@@ -42,6 +42,7 @@ export class PolicyController {
   private readonly namespaces: Informer<'Namespace'>;
   private readonly policies: Informer<'NetworkPolicy'>;
   private readonly dataplane: PolicyDataplane;
+  private readonly compiler = new PolicyCompiler();
   private readonly accepted = new Map<string, NetworkPolicy>();
   private readonly rejected = new Map<string, { reason: string; previousVersionInForce: boolean }>();
   private snapshot: PolicySnapshot | undefined;
@@ -159,7 +160,7 @@ export class PolicyController {
     const policies = this.effectivePolicies();
     const { pods, localEndpoints } = this.snapshotInput();
     const { snapshot } = buildSnapshot({ node: this.nodeName, namespaces: this.namespaces.list(), pods, policies, localEndpoints });
-    const model = compilePolicy(snapshot);
+    const model = this.compiler.compile(snapshot);
     const r = await this.dataplane.apply(model);
     this.snapshot = snapshot;
     return { changes: r.changes, detail: { mode: r.mode, policies: policies.length, rejected: this.rejected.size || undefined, localPods: localEndpoints.length, bytes: r.bytes || undefined } };
