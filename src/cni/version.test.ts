@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { isTwillError } from '../util/errors.js';
+import { assertGolden } from '../../test/support/golden.js';
 import { SUPPORTED_VERSIONS, type CniResult } from './types.js';
 import { compareVersions, encodeResult, negotiateVersion, parseResult } from './version.js';
 
@@ -9,10 +9,7 @@ const TESTDATA = new URL('./testdata/', import.meta.url);
 
 /** Compares against testdata/NAME; UPDATE_GOLDEN=1 rewrites the file instead. */
 function golden(name: string, value: unknown): void {
-  const text = JSON.stringify(value, null, 2) + '\n';
-  const url = new URL(name, TESTDATA);
-  if (process.env['UPDATE_GOLDEN'] === '1') writeFileSync(url, text);
-  assert.equal(text, readFileSync(url, 'utf8'), `golden ${name} differs; rerun with UPDATE_GOLDEN=1 and review the diff`);
+  assertGolden(new URL(name, TESTDATA), JSON.stringify(value, null, 2) + '\n');
 }
 
 /** A dual-stack pod attachment using every 1.1.0 field. */

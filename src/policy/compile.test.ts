@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { isTwillError } from '../util/errors.js';
 import { compilePolicy } from './compile.js';
 import { renderFullReplace, renderTable } from './render.js';
-import { assertGolden } from './testing/golden.js';
+import { assertGolden as assertGoldenFile } from '../../test/support/golden.js';
+
+const assertGolden = (name: string, text: string): void => assertGoldenFile(new URL(`./testdata/${name}`, import.meta.url), text);
 import { PODS, POLICIES, pol, shopSnapshot } from './testing/fixtures.js';
 import type { SnapshotPod } from './snapshot.js';
 

@@ -4,7 +4,9 @@ import { compilePolicy } from './compile.js';
 import { diffModels } from './diff.js';
 import { NftFake } from './nft-fake.js';
 import { renderFullReplace } from './render.js';
-import { assertGolden } from './testing/golden.js';
+import { assertGolden as assertGoldenFile } from '../../test/support/golden.js';
+
+const assertGolden = (name: string, text: string): void => assertGoldenFile(new URL(`./testdata/${name}`, import.meta.url), text);
 import { PODS, POLICIES, pol, shopSnapshot } from './testing/fixtures.js';
 import type { PolicySnapshot } from './snapshot.js';
 

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { compilePolicy, policyObjectName } from './compile.js';
 import { evaluate } from './evaluate.js';
 import { explain, policyCounters } from './explain.js';
-import { assertGolden } from './testing/golden.js';
+import { assertGolden as assertGoldenFile } from '../../test/support/golden.js';
+
+const assertGolden = (name: string, text: string): void => assertGoldenFile(new URL(`./testdata/${name}`, import.meta.url), text);
 import { shopSnapshot } from './testing/fixtures.js';
 
 test('golden: explain() for an allowed, a denied and a node-local flow', () => {

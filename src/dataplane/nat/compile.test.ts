@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { isTwillError } from '../../util/errors.js';
-import { assertGolden } from '../routing/testing/golden.js';
+import { assertGolden } from '../../../test/support/golden.js';
 import { compileNat, type NatSnapshot } from './compile.js';
 
 const TESTDATA = join(import.meta.dirname, 'testdata');

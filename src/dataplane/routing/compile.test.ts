@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { isTwillError } from '../../util/errors.js';
 import { compileRouting } from './compile.js';
 import { renderRouting } from './render.js';
-import { assertGolden } from './testing/golden.js';
+import { assertGolden } from '../../../test/support/golden.js';
 import type { PeerNode, RoutingConfig, RoutingSnapshot, SelfNode } from './types.js';
 import { vtepMac } from './vxlan/vtep.js';
 
