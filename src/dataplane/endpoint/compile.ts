@@ -56,11 +56,11 @@ export function compileEndpoint(spec: EndpointSpec): EndpointPlan {
     const v6 = parseIp(ip).family === 6;
     const gw = v6 ? POD_GATEWAY_V6 : POD_GATEWAY_V4;
     const cidr = hostCidr(ip);
-    const fam = v6 ? '-6 ' : '';
-    podCommands.push(`${fam}addr add ${cidr} dev ${dev}${v6 ? ' nodad' : ''}`);
+    // `ip -batch` takes no per-line options (no "-6"): the family follows from the addresses.
+    podCommands.push(`addr add ${cidr} dev ${dev}${v6 ? ' nodad' : ''}`);
     if (!v6) podCommands.push(`route add ${gw}/32 dev ${dev} scope link`);
-    podCommands.push(`${fam}route add default via ${gw} dev ${dev}`);
-    podCommands.push(`${fam}neigh replace ${gw} lladdr ${HOST_VETH_MAC} dev ${dev} nud permanent`);
+    podCommands.push(`route add default via ${gw} dev ${dev}`);
+    podCommands.push(`neigh replace ${gw} lladdr ${HOST_VETH_MAC} dev ${dev} nud permanent`);
     hostRoutes.push({ dst: cidr, dev: hostIface, scope: 'link', protocol: ROUTE_PROTOCOL });
     ips.push({ address: cidr, gateway: gw, interface: 1 });
     routes.push({ dst: v6 ? '::/0' : '0.0.0.0/0', gw });
