@@ -17,6 +17,7 @@ import { ClusterMember } from './cluster.js';
 import { RoutingController } from './routing-controller.js';
 import { PolicyController } from './policy-controller.js';
 import { explain } from '../policy/index.js';
+import { applyNat, compileNat } from '../dataplane/nat/index.js';
 import { parseFlow } from './flow-request.js';
 import type { Logger } from '../util/log.js';
 import { AttachmentStore } from './attachments.js';
@@ -103,7 +104,12 @@ export class Agent {
   async start(): Promise<void> {
     const t0 = performance.now();
     await ensureSysctl('net.ipv4.ip_forward', '1');
-    if (!this.cluster) this.standaloneMtu = await defaultPodMtu(0);
+    if (!this.cluster) {
+      this.standaloneMtu = await defaultPodMtu(0);
+      // A standalone node masquerades its pods' traffic leaving the pod CIDR, as a cluster does.
+      const nat = await applyNat(compileNat({ enabled: this.cfg.natOutgoing, pools: [this.cfg.podCidr!] }), { runDir: this.cfg.runDir });
+      if (nat.changed) this.log.info('outbound NAT', { enabled: this.cfg.natOutgoing, pool: this.cfg.podCidr, script: nat.file });
+    }
     await this.ipam.init();
     await this.attachments.init();
     await this.cluster?.start();
