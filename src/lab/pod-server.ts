@@ -77,10 +77,16 @@ function main(): void {
     if (proto === 'udp') {
       const s = createSocket('udp4');
       s.on('message', (_m, rinfo) => s.send(`${identity}\n`, rinfo.port, rinfo.address));
+      s.on('error', () => undefined);
       s.bind(port);
     } else {
       // Reports the peer address too, so tests can see whether a source was NATed.
-      createTcpServer((c) => c.end(`${identity} ${(c.remoteAddress ?? '').replace(/^::ffff:/, '')}\n`)).listen(port);
+      // A prober may reset the connection before our reply is out; one client's reset must not
+      // take the whole pod server down (an unhandled 'error' event would).
+      createTcpServer((c) => {
+        c.on('error', () => undefined);
+        c.end(`${identity} ${(c.remoteAddress ?? '').replace(/^::ffff:/, '')}\n`);
+      }).listen(port);
     }
   }
   rmSync(control, { force: true });
