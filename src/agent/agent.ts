@@ -185,6 +185,10 @@ export class Agent {
       .route('GET', '/healthz', () => Promise.resolve({ ok: true }))
       .route('GET', '/v1/status', () => Promise.resolve(this.status()))
       .route('GET', '/v1/policy/status', async () => ({ node: this.cfg.nodeName, ready: this.policy?.ready ?? false, policies: (await this.policy?.status()) ?? [] }))
+      .route('POST', '/v1/policy/sync', async () => {
+        if (!this.policy) throw new TwillError('NOT_FOUND', 'this agent runs standalone: NetworkPolicy needs a datastore (--datastore)');
+        return { node: this.cfg.nodeName, ...(await this.policy.sync()) };
+      })
       .route('POST', '/v1/policy/explain', ({ body }) => {
         if (!this.policy) throw new TwillError('NOT_FOUND', 'this agent runs standalone: NetworkPolicy needs a datastore (--datastore)');
         const verdict = this.policy.explain(parseFlow(body));

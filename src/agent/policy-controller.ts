@@ -102,6 +102,26 @@ export class PolicyController {
     clearTimeout(timer);
   }
 
+  /**
+   * Resolves once this node's ruleset reflects everything the datastore held when it was called:
+   * the caches caught up with a fresh list, then a whole reconcile ran. Tests and tools that
+   * change policy inputs call it (through the agent API) to know when the datapath follows.
+   */
+  async sync(timeoutMs = 5000): Promise<{ runs: number; lastChanges?: number }> {
+    if (!this.ready) throw new TwillError('TRY_AGAIN', 'policy inputs are not read from the datastore yet; retry shortly');
+    const deadline = Date.now() + timeoutMs;
+    await Promise.all([this.namespaces, this.pods, this.policies].map((i) => i.caughtUp(deadline)));
+    const done = this.reconciler.settled();
+    this.reconciler.trigger('sync requested');
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([done.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), Math.max(0, deadline - Date.now()))))]);
+    clearTimeout(timer);
+    if (timedOut) throw new TwillError('TIMEOUT', `no policy reconcile completed within ${timeoutMs} ms`);
+    const st = this.reconciler.status();
+    if (st.lastError) throw new TwillError('INTERNAL', `the policy reconcile failed: ${st.lastError}`);
+    return { runs: st.runs, lastChanges: st.lastChanges };
+  }
+
   /** The policies to compile: accepted ones, and the last accepted version of rejected updates. */
   private effectivePolicies(): NetworkPolicy[] {
     const out: NetworkPolicy[] = [];
