@@ -9,12 +9,13 @@ import { agentRequest } from '../../../src/cli/client.js';
 import { applyDocs, deleteDocs, ensureDefaultNamespace } from '../../../src/lab/apply.js';
 import { LabKubelet, type PodRecord } from '../../../src/lab/kubelet.js';
 import { LAB_DEFAULTS, Lab } from '../../../src/lab/lab.js';
-import { loadManifests } from '../../../src/lab/manifest.js';
+import { loadManifests, type LabResource } from '../../../src/lab/manifest.js';
 import { probeFrom } from '../../../src/lab/pod-sandbox.js';
 import { probeLab } from '../../../src/lab/probe.js';
 import { nodeDir, podDir } from '../../../src/lab/state.js';
 import { objectKey } from '../../../src/model/types.js';
 import { buildSnapshot, evaluate } from '../../../src/policy/index.js';
+import { TwillError } from '../../../src/util/errors.js';
 import { projectRoot } from '../../../src/util/paths.js';
 import { renderTemplate } from './template.js';
 import { allCells, cellKey, parseCellKey, ppText, type Cell, type Matrix, type PortProto } from './truth-table.js';
@@ -100,6 +101,19 @@ export class NetpolLab {
     await Promise.all(this.lab.state.nodes.map((n) => agentRequest(this.lab.socket(n.name), 'POST', '/v1/policy/sync', undefined, 10_000)));
   }
 
+  /** As sync, for agents that may still be starting (retries while they say TRY_AGAIN). */
+  async syncWhenReady(timeoutMs = 15_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await this.sync();
+      } catch (e) {
+        if (Date.now() > until || !(e instanceof TwillError && ['TRY_AGAIN', 'AGENT_UNREACHABLE'].includes(e.code))) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
   /** `lab apply -f` of a scenario file (placeholders rendered first), then sync. */
   async apply(file: string): Promise<void> {
     await this.withRendered(file, async (path) => applyDocs(this.lab, await loadManifests([path]), quiet));
@@ -109,6 +123,17 @@ export class NetpolLab {
   /** `lab delete -f`, then sync. */
   async delete(file: string): Promise<void> {
     await this.withRendered(file, async (path) => deleteDocs(this.lab, await loadManifests([path]), quiet));
+    await this.sync();
+  }
+
+  /** Objects built in code, applied as `lab apply` would (the caller validated them), then sync. */
+  async applyObjects(objs: LabResource[]): Promise<void> {
+    await applyDocs(this.lab, objs.map((obj, i) => ({ source: 'generated', index: i + 1, obj })), quiet);
+    await this.sync();
+  }
+
+  async deleteObjects(objs: LabResource[]): Promise<void> {
+    await deleteDocs(this.lab, objs.map((obj, i) => ({ source: 'generated', index: i + 1, obj })), quiet);
     await this.sync();
   }
 
