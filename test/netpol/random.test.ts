@@ -1,7 +1,7 @@
 // Seeded random NetworkPolicies against the REAL lab: each round labels some pods and namespaces,
 // applies a few random valid policies, and compares every cell of the probe matrix (9 pods x 9
-// pods x 80/81 x TCP/UDP) with the evaluator; then changes one policy, maybe deletes another,
-// and compares again. The seed is printed; reproduce with NETPOL_SEED=<seed> (NETPOL_ROUNDS=<n>
+// pods x 80/81 x TCP/UDP) with the evaluator; then changes one policy, maybe deletes another and
+// relabels, and compares again. The seed is printed; reproduce with NETPOL_SEED=<seed> (NETPOL_ROUNDS=<n>
 // for more or fewer rounds; round r uses seed+r, so NETPOL_SEED=<seed+r> NETPOL_ROUNDS=1 replays
 // one round alone).
 import { after, before, test } from 'node:test';
@@ -16,7 +16,7 @@ import { disagreement } from './support/witnesses.js';
 
 const LAB = 'npe2';
 const SEED = Number(process.env['NETPOL_SEED'] ?? Math.floor(Math.random() * 1e9));
-const ROUNDS = Number(process.env['NETPOL_ROUNDS'] ?? 6);
+const ROUNDS = Number(process.env['NETPOL_ROUNDS'] ?? 10);
 
 let np: NetpolLab;
 let base: { pods: Pod[]; namespaces: Namespace[] };
@@ -54,7 +54,7 @@ test(`random policies, kernel == evaluator on every cell (NETPOL_SEED=${SEED}, $
     const seed = SEED + round;
     const where = `round ${round} (replay alone: NETPOL_SEED=${seed} NETPOL_ROUNDS=1)`;
     const rng = new Rng(seed);
-    const labels = randomLabels(rng, cluster);
+    let labels = randomLabels(rng, cluster);
     const policies = Array.from({ length: rng.int(1, 4) }, (_, i) => randomPolicy(rng, cluster, `r${round}-p${i}`));
     for (const p of policies) assert.deepEqual(validateNetworkPolicy(p), [], `${where}: the generator made an invalid policy\n${stringify(p)}`);
     try {
@@ -68,13 +68,20 @@ test(`random policies, kernel == evaluator on every cell (NETPOL_SEED=${SEED}, $
       assert.deepEqual(validateNetworkPolicy(changed), []);
       policies[i] = changed;
       await np.applyObjects([changed]);
-      let deleted = '';
+      let also = '';
       if (policies.length > 1 && rng.bool()) {
         const [gone] = policies.splice(rng.int(0, policies.length - 1), 1);
         await np.deleteObjects([gone!]);
-        deleted = ` and ${gone!.metadata.namespace}/${gone!.metadata.name} deleted`;
+        also += `, ${gone!.metadata.namespace}/${gone!.metadata.name} deleted`;
       }
-      await compare(`${where}, ${changed.metadata.namespace}/${changed.metadata.name} changed${deleted}`, labels, policies);
+      if (rng.bool()) {
+        // Relabel: pods and namespaces join and leave the policies' selections.
+        labels = randomLabels(rng, cluster);
+        const l2 = labelled(base, labels);
+        await np.applyObjects([...l2.namespaces, ...l2.pods]);
+        also += ', labels changed';
+      }
+      await compare(`${where}, ${changed.metadata.namespace}/${changed.metadata.name} changed${also}`, labels, policies);
     } finally {
       await np.reset();
     }
