@@ -76,8 +76,9 @@ export class NetpolLab {
   static async start(name: string): Promise<NetpolLab> {
     await checkBuildFresh();
     await Lab.down(name, quiet); // leftovers of an interrupted run
-    const lab = await Lab.up({ ...LAB_DEFAULTS, name, nodes: 3 }, quiet);
+    let lab: Lab | undefined;
     try {
+      lab = await Lab.up({ ...LAB_DEFAULTS, name, nodes: 3 }, quiet);
       await ensureDefaultNamespace(await lab.store());
       await applyDocs(lab, await loadManifests([CLUSTER_YAML]), quiet);
       const recs = await new LabKubelet(lab).records();
@@ -85,7 +86,7 @@ export class NetpolLab {
       await l.sync();
       return l;
     } catch (e) {
-      await lab.close().catch(() => undefined);
+      await lab?.close().catch(() => undefined);
       await Lab.down(name, quiet);
       throw e;
     }
