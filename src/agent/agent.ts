@@ -75,7 +75,7 @@ export class Agent {
         podMTU: () => this.podMtu(),
       });
       this.routing = new RoutingController(this.cluster, cfg.runDir, log.child('routing'));
-      this.policy = new PolicyController(store, cfg.nodeName, () => this.attachments.all(), cfg.runDir, log.child('policy'));
+      this.policy = new PolicyController(store, cfg.nodeName, () => this.attachments.all(), cfg.runDir, log.child('policy'), join(cfg.stateDir, 'policy', 'accepted.json'));
       this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), this.cluster.blockSource());
     } else {
       this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), staticBlocks([cfg.podCidr!]));
@@ -191,6 +191,10 @@ export class Agent {
       .route('GET', '/healthz', () => Promise.resolve({ ok: true }))
       .route('GET', '/v1/status', () => Promise.resolve(this.status()))
       .route('GET', '/v1/policy/status', async () => ({ node: this.cfg.nodeName, ready: this.policy?.ready ?? false, policies: (await this.policy?.status()) ?? [] }))
+      .route('POST', '/v1/policy/sync', async () => {
+        if (!this.policy) throw new TwillError('NOT_FOUND', 'this agent runs standalone: NetworkPolicy needs a datastore (--datastore)');
+        return { node: this.cfg.nodeName, ...(await this.policy.sync()) };
+      })
       .route('POST', '/v1/policy/explain', ({ body }) => {
         if (!this.policy) throw new TwillError('NOT_FOUND', 'this agent runs standalone: NetworkPolicy needs a datastore (--datastore)');
         const verdict = this.policy.explain(parseFlow(body));

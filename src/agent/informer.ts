@@ -3,6 +3,7 @@
 // complete list has been read, so callers never act on a partial picture.
 import type { Store, Watch } from '../datastore/store.js';
 import { objectKey, type Kind, type ResourceOf } from '../model/types.js';
+import { TwillError } from '../util/errors.js';
 
 export class Informer<K extends Kind> {
   readonly items = new Map<string, ResourceOf<K>>();
@@ -34,6 +35,19 @@ export class Informer<K extends Kind> {
   private replace(items: ResourceOf<K>[]): void {
     this.items.clear();
     for (const o of items) this.items.set(objectKey(o), o);
+  }
+
+  /**
+   * Resolves once the cache holds what the store holds at the time of the call (same keys, same
+   * resourceVersions): whoever just wrote to the store then knows this informer has seen it.
+   */
+  async caughtUp(deadline: number): Promise<void> {
+    const want = new Map((await this.store.list(this.kind)).items.map((o) => [objectKey(o), o.metadata.resourceVersion]));
+    const same = () => this.items.size === want.size && [...want].every(([k, rv]) => this.items.get(k)?.metadata.resourceVersion === rv);
+    while (!same()) {
+      if (Date.now() > deadline) throw new TwillError('TIMEOUT', `the ${this.kind} cache has not caught up with the datastore (watch lagging or broken)`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   list(): ResourceOf<K>[] {

@@ -4,9 +4,10 @@
 //
 // A policy that fails validation is rejected with its reasons (status API, agent log); if an
 // earlier version of it was accepted, that version stays in force, so a bad edit never opens or
-// closes anything. A pod on this node whose Pod object is not known yet (datastore unreachable)
-// still passes anti-spoofing with its own address, and is selected only by selectors that match
-// an empty label set.
+// closes anything; the accepted versions are kept on disk, so this holds across restarts. A pod
+// on this node whose Pod object is not known yet (datastore unreachable) still passes
+// anti-spoofing with its own address, and is selected only by selectors that match an empty
+// label set.
 import type { Store } from '../datastore/store.js';
 import { objectKey, type NetworkPolicy, type Pod } from '../model/types.js';
 import {
@@ -23,6 +24,7 @@ import {
 import { TwillError, describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { Attachment } from './attachments.js';
+import { AcceptedPolicies } from './accepted-policies.js';
 import { Informer } from './informer.js';
 import { Reconciler, type ReconcileOutcome } from './reconciler.js';
 
@@ -43,7 +45,7 @@ export class PolicyController {
   private readonly policies: Informer<'NetworkPolicy'>;
   private readonly dataplane: PolicyDataplane;
   private readonly compiler = new PolicyCompiler();
-  private readonly accepted = new Map<string, NetworkPolicy>();
+  private readonly accepted: AcceptedPolicies;
   private readonly rejected = new Map<string, { reason: string; previousVersionInForce: boolean }>();
   private snapshot: PolicySnapshot | undefined;
   private stopped = false;
@@ -54,7 +56,10 @@ export class PolicyController {
     private readonly attachments: () => Attachment[],
     runDir: string,
     private readonly log: Logger,
+    /** Where the last accepted version of each policy is kept (none: memory only). */
+    acceptedFile?: string,
   ) {
+    this.accepted = new AcceptedPolicies(acceptedFile, log);
     const trigger = (what: string) => this.reconciler.trigger(what);
     this.pods = new Informer(store, 'Pod', trigger);
     this.namespaces = new Informer(store, 'Namespace', trigger);
@@ -75,6 +80,7 @@ export class PolicyController {
   }
 
   private async connect(): Promise<void> {
+    await this.accepted.load();
     let delay = 250;
     for (const inf of [this.namespaces, this.pods, this.policies]) {
       while (!inf.synced && !this.stopped) {
@@ -103,6 +109,26 @@ export class PolicyController {
     clearTimeout(timer);
   }
 
+  /**
+   * Resolves once this node's ruleset reflects everything the datastore held when it was called:
+   * the caches caught up with a fresh list, then a whole reconcile ran. Tests and tools that
+   * change policy inputs call it (through the agent API) to know when the datapath follows.
+   */
+  async sync(timeoutMs = 5000): Promise<{ runs: number; lastChanges?: number }> {
+    if (!this.ready) throw new TwillError('TRY_AGAIN', 'policy inputs are not read from the datastore yet; retry shortly');
+    const deadline = Date.now() + timeoutMs;
+    await Promise.all([this.namespaces, this.pods, this.policies].map((i) => i.caughtUp(deadline)));
+    const done = this.reconciler.settled();
+    this.reconciler.trigger('sync requested');
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([done.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), Math.max(0, deadline - Date.now()))))]);
+    clearTimeout(timer);
+    if (timedOut) throw new TwillError('TIMEOUT', `no policy reconcile completed within ${timeoutMs} ms`);
+    const st = this.reconciler.status();
+    if (st.lastError) throw new TwillError('INTERNAL', `the policy reconcile failed: ${st.lastError}`);
+    return { runs: st.runs, lastChanges: st.lastChanges };
+  }
+
   /** The policies to compile: accepted ones, and the last accepted version of rejected updates. */
   private effectivePolicies(): NetworkPolicy[] {
     const out: NetworkPolicy[] = [];
@@ -126,7 +152,7 @@ export class PolicyController {
       this.rejected.set(key, { reason, previousVersionInForce: !!prev });
       if (prev) out.push(prev);
     }
-    for (const key of [...this.accepted.keys()]) if (!live.has(key)) this.accepted.delete(key);
+    this.accepted.retain(live);
     for (const key of [...this.rejected.keys()]) if (!live.has(key)) this.rejected.delete(key);
     return out;
   }
@@ -158,6 +184,7 @@ export class PolicyController {
   private async reconcile(): Promise<ReconcileOutcome> {
     if (!this.ready) return { changes: 0, detail: { skipped: 'policy inputs not read from the datastore yet' } };
     const policies = this.effectivePolicies();
+    await this.accepted.save();
     const { pods, localEndpoints } = this.snapshotInput();
     const { snapshot } = buildSnapshot({ node: this.nodeName, namespaces: this.namespaces.list(), pods, policies, localEndpoints });
     const model = this.compiler.compile(snapshot);

@@ -1,5 +1,6 @@
 // `lab get nodes|pods|networkpolicies`: tables for people, Kubernetes-style lists for machines.
 import { agentRequest } from '../cli/client.js';
+import type { NetworkPolicy } from '../model/types.js';
 import { describeError } from '../util/errors.js';
 import type { Lab } from './lab.js';
 import { LabKubelet } from './kubelet.js';
@@ -80,6 +81,8 @@ interface PolicyView {
   name: string;
   accepted: boolean;
   reason?: string;
+  /** Rejected updates: every agent still enforces the version it accepted before. */
+  previousVersionInForce?: boolean;
   counters?: { allowedPackets: number; droppedPackets: number };
 }
 
@@ -94,7 +97,7 @@ export async function getPolicies(lab: Lab, out: Output): Promise<string> {
     for (const v of st?.policies ?? []) {
       const cur = views.get(`${v.namespace}/${v.name}`);
       if (!cur) continue;
-      if (!v.accepted) Object.assign(cur, { accepted: false, reason: v.reason });
+      if (!v.accepted) Object.assign(cur, { accepted: false, reason: v.reason, previousVersionInForce: (cur.previousVersionInForce ?? true) && !!v.previousVersionInForce });
       if (v.counters) {
         cur.counters ??= { allowedPackets: 0, droppedPackets: 0 };
         cur.counters.allowedPackets += v.counters.allowedPackets;
@@ -109,8 +112,11 @@ export async function getPolicies(lab: Lab, out: Output): Promise<string> {
   if (out === 'wide') head.push('ALLOWED-PKTS', 'DROPPED-PKTS');
   const body = items.map((p) => {
     const v = views.get(`${p.metadata.namespace}/${p.metadata.name}`)!;
-    const sel = Object.entries(p.spec.podSelector?.matchLabels ?? {}).map(([k, x]) => `${k}=${x}`).join(',') || (p.spec.podSelector?.matchExpressions?.length ? '<expressions>' : '<all>');
-    const r = [p.metadata.namespace, p.metadata.name, sel, v.accepted ? 'Accepted' : `Rejected: ${v.reason ?? ''}`];
+    // A policy written straight into the store may be malformed (it is then Rejected): never assume its shape.
+    const ps = (p.spec as Partial<NetworkPolicy['spec']> | undefined)?.podSelector;
+    const labels = ps?.matchLabels !== null && typeof ps?.matchLabels === 'object' ? ps.matchLabels : {};
+    const sel = Object.entries(labels).map(([k, x]) => `${k}=${x}`).join(',') || (Array.isArray(ps?.matchExpressions) && ps.matchExpressions.length ? '<expressions>' : ps ? '<all>' : '-');
+    const r = [p.metadata.namespace, p.metadata.name, sel, v.accepted ? 'Accepted' : `Rejected${v.previousVersionInForce ? ' (previous version in force)' : ''}: ${v.reason ?? ''}`];
     if (out === 'wide') r.push(String(v.counters?.allowedPackets ?? '-'), String(v.counters?.droppedPackets ?? '-'));
     return r;
   });

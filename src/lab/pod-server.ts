@@ -42,11 +42,27 @@ function probeTcp(t: ProbeTarget): Promise<ProbeOutcome> {
   });
 }
 
-function probeUdp(t: ProbeTarget): Promise<ProbeOutcome> {
+// UDP has no close: conntrack keeps an answered flow for 30 s or more, and a packet of a tracked
+// flow passes without a policy check. Were a probe to reuse a recent probe's source port (the
+// kernel picks them at random), it would join that earlier, accepted flow and slip past a policy
+// that denies it now. So each probe takes the next port of a rotating range (from a random start):
+// a port comes back only after UDP_PORT_COUNT probes from this pod.
+const UDP_PORT_FIRST = 40_000;
+const UDP_PORT_COUNT = 16_384;
+let nextUdpPort = UDP_PORT_FIRST + Math.floor(Math.random() * UDP_PORT_COUNT);
+
+function takeUdpPort(): number {
+  const p = nextUdpPort;
+  nextUdpPort = UDP_PORT_FIRST + ((p - UDP_PORT_FIRST + 1) % UDP_PORT_COUNT);
+  return p;
+}
+
+function probeUdp(t: ProbeTarget, attempt = 0): Promise<ProbeOutcome> {
   const t0 = performance.now();
   return new Promise((resolve) => {
     const sock = createSocket(t.ip.includes(':') ? 'udp6' : 'udp4');
     let done = false;
+    let bound = false;
     const finish = (connected: boolean, detail: string) => {
       if (done) return;
       done = true;
@@ -56,8 +72,21 @@ function probeUdp(t: ProbeTarget): Promise<ProbeOutcome> {
     };
     const timer = setTimeout(() => finish(false, 'timeout'), t.timeoutMs);
     sock.on('message', (m) => finish(true, m.toString().trim()));
-    sock.on('error', (e: NodeJS.ErrnoException) => finish(false, e.code ?? e.message));
-    sock.send('probe\n', t.port, t.ip);
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      if (!bound && e.code === 'EADDRINUSE' && attempt < 5) {
+        // Still held by a probe in flight: take the next port.
+        done = true;
+        clearTimeout(timer);
+        sock.close();
+        resolve(probeUdp(t, attempt + 1));
+        return;
+      }
+      finish(false, e.code ?? e.message);
+    });
+    sock.bind(takeUdpPort(), () => {
+      bound = true;
+      sock.send('probe\n', t.port, t.ip);
+    });
   });
 }
 
@@ -77,10 +106,16 @@ function main(): void {
     if (proto === 'udp') {
       const s = createSocket('udp4');
       s.on('message', (_m, rinfo) => s.send(`${identity}\n`, rinfo.port, rinfo.address));
+      s.on('error', () => undefined);
       s.bind(port);
     } else {
       // Reports the peer address too, so tests can see whether a source was NATed.
-      createTcpServer((c) => c.end(`${identity} ${(c.remoteAddress ?? '').replace(/^::ffff:/, '')}\n`)).listen(port);
+      // A prober may reset the connection before our reply is out; one client's reset must not
+      // take the whole pod server down (an unhandled 'error' event would).
+      createTcpServer((c) => {
+        c.on('error', () => undefined);
+        c.end(`${identity} ${(c.remoteAddress ?? '').replace(/^::ffff:/, '')}\n`);
+      }).listen(port);
     }
   }
   rmSync(control, { force: true });

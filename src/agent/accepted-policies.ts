@@ -1,0 +1,64 @@
+// The last accepted version of every NetworkPolicy, kept on disk. A rejected update leaves the
+// accepted version in force; with the etcd datastore no API server refuses the update, so the
+// store may hold only the bad version, and an agent that forgot the good one on restart would
+// drop the policy and open what it closed. Loaded entries are validated again.
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { NetworkPolicy } from '../model/types.js';
+import { validateNetworkPolicy } from '../policy/index.js';
+import { describeError, errnoCode } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+
+export class AcceptedPolicies {
+  private readonly byKey = new Map<string, NetworkPolicy>();
+  private saved = '';
+
+  /** Without a file the record lives in memory only. */
+  constructor(
+    private readonly file: string | undefined,
+    private readonly log: Logger,
+  ) {}
+
+  async load(): Promise<void> {
+    if (!this.file) return;
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (e) {
+      if (errnoCode(e) !== 'ENOENT') this.log.warn('cannot read the accepted policy versions; starting without them', { file: this.file, error: describeError(e) });
+      return;
+    }
+    try {
+      for (const [key, p] of Object.entries(JSON.parse(text) as Record<string, NetworkPolicy>)) {
+        if (validateNetworkPolicy(p).length === 0) this.byKey.set(key, p);
+      }
+      this.saved = text;
+    } catch (e) {
+      this.log.warn('the accepted policy versions file is not valid JSON; starting without it', { file: this.file, error: describeError(e) });
+    }
+  }
+
+  get(key: string): NetworkPolicy | undefined {
+    return this.byKey.get(key);
+  }
+
+  set(key: string, p: NetworkPolicy): void {
+    this.byKey.set(key, p);
+  }
+
+  /** Forgets every policy not in `live` (deleted from the datastore). */
+  retain(live: Set<string>): void {
+    for (const key of [...this.byKey.keys()]) if (!live.has(key)) this.byKey.delete(key);
+  }
+
+  /** Writes the record if it changed (atomically: tmp + rename). */
+  async save(): Promise<void> {
+    if (!this.file) return;
+    const text = JSON.stringify(Object.fromEntries([...this.byKey].sort(([a], [b]) => (a < b ? -1 : 1)))) + '\n';
+    if (text === this.saved) return;
+    await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
+    await writeFile(`${this.file}.tmp`, text, { mode: 0o600 });
+    await rename(`${this.file}.tmp`, this.file);
+    this.saved = text;
+  }
+}
