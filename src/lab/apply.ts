@@ -6,6 +6,7 @@ import { objectKey, type Namespace, type NetworkPolicy, type Pod } from '../mode
 import { NAMESPACE_NAME_LABEL } from '../model/labels.js';
 import { TwillError, describeError } from '../util/errors.js';
 import { UndoStack } from '../util/undo.js';
+import { agentRequest } from '../cli/client.js';
 import { LabKubelet } from './kubelet.js';
 import type { Lab, Print } from './lab.js';
 import type { LoadedDoc } from './manifest.js';
@@ -86,6 +87,19 @@ export async function applyDocs(lab: Lab, docs: LoadedDoc[], print: Print): Prom
     const left = await undo.unwind();
     throw new TwillError('INTERNAL', `apply failed and was rolled back: ${describeError(e)}${left.length ? `; rollback left: ${left.join('; ')}` : ''}`, { cause: e });
   }
+  await syncPolicy(lab, print);
+}
+
+/**
+ * Returns once every agent's policy table reflects the datastore, so `lab apply && lab probe`
+ * probes the new rules. An agent that cannot say so within the timeout is named, not fatal.
+ */
+export async function syncPolicy(lab: Lab, print: Print): Promise<void> {
+  await Promise.all(
+    lab.state.nodes.map((n) =>
+      agentRequest(lab.socket(n.name), 'POST', '/v1/policy/sync', {}, 10_000).catch((e: unknown) => print(`warning: ${n.name} has not confirmed its policy table yet: ${describeError(e)}`)),
+    ),
+  );
 }
 
 async function applyPod(o: Pod, store: Store, kubelet: LabKubelet, undo: UndoStack, print: Print): Promise<void> {
@@ -151,4 +165,5 @@ export async function deleteDocs(lab: Lab, docs: LoadedDoc[], print: Print): Pro
       print(`namespace/${ns} ${(await store.delete('Namespace', ns)) ? 'deleted' : 'not found'}`);
     }
   }
+  await syncPolicy(lab, print);
 }
