@@ -11,6 +11,8 @@ import { Reconciler, type ReconcileOutcome } from './reconciler.js';
 export class RoutingController {
   readonly reconciler: Reconciler;
   private last: DesiredRouting | undefined;
+  /** What the last successful run was computed from: lets callers wait for a switch to finish. */
+  private applied: { backend: string; peers: number; peersOnBackend: number } | undefined;
   private periodicRuns = 0;
 
   constructor(
@@ -53,7 +55,8 @@ export class RoutingController {
 
   private async reconcile(reason: string): Promise<ReconcileOutcome> {
     if (!this.cluster.peersKnown) return { changes: 0, detail: { skipped: 'peer list not known yet' } };
-    const desired = compileRouting(this.snapshot());
+    const snap = this.snapshot();
+    const desired = compileRouting(snap);
     const summary = await applyRouting(desired);
     const periodic = reason === 'periodic';
     if (periodic) this.periodicRuns++;
@@ -64,6 +67,7 @@ export class RoutingController {
     });
     for (const pe of desired.peerErrors) if (!this.last?.peerErrors.some((x) => x.peer === pe.peer && x.reason === pe.reason)) this.log.error('cannot reach peer', { peer: pe.peer, reason: pe.reason });
     this.last = desired;
+    this.applied = { backend: snap.config.backend, peers: snap.peers.length, peersOnBackend: snap.peers.filter((p) => p.backend === snap.config.backend).length };
     const changes = summary.added + summary.removed + summary.changed + (nat.changed ? 1 : 0);
     return {
       changes,
@@ -75,6 +79,7 @@ export class RoutingController {
     return {
       ...this.reconciler.status(),
       backend: this.cluster.config.backend,
+      applied: this.applied,
       podMTU: this.last?.podMTU,
       routes: this.last?.routes.length,
       peerErrors: this.last?.peerErrors,

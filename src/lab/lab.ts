@@ -44,7 +44,7 @@ export interface AgentStatus {
   mode: string;
   mtu: number;
   cluster?: { datastore: { connected: boolean }; blocks: string[]; peers: { name: string }[] };
-  routing?: { runs: number; lastChanges?: number; lastError?: string; backend: string; routes?: number };
+  routing?: { runs: number; lastChanges?: number; lastError?: string; backend: string; routes?: number; applied?: { backend: string; peers: number; peersOnBackend: number } };
   attachments: { id: string; ips: string[]; pod?: string }[];
 }
 
@@ -148,11 +148,13 @@ export class Lab {
     this.state.directRouting = directRouting;
     await saveLab(this.state);
     print(`lab ${this.name}: backend ${cur.spec.backend}${cur.spec.vxlan.directRouting ? ' (direct routing)' : ''} → ${backend}${directRouting ? ' (direct routing)' : ''}`);
-    // Wait until every agent reports the new backend and a clean reconcile after it.
+    // Done when every agent has applied the new backend with every peer advertising it too
+    // (until then a node may still reach a peer the old way, on purpose).
+    const want = this.state.nodes.length - 1;
     await waitFor(`lab ${this.name} on ${backend}`, async () => {
       for (const n of this.state.nodes) {
-        const st = await this.agentStatus(n.name, 1000);
-        if (st.routing?.backend !== backend || st.routing.lastError) return false;
+        const a = (await this.agentStatus(n.name, 1000)).routing?.applied;
+        if (a?.backend !== backend || a.peers !== want || a.peersOnBackend !== want) return false;
       }
       return true;
     }, 30_000, 100);
@@ -228,13 +230,17 @@ export class Lab {
     await rm(nodeDir(this.name, node), { recursive: true, force: true });
   }
 
-  /** Every agent answers, sees every other node, and has applied its routes. */
+  /**
+   * Every agent answers, is connected to the datastore, and its last routing run was computed
+   * with every other node as a peer, all on the cluster's backend.
+   */
   async waitConverged(timeoutMs = 30_000): Promise<void> {
     const want = this.state.nodes.length - 1;
     await waitFor(`lab ${this.name} converged`, async () => {
       for (const n of this.state.nodes) {
         const st = await this.agentStatus(n.name, 1000);
-        if (!st.cluster?.datastore.connected || st.cluster.peers.length !== want || !st.routing || st.routing.runs === 0 || st.routing.lastError) return false;
+        const a = st.routing?.applied;
+        if (!st.cluster?.datastore.connected || st.routing?.lastError || a?.peers !== want || a.peersOnBackend !== want) return false;
       }
       return true;
     }, timeoutMs, 100);
