@@ -1,24 +1,12 @@
 // The lab's own etcd: a detached process in the host namespace, listening on loopback (for the
 // CLI) and on a unix socket file (for agents, which live in other network namespaces and reach
 // it through the filesystem). Peers talk over a unix socket too, so no fixed TCP port is needed.
-import { createServer } from 'node:net';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openStore } from '../datastore/index.js';
+import { freePort } from '../datastore/etcd/index.js';
 import { TwillError } from '../util/errors.js';
 import { isAlive, readPid, startDetached, stopPidFile, waitFor } from './processes.js';
-
-async function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface LabEtcd {
   clientUrl: string;
@@ -30,7 +18,7 @@ export interface LabEtcd {
 /** Starts (or restarts, keeping data and `clientUrl`) the lab's etcd. */
 export async function startLabEtcd(dir: string, clientUrl0?: string): Promise<LabEtcd> {
   await mkdir(dir, { recursive: true });
-  const port = clientUrl0 ? Number(new URL(clientUrl0).port) : await freeLoopbackPort();
+  const port = clientUrl0 ? Number(new URL(clientUrl0).port) : await freePort();
   const clientUrl = `http://127.0.0.1:${port}`;
   const socket = join(dir, 'etcd.sock:0');
   const pid = await startDetached({

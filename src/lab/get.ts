@@ -1,5 +1,6 @@
 // `lab get nodes|pods|networkpolicies`: tables for people, Kubernetes-style lists for machines.
 import { agentRequest } from '../cli/client.js';
+import type { PolicyStatusEntry } from '../agent/policy-controller.js';
 import type { NetworkPolicy } from '../model/types.js';
 import { describeError } from '../util/errors.js';
 import type { Lab } from './lab.js';
@@ -76,15 +77,7 @@ export async function getPods(lab: Lab, out: Output): Promise<string> {
   return items.length ? table([head, ...body]) : 'no pods (apply some with `twill lab apply -f FILE`)';
 }
 
-interface PolicyView {
-  namespace: string;
-  name: string;
-  accepted: boolean;
-  reason?: string;
-  /** Rejected updates: every agent still enforces the version it accepted before. */
-  previousVersionInForce?: boolean;
-  counters?: { allowedPackets: number; droppedPackets: number };
-}
+type PolicyView = PolicyStatusEntry;
 
 /** Policy status as each agent sees it, merged (a policy is accepted if every agent accepted it). */
 export async function getPolicies(lab: Lab, out: Output): Promise<string> {
