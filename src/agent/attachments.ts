@@ -1,6 +1,7 @@
 // Completed attachments, one JSON file each, written atomically (tmp + rename) as the last step
 // of ADD: a record here means "this pod interface exists and owns these addresses".
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../util/errors.js';
 import type { Owner } from '../ipam/local/index.js';
@@ -53,18 +54,19 @@ export class AttachmentStore {
     return [...this.byKey.values()];
   }
 
-  async save(a: Attachment): Promise<void> {
+  /** Atomic (tmp + rename); synchronous for the same reason as the IPAM records. */
+  save(a: Attachment): void {
     const file = join(this.dir, fileName(a));
     const tmp = `${file}.tmp-${process.pid}`;
-    await writeFile(tmp, JSON.stringify(a, null, 1) + '\n', { mode: 0o600 });
-    await rename(tmp, file);
+    writeFileSync(tmp, JSON.stringify(a, null, 1) + '\n', { mode: 0o600 });
+    renameSync(tmp, file);
     this.byKey.set(AttachmentStore.key(a), a);
   }
 
-  async remove(o: Owner): Promise<boolean> {
+  remove(o: Owner): boolean {
     const had = this.byKey.delete(AttachmentStore.key(o));
     try {
-      await rm(join(this.dir, fileName(o)));
+      rmSync(join(this.dir, fileName(o)));
     } catch (e) {
       if (errnoCode(e) !== 'ENOENT') throw e;
     }

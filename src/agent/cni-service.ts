@@ -94,7 +94,7 @@ export class CniService {
         ...owner, netns, network: conf.name, ips: [ip], mtu, hostIface: plan.hostIface, pod, createdAt: new Date().toISOString(),
       };
       t = performance.now();
-      await this.d.attachments.save(att);
+      this.d.attachments.save(att);
       lap('record', t);
       undo.commit();
       this.d.log.info('ADD', { attachment: ownerKey(owner), ip, iface: plan.hostIface, pod: pod ? `${pod.namespace}/${pod.name}` : undefined, ms: +(performance.now() - t0).toFixed(1) });
@@ -121,7 +121,7 @@ export class CniService {
     const t1 = performance.now();
     // Record first, address second: a crash in between leaves an unowned address record, which
     // start-up GC frees; the reverse order could leave a record pointing at a reused address.
-    await this.d.attachments.remove(owner);
+    this.d.attachments.remove(owner);
     const ip = await this.d.ipam.release(owner);
     if (att || ip) this.d.log.info('DEL', { attachment: ownerKey(owner), ip, ms: +(performance.now() - t0).toFixed(1), kernelMs: +(t1 - t0).toFixed(1) });
     if (att) await this.d.onChange?.(att, 'removed');

@@ -2,6 +2,7 @@
 // the tests create named namespaces under /run/netns with `ip netns`.
 import { existsSync } from 'node:fs';
 import { run } from './exec.js';
+import { shellPool } from './shell.js';
 
 export const NETNS_DIR = '/run/netns';
 
@@ -43,10 +44,13 @@ function ipIn(netnsPath: string, args: string[]): [string, string[]] {
   return ['nsenter', [`--net=${netnsPath}`, '--', 'ip', ...args]];
 }
 
-/** Runs several `ip` commands inside a namespace with one exec (`ip -batch -`), ~4 ms in all. */
+/**
+ * Runs several `ip` commands inside a namespace with one `ip -batch -`, started by a resident
+ * helper shell (shell.ts) rather than by forking this process.
+ */
 export async function ipBatchInNetns(netnsPath: string, commands: string[]): Promise<void> {
   const [cmd, args] = ipIn(netnsPath, ['-batch', '-']);
-  await run(cmd, args, { input: commands.join('\n') + '\n' });
+  await shellPool().run([cmd, ...args], commands.join('\n') + '\n');
 }
 
 /** `ip -json …` inside a namespace, parsed. */

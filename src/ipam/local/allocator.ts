@@ -113,7 +113,7 @@ export class LocalIpam {
         const ip = formatIp({ family: block.family, value: block.base + off });
         if (this.byIp.has(ip)) continue;
         const rec: AddressRecord = { ip, ...owner, allocatedAt: this.now().toISOString() };
-        if (!(await this.records.create(rec))) {
+        if (!this.records.create(rec)) {
           // Someone else's record on disk that we had not loaded: adopt it as taken.
           this.byIp.set(ip, { ip, containerId: '', ifname: '', allocatedAt: '' });
           continue;
@@ -131,7 +131,7 @@ export class LocalIpam {
     return this.mutex.run(async () => {
       const ip = this.byOwner.get(ownerKey(owner));
       if (!ip) return undefined;
-      await this.records.remove(ip);
+      this.records.remove(ip);
       this.byIp.delete(ip);
       this.byOwner.delete(ownerKey(owner));
       return ip;
@@ -147,7 +147,7 @@ export class LocalIpam {
       const freed: AddressRecord[] = [];
       for (const rec of [...this.byIp.values()]) {
         if (rec.containerId && keep.has(ownerKey(rec))) continue;
-        await this.records.remove(rec.ip);
+        this.records.remove(rec.ip);
         this.byIp.delete(rec.ip);
         if (rec.containerId) this.byOwner.delete(ownerKey(rec));
         freed.push(rec);
