@@ -16,7 +16,11 @@ export interface IperfRun {
 
 interface IperfJson {
   error?: string;
-  end?: { sum_received?: { bits_per_second?: number }; sum_sent?: { retransmits?: number } };
+  end?: {
+    sum_received?: { bits_per_second?: number; seconds?: number };
+    sum_sent?: { retransmits?: number };
+    cpu_utilization_percent?: { host_total?: number; remote_total?: number };
+  };
 }
 
 function waitListening(server: ChildProcess, timeoutMs: number): Promise<void> {
@@ -78,7 +82,13 @@ export async function iperf3(o: IperfRun): Promise<Sample> {
     if (j.error || typeof bps !== 'number' || !(bps > 0)) {
       throw new TwillError('INTERNAL', `iperf3 ${o.from} → ${o.ip}:${port} failed: ${j.error ?? (c.stderr.trim() || c.failure || 'no throughput in its report')}`);
     }
-    return { gbps: bps / 1e9, retransmits: j.end?.sum_sent?.retransmits ?? 0 };
+    // iperf3's CPU figures are each process's own user+system time over the run (getrusage).
+    // Without IRQ time accounting the kernel charges softirq work — most of a veth/VXLAN path —
+    // to the task it interrupted, usually these two, so their sum approximates the path's cost.
+    const cpu = j.end?.cpu_utilization_percent;
+    const secs = j.end?.sum_received?.seconds ?? o.seconds;
+    const cpuSeconds = cpu?.host_total !== undefined && cpu.remote_total !== undefined ? ((cpu.host_total + cpu.remote_total) / 100) * secs : undefined;
+    return { gbps: bps / 1e9, retransmits: j.end?.sum_sent?.retransmits ?? 0, ...(cpuSeconds ? { gbitPerCpuSecond: (bps / 1e9) * secs / cpuSeconds } : {}) };
   } finally {
     // The server exits by itself after one test; give it a moment, then make sure.
     await stop(server, 2000);

@@ -12,6 +12,8 @@ export const PATHS: readonly PathName[] = ['twill', 'kernel', 'underlay'];
 export interface Sample {
   gbps: number;
   retransmits: number;
+  /** Gigabits moved per CPU-second iperf3's client and server used (load-robust cost measure). */
+  gbitPerCpuSecond?: number;
   /** Share of the run's wall time during which some task waited for a CPU (PSI), if known. */
   cpuPressure?: number;
 }

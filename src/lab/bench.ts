@@ -9,7 +9,9 @@
 // background load on a shared machine hits every path alike, and reports medians and spread.
 // Everything it created is removed at the end, after a failure, and on SIGINT/SIGTERM. Leftovers
 // of an interrupted run with the same --name are removed before it starts.
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { listNetns } from '../dataplane/kernel/netns.js';
 import type { BackendName } from '../model/types.js';
 import { TwillError, describeError } from '../util/errors.js';
 import { applyHandPlan, handUnderlayMtu, planHandPath, removeHandPath } from './bench-hand.js';
@@ -18,6 +20,7 @@ import { compareParity, type Parity } from './bench-parity.js';
 import { PATHS, summarize, type ModeResult, type PathName, type Sample } from './bench-report.js';
 import { startTwillPath, type BenchPath } from './bench-twill.js';
 import { Lab, type Print } from './lab.js';
+import { labDir, loadLab } from './state.js';
 
 export interface BenchOptions {
   /** Prefix of the labs and namespaces the bench creates (1-10 lower-case letters or digits). */
@@ -27,7 +30,7 @@ export interface BenchOptions {
   repeats: number;
 }
 
-export const BENCH_DEFAULTS: BenchOptions = { name: 'bench', backends: ['vxlan', 'host-gw'], durationSeconds: 5, repeats: 3 };
+export const BENCH_DEFAULTS: BenchOptions = { name: 'bench', backends: ['vxlan', 'host-gw'], durationSeconds: 5, repeats: 5 };
 
 /** The lab names one backend's paths use. */
 export function benchLabNames(name: string, backend: BackendName): { twill: string; hand: string } {
@@ -63,15 +66,31 @@ function endpoints(s: Setup, p: PathName): { from: string; to: string; ip: strin
 async function setUp(o: BenchOptions, backend: BackendName, cleanups: (() => Promise<void>)[], progress: Print): Promise<Setup> {
   const names = benchLabNames(o.name, backend);
   progress(`${backend}: lab ${names.twill} (Twill) and namespaces twl-${names.hand}-* (hand-wired)`);
-  cleanups.push(() => Lab.down(names.twill, () => undefined));
   const { lab, path } = await startTwillPath(names.twill, backend, (l) => progress(`  ${l.trim()}`));
   cleanups.push(() => lab.close());
-  cleanups.push(() => removeHandPath(names.hand));
   const plan = planHandPath(names.hand, backend, await handUnderlayMtu(names.hand));
   await applyHandPlan(plan);
   const parity = await compareParity(path, plan.path, backend);
   for (const d of parity.differences) progress(`  parity: ${d}`);
   return { backend, twill: path, hand: plan.path, parity, runs: { twill: [], kernel: [], underlay: [] } };
+}
+
+/** Marks a lab directory as the bench's, so a later run may remove it as a leftover. */
+const OWNER_MARK = 'made-by-lab-bench';
+
+/**
+ * Makes `lab` free for the bench: leftovers of an interrupted bench are removed; anything else
+ * by that name (someone's lab) is refused rather than torn down.
+ */
+async function claim(lab: string, remove: (lab: string) => Promise<void>): Promise<void> {
+  const mine = await stat(join(labDir(lab), OWNER_MARK)).then(() => true, () => false);
+  const exists = (await loadLab(lab)) !== undefined || (await listNetns()).some((ns) => ns.startsWith(`twl-${lab}-`));
+  if (exists && !mine) {
+    throw new TwillError('CONFIG_INVALID', `lab bench: lab "${lab}" exists and was not made by lab bench; pick another --name, or remove it with \`twill lab down --name ${lab}\``);
+  }
+  if (mine) await remove(lab);
+  await mkdir(labDir(lab), { recursive: true });
+  await writeFile(join(labDir(lab), OWNER_MARK), `${process.pid}\n`);
 }
 
 /** Microseconds some task has waited for a CPU since boot (PSI); undefined without PSI. */
@@ -107,8 +126,11 @@ export async function runBench(o: BenchOptions, progress: Print): Promise<ModeRe
   try {
     for (const b of o.backends) {
       const names = benchLabNames(o.name, b);
-      await Lab.down(names.twill, () => undefined);
-      await removeHandPath(names.hand);
+      const downTwill = () => Lab.down(names.twill, () => undefined);
+      await claim(names.twill, downTwill);
+      cleanups.push(downTwill);
+      await claim(names.hand, removeHandPath);
+      cleanups.push(() => removeHandPath(names.hand));
     }
     const setups: Setup[] = [];
     for (const b of o.backends) setups.push(await setUp(o, b, cleanups, progress));
@@ -117,7 +139,7 @@ export async function runBench(o: BenchOptions, progress: Print): Promise<ModeRe
         for (const p of PATHS) {
           const sample = await measure(s, p, o.durationSeconds);
           s.runs[p].push(sample);
-          progress(`repeat ${r}/${o.repeats}  ${s.backend.padEnd(7)}  ${p.padEnd(8)}  ${sample.gbps.toFixed(2)} Gbit/s  (${sample.retransmits} retransmits${sample.cpuPressure === undefined ? '' : `, CPU pressure ${Math.round(sample.cpuPressure * 100)}%`})`);
+          progress(`repeat ${r}/${o.repeats}  ${s.backend.padEnd(7)}  ${p.padEnd(8)}  ${sample.gbps.toFixed(2)} Gbit/s  ${sample.gbitPerCpuSecond?.toFixed(2) ?? '?'} Gbit/CPU-s  (${sample.retransmits} retransmits${sample.cpuPressure === undefined ? '' : `, CPU pressure ${Math.round(sample.cpuPressure * 100)}%`})`);
         }
       }
     }
