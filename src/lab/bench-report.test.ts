@@ -6,7 +6,7 @@ import { assertGolden } from '../dataplane/routing/testing/golden.js';
 import { formatBench, median, spread, summarize, type Sample } from './bench-report.js';
 
 const TESTDATA = join(import.meta.dirname, 'testdata');
-const s = (...gbps: number[]): Sample[] => gbps.map((g, i) => ({ gbps: g, retransmits: i, cpuPressure: 0.1 * i }));
+const s = (...gbps: number[]): Sample[] => gbps.map((g, i) => ({ gbps: g, retransmits: i, cpuPressure: 0.1 * i, gbitPerCpuSecond: g * 1.5 }));
 const nft = { twill: ['inet twill-nat', 'inet twill-policy'], kernel: ['ip hand-nat'] };
 
 describe('bench report', () => {
@@ -30,6 +30,8 @@ describe('bench report', () => {
     assert.deepEqual(r.pairedRatios, [0.96, 0.99, 0.99]);
     assert.equal(r.repeats, 3);
     assert.equal(r.cpuPressure, 0.1);
+    assert.deepEqual(r.gbitPerCpuSecond.kernel, [15, 15, 14.7]);
+    assert.equal(r.cpuRatio, 0.97);
     const low = summarize('host-gw', { twill: s(9), kernel: s(10), underlay: s(20) }, { durationSeconds: 1, parity: [], nftables: nft });
     assert.equal(low.ratio, 0.9);
     assert.equal(low.meetsFloor, false);

@@ -45,6 +45,13 @@ export interface ModeResult {
    * (/proc/pressure/cpu); near 0 on an idle machine. High values mean the figures are noisy.
    */
   cpuPressure: number | null;
+  /**
+   * Gbit moved per CPU-second of iperf3's client and server (their rusage; the kernel charges
+   * most softirq work to them). Less sensitive to CPU contention than Gbit/s, though not immune.
+   */
+  gbitPerCpuSecond: Record<PathName, number[]>;
+  /** Median gbitPerCpuSecond twill / kernel: below 1, Twill's path costs more CPU per byte. */
+  cpuRatio: number | null;
   /** twill/kernel per repeat (the two runs of a repeat are adjacent in time). */
   pairedRatios: number[];
   /** Differences between the Twill path and the hand path's devices (empty when they match). */
@@ -80,6 +87,9 @@ export function summarize(
   const twill = median(samples.twill);
   const kernel = median(samples.kernel);
   const ratio = kernel > 0 ? twill / kernel : 0;
+  const eff = (p: PathName) => runs[p].flatMap((x) => (x.gbitPerCpuSecond === undefined ? [] : [round(x.gbitPerCpuSecond)]));
+  const gbitPerCpuSecond = { twill: eff('twill'), kernel: eff('kernel'), underlay: eff('underlay') };
+  const cpuRatio = gbitPerCpuSecond.twill.length && gbitPerCpuSecond.kernel.length ? round(median(gbitPerCpuSecond.twill) / median(gbitPerCpuSecond.kernel)) : null;
   const pressure = PATHS.flatMap((p) => runs[p].flatMap((x) => (x.cpuPressure === undefined ? [] : [x.cpuPressure])));
   return {
     mode,
@@ -94,6 +104,8 @@ export function summarize(
     samples,
     spread: { twill: spread(samples.twill), kernel: spread(samples.kernel), underlay: spread(samples.underlay) },
     retransmits: { twill: runs.twill.map((s) => s.retransmits), kernel: runs.kernel.map((s) => s.retransmits), underlay: runs.underlay.map((s) => s.retransmits) },
+    gbitPerCpuSecond,
+    cpuRatio,
     cpuPressure: pressure.length ? round(median(pressure), 2) : null,
     pairedRatios: samples.twill.map((t, i) => round(samples.kernel[i] ? t / samples.kernel[i] : 0)),
     parity: o.parity,
@@ -123,6 +135,7 @@ export function formatBench(results: readonly ModeResult[]): string {
   if (first) out.push('', `medians of ${first.repeats} interleaved iperf3 TCP runs of ${first.durationSeconds} s each (min–max in brackets)`);
   for (const r of results) {
     out.push(`${r.mode}: twill/kernel per repeat ${r.pairedRatios.map((x) => x.toFixed(3)).join(' ')}`);
+    if (r.cpuRatio !== null) out.push(`${r.mode}: Gbit per CPU-second, twill/kernel ${r.cpuRatio.toFixed(3)} (below 1: Twill's path costs more CPU per byte)`);
     if (r.cpuPressure !== null && r.cpuPressure >= 0.2) {
       out.push(`${r.mode}: the machine was busy (tasks waited for a CPU ${Math.round(r.cpuPressure * 100)}% of the time): expect noisy figures, use more --repeats`);
     }

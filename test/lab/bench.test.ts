@@ -10,15 +10,24 @@ import { removeHandPath } from '../../src/lab/bench-hand.js';
 import { Lab } from '../../src/lab/lab.js';
 import { loadLab } from '../../src/lab/state.js';
 import { twillBin } from '../../src/util/paths.js';
-import { uniqueName } from '../support/scope.js';
+import { existsSync } from 'node:fs';
+import { labDir } from '../../src/lab/state.js';
+import { netnsExists } from '../../src/dataplane/kernel/netns.js';
+import { TestScope, uniqueName } from '../support/scope.js';
 
+const scope = new TestScope();
 const name = uniqueName('lbt', 10);
 const names = benchLabNames(name, 'vxlan');
+const other = uniqueName('lbo', 10);
+const otherNames = benchLabNames(other, 'vxlan');
 
 after(async () => {
   // Only needed if the bench itself failed to clean up; harmless otherwise.
-  await Lab.down(names.twill, () => undefined);
-  await removeHandPath(names.hand);
+  for (const n of [names, otherNames]) {
+    await Lab.down(n.twill, () => undefined);
+    await removeHandPath(n.hand);
+  }
+  await scope.cleanup();
 });
 
 function twill(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -28,6 +37,15 @@ function twill(args: string[]): Promise<{ code: number; stdout: string; stderr: 
     });
   });
 }
+
+test('lab bench refuses to tear down a lab it did not make', { timeout: 60_000 }, async () => {
+  const foreign = await scope.netns(`twl-${otherNames.hand}-`);
+  const r = await twill(['lab', 'bench', '--backend', 'vxlan', '--duration', '1', '--repeats', '1', '--name', other]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, new RegExp(`lab "${otherNames.hand}" exists and was not made by lab bench`));
+  assert.ok(netnsExists(foreign.name), 'the foreign namespace is left alone');
+  assert.equal(existsSync(labDir(otherNames.twill)), false, 'what the bench had claimed is released');
+});
 
 test('lab bench --backend vxlan --duration 1 --repeats 1 -o json', { timeout: 180_000 }, async () => {
   const r = await twill(['lab', 'bench', '--backend', 'vxlan', '--duration', '1', '--repeats', '1', '--name', name, '-o', 'json']);
@@ -50,6 +68,9 @@ test('lab bench --backend vxlan --duration 1 --repeats 1 -o json', { timeout: 18
     assert.equal(xs.length, 1, path);
     assert.ok(xs.every((x) => x > 0), `${path}: ${xs.join(', ')}`);
   }
+  const eff = m['gbitPerCpuSecond'] as Record<string, number[]>;
+  for (const [path, xs] of Object.entries(eff)) assert.ok(xs.length === 1 && xs[0]! > 0, `gbitPerCpuSecond.${path}: ${xs.join(', ')}`);
+  assert.ok((m['cpuRatio'] as number) > 0);
   // The hand path is the same datapath: no device differs in what shapes per-packet work.
   assert.deepEqual(m['parity'], []);
   const nft = m['nftables'] as { twill: string[]; kernel: string[] };
