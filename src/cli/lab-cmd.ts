@@ -221,6 +221,18 @@ export function registerLab(program: Command): void {
   lab
     .command('bench')
     .description('pod→pod iperf3 throughput: Twill vs the same datapath wired by hand vs the raw underlay, per backend, interleaved')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Each backend gets a 2-node Twill lab (<name>tv, <name>th) and the same topology wired by hand with',
+        'ip/bridge/nft in namespaces twl-<name>kv-*, twl-<name>kh-* (pods wired as Twill wires them; a NAT',
+        "table equivalent to Twill's natOutgoing, so both paths do conntrack; not Twill's policy table, whose",
+        'cost is part of what is measured). Runs interleave twill, kernel, underlay per repeat; medians are',
+        'reported, and the floor is twill/kernel >= 0.97. All of it is removed at the end.',
+        '-o json prints one JSON array with one object per backend, in --backend order.',
+      ].join('\n'),
+    )
     .option('--backend <name...>', 'vxlan and/or host-gw', BENCH_DEFAULTS.backends)
     .option('--duration <seconds>', 'length of each iperf3 run', int, BENCH_DEFAULTS.durationSeconds)
     .option('--repeats <n>', 'runs per path (medians are reported)', int, BENCH_DEFAULTS.repeats)

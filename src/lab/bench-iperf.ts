@@ -12,6 +12,8 @@ export interface IperfRun {
   ip: string;
   seconds: number;
   port?: number;
+  /** Aborting kills the client and the server (the bench's SIGINT/SIGTERM handler does). */
+  signal?: AbortSignal;
 }
 
 interface IperfJson {
@@ -55,9 +57,9 @@ async function stop(child: ChildProcess, graceMs: number): Promise<void> {
 }
 
 /** iperf3 -J reports its own errors as JSON on stdout with a non-zero exit: keep stdout either way. */
-function client(args: string[], timeoutMs: number): Promise<{ stdout: string; stderr: string; failure?: string }> {
+function client(args: string[], timeoutMs: number, signal?: AbortSignal): Promise<{ stdout: string; stderr: string; failure?: string }> {
   return new Promise((resolve) => {
-    execFile('ip', args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
+    execFile('ip', args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8', killSignal: 'SIGKILL', ...(signal ? { signal } : {}) }, (err, stdout, stderr) => {
       resolve({ stdout, stderr, ...(err ? { failure: err.message } : {}) });
     });
   });
@@ -67,11 +69,11 @@ function client(args: string[], timeoutMs: number): Promise<{ stdout: string; st
 export async function iperf3(o: IperfRun): Promise<Sample> {
   const port = String(o.port ?? 5201);
   if (!(o.seconds >= 1 && o.seconds <= 600)) throw new TwillError('CONFIG_INVALID', `iperf3 duration must be 1..600 s, got ${o.seconds}`);
-  const server = spawn('ip', ['netns', 'exec', o.to, 'iperf3', '-s', '-1', '--forceflush', '-p', port], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = spawn('ip', ['netns', 'exec', o.to, 'iperf3', '-s', '-1', '--forceflush', '-p', port], { stdio: ['ignore', 'pipe', 'pipe'], ...(o.signal ? { signal: o.signal, killSignal: 'SIGKILL' as const } : {}) });
   const serverError = new Promise<Error>((r) => server.once('error', r));
   try {
     await Promise.race([waitListening(server, 5000), serverError.then((e) => Promise.reject(e))]);
-    const c = await client(['netns', 'exec', o.from, 'iperf3', '-c', o.ip, '-p', port, '-t', String(o.seconds), '-J'], o.seconds * 1000 + 20_000);
+    const c = await client(['netns', 'exec', o.from, 'iperf3', '-c', o.ip, '-p', port, '-t', String(o.seconds), '-J'], o.seconds * 1000 + 20_000, o.signal);
     let j: IperfJson = {};
     try {
       j = JSON.parse(c.stdout) as IperfJson;

@@ -101,10 +101,10 @@ async function cpuStallMicros(): Promise<number | undefined> {
 }
 
 /** One iperf3 run, with the CPU pressure the machine was under meanwhile. */
-async function measure(s: Setup, p: PathName, seconds: number): Promise<Sample> {
+async function measure(s: Setup, p: PathName, seconds: number, signal: AbortSignal): Promise<Sample> {
   const stall0 = await cpuStallMicros();
   const t0 = performance.now();
-  const sample = await iperf3({ ...endpoints(s, p), seconds });
+  const sample = await iperf3({ ...endpoints(s, p), seconds, signal });
   const stall1 = await cpuStallMicros();
   const wallMicros = (performance.now() - t0) * 1000;
   if (stall0 === undefined || stall1 === undefined || wallMicros <= 0) return sample;
@@ -114,11 +114,16 @@ async function measure(s: Setup, p: PathName, seconds: number): Promise<Sample> 
 export async function runBench(o: BenchOptions, progress: Print): Promise<ModeResult[]> {
   validateBench(o);
   const cleanups: (() => Promise<void>)[] = [];
-  const cleanup = async () => {
-    while (cleanups.length) await cleanups.pop()!().catch((e: unknown) => progress(`cleanup: ${describeError(e)}`));
-  };
+  // One cleanup, however many callers (the signal handler and the finally below may race).
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      while (cleanups.length) await cleanups.pop()!().catch((e: unknown) => progress(`cleanup: ${describeError(e)}`));
+    })());
+  const abort = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
     progress(`${sig}: removing what the bench created`);
+    abort.abort();
     void cleanup().finally(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
@@ -137,7 +142,7 @@ export async function runBench(o: BenchOptions, progress: Print): Promise<ModeRe
     for (let r = 1; r <= o.repeats; r++) {
       for (const s of setups) {
         for (const p of PATHS) {
-          const sample = await measure(s, p, o.durationSeconds);
+          const sample = await measure(s, p, o.durationSeconds, abort.signal);
           s.runs[p].push(sample);
           progress(`repeat ${r}/${o.repeats}  ${s.backend.padEnd(7)}  ${p.padEnd(8)}  ${sample.gbps.toFixed(2)} Gbit/s  ${sample.gbitPerCpuSecond?.toFixed(2) ?? '?'} Gbit/CPU-s  (${sample.retransmits} retransmits${sample.cpuPressure === undefined ? '' : `, CPU pressure ${Math.round(sample.cpuPressure * 100)}%`})`);
         }
