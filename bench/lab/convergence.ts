@@ -13,6 +13,7 @@
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LAB_DEFAULTS, Lab } from '../../src/lab/lab.js';
+import { claimBenchLab } from '../../src/lab/bench.js';
 import { isBackendName } from '../../src/dataplane/routing/registry.js';
 import type { Watch } from '../../src/datastore/store.js';
 import type { BackendName } from '../../src/model/types.js';
@@ -72,17 +73,22 @@ async function main(): Promise<void> {
   let lab: Lab | undefined;
   let watch: Watch | undefined;
   const monitors = new Map<string, RouteMonitor>();
-  const cleanup = async () => {
-    for (const m of monitors.values()) await m.stop();
-    watch?.stop();
-    await lab?.close().catch(() => undefined);
-    await Lab.down(NAME, log);
-  };
+  let claimed = false;
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      for (const m of monitors.values()) await m.stop();
+      watch?.stop();
+      await lab?.close().catch(() => undefined);
+      if (claimed) await Lab.down(NAME, log);
+    })());
   const onSignal = () => void cleanup().finally(() => process.exit(130));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    await Lab.down(NAME, () => undefined);
+    // Our own leftovers are removed; someone else's lab of that name is refused, not torn down.
+    await claimBenchLab(NAME, (l) => Lab.down(l, () => undefined));
+    claimed = true;
     log(`lab ${NAME}: ${NODES} nodes, ${BACKEND}, lease TTL ${TTL} s`);
     lab = await Lab.up({ ...LAB_DEFAULTS, name: NAME, nodes: NODES, backend: BACKEND, leaseTtlSeconds: TTL }, log);
     const store = await lab.store();

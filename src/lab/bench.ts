@@ -82,11 +82,11 @@ const OWNER_MARK = 'made-by-lab-bench';
  * Makes `lab` free for the bench: leftovers of an interrupted bench are removed; anything else
  * by that name (someone's lab) is refused rather than torn down.
  */
-async function claim(lab: string, remove: (lab: string) => Promise<void>): Promise<void> {
+export async function claimBenchLab(lab: string, remove: (lab: string) => Promise<void>): Promise<void> {
   const mine = await stat(join(labDir(lab), OWNER_MARK)).then(() => true, () => false);
   const exists = (await loadLab(lab)) !== undefined || (await listNetns()).some((ns) => ns.startsWith(`twl-${lab}-`));
   if (exists && !mine) {
-    throw new TwillError('CONFIG_INVALID', `lab bench: lab "${lab}" exists and was not made by lab bench; pick another --name, or remove it with \`twill lab down --name ${lab}\``);
+    throw new TwillError('CONFIG_INVALID', `lab "${lab}" exists and was not made by a benchmark; pick another --name, or remove it with \`twill lab down --name ${lab}\``);
   }
   if (mine) await remove(lab);
   await mkdir(labDir(lab), { recursive: true });
@@ -132,9 +132,9 @@ export async function runBench(o: BenchOptions, progress: Print): Promise<ModeRe
     for (const b of o.backends) {
       const names = benchLabNames(o.name, b);
       const downTwill = () => Lab.down(names.twill, () => undefined);
-      await claim(names.twill, downTwill);
+      await claimBenchLab(names.twill, downTwill);
       cleanups.push(downTwill);
-      await claim(names.hand, removeHandPath);
+      await claimBenchLab(names.hand, removeHandPath);
       cleanups.push(() => removeHandPath(names.hand));
     }
     const setups: Setup[] = [];

@@ -42,7 +42,7 @@ test('lab bench refuses to tear down a lab it did not make', { timeout: 60_000 }
   const foreign = await scope.netns(`twl-${otherNames.hand}-`);
   const r = await twill(['lab', 'bench', '--backend', 'vxlan', '--duration', '1', '--repeats', '1', '--name', other]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, new RegExp(`lab "${otherNames.hand}" exists and was not made by lab bench`));
+  assert.match(r.stderr, new RegExp(`lab "${otherNames.hand}" exists and was not made by a benchmark`));
   assert.ok(netnsExists(foreign.name), 'the foreign namespace is left alone');
   assert.equal(existsSync(labDir(otherNames.twill)), false, 'what the bench had claimed is released');
 });
