@@ -229,7 +229,8 @@ export function registerLab(program: Command): void {
         'ip/bridge/nft in namespaces twl-<name>kv-*, twl-<name>kh-* (pods wired as Twill wires them; a NAT',
         "table equivalent to Twill's natOutgoing, so both paths do conntrack; not Twill's policy table, whose",
         'cost is part of what is measured). Runs interleave twill, kernel, underlay per repeat; medians are',
-        'reported, and the floor is twill/kernel >= 0.97. All of it is removed at the end.',
+        'reported; the floor is on the median of the per-repeat twill/kernel ratios: >= 0.97.',
+        'Everything it creates is removed at the end.',
         '-o json prints one JSON array with one object per backend, in --backend order.',
       ].join('\n'),
     )

@@ -55,7 +55,7 @@ test('lab bench --backend vxlan --duration 1 --repeats 1 -o json', { timeout: 18
   assert.equal(out.length, 1);
   const m = out[0]!;
   assert.equal(m['mode'], 'vxlan');
-  for (const k of ['twillGbps', 'kernelGbps', 'underlayGbps', 'ratio']) {
+  for (const k of ['twillGbps', 'kernelGbps', 'underlayGbps', 'ratio', 'ratioOfMedians']) {
     assert.equal(typeof m[k], 'number', k);
     assert.ok((m[k] as number) > 0, `${k} = ${String(m[k])}`);
   }
