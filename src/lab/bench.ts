@@ -6,9 +6,11 @@
 //   kernel    namespaces twl-<name>k<v|h>-*: the same topology wired by hand (bench-hand.ts)
 //   underlay  node-1 → node-2 of the hand topology over the underlay bridge, no encapsulation
 // then runs iperf3 interleaved — for each repeat, for each backend: twill, kernel, underlay — so
-// background load on a shared machine hits every path alike, and reports medians and spread.
+// background load on a shared machine hits every path alike, and reports medians and spread; the
+// floor is judged on the median of the per-repeat twill/kernel ratios (bench-report.ts).
 // Everything it created is removed at the end, after a failure, and on SIGINT/SIGTERM. Leftovers
-// of an interrupted run with the same --name are removed before it starts.
+// of an interrupted run with the same --name are removed before it starts; a lab of one of those
+// names that no benchmark made is refused, never torn down.
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listNetns } from '../dataplane/kernel/netns.js';
