@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { assertGolden } from '../dataplane/routing/testing/golden.js';
-import { formatBench, median, spread, summarize, type Sample } from './bench-report.js';
+import { formatBench, median, roundOrder, spread, summarize, type Sample } from './bench-report.js';
 
 const TESTDATA = join(import.meta.dirname, 'testdata');
 const s = (...gbps: number[]): Sample[] => gbps.map((g, i) => ({ gbps: g, retransmits: i, cpuPressure: 0.1 * i, gbitPerCpuSecond: g * 1.5 }));
@@ -14,6 +14,13 @@ describe('bench report', () => {
     assert.equal(median([3, 1, 2]), 2);
     assert.equal(median([4, 1, 3, 2]), 2.5);
     assert.ok(Number.isNaN(median([])));
+  });
+
+  test('rounds interleave every path of every mode, reversed on every second repeat', () => {
+    const odd = [['v', 'twill'], ['v', 'kernel'], ['v', 'underlay'], ['h', 'twill'], ['h', 'kernel'], ['h', 'underlay']];
+    assert.deepEqual(roundOrder(['v', 'h'], 1), odd);
+    assert.deepEqual(roundOrder(['v', 'h'], 2), [...odd].reverse());
+    assert.deepEqual(roundOrder(['v', 'h'], 3), odd);
   });
 
   test('spread is min, max and their distance relative to the median', () => {

@@ -8,6 +8,17 @@ export const BENCH_FLOOR = 0.97;
 export type PathName = 'twill' | 'kernel' | 'underlay';
 export const PATHS: readonly PathName[] = ['twill', 'kernel', 'underlay'];
 
+/**
+ * The runs of one repeat, in order: every mode's twill, kernel, underlay; reversed on every second
+ * repeat (A B C, C B A, …). Interleaving spreads background load over every path; reversing also
+ * cancels slow drift and any effect of a run's position in the round, which a fixed order would
+ * charge to one path every time. twill and kernel of a mode stay adjacent either way.
+ */
+export function roundOrder<M>(modes: readonly M[], repeat: number): [M, PathName][] {
+  const round = modes.flatMap((m) => PATHS.map((p): [M, PathName] => [m, p]));
+  return repeat % 2 === 1 ? round : round.reverse();
+}
+
 /** One iperf3 run. */
 export interface Sample {
   gbps: number;
@@ -42,7 +53,7 @@ export interface ModeResult {
   meetsFloor: boolean;
   repeats: number;
   durationSeconds: number;
-  /** Gbit/s of every run, in the order they ran (interleaved twill, kernel, underlay per repeat). */
+  /** Gbit/s of every run, one per repeat (samples.twill[i] and samples.kernel[i] ran back to back). */
   samples: Record<PathName, number[]>;
   spread: Record<PathName, Spread>;
   retransmits: Record<PathName, number[]>;

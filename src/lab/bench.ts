@@ -5,8 +5,9 @@
 //   twill     lab <name>t<v|h>: 2 nodes running real agents, a pod on each (bench-twill.ts)
 //   kernel    namespaces twl-<name>k<v|h>-*: the same topology wired by hand (bench-hand.ts)
 //   underlay  node-1 → node-2 of the hand topology over the underlay bridge, no encapsulation
-// then runs iperf3 interleaved — for each repeat, for each backend: twill, kernel, underlay — so
-// background load on a shared machine hits every path alike, and reports medians and spread; the
+// then runs iperf3 interleaved — for each repeat, for each backend: twill, kernel, underlay, the
+// whole round reversed on every second repeat (roundOrder) — so background load and drift on a
+// shared machine hit every path alike, and reports medians and spread; the
 // floor is judged on the median of the per-repeat twill/kernel ratios (bench-report.ts).
 // Everything it created is removed at the end, after a failure, and on SIGINT/SIGTERM. Leftovers
 // of an interrupted run with the same --name are removed before it starts; a lab of one of those
@@ -19,7 +20,7 @@ import { TwillError, describeError } from '../util/errors.js';
 import { applyHandPlan, handUnderlayMtu, planHandPath, removeHandPath } from './bench-hand.js';
 import { iperf3 } from './bench-iperf.js';
 import { compareParity, type Parity } from './bench-parity.js';
-import { PATHS, summarize, type ModeResult, type PathName, type Sample } from './bench-report.js';
+import { roundOrder, summarize, type ModeResult, type PathName, type Sample } from './bench-report.js';
 import { startTwillPath, type BenchPath } from './bench-twill.js';
 import { Lab, type Print } from './lab.js';
 import { labDir, loadLab } from './state.js';
@@ -142,12 +143,10 @@ export async function runBench(o: BenchOptions, progress: Print): Promise<ModeRe
     const setups: Setup[] = [];
     for (const b of o.backends) setups.push(await setUp(o, b, cleanups, progress));
     for (let r = 1; r <= o.repeats; r++) {
-      for (const s of setups) {
-        for (const p of PATHS) {
-          const sample = await measure(s, p, o.durationSeconds, abort.signal);
-          s.runs[p].push(sample);
-          progress(`repeat ${r}/${o.repeats}  ${s.backend.padEnd(7)}  ${p.padEnd(8)}  ${sample.gbps.toFixed(2)} Gbit/s  ${sample.gbitPerCpuSecond?.toFixed(2) ?? '?'} Gbit/CPU-s  (${sample.retransmits} retransmits${sample.cpuPressure === undefined ? '' : `, CPU pressure ${Math.round(sample.cpuPressure * 100)}%`})`);
-        }
+      for (const [s, p] of roundOrder(setups, r)) {
+        const sample = await measure(s, p, o.durationSeconds, abort.signal);
+        s.runs[p].push(sample);
+        progress(`repeat ${r}/${o.repeats}  ${s.backend.padEnd(7)}  ${p.padEnd(8)}  ${sample.gbps.toFixed(2)} Gbit/s  ${sample.gbitPerCpuSecond?.toFixed(2) ?? '?'} Gbit/CPU-s  (${sample.retransmits} retransmits${sample.cpuPressure === undefined ? '' : `, CPU pressure ${Math.round(sample.cpuPressure * 100)}%`})`);
       }
     }
     return setups.map((s) => summarize(s.backend, s.runs, { durationSeconds: o.durationSeconds, parity: s.parity.differences, nftables: s.parity.nftables }));
