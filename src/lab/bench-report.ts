@@ -2,7 +2,7 @@
 // Pure (no clock, no I/O), so the summary and the table are golden-tested without root.
 import type { BackendName } from '../model/types.js';
 
-/** The throughput floor: Twill's median must reach this share of the hand-wired kernel path's. */
+/** The throughput floor: the median per-repeat twill/kernel ratio must reach it. */
 export const BENCH_FLOOR = 0.97;
 
 export type PathName = 'twill' | 'kernel' | 'underlay';
@@ -23,7 +23,7 @@ export function roundOrder<M>(modes: readonly M[], repeat: number): [M, PathName
 export interface Sample {
   gbps: number;
   retransmits: number;
-  /** Gigabits moved per CPU-second iperf3's client and server used (load-robust cost measure). */
+  /** Gigabits moved per CPU-second iperf3's client and server used (the path's cost per byte). */
   gbitPerCpuSecond?: number;
   /** Share of the run's wall time during which some task waited for a CPU (PSI), if known. */
   cpuPressure?: number;
