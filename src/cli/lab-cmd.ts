@@ -4,6 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { applyDocs, deleteDocs, ensureDefaultNamespace } from '../lab/apply.js';
+import { BENCH_DEFAULTS, runBench } from '../lab/bench.js';
+import { formatBench } from '../lab/bench-report.js';
 import { labDemo } from '../lab/demo.js';
 import { getNodes, getPods, getPolicies } from '../lab/get.js';
 import { LabKubelet } from '../lab/kubelet.js';
@@ -248,6 +250,39 @@ export function registerLab(program: Command): void {
       });
     }),
   );
+
+  lab
+    .command('bench')
+    .description('pod→pod iperf3 throughput: Twill vs the same datapath wired by hand vs the raw underlay, per backend, interleaved')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Each backend gets a 2-node Twill lab (<name>tv, <name>th) and the same topology wired by hand with',
+        'ip/bridge/nft in namespaces twl-<name>kv-*, twl-<name>kh-* (pods wired as Twill wires them; a NAT',
+        "table equivalent to Twill's natOutgoing, so both paths do conntrack; not Twill's policy table, whose",
+        'cost is part of what is measured). Runs interleave twill, kernel, underlay per repeat, every second',
+        'round in reverse order; medians are reported, and the floor is on the median of the per-repeat',
+        'twill/kernel ratios: >= 0.97.',
+        'Everything it creates is removed at the end.',
+        '-o json prints one JSON array with one object per backend, in --backend order.',
+      ].join('\n'),
+    )
+    .option('--backend <name...>', 'vxlan and/or host-gw', BENCH_DEFAULTS.backends)
+    .option('--duration <seconds>', 'length of each iperf3 run', int, BENCH_DEFAULTS.durationSeconds)
+    .option('--repeats <n>', 'runs per path (medians are reported)', int, BENCH_DEFAULTS.repeats)
+    .option('--name <name>', 'prefix of the labs and namespaces it creates (≤10 chars); they are removed at the end', BENCH_DEFAULTS.name)
+    .addOption(outputOpt(['text', 'json']).default('text'))
+    .action(
+      action('bench', async (o: { backend: string[]; duration: number; repeats: number; name: string; output: 'text' | 'json' }) => {
+        for (const b of o.backend) if (!isBackendName(b)) throw new Error(`--backend must be vxlan or host-gw, got "${b}"`);
+        // Progress goes to stderr so that `-o json` keeps stdout machine-readable.
+        const results = await runBench({ name: o.name, backends: o.backend as BackendName[], durationSeconds: o.duration, repeats: o.repeats }, (l) => console.error(l));
+        // -o json: one JSON array, one object per mode, in the order of --backend.
+        print(o.output === 'json' ? JSON.stringify(results, null, 1) : formatBench(results));
+        if (results.some((r) => !r.meetsFloor) && o.output === 'text') print('a mode is below the floor: see the parity lines above, then `twill lab bench -o json` for every sample');
+      }),
+    );
 
   lab
     .command('demo')

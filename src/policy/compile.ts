@@ -223,9 +223,18 @@ function staticChains(): NftChain[] {
       name: 'prerouting',
       base: { type: 'filter', hook: 'prerouting', priority: 'raw', policy: 'accept' },
       comment: 'anti-spoofing: a pod sends only from its own addresses',
+      // Every packet on every interface passes this hook (with VXLAN, twice on the receiving
+      // node), so packets not from a pod must leave after one test. With the iifname test
+      // repeated in both rules, perf profiles of `lab bench` (VXLAN, pod→pod TCP) put this table
+      // at ~3.4% of the datapath's CPU; with one test and a jump, ~1.7%.
+      rules: [`iifname ${twl} jump antispoof`],
+    },
+    {
+      name: 'antispoof',
+      comment: 'packets from pods: the source must be the pod\'s own address',
       rules: [
-        `iifname ${twl} iifname . ip saddr != @endpoints counter name "${SPOOF_COUNTER}" drop`,
-        `iifname ${twl} ip6 saddr != { ::, fe80::/10 } iifname . ip6 saddr != @endpoints6 counter name "${SPOOF_COUNTER}" drop`,
+        `iifname . ip saddr != @endpoints counter name "${SPOOF_COUNTER}" drop`,
+        `ip6 saddr != { ::, fe80::/10 } iifname . ip6 saddr != @endpoints6 counter name "${SPOOF_COUNTER}" drop`,
       ],
     },
     {
