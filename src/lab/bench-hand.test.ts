@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { assertGolden } from '../dataplane/routing/testing/golden.js';
+import { assertGolden } from '../../test/support/golden.js';
 import { planHandPath, type HandPlan } from './bench-hand.js';
 
 const TESTDATA = join(import.meta.dirname, 'testdata');

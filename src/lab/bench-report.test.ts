@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { assertGolden } from '../dataplane/routing/testing/golden.js';
+import { assertGolden } from '../../test/support/golden.js';
 import { formatBench, median, roundOrder, spread, summarize, type Sample } from './bench-report.js';
 
 const TESTDATA = join(import.meta.dirname, 'testdata');
