@@ -1,32 +1,36 @@
 // nftables transactions. A script is written to a file and applied with `nft -f FILE` (nft 1.0.6
 // misreads scripts piped from Node). The file stays: it is the exact text the kernel was given,
 // the first thing to read when a ruleset misbehaves. One `nft -f` is one atomic transaction.
-import { mkdir, writeFile, rename } from 'node:fs/promises';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { TwillError } from '../../util/errors.js';
+import { TwillError, describeError } from '../../util/errors.js';
 import { run, runInNetns, CommandError } from './exec.js';
+import { shellPool, ShellCommandError } from './shell.js';
 
 export interface NftApplyOptions {
   /** Where the script is kept, e.g. /run/twill/nft/twill-policy.nft. */
   file: string;
   /** Check only (`nft -c -f`): nothing is changed. */
   checkOnly?: boolean;
-  timeoutMs?: number;
   /** Run nft inside this network namespace (a bind-mounted netns file) instead of the caller's. */
   netnsPath?: string;
 }
 
+/**
+ * Writes the script and runs `nft -f` on it, through the resident helper shells (shell.ts): an
+ * agent-sized process pays ~10 ms or more per fork, and policy updates are latency-sensitive.
+ */
 export async function applyNft(script: string, opts: NftApplyOptions): Promise<void> {
-  await mkdir(dirname(opts.file), { recursive: true });
+  mkdirSync(dirname(opts.file), { recursive: true });
   const tmp = `${opts.file}.tmp-${process.pid}`;
-  await writeFile(tmp, script);
-  await rename(tmp, opts.file);
+  writeFileSync(tmp, script);
+  renameSync(tmp, opts.file);
   const args = opts.checkOnly ? ['-c', '-f', opts.file] : ['-f', opts.file];
+  const argv = opts.netnsPath ? ['nsenter', `--net=${opts.netnsPath}`, '--', 'nft', ...args] : ['nft', ...args];
   try {
-    const timeoutMs = opts.timeoutMs ?? 60_000;
-    await (opts.netnsPath ? runInNetns(opts.netnsPath, 'nft', args, { timeoutMs }) : run('nft', args, { timeoutMs }));
+    await shellPool().run(argv);
   } catch (e) {
-    const why = e instanceof CommandError ? e.stderr.trim() : String(e);
+    const why = e instanceof ShellCommandError ? e.output.trim() : describeError(e);
     throw new TwillError('KERNEL', `nft rejected ${opts.file}: ${why}`, { cause: e, details: `the script is kept at ${opts.file}` });
   }
 }

@@ -6,6 +6,17 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { TwillError } from '../../util/errors.js';
 
+/** A command run through the pool failed: its exit status and its output (stdout and stderr). */
+export class ShellCommandError extends TwillError {
+  constructor(
+    readonly argv: string[],
+    readonly exitCode: number,
+    readonly output: string,
+  ) {
+    super('KERNEL', `${argv.join(' ')} failed (exit ${exitCode}): ${output.trim() || 'no output'}`);
+  }
+}
+
 interface Pending {
   id: string;
   resolve: (out: string) => void;
@@ -64,7 +75,7 @@ class ResidentShell {
         if (head.output[head.output.length - 1] === '') head.output.pop();
         const out = head.output.join('\n');
         if (m[2] === '0') head.resolve(out);
-        else head.reject(new TwillError('KERNEL', `${head.argv.join(' ')} failed (exit ${m[2]}): ${out.trim() || 'no output'}`));
+        else head.reject(new ShellCommandError(head.argv, Number(m[2]), out));
       } else head.output.push(line);
     }
   }
