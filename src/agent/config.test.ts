@@ -1,0 +1,46 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readConfigFile, validateConfig } from './config.js';
+import { isTwillError } from '../util/errors.js';
+
+test('defaults, and exactly one of --pod-cidr / --datastore', () => {
+  const c = validateConfig({ nodeName: 'node-1', podCidr: '10.244.1.0/24' });
+  assert.equal(c.socket, '/run/twill/agent.sock');
+  assert.equal(c.backend, 'vxlan');
+  assert.throws(() => validateConfig({ nodeName: 'node-1' }), /give exactly one/);
+  assert.throws(() => validateConfig({ nodeName: 'node-1', podCidr: '10.244.1.0/24', datastore: 'etcd:http://127.0.0.1:2379' }), /give exactly one/);
+});
+
+test('each bad setting is named with what to do', () => {
+  const bad: [Record<string, unknown>, RegExp][] = [
+    [{ nodeName: 'Node_1', podCidr: '10.0.0.0/24' }, /--node-name: "Node_1" is not a valid node name/],
+    [{ nodeName: 'n', podCidr: '10.0.0.0' }, /--pod-cidr: "10.0.0.0" is not a CIDR/],
+    [{ nodeName: 'n', podCidr: '10.0.0.0/31' }, /--pod-cidr: \/31 is too small/],
+    [{ nodeName: 'n', podCidr: '10.0.0.0/24', mtu: 100 }, /--mtu: must be an integer between 576 and 9000/],
+    [{ nodeName: 'n', datastore: 'consul:x' }, /--datastore: "consul:x"/],
+    [{ nodeName: 'n', datastore: 'memory', backend: 'ipip' }, /--backend: "ipip" is not a backend/],
+    [{ nodeName: 'n', datastore: 'memory', blockPrefix: 8 }, /--block-prefix/],
+    [{ nodeName: 'n', podCidr: '10.0.0.0/24', socket: 'agent.sock' }, /--socket: must be an absolute path/],
+  ];
+  for (const [cfg, msg] of bad) assert.throws(() => validateConfig(cfg), (e) => isTwillError(e, 'CONFIG_INVALID') && msg.test(e.message), JSON.stringify(cfg));
+});
+
+test('config file: YAML or JSON, unknown keys and wrong types refused; flags win', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'twill-cfg-'));
+  try {
+    const f = join(dir, 'agent.yaml');
+    await writeFile(f, 'nodeName: node-7\npodCidr: 10.244.7.0/24\nmtu: 1400\n');
+    const fromFile = readConfigFile(f);
+    assert.equal(validateConfig({ ...fromFile, mtu: 1300 }).mtu, 1300, 'a flag wins over the file');
+    await writeFile(f, '{"nodeName": "n", "podcidr": "10.0.0.0/24"}');
+    assert.throws(() => readConfigFile(f), /unknown setting "podcidr"/);
+    await writeFile(f, 'nodeName: n\nmtu: "1400"\n');
+    assert.throws(() => readConfigFile(f), /"mtu" must be a number/);
+    assert.throws(() => readConfigFile(join(dir, 'missing.yaml')), /cannot read config file/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
