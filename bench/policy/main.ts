@@ -16,7 +16,7 @@ import { measureDatapath } from './datapath.js';
 const quick = process.argv.includes('--quick');
 const REPS_FULL = quick ? 2 : 5;
 const CHANGES = quick ? 20 : 60;
-const DATAPATH = { reps: quick ? 2 : 15, iperfSeconds: quick ? 1 : 2, connMs: quick ? 500 : 800 };
+const DATAPATH = { reps: quick ? 2 : 15, iperfSeconds: quick ? 1 : 2, connMs: quick ? 500 : 1500 };
 const FLOORS = { fullApplyMs: 1000, incrementalP99Ms: 100, datapathRatio: 0.95 };
 
 const log = (msg: string): boolean => process.stderr.write(`[bench/policy] ${msg}\n`);
