@@ -12,9 +12,9 @@ import { HOST_VETH_PREFIX, NFT_TABLE_POLICY } from '../dataplane/kernel/names.js
 import type { Family } from '../util/ip.js';
 import { assignGroups, DIRS, groupElements, hash12, sfx, type Group } from './groups.js';
 import { selectorMatches } from '../model/labels.js';
-import type { GroupInfo, NftChain, NftCounter, NftElement, NftSet, PolicyModel, PolicyObjects } from './model.js';
+import type { GroupInfo, NftChain, NftElement, NftSet, PolicyModel, PolicyObjects } from './model.js';
 import { addrType, ipKeyword, nftComment } from './nft-format.js';
-import { checkLocalEndpoints, effectivePolicyTypes, indexSnapshot, podKey, policyKey, type IndexedPod, type PolicySnapshot, type SnapshotIndex } from './snapshot.js';
+import { checkLocalEndpoints, effectivePolicyTypes, indexSnapshot, podKey, policyKey, type IndexedPod, type LocalEndpoint, type PolicySnapshot, type SnapshotIndex } from './snapshot.js';
 import { rulesOf, ruleTarget, type Dir, type PodAddr, type RuleTarget } from './targets.js';
 
 export interface CompileOptions {
@@ -22,7 +22,8 @@ export interface CompileOptions {
   table?: string;
 }
 
-export const SPOOF_COUNTER = 'spoofed';
+/** The chain whose rule counters count packets dropped by anti-spoofing. */
+export const SPOOF_COUNTER = 'antispoof';
 const FAMILIES: Family[] = [4, 6];
 
 /** Chain and counter name of a policy's allowed traffic in one direction. */
@@ -41,6 +42,18 @@ function fp(o: object): string {
   return v;
 }
 
+/** What one namespace's local pods contribute to the table (groups never span namespaces: policies are namespaced). */
+interface NamespacePart {
+  endpoints: Record<Family, NftElement[]>;
+  /** Dispatch map name → (address, element), unsorted. */
+  dispatch: Map<string, { v: bigint; e: NftElement }[]>;
+  sets: NftSet[];
+  chains: NftChain[];
+  groups: GroupInfo[];
+  /** Policy key → directions it has a group in. */
+  polDirs: Map<string, Set<Dir>>;
+}
+
 /** What one compile leaves for the next. */
 interface Memo {
   /** Fingerprint of namespaces and pods: rule targets and group elements depend on them. */
@@ -53,8 +66,13 @@ interface Memo {
   index?: SnapshotIndex;
   addrs?: Map<Family, PodAddr[]>;
   /** Per group identity and per policy object: the nft objects, reused so the diff can skip them. */
-  objects: Map<string, { set?: NftSet; counter: NftCounter; chain: NftChain }>;
+  objects: Map<string, { set?: NftSet; chain: NftChain }>;
+  /** Per namespace: its part, valid while the world, its policies and its local endpoints are unchanged. */
+  parts: Map<string, { key: string; part: NamespacePart }>;
 }
+
+/** Entries a memo may hold before it is started afresh (stale entries accumulate while the world is unchanged). */
+const MEMO_LIMIT = 200_000;
 
 function worldFingerprint(s: PolicySnapshot): string {
   const h = createHash('sha1');
@@ -68,20 +86,20 @@ class Compilation {
   private readonly idx: SnapshotIndex;
   private readonly byNs = new Map<string, NetworkPolicy[]>();
   private readonly nsKey = new Map<string, string>();
-  private readonly addrCache = new Map<Family, PodAddr[]>();
   readonly next: Memo;
-  /** The previous compile's world-dependent entries, when the world is unchanged. */
-  private readonly prev: Memo | undefined;
+  /** The previous compile's world-independent entries (consulted when the world changed). */
   private readonly prevSelection: Memo['selection'] | undefined;
+  private readonly prevObjects: Memo['objects'] | undefined;
 
   constructor(
     private readonly snapshot: PolicySnapshot,
     prev: Memo | undefined,
   ) {
     const world = worldFingerprint(snapshot);
-    // Pods and namespaces unchanged: reuse their index, only the policies are new.
-    const reuse = prev?.world === world ? prev.index : undefined;
-    this.idx = reuse ? { ...reuse, policies: [...snapshot.policies].sort((a, b) => (policyKey(a) < policyKey(b) ? -1 : 1)) } : indexSnapshot(snapshot);
+    // Pods and namespaces unchanged (the common case: a policy changed): the last compile's
+    // memos stay valid and are carried on in place; only what the change touches is recomputed.
+    const same = prev?.world === world && prev.targets.size + prev.objects.size < MEMO_LIMIT ? prev : undefined;
+    this.idx = same?.index ? { ...same.index, policies: [...snapshot.policies].sort((a, b) => (policyKey(a) < policyKey(b) ? -1 : 1)) } : indexSnapshot(snapshot);
     checkLocalEndpoints(this.idx, snapshot.localEndpoints);
     for (const p of this.idx.policies) {
       const list = this.byNs.get(p.metadata.namespace) ?? [];
@@ -89,16 +107,15 @@ class Compilation {
       this.byNs.set(p.metadata.namespace, list);
     }
     for (const [ns, list] of this.byNs) this.nsKey.set(ns, list.map((p) => `${policyKey(p)}=${fp(p.spec)}`).join(','));
-    this.next = { world, targets: new Map(), elements: new Map(), selection: new Map(), index: this.idx, addrs: this.addrCache, objects: new Map() };
-    this.prev = prev?.world === world ? prev : undefined;
-    this.prevSelection = prev?.selection;
-    this.prevObjects = prev?.objects;
+    this.next = same
+      ? { ...same, index: this.idx }
+      : { world, targets: new Map(), elements: new Map(), selection: new Map(), index: this.idx, addrs: new Map(), objects: new Map(), parts: new Map() };
+    this.prevSelection = same ? undefined : prev?.selection;
+    this.prevObjects = same ? undefined : prev?.objects;
   }
 
-  private readonly prevObjects: Memo['objects'] | undefined;
-
   /** Reuses the objects of the last compile when `key` (their whole input) is unchanged. */
-  private objects(key: string, make: () => { set?: NftSet; counter: NftCounter; chain: NftChain }): { set?: NftSet; counter: NftCounter; chain: NftChain } {
+  private objects(key: string, make: () => { set?: NftSet; chain: NftChain }): { set?: NftSet; chain: NftChain } {
     const hit = this.next.objects.get(key) ?? this.prevObjects?.get(key);
     const v = hit ?? make();
     this.next.objects.set(key, v);
@@ -122,66 +139,97 @@ class Compilation {
 
   /** Every pod address of one family, sorted (shared by all rules). */
   private podAddrs(family: Family): PodAddr[] {
-    let list = this.addrCache.get(family) ?? this.prev?.addrs?.get(family);
+    const addrs = (this.next.addrs ??= new Map<Family, PodAddr[]>());
+    let list = addrs.get(family);
     if (!list) {
-      list = this.idx.pods.flatMap((pod) => pod.addrs.filter((a) => a.family === family).map((a) => ({ addr: a.value, pod })));
+      list = this.idx.pods.flatMap((pod) => pod.addrs.filter((a) => a.family === family).map((a): PodAddr => ({ addr: a.value, pod })));
       list.sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : 0));
+      addrs.set(family, list);
     }
-    this.addrCache.set(family, list);
     return list;
   }
 
   private target(p: NetworkPolicy, dir: Dir, ri: number, family: Family): RuleTarget {
     const key = `${policyKey(p)}|${fp(p.spec)}|${dir}|${ri}|${family}`;
-    const t = this.next.targets.get(key) ?? this.prev?.targets.get(key) ?? ruleTarget(this.idx, rulesOf(p, dir)[ri]!, p.metadata.namespace, family, this.podAddrs(family));
+    const t = this.next.targets.get(key) ?? ruleTarget(this.idx, rulesOf(p, dir)[ri]!, p.metadata.namespace, family, this.podAddrs(family));
     this.next.targets.set(key, t);
     return t;
   }
 
   private elements(g: Group): NftElement[] {
     const key = g.policies.map((p) => fp(p.spec)).join(',');
-    const hit = this.prev?.elements.get(g.name);
+    const hit = this.next.elements.get(g.name);
     const elements = hit && hit.key === key ? hit.elements : groupElements(g, (p, ri) => this.target(p, g.dir, ri, g.family), (p) => policyObjectName(policyKey(p), g.dir));
     this.next.elements.set(g.name, { key, elements });
     return elements;
   }
 
-  build(table: string): PolicyModel {
-    const { groups, dispatch, endpoints } = assignGroups(this.idx, this.snapshot.localEndpoints, this.selecting);
-    const counters: NftCounter[] = [{ name: SPOOF_COUNTER, comment: 'packets dropped by anti-spoofing' }];
-    const sets: NftSet[] = [];
-    const chains: NftChain[] = staticChains();
-    const groupInfo: GroupInfo[] = [];
-    const polDirs = new Map<string, Set<Dir>>();
-    for (const f of FAMILIES) {
-      sets.push({ name: `endpoints${sfx(f)}`, type: ['ifname', addrType(f)], flags: [], comment: 'local pods: host veth . address', elements: sortElements(endpoints[f]) });
-      for (const dir of DIRS) {
-        const name = `${dir}_groups${sfx(f)}`;
-        sets.push({ name, type: [addrType(f)], map: 'verdict', flags: [], comment: `local pods isolated for ${dir}`, elements: dispatch.get(name) ?? [] });
-      }
-    }
+  /** One namespace's local pods → their groups' sets and chains, reused while nothing it depends on changed. */
+  private namespacePart(ns: string, eps: LocalEndpoint[]): NamespacePart {
+    const key = `${this.nsKey.get(ns) ?? ''}|${eps.map((e) => `${e.name} ${e.hostIface} ${e.ip}`).join(',')}`;
+    const hit = this.next.parts.get(ns);
+    if (hit && hit.key === key) return hit.part;
+    const { groups, dispatch, endpoints } = assignGroups(this.idx, eps, this.selecting);
+    const part: NamespacePart = { endpoints, dispatch, sets: [], chains: [], groups: [], polDirs: new Map() };
     for (const g of groups) {
       const elements = this.elements(g);
       const o = this.objects(`group ${g.identity}`, () => {
         const what = `${g.dir} IPv${g.family} group of ${g.policies.map(policyKey).join(', ')}`;
         const peerField = `${ipKeyword(g.family)} ${g.dir === 'egress' ? 'daddr' : 'saddr'}`;
         return {
-          counter: { name: g.name, comment: nftComment(`dropped: ${what}`) },
-          chain: { name: g.name, comment: nftComment(what), rules: [`${peerField} . meta l4proto . th dport vmap @${g.name}`, `counter name "${g.name}" drop`] },
+          chain: { name: g.name, comment: nftComment(what), rules: [`${peerField} . meta l4proto . th dport vmap @${g.name}`, 'counter drop'] },
         };
       });
       const set = o.set?.elements === elements ? o.set : { name: g.name, type: [addrType(g.family), 'inet_proto', 'inet_service'], map: 'verdict' as const, flags: ['interval'], elements };
       o.set = set;
-      sets.push(set);
-      counters.push(o.counter);
-      chains.push(o.chain);
+      part.sets.push(set);
+      part.chains.push(o.chain);
       for (const p of g.policies) {
-        const dirs = polDirs.get(policyKey(p)) ?? new Set();
+        const dirs = part.polDirs.get(policyKey(p)) ?? new Set();
         dirs.add(g.dir);
-        polDirs.set(policyKey(p), dirs);
+        part.polDirs.set(policyKey(p), dirs);
       }
-      groupInfo.push({ name: g.name, direction: g.dir, family: g.family, policies: g.policies.map(policyKey), members: [...g.members].sort(), elements: elements.length });
+      part.groups.push({ name: g.name, direction: g.dir, family: g.family, policies: g.policies.map(policyKey), members: [...g.members].sort(), elements: elements.length });
     }
+    this.next.parts.set(ns, { key, part });
+    return part;
+  }
+
+  build(table: string): PolicyModel {
+    const byNs = new Map<string, LocalEndpoint[]>();
+    for (const ep of this.snapshot.localEndpoints) {
+      const list = byNs.get(ep.namespace) ?? [];
+      list.push(ep);
+      byNs.set(ep.namespace, list);
+    }
+    const parts = [...byNs.keys()].sort().map((ns) => this.namespacePart(ns, byNs.get(ns)!));
+    const sets: NftSet[] = [];
+    const chains: NftChain[] = staticChains();
+    const groupInfo: GroupInfo[] = [];
+    const polDirs = new Map<string, Set<Dir>>();
+    const dispatch = new Map<string, { v: bigint; e: NftElement }[]>();
+    const endpoints: Record<Family, NftElement[]> = { 4: [], 6: [] };
+    for (const part of parts) {
+      for (const f of FAMILIES) endpoints[f].push(...part.endpoints[f]);
+      for (const [name, list] of part.dispatch) {
+        const all = dispatch.get(name);
+        if (all) all.push(...list);
+        else dispatch.set(name, [...list]);
+      }
+      sets.push(...part.sets);
+      chains.push(...part.chains);
+      groupInfo.push(...part.groups);
+      for (const [k, dirs] of part.polDirs) polDirs.set(k, dirs);
+    }
+    for (const f of FAMILIES) {
+      sets.push({ name: `endpoints${sfx(f)}`, type: ['ifname', addrType(f)], flags: [], comment: 'local pods: host veth . address', elements: sortElements(endpoints[f]) });
+      for (const dir of DIRS) {
+        const name = `${dir}_groups${sfx(f)}`;
+        const list = (dispatch.get(name) ?? []).sort((a, b) => (a.v < b.v ? -1 : a.v > b.v ? 1 : 0));
+        sets.push({ name, type: [addrType(f)], map: 'verdict', flags: [], comment: `local pods isolated for ${dir}`, elements: list.map((x) => x.e) });
+      }
+    }
+    groupInfo.sort((a, b) => (a.name < b.name ? -1 : 1));
     const policies: PolicyObjects[] = [];
     for (const key of [...polDirs.keys()].sort()) {
       const obj: PolicyObjects = { policy: key };
@@ -190,18 +238,18 @@ class Compilation {
         const name = policyObjectName(key, dir);
         obj[dir] = name;
         const o = this.objects(`policy ${key} ${dir}`, () => ({
-          counter: { name, comment: nftComment(`${key} ${dir} allowed`) },
-          chain: { name, comment: nftComment(`${key} ${dir}`), rules: [`counter name "${name}"${dir === 'ingress' ? ' accept' : ''}`] },
+          chain: { name, comment: nftComment(`${key} ${dir}`), rules: [`counter${dir === 'ingress' ? ' accept' : ''}`] },
         }));
-        counters.push(o.counter);
-        chains.push(o.chain);
+          chains.push(o.chain);
       }
       policies.push(obj);
     }
     return {
       family: 'inet',
       table,
-      counters: sortByName(counters),
+      // Counters are anonymous, in the rules (a chain's counter is the sum of its rules'): named
+      // counter objects would make nft dump ~1,750 more objects before every transaction.
+      counters: [],
       sets: sortByName(sets),
       chains: [...chains.filter((c) => c.base), ...sortByName(chains.filter((c) => !c.base))],
       info: { node: this.snapshot.node, groups: groupInfo, policies, spoofCounter: SPOOF_COUNTER },
@@ -223,8 +271,8 @@ function staticChains(): NftChain[] {
       name: 'antispoof',
       comment: 'packets from pods: the source must be the pod\'s own address',
       rules: [
-        `iifname . ip saddr != @endpoints counter name "${SPOOF_COUNTER}" drop`,
-        `ip6 saddr != { ::, fe80::/10 } iifname . ip6 saddr != @endpoints6 counter name "${SPOOF_COUNTER}" drop`,
+        'iifname . ip saddr != @endpoints counter drop',
+        'ip6 saddr != { ::, fe80::/10 } iifname . ip6 saddr != @endpoints6 counter drop',
       ],
     },
     {

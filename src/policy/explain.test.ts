@@ -22,15 +22,21 @@ test('golden: explain() for an allowed, a denied and a node-local flow', () => {
 test('policyCounters: allowed per policy, drops credited to every policy of the group', () => {
   const m = compilePolicy(shopSnapshot());
   const webIn = m.info.groups.find((g) => g.direction === 'ingress' && g.policies.includes('shop/web'))!;
+  // The shape `nft -j list table` prints: each counting chain holds one rule with a counter.
+  const rule = (chain: string, packets: number, bytes: number, verdict: object[] = []) => ({
+    rule: { family: 'inet', table: 'twill-policy', chain, handle: 9, expr: [{ counter: { packets, bytes } }, ...verdict] },
+  });
   const json = {
     nftables: [
       { metainfo: { version: '1.0.6' } },
       { table: { family: 'inet', name: 'twill-policy' } },
-      { counter: { family: 'inet', name: policyObjectName('shop/web', 'ingress'), table: 'twill-policy', packets: 7, bytes: 420 } },
-      { counter: { family: 'inet', name: policyObjectName('shop/allow-dns', 'egress'), table: 'twill-policy', packets: 3, bytes: 180 } },
-      { counter: { family: 'inet', name: webIn.name, table: 'twill-policy', packets: 2, bytes: 120 } },
-      { counter: { family: 'inet', name: 'spoofed', table: 'twill-policy', packets: 1, bytes: 60 } },
       { chain: { family: 'inet', name: 'forward' } },
+      { rule: { family: 'inet', table: 'twill-policy', chain: 'forward', handle: 2, expr: [{ accept: null }] } },
+      rule(policyObjectName('shop/web', 'ingress'), 7, 420, [{ accept: null }]),
+      rule(policyObjectName('shop/allow-dns', 'egress'), 3, 180),
+      rule(webIn.name, 2, 120, [{ drop: null }]),
+      rule(m.info.spoofCounter, 1, 60, [{ drop: null }]),
+      rule(m.info.spoofCounter, 0, 0, [{ drop: null }]),
     ],
   };
   const r = policyCounters(json, m.info);

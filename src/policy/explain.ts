@@ -1,5 +1,6 @@
 // Verdicts and counters for people: `explain` formats what the evaluator decided, and
-// `policyCounters` reads `nft -j list table inet twill-policy` back into per-policy numbers.
+// `policyCounters` reads `nft -j list table inet twill-policy` back into per-policy numbers
+// (each counting chain holds one anonymous rule counter; the chain's name identifies it).
 //
 // Attribution: an allowed packet is counted once, for the policy the dataplane credits (the
 // first matching policy in namespace/name order, the evaluator's `deciding` rule). A dropped
@@ -52,13 +53,27 @@ export interface CounterReport {
   spoofed: Count;
 }
 
-type NftJson = { nftables?: { counter?: { name?: string; packets?: number; bytes?: number } }[] };
+type NftJson = {
+  nftables?: {
+    counter?: { name?: string; packets?: number; bytes?: number };
+    rule?: { chain?: string; expr?: { counter?: { packets?: number; bytes?: number } | null }[] };
+  }[];
+};
 
+/** Counts per name: a named counter object by its name, the counters inside a chain's rules by the chain's name (summed). */
 function readCounters(json: unknown): Map<string, Count> {
   const out = new Map<string, Count>();
+  const bump = (name: string, c: { packets?: number; bytes?: number }): void => {
+    const cur = out.get(name) ?? { packets: 0, bytes: 0 };
+    cur.packets += c.packets ?? 0;
+    cur.bytes += c.bytes ?? 0;
+    out.set(name, cur);
+  };
   for (const o of (json as NftJson | undefined)?.nftables ?? []) {
-    const c = o.counter;
-    if (c?.name !== undefined) out.set(c.name, { packets: c.packets ?? 0, bytes: c.bytes ?? 0 });
+    if (o.counter?.name !== undefined) bump(o.counter.name, o.counter);
+    const r = o.rule;
+    if (r?.chain === undefined) continue;
+    for (const e of r.expr ?? []) if (e.counter) bump(r.chain, e.counter);
   }
   return out;
 }
@@ -70,7 +85,7 @@ const add = (a: Count, b: Count | undefined): void => {
 };
 
 /**
- * Per-policy numbers from `nft -j list table inet twill-policy` (or `list counters`), using the
+ * Per-policy numbers from `nft -j list table inet twill-policy`, using the
  * names recorded by the compile that produced the ruleset. Policies selecting no local pod have
  * no counters on this node and are not listed.
  */

@@ -79,8 +79,8 @@ export interface Group {
 export interface Assignment {
   /** Sorted by name. */
   groups: Group[];
-  /** `egress_groups`, `ingress_groups6`, … → elements (address : goto group), sorted by address. */
-  dispatch: Map<string, NftElement[]>;
+  /** `egress_groups`, `ingress_groups6`, … → elements (address : goto group) with the address's value, unsorted. */
+  dispatch: Map<string, { v: bigint; e: NftElement }[]>;
   /** Elements of the endpoints sets: "iface" . address. */
   endpoints: Record<Family, NftElement[]>;
 }
@@ -121,8 +121,7 @@ export function assignGroups(idx: SnapshotIndex, eps: LocalEndpoint[], selecting
       dispatch.set(mapName, list);
     }
   }
-  const sorted = new Map([...dispatch].map(([k, list]) => [k, list.sort((a, b) => (a.v < b.v ? -1 : a.v > b.v ? 1 : 0)).map((x) => x.e)]));
-  return { groups: [...groups.values()].sort((a, b) => (a.name < b.name ? -1 : 1)), dispatch: sorted, endpoints };
+  return { groups: [...groups.values()].sort((a, b) => (a.name < b.name ? -1 : 1)), dispatch, endpoints };
 }
 
 /**

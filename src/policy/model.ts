@@ -51,7 +51,7 @@ export interface NftTableModel {
 }
 
 export interface GroupInfo {
-  /** Chain, map and drop-counter name (all three share it). */
+  /** Chain and map name; the chain's rule counter counts the group's drops. */
   name: string;
   direction: 'ingress' | 'egress';
   family: 4 | 6;
@@ -64,7 +64,7 @@ export interface GroupInfo {
 
 export interface PolicyObjects {
   policy: string;
-  /** Chain and counter counting the policy's allowed ingress (absent: it selects no local pod for ingress). */
+  /** Chain whose rule counter counts the policy's allowed ingress (absent: it selects no local pod for ingress). */
   ingress?: string;
   egress?: string;
 }
@@ -74,7 +74,7 @@ export interface CompileInfo {
   node: string;
   groups: GroupInfo[];
   policies: PolicyObjects[];
-  /** Counter of packets dropped by anti-spoofing. */
+  /** Chain whose rule counters count packets dropped by anti-spoofing. */
   spoofCounter: string;
 }
 

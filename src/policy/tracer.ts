@@ -26,7 +26,7 @@ export interface TraceResult {
   path: string[];
   /** Text of the rule that gave the final verdict, or `policy` of a base chain. */
   decidedBy?: string;
-  /** Named counters bumped, in order. */
+  /** Counters bumped, in order: a named counter by its name, a rule's anonymous counter by its chain's name. */
   counters: string[];
 }
 
@@ -81,14 +81,11 @@ function lookup(t: FakeTable, rhs: Rhs, key: PV[]): ElementAst | undefined {
 type Outcome = { kind: 'continue' } | { kind: 'verdict'; verdict: Verdict };
 
 /** Evaluates one rule: its matches in order, then its statements; stops at the first verdict. */
-function runRule(t: FakeTable, exprs: Expr[], p: Packet, fam: Family, counters: string[]): Outcome {
+function runRule(t: FakeTable, chainName: string, exprs: Expr[], p: Packet, fam: Family, counters: string[]): Outcome {
   for (const e of exprs) {
     if (e.kind === 'counter') {
-      if (e.name !== undefined) {
-        const c = t.counters.get(e.name);
-        if (c) c.packets++;
-        counters.push(e.name);
-      }
+      if (e.name !== undefined) t.counters.get(e.name)!.packets++;
+      counters.push(e.name ?? chainName);
       continue;
     }
     if (e.kind === 'verdict') return { kind: 'verdict', verdict: e.verdict };
@@ -117,7 +114,7 @@ function runBaseChain(t: FakeTable, base: string, p: Packet, fam: Family, res: T
       frames.pop(); // end of chain: implicit return
       continue;
     }
-    const out = runRule(t, rule.exprs, p, fam, res.counters);
+    const out = runRule(t, f.chain, rule.exprs, p, fam, res.counters);
     if (out.kind === 'continue') continue;
     const v = out.verdict;
     if (v.kind === 'accept' || v.kind === 'drop') {
