@@ -98,10 +98,10 @@ export class CniService {
       lap('record', t);
       undo.commit();
       this.d.log.info('ADD', { attachment: ownerKey(owner), ip, iface: plan.hostIface, pod: pod ? `${pod.namespace}/${pod.name}` : undefined, ms: +(performance.now() - t0).toFixed(1) });
-      this.d.log.debug('ADD timing', { attachment: ownerKey(owner), ...steps });
       t = performance.now();
       await this.d.onChange?.(att, 'added');
       lap('policy', t);
+      this.d.log.debug('ADD timing', { attachment: ownerKey(owner), ...steps });
       return encodeResult(plan.result, conf.cniVersion);
     } catch (e) {
       const leftovers = await undo.unwind();
