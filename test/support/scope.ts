@@ -1,6 +1,8 @@
 // Kernel-test resources that must not outlive the test: network namespaces, child processes,
 // temporary directories. Names carry the test process id so parallel runs never collide.
-// Call `scope.cleanup()` from `after()`; it runs every undo even if some fail.
+// Call `scope.cleanup()` from `after()`; it runs every undo even if some fail. SIGINT or SIGTERM
+// (an interrupted run, a benchmark stopped by hand) cleans up every live scope before exiting;
+// SIGKILL cannot be caught, and what it leaves must be removed by hand (`ip netns list`).
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,8 +17,25 @@ export function uniqueName(prefix: string, maxLen = 40): string {
   return n.slice(0, maxLen);
 }
 
+const live = new Set<TestScope>();
+let signalled = false;
+function onSignal(signal: NodeJS.Signals): void {
+  if (signalled) return;
+  signalled = true;
+  process.stderr.write(`${signal}: removing what the tests created\n`);
+  void Promise.allSettled([...live].map((s) => s.cleanup())).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+}
+
 export class TestScope {
   private readonly undo: (() => Promise<void> | void)[] = [];
+
+  constructor() {
+    if (live.size === 0) {
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+    }
+    live.add(this);
+  }
 
   defer(fn: () => Promise<void> | void): void {
     this.undo.push(fn);
@@ -47,6 +66,11 @@ export class TestScope {
   }
 
   async cleanup(): Promise<void> {
+    live.delete(this);
+    if (live.size === 0 && !signalled) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
     const errors: unknown[] = [];
     while (this.undo.length) {
       const fn = this.undo.pop()!;
