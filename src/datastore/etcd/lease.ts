@@ -4,9 +4,8 @@
 // server's clock started no earlier), so we never believe in a lease longer than etcd does.
 import type { ILeaseKeepAliveResponse, IDuplexStream, ILeaseKeepAliveRequest } from 'etcd3';
 import { EtcdLeaseInvalidError } from 'etcd3';
-import { TwillError } from '../../util/errors.js';
 import { rootLogger } from '../../util/log.js';
-import { Once } from '../callbacks.js';
+import { LeaseLife, type LeaseEnd } from '../handles.js';
 import type { Lease } from '../store.js';
 import type { EtcdConnection } from './connection.js';
 
@@ -15,14 +14,13 @@ const log = rootLogger.child('datastore/etcd');
 type KeepAliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
 
 export class EtcdLease implements Lease {
-  private state: 'alive' | 'lost' | 'revoked' | 'released' = 'alive';
+  private readonly life: LeaseLife;
   private stream: KeepAliveStream | undefined;
   private opening = false;
   private gen = 0;
   private sentAt: number[] = [];
   private readonly ticker: NodeJS.Timeout;
   private deadline: NodeJS.Timeout | undefined;
-  private readonly lost = new Once('lease lost');
 
   constructor(
     private readonly conn: EtcdConnection,
@@ -30,18 +28,19 @@ export class EtcdLease implements Lease {
     readonly ttlSeconds: number,
     grantSentAt: number,
   ) {
+    this.life = new LeaseLife(id);
     this.renewed(grantSentAt);
     this.ticker = setInterval(() => this.tick(), (ttlSeconds * 1000) / 3);
   }
 
   /** The lease id to write with; throws when this holder no longer has it. */
   idForWrite(): string {
-    if (this.state !== 'alive') throw new TwillError('DATASTORE', `lease ${this.id} is no longer held (${this.state}); grant a new lease`);
+    this.life.assertHeld();
     return this.id;
   }
 
   onLost(cb: () => void): void {
-    this.lost.add(cb);
+    this.life.onLost(cb);
   }
 
   async revoke(): Promise<void> {
@@ -63,7 +62,7 @@ export class EtcdLease implements Lease {
   }
 
   private tick(): void {
-    if (this.state !== 'alive') return;
+    if (!this.life.alive) return;
     if (!this.stream) {
       this.open();
       return;
@@ -83,7 +82,7 @@ export class EtcdLease implements Lease {
     this.conn.client.leaseClient.leaseKeepAlive().then(
       (stream) => {
         this.opening = false;
-        if (gen !== this.gen || this.state !== 'alive') return void endQuietly(stream);
+        if (gen !== this.gen || !this.life.alive) return void endQuietly(stream);
         this.stream = stream;
         this.sentAt = [];
         stream.on('data', (res) => gen === this.gen && this.onAck(res));
@@ -109,7 +108,7 @@ export class EtcdLease implements Lease {
     this.stream = undefined;
     this.sentAt = [];
     this.gen++;
-    if (this.state === 'alive') log.debug('lease keep-alive interrupted; retrying', { lease: this.id, error: e });
+    if (this.life.alive) log.debug('lease keep-alive interrupted; retrying', { lease: this.id, error: e });
   }
 
   private renewed(sentAt: number): void {
@@ -119,14 +118,14 @@ export class EtcdLease implements Lease {
   }
 
   private lose(why: string): void {
-    if (this.state !== 'alive') return;
+    if (!this.life.alive) return;
     log.warn('lease lost', { lease: this.id, endpoint: this.conn.endpoint, why });
     this.halt('lost');
-    this.lost.fire();
+    this.life.fireLost();
   }
 
-  private halt(state: 'lost' | 'revoked' | 'released'): void {
-    if (this.state === 'alive') this.state = state;
+  private halt(state: LeaseEnd): void {
+    this.life.end(state);
     clearInterval(this.ticker);
     if (this.deadline) clearTimeout(this.deadline);
     this.gen++;

@@ -12,6 +12,7 @@ import { KeyCodec, decodeValue, encodeValue, prefixEnd } from './codec.js';
 import { EtcdConnection, type EtcdStoreOptions } from './connection.js';
 import { EtcdLease } from './lease.js';
 import { EtcdWatch } from './watch.js';
+import { trackedWatch } from '../handles.js';
 
 const log = rootLogger.child('datastore/etcd');
 const PAGE = 500;
@@ -118,14 +119,7 @@ export class EtcdStore implements Store {
   watch<K extends Kind>(kind: K, opts: WatchOptions<K>): Watch {
     this.ensureOpen();
     const w = new EtcdWatch({ conn: this.conn, codec: this.codec, kind, list: () => this.list(kind) }, opts);
-    const handle: Watch = {
-      stop: () => {
-        this.watches.delete(handle);
-        w.stop();
-      },
-    };
-    this.watches.add(handle);
-    return handle;
+    return trackedWatch(this.watches, () => w.stop());
   }
 
   async grantLease(ttlSeconds: number): Promise<Lease> {

@@ -1,34 +1,33 @@
 // The client side of a memory lease: keep-alive every TTL/3 on the backend's clock, and "lost"
 // under the same rule as etcd's keeper (gone on the backend, or no renewal for a whole TTL).
-import { TwillError } from '../../util/errors.js';
-import { Once } from '../callbacks.js';
+import { LeaseLife, type LeaseEnd } from '../handles.js';
 import type { Lease } from '../store.js';
 import type { MemoryBackend } from './backend.js';
 
 export class MemoryLease implements Lease {
-  private state: 'alive' | 'lost' | 'revoked' | 'released' = 'alive';
+  private readonly life: LeaseLife;
   private cancelTick = (): void => {};
   private cancelDeadline = (): void => {};
-  private readonly lost = new Once('lease lost');
 
   constructor(
     private readonly backend: MemoryBackend,
     readonly id: string,
     readonly ttlSeconds: number,
   ) {
+    this.life = new LeaseLife(id);
     this.renewed();
     this.arm();
   }
 
   /** The lease id to write with; throws when this holder no longer has it. */
   idForWrite(): string {
-    if (this.state === 'alive' && !this.backend.hasLease(this.id)) this.lose();
-    if (this.state !== 'alive') throw new TwillError('DATASTORE', `lease ${this.id} is no longer held (${this.state}); grant a new lease`);
+    if (this.life.alive && !this.backend.hasLease(this.id)) this.lose();
+    this.life.assertHeld();
     return this.id;
   }
 
   onLost(cb: () => void): void {
-    this.lost.add(cb);
+    this.life.onLost(cb);
   }
 
   async revoke(): Promise<void> {
@@ -45,7 +44,7 @@ export class MemoryLease implements Lease {
   }
 
   private tick(): void {
-    if (this.state !== 'alive') return;
+    if (!this.life.alive) return;
     try {
       if (!this.backend.keepAlive(this.id)) return this.lose();
       this.renewed();
@@ -62,13 +61,13 @@ export class MemoryLease implements Lease {
   }
 
   private lose(): void {
-    if (this.state !== 'alive') return;
+    if (!this.life.alive) return;
     this.halt('lost');
-    this.lost.fire();
+    this.life.fireLost();
   }
 
-  private halt(state: 'lost' | 'revoked' | 'released'): void {
-    if (this.state === 'alive') this.state = state;
+  private halt(state: LeaseEnd): void {
+    this.life.end(state);
     this.cancelTick();
     this.cancelDeadline();
   }

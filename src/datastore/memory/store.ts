@@ -7,6 +7,7 @@ import type { Lease, ListResult, Store, Watch, WatchOptions, WriteOptions } from
 import { MemoryBackend } from './backend.js';
 import { MemoryLease } from './lease.js';
 import { MemoryWatch } from './watch.js';
+import { trackedWatch } from '../handles.js';
 
 export class MemoryStore implements Store {
   readonly name = 'memory';
@@ -52,14 +53,7 @@ export class MemoryStore implements Store {
     this.ensureOpen();
     checkKind(kind);
     const w = new MemoryWatch(this.backend, kind, opts);
-    const handle: Watch = {
-      stop: () => {
-        this.watches.delete(handle);
-        w.stop();
-      },
-    };
-    this.watches.add(handle);
-    return handle;
+    return trackedWatch(this.watches, () => w.stop());
   }
 
   async grantLease(ttlSeconds: number): Promise<Lease> {
