@@ -58,12 +58,16 @@ test('agent SIGKILLed during an ADD burst, then restarted: no duplicate, no leak
   const list = node.conflist();
   const pods: RuntimeConf[] = [];
   for (let i = 0; i < 60; i++) pods.push(await node.sandbox());
-  const burst = Promise.allSettled(pods.map((p) => node.runtime.addNetworkList(list, p)));
-  // Kill once part of the burst has been served.
+  // Two waves, so the kill lands mid-burst however fast or slow the machine is: the first wave
+  // completes; the agent is killed as soon as it has begun serving the second (its first address
+  // record appears), while most of that wave is still starting up or in flight.
+  const first = pods.slice(0, 20);
+  const firstResults = await Promise.allSettled(first.map((p) => node.runtime.addNetworkList(list, p)));
+  const secondBurst = Promise.allSettled(pods.slice(20).map((p) => node.runtime.addNetworkList(list, p)));
   const until = Date.now() + 30_000;
-  while ((await records()).length < 10 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+  while ((await records()).length <= first.length && Date.now() < until) await new Promise((r) => setTimeout(r, 2));
   await node.stopAgent('SIGKILL');
-  const results = await burst;
+  const results = [...firstResults, ...(await secondBurst)];
   await node.startAgent();
 
   const ok: { pod: RuntimeConf; ip: string }[] = [];
