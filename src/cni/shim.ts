@@ -1,6 +1,6 @@
 // The twill-cni shim: validate (protocol.ts), forward to the agent over its unix socket, print
 // what the agent says. Its start-up time is part of every pod's start-up time, so it imports only
-// node builtins and the pure protocol files, speaks HTTP over node:net itself (agent-client.ts),
+// node builtins and the pure protocol files, speaks HTTP itself on a bare pipe handle (agent-client.ts),
 // and loads node:child_process only when a command needs it (VERSION needs neither; node-fs.ts explains fs).
 import { describeError, errnoCode, isTwillError, TwillError } from '../util/errors.js';
 import { hostVethName, tombstoneDir } from '../dataplane/kernel/names.js';
