@@ -1,5 +1,6 @@
 // Bundles the entry points with esbuild. Native or file-loading packages stay external and are
-// resolved from node_modules at run time (netlink ships a prebuilt .node; etcd3 loads .proto files).
+// resolved from node_modules at run time (netlink and koffi ship prebuilt .node files; etcd3 loads
+// .proto files).
 import { build } from 'esbuild';
 import { chmodSync, mkdirSync } from 'node:fs';
 
@@ -35,7 +36,7 @@ await Promise.all([
     ...common,
     entryPoints: { twill: 'src/cli/main.ts' },
     outdir: 'dist',
-    external: ['netlink', 'etcd3'],
+    external: ['netlink', 'etcd3', 'koffi'],
     // Bundled CommonJS deps expect require(); give ESM output one.
     banner: { js: "import { createRequire as __twillCreateRequire } from 'node:module'; const require = __twillCreateRequire(import.meta.url);" },
   }),

@@ -7,6 +7,7 @@ import { encodeResult, parseCniArgs, parseNetConf, type NetConf } from '../cni/i
 import { addEndpoint, checkEndpoint, compileEndpoint, deleteEndpoint } from '../dataplane/endpoint/index.js';
 import { hostVethName } from '../dataplane/kernel/names.js';
 import { netnsExists } from '../dataplane/kernel/netns.js';
+import { isNamespaceFile } from '../dataplane/kernel/setns.js';
 import { ownerKey, type LocalIpam, type Owner } from '../ipam/local/index.js';
 import { TwillError, describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -64,6 +65,12 @@ export class CniService {
     const netns = need(req.netns, 'CNI_NETNS');
     if (!netnsExists(netns)) {
       throw new TwillError('CONTAINER_UNKNOWN', `network namespace ${netns} does not exist (was the sandbox removed?)`);
+    }
+    if (!isNamespaceFile(netns)) {
+      throw new TwillError(
+        'ENV_INVALID',
+        `CNI_NETNS ${netns} exists but is not a network namespace as this agent sees it; pass a namespace bind mount (such as /var/run/netns/NAME) or /proc/PID/ns/net, created where the agent's mount namespace can see it`,
+      );
     }
     const existing = this.d.attachments.get(owner);
     if (existing) {

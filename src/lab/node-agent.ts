@@ -13,6 +13,8 @@ export interface NodeAgentSpec {
   dir: string;
   /** Extra `twill agent` flags (--pod-cidr, --datastore, …). */
   args: string[];
+  /** Extra environment for the agent process. */
+  env?: Record<string, string>;
 }
 
 export const agentSocket = (dir: string): string => join(dir, 'agent.sock');
@@ -25,6 +27,7 @@ export async function startNodeAgent(spec: NodeAgentSpec, timeoutMs = 15_000): P
     argv: [process.execPath, twillBin(), 'agent', '--node-name', spec.nodeName, '--state-dir', join(spec.dir, 'state'), '--run-dir', join(spec.dir, 'run'), '--socket', socket, ...spec.args],
     logFile,
     pidFile: join(spec.dir, 'agent.pid'),
+    ...(spec.env ? { env: spec.env } : {}),
   });
   try {
     await waitFor(`agent on ${spec.nodeName}`, async () => {

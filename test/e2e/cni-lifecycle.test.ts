@@ -2,7 +2,7 @@
 // namespace, talking to a real agent; every effect checked in the kernel.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deleteNetns } from '../../src/dataplane/kernel/netns.js';
 import { hostVethName } from '../../src/dataplane/kernel/names.js';
@@ -112,6 +112,48 @@ describe('ADD, CHECK, DEL', () => {
     const before = await addressRecords();
     await assert.rejects(node.runtime.addNetworkList(node.conflist(), pod), (e: unknown) => e instanceof CniPluginError && e.cniCode === 3);
     assert.deepEqual(await addressRecords(), before);
+  });
+
+  test('ADD for a CNI_NETNS that is a plain file, not a namespace, fails with code 4 and keeps nothing', async () => {
+    const pod = await node.sandbox();
+    const dir = await scope.tmpdir('twill-notns-');
+    const file = join(dir, 'not-a-netns');
+    await writeFile(file, '');
+    const before = await addressRecords();
+    await assert.rejects(
+      node.runtime.addNetworkList(node.conflist(), { ...pod, netns: file }),
+      (e: unknown) => e instanceof CniPluginError && e.cniCode === 4 && /CNI_NETNS .* is not a network namespace/.test(e.message),
+    );
+    assert.deepEqual(await addressRecords(), before, 'no address kept');
+    assert.ok(!(await hostLinkExists(hostVethName(pod.containerId, 'eth0'))), 'no host veth kept');
+  });
+});
+
+/** The pod side as the kernel holds it, without what differs between pods or methods. */
+async function podSide(h: NodeHarness, netns: string): Promise<unknown> {
+  const j = async (args: string[]) => JSON.parse((await h.exec(netns, ['ip', '-j', ...args])).stdout || '[]') as Record<string, unknown>[];
+  const link = (await j(['link', 'show', 'eth0']))[0]!;
+  const addrs = (await j(['-4', 'addr', 'show', 'eth0']))[0]!['addr_info'] as { prefixlen: number; scope: string }[];
+  const routes = (await j(['route', 'show'])).map((r) => ({ dst: r['dst'], gateway: r['gateway'], dev: r['dev'], scope: r['scope'], flags: r['flags'] }));
+  const neigh = (await j(['neigh', 'show', 'dev', 'eth0'])).map((n) => ({ dst: n['dst'], lladdr: n['lladdr'], state: n['state'] }));
+  return { up: (link['flags'] as string[]).includes('UP'), mtu: link['mtu'], addrs: addrs.map((a) => ({ prefixlen: a.prefixlen, scope: a.scope })), routes, neigh };
+}
+
+describe('pod side without in-process namespace entry', () => {
+  test('with TWILL_NETNS_EXEC=1 the agent configures the pod with `ip`, and the pod ends up the same', async () => {
+    const fallback = await NodeHarness.start(scope, { podCidr: '10.244.9.0/24', agentEnv: { TWILL_NETNS_EXEC: '1' } });
+    const log = await readFile(join(fallback.dir, 'agent.log'), 'utf8');
+    assert.match(log, /podNetns=ip-exec/, 'the agent says which method it uses');
+    assert.match(log, /TWILL_NETNS_EXEC=1 is set/, 'and why');
+    assert.match(await readFile(join(node.dir, 'agent.log'), 'utf8'), /podNetns=setns/);
+    const a = await fallback.sandbox();
+    const b = await node.sandbox();
+    const ipA = resultIp(await fallback.runtime.addNetworkList(fallback.conflist(), a));
+    resultIp(await node.runtime.addNetworkList(node.conflist(), b));
+    assert.deepEqual(await podSide(fallback, a.name), await podSide(node, b.name));
+    assert.ok(await fallback.ping(fallback.netns, ipA), 'the node reaches the pod');
+    await fallback.runtime.checkNetworkList(fallback.conflist(), a);
+    await fallback.runtime.delNetworkList(fallback.conflist(), a);
   });
 });
 

@@ -15,6 +15,8 @@ export interface NodeHarnessOptions {
   agentArgs?: string[];
   /** The node's own address (on its loopback; a real node has one on its uplink). Default 192.0.2.10. */
   nodeIp?: string;
+  /** Extra environment for the agent. */
+  agentEnv?: Record<string, string>;
 }
 
 export class NodeHarness {
@@ -43,7 +45,10 @@ export class NodeHarness {
   }
 
   async startAgent(): Promise<number> {
-    return startNodeAgent({ nodeName: 'node-1', netns: this.netns, dir: this.dir, args: ['--pod-cidr', this.opts.podCidr ?? '10.244.1.0/24', ...(this.opts.agentArgs ?? [])] });
+    return startNodeAgent({
+      nodeName: 'node-1', netns: this.netns, dir: this.dir, args: ['--pod-cidr', this.opts.podCidr ?? '10.244.1.0/24', ...(this.opts.agentArgs ?? [])],
+      ...(this.opts.agentEnv ? { env: this.opts.agentEnv } : {}),
+    });
   }
 
   get nodeIp(): string {

@@ -3,9 +3,40 @@ import { TwillError } from '../../util/errors.js';
 import type { UndoStack } from '../../util/undo.js';
 import { hostCidr, normalizeIp } from '../../util/ip.js';
 import { POD_GATEWAY_V4, ROUTE_PROTOCOL } from '../kernel/names.js';
-import { netlink } from '../kernel/netlink.js';
+import { Netlink, netlink } from '../kernel/netlink.js';
 import { ipBatchInNetns, ipInNetns, ipJsonInNetns, netnsExists } from '../kernel/netns.js';
-import type { EndpointPlan } from './compile.js';
+import { podBatch, type EndpointPlan, type PodSide } from './compile.js';
+
+/** Waits for every promise; then throws the first failure, if any (nothing is left running). */
+async function allOrFirstError(ps: Promise<unknown>[]): Promise<void> {
+  for (const r of await Promise.allSettled(ps)) if (r.status === 'rejected') throw r.reason;
+}
+
+/**
+ * Applies the pod side inside the pod's namespace: over an rtnetlink socket opened there when the
+ * agent can enter namespaces (setns.ts, ~1 ms), else with one `ip -batch` run there (~4–5 ms).
+ */
+async function configurePod(netns: string, pod: PodSide): Promise<void> {
+  const nl = Netlink.openIn(netns);
+  if (!nl) {
+    await ipBatchInNetns(netns, podBatch(pod));
+    return;
+  }
+  try {
+    const { index } = await nl.mustGetLink(pod.ifname);
+    // Three round trips, each with its requests in flight together: what does not depend on
+    // anything; routes that make the gateways reachable; routes through the gateways.
+    await allOrFirstError([
+      nl.setLink(index, { up: true }),
+      ...pod.addresses.map((a) => nl.addAddress(index, a.cidr, a.nodad ? { nodad: true } : {})),
+      ...pod.neighbors.map((n) => nl.replaceNeighbor({ ...n, dev: index })),
+    ]);
+    await allOrFirstError(pod.routes.filter((r) => !r.gateway).map((r) => nl.replaceRoute({ ...r, oif: index })));
+    await allOrFirstError(pod.routes.filter((r) => r.gateway).map((r) => nl.replaceRoute({ ...r, oif: index })));
+  } finally {
+    nl.close();
+  }
+}
 
 /** Creates the pod's interface and routes. Every step pushes its inverse onto `undo`. */
 export async function addEndpoint(plan: EndpointPlan, undo: UndoStack, lap?: (step: string, since: number) => void): Promise<void> {
@@ -24,12 +55,16 @@ export async function addEndpoint(plan: EndpointPlan, undo: UndoStack, lap?: (st
   });
   undo.push(`delete veth ${plan.hostIface}`, () => nl.deleteLink(plan.hostIface));
   lap?.('veth', t);
+  // The pod side and the node's routes to the pod touch different namespaces: both at once.
   t = performance.now();
-  await ipBatchInNetns(spec.netns, plan.podCommands);
-  lap?.('pod', t);
-  t = performance.now();
-  for (const r of plan.hostRoutes) await nl.replaceRoute(r);
-  lap?.('routes', t);
+  // Both settle before an error propagates, so the undo stack never races a step still running.
+  await allOrFirstError([
+    configurePod(spec.netns, plan.pod).then(() => lap?.('pod', t)),
+    (async () => {
+      for (const r of plan.hostRoutes) await nl.replaceRoute(r);
+      lap?.('routes', t);
+    })(),
+  ]);
 }
 
 /**

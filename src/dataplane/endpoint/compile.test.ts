@@ -3,16 +3,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assertGolden } from '../../../test/support/golden.js';
-import { compileEndpoint, podMac } from './compile.js';
+import { compileEndpoint, podBatch, podMac, type EndpointSpec } from './compile.js';
 
 const golden = (name: string, value: unknown): void => assertGolden(new URL(`./testdata/${name}`, import.meta.url), JSON.stringify(value, null, 2) + '\n');
+/** The plan, plus the `ip -batch` form of its pod side (the fallback when setns is unavailable). */
+const planWithBatch = (spec: EndpointSpec) => {
+  const plan = compileEndpoint(spec);
+  return { ...plan, podBatch: podBatch(plan.pod) };
+};
 
 test('IPv4 pod: /32, link-local gateway via a permanent neighbour, host /32 route', () => {
-  golden('endpoint-v4.json', compileEndpoint({ containerId: 'c0ffee', ifname: 'eth0', netns: '/run/netns/pod-a', ips: ['10.244.1.5'], mtu: 1450 }));
+  golden('endpoint-v4.json', planWithBatch({ containerId: 'c0ffee', ifname: 'eth0', netns: '/run/netns/pod-a', ips: ['10.244.1.5'], mtu: 1450 }));
 });
 
 test('dual-stack pod', () => {
-  golden('endpoint-dual.json', compileEndpoint({ containerId: 'c0ffee', ifname: 'net1', netns: '/proc/42/ns/net', ips: ['10.244.1.6', 'fd00:10:244:1::6'], mtu: 1500 }));
+  golden('endpoint-dual.json', planWithBatch({ containerId: 'c0ffee', ifname: 'net1', netns: '/proc/42/ns/net', ips: ['10.244.1.6', 'fd00:10:244:1::6'], mtu: 1500 }));
 });
 
 test('derived names are stable, distinct per attachment, and within IFNAMSIZ', () => {

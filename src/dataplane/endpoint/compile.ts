@@ -27,12 +27,37 @@ export interface EndpointPlan {
   hostIface: string;
   hostMac: string;
   podMac: string;
-  /** `ip -batch` lines run inside the pod namespace after the veth exists. */
-  podCommands: string[];
+  /** What the pod's namespace holds besides the interface itself, applied once the veth exists. */
+  pod: PodSide;
   /** Routes in the node namespace. */
   hostRoutes: Route[];
   /** The CNI result (1.1.0 shape) this attachment produces. */
   result: CniResult;
+}
+
+/**
+ * The pod side, in the order it is applied: the interface up, its addresses, routes (the
+ * gateway's link-scope route before the default route through it), the gateway's neighbour entry.
+ */
+export interface PodSide {
+  ifname: string;
+  addresses: { cidr: string; nodad?: true }[];
+  routes: { dst: string; gateway?: string; scope?: 'link' }[];
+  neighbors: { ip: string; mac: string }[];
+}
+
+/**
+ * The same pod side as `ip -batch` lines, for when the agent cannot enter namespaces itself
+ * (setns.ts). `ip -batch` takes no per-line options (no "-6"): the family follows from the addresses.
+ */
+export function podBatch(pod: PodSide): string[] {
+  const dev = pod.ifname;
+  return [
+    `link set dev ${dev} up`,
+    ...pod.addresses.map((a) => `addr add ${a.cidr} dev ${dev}${a.nodad ? ' nodad' : ''}`),
+    ...pod.routes.map((r) => `route add ${r.dst === '0.0.0.0/0' || r.dst === '::/0' ? 'default' : r.dst}${r.gateway ? ` via ${r.gateway}` : ''} dev ${dev}${r.scope ? ` scope ${r.scope}` : ''}`),
+    ...pod.neighbors.map((n) => `neigh replace ${n.ip} lladdr ${n.mac} dev ${dev} nud permanent`),
+  ];
 }
 
 /** A stable, locally administered unicast MAC for the pod side (so the plan is fully known). */
@@ -46,21 +71,20 @@ export function compileEndpoint(spec: EndpointSpec): EndpointPlan {
   const hostIface = hostVethName(spec.containerId, spec.ifname);
   const mac = podMac(spec.containerId, spec.ifname);
   const dev = spec.ifname;
-  const podCommands: string[] = [];
+  const pod: PodSide = { ifname: dev, addresses: [], routes: [], neighbors: [] };
   const hostRoutes: Route[] = [];
   const ips: NonNullable<CniResult['ips']> = [];
-  podCommands.push(`link set dev ${dev} up`);
   const routes: NonNullable<CniResult['routes']> = [];
 
   for (const ip of spec.ips) {
     const v6 = parseIp(ip).family === 6;
     const gw = v6 ? POD_GATEWAY_V6 : POD_GATEWAY_V4;
     const cidr = hostCidr(ip);
-    // `ip -batch` takes no per-line options (no "-6"): the family follows from the addresses.
-    podCommands.push(`addr add ${cidr} dev ${dev}${v6 ? ' nodad' : ''}`);
-    if (!v6) podCommands.push(`route add ${gw}/32 dev ${dev} scope link`);
-    podCommands.push(`route add default via ${gw} dev ${dev}`);
-    podCommands.push(`neigh replace ${gw} lladdr ${HOST_VETH_MAC} dev ${dev} nud permanent`);
+    pod.addresses.push(v6 ? { cidr, nodad: true } : { cidr });
+    // An IPv4 gateway outside the pod's /32 needs a route of its own; fe80::1 is on-link already.
+    if (!v6) pod.routes.push({ dst: `${gw}/32`, scope: 'link' });
+    pod.routes.push({ dst: v6 ? '::/0' : '0.0.0.0/0', gateway: gw });
+    pod.neighbors.push({ ip: gw, mac: HOST_VETH_MAC });
     hostRoutes.push({ dst: cidr, dev: hostIface, scope: 'link', protocol: ROUTE_PROTOCOL });
     ips.push({ address: cidr, gateway: gw, interface: 1 });
     routes.push({ dst: v6 ? '::/0' : '0.0.0.0/0', gw });
@@ -71,7 +95,7 @@ export function compileEndpoint(spec: EndpointSpec): EndpointPlan {
     hostIface,
     hostMac: HOST_VETH_MAC,
     podMac: mac,
-    podCommands,
+    pod,
     hostRoutes,
     result: {
       cniVersion: '1.1.0',

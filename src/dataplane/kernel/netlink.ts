@@ -1,13 +1,15 @@
 // The rtnetlink seam: links, addresses, routes, neighbours and FDB entries, ~0.2 ms per request
 // instead of ~3 ms per `ip` exec. The socket lives in the network namespace of the process that
 // opened it (the agent runs inside its node's namespace). Objects inside *another* namespace are
-// reached by creating them there directly (veth peer with IFLA_NET_NS_FD) or via netns.ts.
+// reached by creating them there directly (veth peer with IFLA_NET_NS_FD), through a socket opened
+// inside it (Netlink.openIn, setns.ts), or by running `ip` there (netns.ts).
 import { openSync, closeSync } from 'node:fs';
 import nl from 'netlink';
 import type { RtNetlinkSocket } from 'netlink';
 import { TwillError } from '../../util/errors.js';
 import { formatIp, ipFromBytes, ipToBytes, parseCidr, parseIp, type Family } from '../../util/ip.js';
 import { ROUTE_PROTOCOL, ROUTE_TABLE_MAIN } from './names.js';
+import { inNetns } from './setns.js';
 
 const { createRtNetlink, rt, ifla, AttrStream, FlagsNew } = nl;
 
@@ -125,6 +127,14 @@ export class Netlink {
 
   constructor() {
     this.sock = createRtNetlink();
+  }
+
+  /**
+   * A socket inside the network namespace at `path`, or undefined when namespaces cannot be
+   * entered in-process (see setns.ts). The caller closes it.
+   */
+  static openIn(path: string): Netlink | undefined {
+    return inNetns(path, () => new Netlink());
   }
 
   close(): void {
@@ -253,11 +263,18 @@ export class Netlink {
     await this.call(`create bridge ${name}`, () => this.sock.newLink({}, attrs, { flags: NLM_F_CREATE | NLM_F_EXCL }));
   }
 
+  /** The index of `dev` (a name, looked up; or an index, used as is). */
+  private async indexOf(dev: string | number): Promise<number> {
+    return typeof dev === 'number' ? dev : (await this.mustGetLink(dev)).index;
+  }
+
+  /** Changes a link, named or by index (an index saves the lookup). */
   async setLink(
-    name: string,
+    dev: string | number,
     opts: { up?: boolean; mtu?: number; mac?: string; masterIndex?: number; netnsPath?: string; newName?: string },
   ): Promise<void> {
-    const link = await this.mustGetLink(name);
+    const link = { index: await this.indexOf(dev) };
+    const name = String(dev);
     const attrs: Record<string, unknown> = {};
     let fd: number | undefined;
     try {
@@ -295,13 +312,14 @@ export class Netlink {
 
   // ---- addresses ----
 
-  async addAddress(dev: string, cidr: string): Promise<void> {
-    const link = await this.mustGetLink(dev);
+  /** Adds an address (idempotent). `nodad`: IPv6 without duplicate address detection. */
+  async addAddress(dev: string | number, cidr: string, opts: { nodad?: boolean } = {}): Promise<void> {
+    const link = { index: await this.indexOf(dev) };
     const c = parseCidr(cidr);
     const ip = ipToBytes({ family: c.family, value: c.addr });
     try {
       await this.sock.newAddress(
-        { family: famNum(c.family), prefixlen: c.prefix, index: link.index },
+        { family: famNum(c.family), prefixlen: c.prefix, index: link.index, ...(opts.nodad ? { flags: { nodad: true as const } } : {}) },
         { local: ip, address: ip },
         { flags: NLM_F_CREATE | NLM_F_EXCL },
       );
@@ -416,8 +434,8 @@ export class Netlink {
 
   // ---- neighbours (ARP/NDP) ----
 
-  async replaceNeighbor(n: Neighbor): Promise<void> {
-    const link = await this.mustGetLink(n.dev);
+  async replaceNeighbor(n: Omit<Neighbor, 'dev'> & { dev: string | number }): Promise<void> {
+    const link = { index: await this.indexOf(n.dev) };
     const ip = parseIp(n.ip);
     await this.call(`replace neighbour ${n.ip} on ${n.dev}`, () =>
       this.sock.newNeighbor(
