@@ -6,11 +6,12 @@
 // `isGateway: true, ipMasq: true` — that is the `reference` baseline the floor is checked
 // against. `reference-nomasq` (no outbound NAT) is measured too, so the cost of the bridge
 // plugin's per-pod iptables rules is visible rather than hidden.
-//   node --import tsx bench/cni/main.ts [--pods 100] [--concurrency 20] [--rounds 2]
+//   node --import tsx bench/cni/main.ts [--pods 100] [--concurrency 20] [--rounds 2] [--warmup 5]
 // Prints one JSON object. Each round runs, for each plugin: 100 ADDs one after another, 100 DELs
 // one after another, then 100 ADDs 20 at a time and 100 DELs 20 at a time; plugins alternate
-// within a round so background load hits both alike.
-import { writeFile } from 'node:fs/promises';
+// within a round so background load hits both alike. Before the rounds, each plugin ADDs and DELs
+// 5 pods that are not measured (warm-up).
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
@@ -21,11 +22,17 @@ import { projectRoot } from '../../src/util/paths.js';
 import { TestScope, uniqueName } from '../../test/support/scope.js';
 
 const { values: args } = parseArgs({
-  options: { pods: { type: 'string', default: '100' }, concurrency: { type: 'string', default: '20' }, rounds: { type: 'string', default: '2' } },
+  options: {
+    pods: { type: 'string', default: '100' },
+    concurrency: { type: 'string', default: '20' },
+    rounds: { type: 'string', default: '2' },
+    warmup: { type: 'string', default: '5' },
+  },
 });
 const PODS = Number(args.pods);
 const CONC = Number(args.concurrency);
 const ROUNDS = Number(args.rounds);
+const WARMUP = Number(args.warmup);
 
 interface Side {
   name: string;
@@ -81,6 +88,22 @@ async function main(): Promise<void> {
         },
       },
     ];
+    // Warm-up, not measured: the agent's first requests run cold code, and the reference's first
+    // ADD creates its bridge and iptables chain.
+    for (const side of sides) {
+      const pods = [];
+      for (let i = 0; i < WARMUP; i++) {
+        const name = uniqueName('twb-w-');
+        await createNetns(name);
+        scope.defer(() => deleteNetns(name));
+        pods.push({ containerId: `${name}-warm`, netns: netnsPath(name) });
+      }
+      await timed(scope, side, pods, 'ADD', 1);
+      await timed(scope, side, pods, 'DEL', 1);
+      for (const p of pods) await deleteNetns(p.netns.split('/').pop()!);
+    }
+    const agentLog = await readFile(join(agentDir, 'agent.log'), 'utf8').catch(() => '');
+    const podNetns = /podNetns=(\S+)/.exec(agentLog)?.[1] ?? 'unknown';
     const samples: Record<string, Record<string, number[]>> = {};
     for (const s of sides) samples[s.name] = { seqAdd: [], seqDel: [], concAdd: [], concDel: [] };
     for (let round = 0; round < ROUNDS; round++) {
@@ -126,6 +149,8 @@ async function main(): Promise<void> {
       baseline: 'reference: bridge + host-local (containernetworking-plugins, Debian) with isGateway and ipMasq, the equivalent of a Twill node with outbound NAT',
       pods: PODS,
       rounds: ROUNDS,
+      warmup: WARMUP,
+      twillPodNetns: podNetns,
       unit: 'ms',
       ...out,
       ratios,
