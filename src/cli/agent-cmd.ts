@@ -34,6 +34,12 @@ export function registerAgent(program: Command): void {
     .option('--config <file>', 'config file (JSON or YAML); flags win over it')
     .option('--log-level <level>', 'debug | info | warn | error')
     .option('--log-format <format>', 'text | json')
+    .addHelpText(
+      'after',
+      '\nEnvironment:\n  TWILL_LOG_LEVEL, TWILL_LOG_FORMAT  defaults for --log-level and --log-format\n' +
+        '  TWILL_NETNS_EXEC=1                configure pod namespaces by running `ip` inside them instead of\n' +
+        '                                    entering them with setns(2) (slower; the automatic fallback)\n',
+    )
     .action(async (opts: Record<string, unknown>) => {
       let cfg: AgentConfig;
       try {
