@@ -9,6 +9,7 @@ import { CniPluginError } from '../../src/lab/cni-runtime.js';
 import { TestScope } from '../support/scope.js';
 import { NodeHarness, resultIp } from '../support/node-harness.js';
 import { startProbeServer } from '../support/probe-server.js';
+import { waitTcpListening } from '../support/listening.js';
 
 const scope = new TestScope();
 let node: NodeHarness;
@@ -64,7 +65,7 @@ test('bandwidth: shaping is installed on Twill\'s host veth and limits real traf
 
   // Real traffic into pod a is held near the configured rate (bounded: 2 s of iperf3).
   scope.spawn('ip', ['netns', 'exec', a.name, 'iperf3', '-s', '-1', '-p', '5201']);
-  await new Promise((r) => setTimeout(r, 300));
+  await waitTcpListening(a.name, 5201);
   const out = await node.exec(b.name, ['iperf3', '-c', ipA, '-p', '5201', '-t', '2', '-J'], 20_000);
   const bps = (JSON.parse(out.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second;
   assert.ok(bps < rate * 1.5, `received ${Math.round(bps / 1e6)} Mbit/s with an ${rate / 1e6} Mbit/s limit`);

@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TestScope } from '../support/scope.js';
 import { allConnected, applyYaml, podYaml, routingState, upLab } from '../support/lab.js';
+import { waitTcpListening } from '../support/listening.js';
 
 const NAME = 'tres';
 const scope = new TestScope();
@@ -37,7 +38,7 @@ test('agent SIGKILLed and restarted during a TCP stream: the stream survives, no
   const p2 = (await kube.record('r', 'p2'))!;
   const before = { n1: await routingState(lab, 'node-1'), n2: await routingState(lab, 'node-2') };
   scope.spawn('ip', ['netns', 'exec', p2.netns, 'iperf3', '-s', '-1', '-p', '5202']);
-  await new Promise((r) => setTimeout(r, 300));
+  await waitTcpListening(p2.netns, 5202);
   // 8 s of TCP from a pod on node-1 to a pod on node-2, limited to 200 Mbit/s so the machine
   // stays responsive; both nodes' agents are killed and restarted in the middle of it.
   const client = spawn('ip', ['netns', 'exec', p1.netns, 'iperf3', '-c', p2.ip, '-p', '5202', '-t', '8', '-b', '200M', '-i', '1', '-J'], { stdio: ['ignore', 'pipe', 'pipe'] });
