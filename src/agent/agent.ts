@@ -214,6 +214,7 @@ export class Agent {
       mode: this.cluster ? 'cluster' : 'standalone',
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       mtu: this.podMtu(),
+      podNetns: netnsEntrySupport().ok ? 'setns' : 'ip-exec',
       cluster: this.cluster?.status(),
       routing: this.routing?.status(),
       policy: this.policy?.summary(),

@@ -17,6 +17,8 @@ interface Status {
   version: string;
   mode: string;
   uptimeSeconds: number;
+  /** How the agent configures pod namespaces: 'setns' (in-process) or 'ip-exec' (fallback). */
+  podNetns?: string;
   mtu: number;
   ipam: { blocks: string[]; allocated: number; capacity: number };
   attachments: { id: string; ips: string[]; iface: string; pod?: string }[];
@@ -54,7 +56,7 @@ export function registerStatus(program: Command): void {
           console.log(JSON.stringify({ ...s, policyStatus: p?.policies }, null, 2));
           return;
         }
-        console.log(`node ${s.node}  agent ${s.version}  mode ${s.mode}  up ${s.uptimeSeconds}s  pod MTU ${s.mtu}`);
+        console.log(`node ${s.node}  agent ${s.version}  mode ${s.mode}  up ${s.uptimeSeconds}s  pod MTU ${s.mtu}  pod netns via ${s.podNetns ?? '?'}`);
         console.log(`IPAM: ${s.ipam.allocated}/${s.ipam.capacity} addresses in ${s.ipam.blocks.join(', ') || '(no blocks)'}`);
         if (s.cluster) {
           const c = s.cluster;
