@@ -10,7 +10,8 @@ interface Job {
   cniPath: string;
   conf: Record<string, unknown>;
   pods: { containerId: string; netns: string }[];
-  command: 'ADD' | 'DEL';
+  /** VERSION measures the plugin's start-up and exit alone (no kernel work, no agent). */
+  command: 'ADD' | 'DEL' | 'VERSION';
   concurrency: number;
 }
 
@@ -36,6 +37,8 @@ function execPlugin(job: Job, pod: Job['pods'][number]): Promise<number> {
       if (code !== 0) reject(new Error(`${job.plugin} ${job.command} failed: ${out}`));
       else resolve(ms);
     });
+    // A plugin may exit without reading stdin (the bridge plugin's VERSION): that is not an error.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(JSON.stringify(job.conf));
   });
 }

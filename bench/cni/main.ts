@@ -10,7 +10,8 @@
 // Prints one JSON object. Each round runs, for each plugin: 100 ADDs one after another, 100 DELs
 // one after another, then 100 ADDs 20 at a time and 100 DELs 20 at a time; plugins alternate
 // within a round so background load hits both alike. Before the rounds, each plugin ADDs and DELs
-// 5 pods that are not measured (warm-up).
+// 5 pods that are not measured (warm-up). After each sequential pass, 100 VERSION calls measure
+// what a plugin process costs with nothing to do (Twill: Node's start and exit).
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -48,7 +49,7 @@ function stats(xs: number[]): { p50: number; p99: number; mean: number; n: numbe
   return { p50: r(q(0.5)), p99: r(q(0.99)), mean: r(s.reduce((a, b) => a + b, 0) / s.length), n: s.length };
 }
 
-async function timed(scope: TestScope, side: Side, pods: { containerId: string; netns: string }[], command: 'ADD' | 'DEL', concurrency: number): Promise<number[]> {
+async function timed(scope: TestScope, side: Side, pods: { containerId: string; netns: string }[], command: 'ADD' | 'DEL' | 'VERSION', concurrency: number): Promise<number[]> {
   const dir = await scope.tmpdir('twill-bench-job-');
   const file = join(dir, 'job.json');
   await writeFile(file, JSON.stringify({ plugin: side.plugin, cniPath: '/usr/lib/cni', conf: side.conf, pods, command, concurrency }));
@@ -105,7 +106,7 @@ async function main(): Promise<void> {
     const agentLog = await readFile(join(agentDir, 'agent.log'), 'utf8').catch(() => '');
     const podNetns = /podNetns=(\S+)/.exec(agentLog)?.[1] ?? 'unknown';
     const samples: Record<string, Record<string, number[]>> = {};
-    for (const s of sides) samples[s.name] = { seqAdd: [], seqDel: [], concAdd: [], concDel: [] };
+    for (const s of sides) samples[s.name] = { seqAdd: [], seqDel: [], seqVersion: [], concAdd: [], concDel: [] };
     for (let round = 0; round < ROUNDS; round++) {
       for (const mode of ['seq', 'conc'] as const) {
         const order = sides.map((_, i) => sides[(i + round) % sides.length]!);
@@ -120,6 +121,7 @@ async function main(): Promise<void> {
           const conc = mode === 'seq' ? 1 : CONC;
           samples[side.name]![`${mode}Add`]!.push(...(await timed(scope, side, pods, 'ADD', conc)));
           samples[side.name]![`${mode}Del`]!.push(...(await timed(scope, side, pods, 'DEL', conc)));
+          if (mode === 'seq') samples[side.name]!['seqVersion']!.push(...(await timed(scope, side, pods, 'VERSION', 1)));
           for (const p of pods) await deleteNetns(p.netns.split('/').pop()!);
           process.stderr.write(`bench/cni: round ${round + 1}/${ROUNDS} ${mode} ${side.name} done\n`);
         }
@@ -129,7 +131,7 @@ async function main(): Promise<void> {
     for (const s of sides) {
       const m = samples[s.name]!;
       out[s.name] = {
-        sequential: { add: stats(m['seqAdd']!), del: stats(m['seqDel']!) },
+        sequential: { add: stats(m['seqAdd']!), del: stats(m['seqDel']!), version: stats(m['seqVersion']!) },
         concurrent: { concurrency: CONC, add: stats(m['concAdd']!), del: stats(m['concDel']!) },
       };
     }
@@ -155,7 +157,7 @@ async function main(): Promise<void> {
       ...out,
       ratios,
       ratiosToNoMasq: ratiosNoMasq,
-      note: 'ratio = twill / reference; below 1 means Twill is faster',
+      note: 'ratio = twill / reference; below 1 means Twill is faster. sequential.version is CNI VERSION: the plugin process starting and exiting, with no kernel work and no agent (for Twill: Node start + shim + exit)',
       floor: {
         rule: 'twill ADD p50 and DEL p50 <= reference, sequentially and 20-way concurrent',
         met: ratios.sequentialAddP50 <= 1 && ratios.sequentialDelP50 <= 1,
