@@ -49,6 +49,18 @@ function stats(xs: number[]): { p50: number; p99: number; mean: number; n: numbe
   return { p50: r(q(0.5)), p99: r(q(0.99)), mean: r(s.reduce((a, b) => a + b, 0) / s.length), n: s.length };
 }
 
+/** `n` fresh pod namespaces (removed at cleanup, if the caller has not removed them before). */
+async function sandboxes(scope: TestScope, n: number, prefix: string, tag: string): Promise<{ containerId: string; netns: string }[]> {
+  const pods = [];
+  for (let i = 0; i < n; i++) {
+    const name = uniqueName(prefix);
+    await createNetns(name);
+    scope.defer(() => deleteNetns(name));
+    pods.push({ containerId: `${name}-${tag}`, netns: netnsPath(name) });
+  }
+  return pods;
+}
+
 async function timed(scope: TestScope, side: Side, pods: { containerId: string; netns: string }[], command: 'ADD' | 'DEL' | 'VERSION', concurrency: number): Promise<number[]> {
   const dir = await scope.tmpdir('twill-bench-job-');
   const file = join(dir, 'job.json');
@@ -92,13 +104,7 @@ async function main(): Promise<void> {
     // Warm-up, not measured: the agent's first requests run cold code, and the reference's first
     // ADD creates its bridge and iptables chain.
     for (const side of sides) {
-      const pods = [];
-      for (let i = 0; i < WARMUP; i++) {
-        const name = uniqueName('twb-w-');
-        await createNetns(name);
-        scope.defer(() => deleteNetns(name));
-        pods.push({ containerId: `${name}-warm`, netns: netnsPath(name) });
-      }
+      const pods = await sandboxes(scope, WARMUP, 'twb-w-', 'warm');
       await timed(scope, side, pods, 'ADD', 1);
       await timed(scope, side, pods, 'DEL', 1);
       for (const p of pods) await deleteNetns(p.netns.split('/').pop()!);
@@ -111,13 +117,7 @@ async function main(): Promise<void> {
       for (const mode of ['seq', 'conc'] as const) {
         const order = sides.map((_, i) => sides[(i + round) % sides.length]!);
         for (const side of order) {
-          const pods = [];
-          for (let i = 0; i < PODS; i++) {
-            const name = uniqueName('twb-p-');
-            await createNetns(name);
-            scope.defer(() => deleteNetns(name));
-            pods.push({ containerId: `${name}-${round}`, netns: netnsPath(name) });
-          }
+          const pods = await sandboxes(scope, PODS, 'twb-p-', String(round));
           const conc = mode === 'seq' ? 1 : CONC;
           samples[side.name]![`${mode}Add`]!.push(...(await timed(scope, side, pods, 'ADD', conc)));
           samples[side.name]![`${mode}Del`]!.push(...(await timed(scope, side, pods, 'DEL', conc)));

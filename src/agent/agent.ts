@@ -7,7 +7,7 @@ import { CNI_API_PATH } from '../cni/api.js';
 import { HOST_VETH_PREFIX, tombstoneDir } from '../dataplane/kernel/names.js';
 import { netlink } from '../dataplane/kernel/netlink.js';
 import { netnsExists } from '../dataplane/kernel/netns.js';
-import { netnsEntrySupport } from '../dataplane/kernel/setns.js';
+import { netnsEntrySupport, podNetnsMethod } from '../dataplane/kernel/setns.js';
 import { ensureSysctl } from '../dataplane/kernel/sysctl.js';
 import { reconcileEndpointRoutes } from '../dataplane/endpoint/reconcile.js';
 import { LocalIpam, ownerKey, staticBlocks } from '../ipam/local/index.js';
@@ -128,7 +128,7 @@ export class Agent {
     }
     this.log.info('agent ready', {
       node: this.cfg.nodeName, mode: this.cluster ? 'cluster' : 'standalone', podCidr: this.cfg.podCidr, blocks: this.cluster?.claims.current().join(','),
-      mtu: this.podMtu(), podNetns: netnsEntry.ok ? 'setns' : 'ip-exec', socket: this.cfg.socket, attachments: this.attachments.all().length, ms: Math.round(performance.now() - t0), ...this.startup,
+      mtu: this.podMtu(), podNetns: podNetnsMethod(), socket: this.cfg.socket, attachments: this.attachments.all().length, ms: Math.round(performance.now() - t0), ...this.startup,
     });
   }
 
@@ -214,7 +214,7 @@ export class Agent {
       mode: this.cluster ? 'cluster' : 'standalone',
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       mtu: this.podMtu(),
-      podNetns: netnsEntrySupport().ok ? 'setns' : 'ip-exec',
+      podNetns: podNetnsMethod(),
       cluster: this.cluster?.status(),
       routing: this.routing?.status(),
       policy: this.policy?.summary(),

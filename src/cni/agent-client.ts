@@ -102,8 +102,30 @@ function request(o: PostOptions): string {
   return `POST ${o.path} HTTP/1.1\r\nHost: agent\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(o.body)}\r\nConnection: close\r\n\r\n${o.body}`;
 }
 
-function timeoutError(o: PostOptions): Error {
-  return Object.assign(new Error(`no answer within ${o.timeoutMs / 1000} s`), { code: 'ETIMEDOUT' });
+/**
+ * The one way an exchange ends: the first outcome (reply, error or the timeout, which it arms)
+ * closes the connection and settles the promise; later ones are ignored.
+ */
+function settleOnce(
+  o: PostOptions,
+  resolve: (r: RawReply) => void,
+  reject: (e: Error) => void,
+  close: () => void,
+): { finish: (r: RawReply | Error) => void; isDone: () => boolean } {
+  let done = false;
+  const finish = (r: RawReply | Error): void => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    close();
+    if (r instanceof Error) reject(r);
+    else resolve(r);
+  };
+  const timer = setTimeout(
+    () => finish(Object.assign(new Error(`no answer within ${o.timeoutMs / 1000} s`), { code: 'ETIMEDOUT' })),
+    o.timeoutMs,
+  );
+  return { finish, isDone: () => done };
 }
 
 /** The parts of Node's internal pipe and stream bindings the fast path uses (Node 18–22). */
@@ -185,17 +207,10 @@ function postViaPipeHandle(b: PipeBindings, o: PostOptions): Promise<RawReply> {
   return new Promise<RawReply>((resolve, reject) => {
     const pipe = b.newPipe();
     const reply = new ReplyCollector(o.maxBytes);
-    let done = false;
-    const finish = (r: RawReply | Error): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
+    const { finish, isDone } = settleOnce(o, resolve, reject, () => {
       pipe.onread = () => undefined;
       pipe.close();
-      if (r instanceof Error) reject(r);
-      else resolve(r);
-    };
-    const timer = setTimeout(() => finish(timeoutError(o)), o.timeoutMs);
+    });
     const onRead = (ab: ArrayBuffer | undefined): void => {
       const [nread, offset] = b.readState();
       if (nread === 0) return;
@@ -210,7 +225,7 @@ function postViaPipeHandle(b: PipeBindings, o: PostOptions): Promise<RawReply> {
     };
     const connectReq = b.newConnectReq();
     connectReq.oncomplete = (status: number) => {
-      if (done) return;
+      if (isDone()) return;
       if (status < 0) return finish(uvError(status, `connect ${o.socketPath}`));
       const writeReq = b.newWriteReq(pipe);
       // The write completes on its own; a failed one shows up as a read error or EOF.
@@ -231,17 +246,8 @@ function postViaNet(o: PostOptions): Promise<RawReply> {
   const { createConnection } = (process as unknown as { getBuiltinModule: (id: string) => NetModule }).getBuiltinModule('node:net');
   return new Promise<RawReply>((resolve, reject) => {
     const reply = new ReplyCollector(o.maxBytes);
-    let done = false;
-    const finish = (r: RawReply | Error): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      sock.destroy();
-      if (r instanceof Error) reject(r);
-      else resolve(r);
-    };
     const sock = createConnection(o.socketPath);
-    const timer = setTimeout(() => finish(timeoutError(o)), o.timeoutMs);
+    const { finish } = settleOnce(o, resolve, reject, () => sock.destroy());
     // write, not end: some servers close at once on a half-closed connection.
     sock.on('connect', () => sock.write(request(o)));
     sock.on('data', (c: Buffer) => {

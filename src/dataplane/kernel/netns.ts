@@ -1,6 +1,6 @@
 // Network namespaces as files. The agent reaches a pod's namespace by path (CNI_NETNS); the lab and
 // the tests create named namespaces under /run/netns with `ip netns`.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { run } from './exec.js';
 import { shellPool } from './shell.js';
 
@@ -12,6 +12,21 @@ export function netnsPath(name: string): string {
 
 export function netnsExists(pathOrName: string): boolean {
   return existsSync(pathOrName.includes('/') ? pathOrName : netnsPath(pathOrName));
+}
+
+let nsfsDev: number | undefined;
+
+/**
+ * True when `path` is a namespace file (a netns bind mount or /proc/PID/ns/net): namespace files
+ * all live on the nsfs pseudo-filesystem, whose device is the one of our own namespace file.
+ */
+export function isNamespaceFile(path: string): boolean {
+  try {
+    nsfsDev ??= statSync('/proc/self/ns/net').dev;
+    return statSync(path).dev === nsfsDev;
+  } catch {
+    return false;
+  }
 }
 
 /** Creates a named namespace; harmless if it exists. */

@@ -10,7 +10,7 @@
 // failed, this process would be in the wrong namespace: it stops at once rather than go on.
 // Without koffi, or on a platform without setns, callers fall back to running `ip` inside the
 // namespace (netns.ts); `TWILL_NETNS_EXEC=1` forces that fallback (tests use it for coverage).
-import { closeSync, openSync, statSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describeError, TwillError } from '../../util/errors.js';
 
@@ -58,19 +58,9 @@ export function netnsEntrySupport(): { ok: true } | { ok: false; why: string } {
   return load() ? { ok: true } : { ok: false, why: unavailable };
 }
 
-let nsfsDev: number | undefined;
-
-/**
- * True when `path` is a namespace file (a netns bind mount or /proc/PID/ns/net): namespace files
- * all live on the nsfs pseudo-filesystem, whose device is the one of our own namespace file.
- */
-export function isNamespaceFile(path: string): boolean {
-  try {
-    nsfsDev ??= statSync('/proc/self/ns/net').dev;
-    return statSync(path).dev === nsfsDev;
-  } catch {
-    return false;
-  }
+/** How pod namespaces get configured, as the agent reports it (ready line, `twill status`). */
+export function podNetnsMethod(): 'setns' | 'ip-exec' {
+  return load() ? 'setns' : 'ip-exec';
 }
 
 /**
