@@ -76,6 +76,7 @@ export class PolicyController {
   stop(): void {
     this.stopped = true;
     this.reconciler.stop();
+    this.dataplane.close();
     for (const i of [this.pods, this.namespaces, this.policies]) i.stop();
   }
 
@@ -190,7 +191,8 @@ export class PolicyController {
     const model = this.compiler.compile(snapshot);
     const r = await this.dataplane.apply(model);
     this.snapshot = snapshot;
-    return { changes: r.changes, detail: { mode: r.mode, policies: policies.length, rejected: this.rejected.size || undefined, localPods: localEndpoints.length, bytes: r.bytes || undefined } };
+    if (r.fallback) this.log.debug('incremental policy update sent with nft -f', { why: r.fallback });
+    return { changes: r.changes, detail: { mode: r.mode, via: r.mode === 'unchanged' ? undefined : r.via, policies: policies.length, rejected: this.rejected.size || undefined, localPods: localEndpoints.length, bytes: r.bytes || undefined } };
   }
 
   explain(flow: Flow): Verdict {
@@ -230,6 +232,6 @@ export class PolicyController {
   }
 
   summary(): Record<string, unknown> {
-    return { ...this.reconciler.status(), ready: this.ready, policies: this.policies.items.size, rejected: this.rejected.size };
+    return { ...this.reconciler.status(), ready: this.ready, policies: this.policies.items.size, rejected: this.rejected.size, updates: this.dataplane.method };
   }
 }

@@ -38,7 +38,9 @@ export function registerAgent(program: Command): void {
       'after',
       '\nEnvironment:\n  TWILL_LOG_LEVEL, TWILL_LOG_FORMAT  defaults for --log-level and --log-format\n' +
         '  TWILL_NETNS_EXEC=1                configure pod namespaces by running `ip` inside them instead of\n' +
-        '                                    entering them with setns(2) (slower; the automatic fallback)\n',
+        '                                    entering them with setns(2) (slower; the automatic fallback)\n' +
+        '  TWILL_POLICY_NETLINK=0            send every policy update with `nft -f` instead of incremental\n' +
+        '                                    ones as nf_tables netlink batches (slower on large tables)\n',
     )
     .action(async (opts: Record<string, unknown>) => {
       let cfg: AgentConfig;

@@ -30,7 +30,7 @@ interface Status {
     lostBlocks?: string[];
   };
   routing?: ReconcileStatus & { backend: string; routes?: number; peerErrors?: { peer: string; reason: string }[] };
-  policy?: ReconcileStatus & { ready: boolean; policies: number; rejected: number };
+  policy?: ReconcileStatus & { ready: boolean; policies: number; rejected: number; updates?: string };
 }
 
 interface PolicyStatus {
@@ -70,7 +70,7 @@ export function registerStatus(program: Command): void {
           for (const e of s.routing.peerErrors ?? []) console.log(`  cannot reach ${e.peer}: ${e.reason}`);
         }
         if (s.policy) {
-          console.log(`policy: ${s.policy.ready ? reconcileLine(s.policy) : 'waiting for the datastore'}; ${s.policy.policies} policies, ${s.policy.rejected} rejected`);
+          console.log(`policy: ${s.policy.ready ? reconcileLine(s.policy) : 'waiting for the datastore'}; ${s.policy.policies} policies, ${s.policy.rejected} rejected; updates via ${s.policy.updates ?? '?'}`);
           for (const x of p?.policies ?? []) {
             const c = x.counters ? `allowed ${x.counters.allowedPackets} pkts, dropped ${x.counters.droppedPackets} pkts` : 'no counters yet';
             console.log(`  ${x.namespace}/${x.name}: ${x.accepted ? 'accepted' : `REJECTED (${x.reason ?? ''})`}; ${c}`);

@@ -1,11 +1,16 @@
 // The policy dataplane: holds the model it last applied and moves the kernel to a new one with
-// one nft transaction, either the incremental diff or, the first time / after any failure / on
-// request, a full replacement of the table. nft transactions are atomic: when nft refuses a
-// script the previous ruleset stays in force, and the next apply replaces the whole table.
-import { applyNft, nftListJson } from '../dataplane/kernel/nft.js';
+// one transaction, either the incremental diff or, the first time / after any failure / on
+// request, a full replacement of the table. Incremental transactions of the shapes the compiler
+// emits go to the kernel as one nf_tables netlink batch (policy/netlink.ts); the rest, and every
+// full replacement, through `nft -f`. Both are atomic: when the kernel refuses a transaction the
+// previous ruleset stays in force, and the next apply replaces the whole table.
+import { NfTablesSocket } from '../dataplane/kernel/nfnetlink.js';
+import { applyNft, nftListJson, writeNftScript } from '../dataplane/kernel/nft.js';
+import { describeError } from '../util/errors.js';
 import { nftScriptPath } from '../dataplane/kernel/names.js';
 import { TwillError } from '../util/errors.js';
 import { diffModels } from './diff.js';
+import { encodeDiff } from './netlink.js';
 import { policyCounters, type CounterReport } from './explain.js';
 import type { PolicyModel } from './model.js';
 import { renderFullReplace } from './render.js';
@@ -23,14 +28,23 @@ export interface PolicyDataplaneOptions {
   /** Program the table inside this network namespace instead of the caller's (tests, lab). */
   netnsPath?: string;
   nft?: NftRunner;
+  /**
+   * Send incremental transactions as nf_tables netlink batches when their shapes allow (default:
+   * on, unless `nft` is replaced; TWILL_POLICY_NETLINK=0 turns it off).
+   */
+  netlink?: boolean;
 }
 
 export interface ApplyResult {
   mode: 'full' | 'incremental' | 'unchanged';
   /** Objects, elements and chains touched (1 for a full replacement). */
   changes: number;
-  /** Size of the script given to nft. */
+  /** Size of the transaction's nft text. */
   bytes: number;
+  /** How it reached the kernel. */
+  via: 'nft' | 'netlink';
+  /** Why an incremental update went through nft although netlink batches are on. */
+  fallback?: string;
 }
 
 function kernelRunner(netnsPath: string | undefined): NftRunner {
@@ -44,9 +58,36 @@ function kernelRunner(netnsPath: string | undefined): NftRunner {
 export class PolicyDataplane {
   private last: PolicyModel | undefined;
   private readonly nft: NftRunner;
+  private sock: NfTablesSocket | undefined;
+  /** Why incremental updates do not use netlink (undefined: they do, or have not been tried). */
+  private noNetlink: string | undefined;
 
   constructor(private readonly opts: PolicyDataplaneOptions) {
     this.nft = opts.nft ?? kernelRunner(opts.netnsPath);
+    const off = opts.netlink === false || (opts.netlink === undefined && opts.nft !== undefined) || process.env['TWILL_POLICY_NETLINK'] === '0';
+    if (off) this.noNetlink = opts.netlink === false || opts.nft ? 'turned off' : 'TWILL_POLICY_NETLINK=0';
+  }
+
+  /** How incremental updates reach the kernel (for logs and `twill status`). */
+  get method(): string {
+    return this.noNetlink ? `nft -f (${this.noNetlink})` : 'netlink batch (nft -f for full replacements)';
+  }
+
+  private socket(): NfTablesSocket | undefined {
+    if (this.sock || this.noNetlink) return this.sock;
+    try {
+      this.sock = NfTablesSocket.open(this.opts.netnsPath);
+      if (!this.sock) this.noNetlink = 'cannot enter the network namespace in-process';
+    } catch (e) {
+      this.noNetlink = `no nf_tables netlink socket: ${describeError(e)}`;
+    }
+    return this.sock;
+  }
+
+  /** Closes the netlink socket (the dataplane can still apply: it reopens it). */
+  close(): void {
+    this.sock?.close();
+    this.sock = undefined;
   }
 
   /** The model the kernel holds, as far as this dataplane knows (undefined: unknown). */
@@ -63,23 +104,32 @@ export class PolicyDataplane {
     const prev = opts.full ? undefined : this.last;
     if (prev && prev.table !== model.table) throw new TwillError('INTERNAL', `one PolicyDataplane manages one table (${prev.table}, not ${model.table})`);
     const diff = prev ? diffModels(prev, model) : undefined;
-    if (diff && diff.script === '') return { mode: 'unchanged', changes: 0, bytes: 0 };
+    if (diff && diff.script === '') return { mode: 'unchanged', changes: 0, bytes: 0, via: 'nft' };
     const full = !diff || diff.full;
     const script = diff ? diff.script : renderFullReplace(model);
     const file = nftScriptPath(this.opts.runDir, model.table);
-    // Until nft answers, the kernel may hold either version: if this throws, start over in full.
+    const sock = !full ? this.socket() : undefined;
+    const encoded = sock && diff ? encodeDiff(model.table, diff.ops) : undefined;
+    const batch = encoded && 'batch' in encoded ? encoded.batch : undefined;
+    // Until the kernel answers, it may hold either version: if this throws, start over in full.
     this.last = undefined;
     try {
-      await this.nft.apply(script, file);
+      if (sock && batch) {
+        // The file is the same transaction as nft text: what to read, or replay with `nft -f`.
+        writeNftScript(file, `# sent to the kernel as one nf_tables netlink batch of the same steps\n${script}`);
+        await sock.commit(batch);
+      } else await this.nft.apply(script, file);
     } catch (e) {
       const why = (e instanceof Error ? e.message : String(e)).split('\n')[0];
-      throw new TwillError('KERNEL', `nft refused the ${full ? 'full' : 'incremental'} update of table inet ${model.table} (${why}); the previous ruleset is still in force and the next apply replaces the whole table`, {
+      const who = batch ? 'the kernel' : 'nft';
+      throw new TwillError('KERNEL', `${who} refused the ${full ? 'full' : 'incremental'} update of table inet ${model.table} (${why}); the previous ruleset is still in force and the next apply replaces the whole table`, {
         cause: e,
-        details: `the refused script is kept at ${file}`,
+        details: `the refused transaction is kept at ${file}`,
       });
     }
     this.last = model;
-    return { mode: full ? 'full' : 'incremental', changes: diff ? diff.changes : 1, bytes: Buffer.byteLength(script) };
+    const fallback = encoded && 'unsupported' in encoded ? { fallback: encoded.unsupported } : {};
+    return { mode: full ? 'full' : 'incremental', changes: diff ? diff.changes : 1, bytes: Buffer.byteLength(script), via: batch ? 'netlink' : 'nft', ...fallback };
   }
 
   /** Per-policy packet counts, read from the kernel and named with the last applied model. */

@@ -26,7 +26,7 @@ function diffChecked(a: PolicySnapshot, b: PolicySnapshot): string {
 
 test('nothing changed: empty script, zero changes', () => {
   const m = compilePolicy(shopSnapshot());
-  assert.deepEqual(diffModels(m, compilePolicy(shopSnapshot())), { script: '', full: false, changes: 0 });
+  assert.deepEqual(diffModels(m, compilePolicy(shopSnapshot())), { script: '', ops: [], full: false, changes: 0 });
 });
 
 test('golden diff: a pod joins an existing group (element adds only)', () => {

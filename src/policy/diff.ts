@@ -11,9 +11,27 @@
 import type { NftChain, NftCounter, NftElement, NftSet, NftTableModel } from './model.js';
 import { renderBaseSpec, renderElement, renderFullReplace, setHeaderLines } from './render.js';
 
+/**
+ * One step of an incremental transaction, in order. The text form (`renderOp`) is what `nft -f`
+ * receives; policy/netlink.ts encodes the same steps as one nf_tables netlink batch.
+ */
+export type DiffOp =
+  | { op: 'addCounter'; counter: NftCounter }
+  | { op: 'addChain'; chain: NftChain }
+  | { op: 'addSet'; set: NftSet }
+  | { op: 'deleteElements'; set: NftSet; elements: NftElement[] }
+  | { op: 'addElements'; set: NftSet; elements: NftElement[] }
+  | { op: 'flushChain'; chain: string }
+  | { op: 'addRule'; chain: string; rule: string }
+  | { op: 'deleteSet'; set: NftSet }
+  | { op: 'deleteChain'; chain: string }
+  | { op: 'deleteCounter'; counter: string };
+
 export interface DiffResult {
   /** The transaction text; empty when nothing changed. */
   script: string;
+  /** The same transaction as steps (empty for a full replacement). */
+  ops: DiffOp[];
   /** True when the script is a full replacement. */
   full: boolean;
   /** Number of objects, elements and rewritten chains the script touches (0: nothing to do). */
@@ -34,6 +52,32 @@ function chainShapeEqual(a: NftChain, b: NftChain): boolean {
 
 function elementBlock(els: NftElement[], withValues: boolean): string {
   return `{\n${els.map((e) => `\t${withValues ? renderElement(e) : e.key}`).join(',\n')}\n}`;
+}
+
+/** The nft text of one step, in table `t` (`inet twill-policy`). */
+export function renderOp(t: string, o: DiffOp): string {
+  switch (o.op) {
+    case 'addCounter':
+      return declareCounter(t, o.counter);
+    case 'addChain':
+      return declareChain(t, o.chain);
+    case 'addSet':
+      return declareSet(t, o.set);
+    case 'deleteElements':
+      return `delete element ${t} ${o.set.name} ${elementBlock(o.elements, false)}`;
+    case 'addElements':
+      return `add element ${t} ${o.set.name} ${elementBlock(o.elements, true)}`;
+    case 'flushChain':
+      return `flush chain ${t} ${o.chain}`;
+    case 'addRule':
+      return `add rule ${t} ${o.chain} ${o.rule}`;
+    case 'deleteSet':
+      return `delete ${o.set.map ? 'map' : 'set'} ${t} ${o.set.name}`;
+    case 'deleteChain':
+      return `delete chain ${t} ${o.chain}`;
+    case 'deleteCounter':
+      return `delete counter ${t} ${o.counter}`;
+  }
 }
 
 function declareChain(t: string, c: NftChain): string {
@@ -60,7 +104,7 @@ function sameElements(a: NftElement[], b: NftElement[]): boolean {
 }
 
 export function diffModels(prev: NftTableModel, next: NftTableModel): DiffResult {
-  const full = (): DiffResult => ({ script: renderFullReplace(next), full: true, changes: 1 });
+  const full = (): DiffResult => ({ script: renderFullReplace(next), ops: [], full: true, changes: 1 });
   if (prev.family !== next.family || prev.table !== next.table) return full();
   const t = `${next.family} ${next.table}`;
   const [pc, nc] = [byName(prev.counters), byName(next.counters)];
@@ -79,18 +123,18 @@ export function diffModels(prev: NftTableModel, next: NftTableModel): DiffResult
     if (old && old !== c && old.comment !== c.comment) return full();
   }
 
-  const create: string[] = [];
-  const elements: string[] = [];
-  const refill: string[] = [];
-  const remove: string[] = [];
+  const create: DiffOp[] = [];
+  const deletes: DiffOp[] = [];
+  const elements: DiffOp[] = [];
+  const refill: DiffOp[] = [];
+  const remove: DiffOp[] = [];
   let changes = 0;
 
-  for (const c of next.counters) if (!pc.has(c.name)) create.push(declareCounter(t, c));
-  for (const c of next.chains) if (!pch.has(c.name)) create.push(declareChain(t, c));
-  for (const s of next.sets) if (!ps.has(s.name)) create.push(declareSet(t, s));
+  for (const c of next.counters) if (!pc.has(c.name)) create.push({ op: 'addCounter', counter: c });
+  for (const c of next.chains) if (!pch.has(c.name)) create.push({ op: 'addChain', chain: c });
+  for (const s of next.sets) if (!ps.has(s.name)) create.push({ op: 'addSet', set: s });
   changes += create.length;
 
-  const deletes: string[] = [];
   for (const s of next.sets) {
     const old = ps.get(s.name);
     if (old && sameElements(old.elements, s.elements)) continue;
@@ -98,26 +142,26 @@ export function diffModels(prev: NftTableModel, next: NftTableModel): DiffResult
     const after = new Map(s.elements.map((e) => [e.key, e.value]));
     const gone = (old?.elements ?? []).filter((e) => !after.has(e.key) || after.get(e.key) !== e.value);
     const added = s.elements.filter((e) => !before.has(e.key) || before.get(e.key) !== e.value);
-    if (gone.length) deletes.push(`delete element ${t} ${s.name} ${elementBlock(gone, false)}`);
-    if (added.length) elements.push(`add element ${t} ${s.name} ${elementBlock(added, true)}`);
+    if (gone.length) deletes.push({ op: 'deleteElements', set: s, elements: gone });
+    if (added.length) elements.push({ op: 'addElements', set: s, elements: added });
     changes += gone.length + added.length;
   }
 
   for (const c of next.chains) {
     const old = pch.get(c.name);
     if (old && (old === c || sameStrings(old.rules, c.rules))) continue;
-    if (old) refill.push(`flush chain ${t} ${c.name}`);
-    for (const r of c.rules) refill.push(`add rule ${t} ${c.name} ${r}`);
+    if (old) refill.push({ op: 'flushChain', chain: c.name });
+    for (const r of c.rules) refill.push({ op: 'addRule', chain: c.name, rule: r });
     changes += 1;
   }
 
   const goneChains = prev.chains.filter((c) => !nch.has(c.name));
-  for (const c of goneChains) remove.push(`flush chain ${t} ${c.name}`);
-  for (const s of prev.sets) if (!ns.has(s.name)) remove.push(`delete ${s.map ? 'map' : 'set'} ${t} ${s.name}`);
-  for (const c of goneChains) remove.push(`delete chain ${t} ${c.name}`);
-  for (const c of prev.counters) if (!nc.has(c.name)) remove.push(`delete counter ${t} ${c.name}`);
+  for (const c of goneChains) remove.push({ op: 'flushChain', chain: c.name });
+  for (const s of prev.sets) if (!ns.has(s.name)) remove.push({ op: 'deleteSet', set: s });
+  for (const c of goneChains) remove.push({ op: 'deleteChain', chain: c.name });
+  for (const c of prev.counters) if (!nc.has(c.name)) remove.push({ op: 'deleteCounter', counter: c.name });
   changes += remove.length - goneChains.length;
 
-  const lines = [...create, ...deletes, ...elements, ...refill, ...remove];
-  return { script: lines.length ? lines.join('\n') + '\n' : '', full: false, changes };
+  const ops = [...create, ...deletes, ...elements, ...refill, ...remove];
+  return { script: ops.length ? ops.map((o) => renderOp(t, o)).join('\n') + '\n' : '', ops, full: false, changes };
 }

@@ -31,6 +31,6 @@ export {
 export { compilePolicy, policyObjectName, PolicyCompiler, type CompileOptions } from './compile.js';
 export type { CompileInfo, GroupInfo, NftChain, NftCounter, NftElement, NftSet, NftTableModel, PolicyModel, PolicyObjects } from './model.js';
 export { renderTable, renderFullReplace } from './render.js';
-export { diffModels, type DiffResult } from './diff.js';
+export { diffModels, renderOp, type DiffOp, type DiffResult } from './diff.js';
 export { explain, policyCounters, type Count, type CounterReport, type PolicyCounters } from './explain.js';
 export { PolicyDataplane, type ApplyResult, type NftRunner, type PolicyDataplaneOptions } from './apply.js';

@@ -36,6 +36,7 @@ before(async () => {
 });
 
 after(async () => {
+  dp?.close();
   await scope.cleanup();
 });
 
@@ -129,6 +130,7 @@ test('real probes agree with the evaluator across incremental updates; diffs equ
     model = compilePolicy(snap);
     const r = await dp.apply(model);
     assert.equal(r.mode, i === 0 ? 'full' : 'incremental', sc.name);
+    if (i > 0) assert.equal(r.via, 'netlink', `scenario "${sc.name}": incremental updates go as netlink batches (${r.fallback ?? ''})`);
     const probes = probesFor();
     const wrong = await runProbes(probes, (p) => {
       const allowed = evaluate(snap, p.flow).allowed;
@@ -156,17 +158,21 @@ test('counters credit allowed packets to the deciding policy and drops to the is
   assert.ok(get('shop/default-deny').ingressDropped.packets >= 1);
 });
 
-test('a ruleset nft refuses leaves the previous one in force, and the next apply is full', async () => {
-  const good = compilePolicy(kernelSnapshot(SCENARIOS[1]!.policies));
-  await dp.apply(good, { full: true });
-  const before = await kernelState();
-  const next = compilePolicy(kernelSnapshot(SCENARIOS[3]!.policies));
-  const bad: PolicyModel = { ...next, sets: next.sets.map((s, i) => (i === next.sets.findIndex((x) => x.flags.includes('interval')) ? { ...s, elements: [...s.elements, { key: '203.0.113.1 . tcp . 1', value: 'goto pe_missing' }] } : s)) };
-  await assert.rejects(dp.apply(bad), /nft refused the incremental update.*previous ruleset is still in force/);
-  assert.equal(await kernelState(), before, 'nothing of the refused transaction was applied');
-  const web = probers.get('shop/web')!;
-  assert.equal((await web.probe({ op: 'tcp', host: '10.244.1.20', port: 80, timeoutMs: 2000, localPort: localPort++ })).ok, true, 'the old policy still allows web → api');
-  assert.equal((await dp.apply(next)).mode, 'full');
+test('a ruleset the kernel refuses (netlink batch or nft -f) leaves the previous one in force, and the next apply is full', async () => {
+  const viaNft = new PolicyDataplane({ runDir: topo.scratch, netnsPath: topo.node.path, netlink: false });
+  for (const [who, d] of [['the kernel', dp], ['nft', viaNft]] as const) {
+    const good = compilePolicy(kernelSnapshot(SCENARIOS[1]!.policies));
+    await d.apply(good, { full: true });
+    const before = await kernelState();
+    const next = compilePolicy(kernelSnapshot(SCENARIOS[3]!.policies));
+    const bad: PolicyModel = { ...next, sets: next.sets.map((s, i) => (i === next.sets.findIndex((x) => x.flags.includes('interval')) ? { ...s, elements: [...s.elements, { key: '203.0.113.1 . tcp . 1', value: 'goto pe_missing' }] } : s)) };
+    await assert.rejects(d.apply(bad), new RegExp(`${who} refused the incremental update.*previous ruleset is still in force`));
+    assert.equal(await kernelState(), before, `${who}: nothing of the refused transaction was applied`);
+    const web = probers.get('shop/web')!;
+    assert.equal((await web.probe({ op: 'tcp', host: '10.244.1.20', port: 80, timeoutMs: 2000, localPort: localPort++ })).ok, true, `${who}: the old policy still allows web → api`);
+    assert.equal((await d.apply(next)).mode, 'full');
+  }
+  dp.forget();
 });
 
 test('anti-spoofing drops a packet sent from another pod’s address', async () => {

@@ -21,10 +21,7 @@ export interface NftApplyOptions {
  * agent-sized process pays ~10 ms or more per fork, and policy updates are latency-sensitive.
  */
 export async function applyNft(script: string, opts: NftApplyOptions): Promise<void> {
-  mkdirSync(dirname(opts.file), { recursive: true });
-  const tmp = `${opts.file}.tmp-${process.pid}`;
-  writeFileSync(tmp, script);
-  renameSync(tmp, opts.file);
+  writeNftScript(opts.file, script);
   const args = opts.checkOnly ? ['-c', '-f', opts.file] : ['-f', opts.file];
   const argv = opts.netnsPath ? ['nsenter', `--net=${opts.netnsPath}`, '--', 'nft', ...args] : ['nft', ...args];
   try {
@@ -33,6 +30,14 @@ export async function applyNft(script: string, opts: NftApplyOptions): Promise<v
     const why = e instanceof ShellCommandError ? e.output.trim() : describeError(e);
     throw new TwillError('KERNEL', `nft rejected ${opts.file}: ${why}`, { cause: e, details: `the script is kept at ${opts.file}` });
   }
+}
+
+/** Writes a transaction's text where it is kept (atomically: a reader sees the old or the new file). */
+export function writeNftScript(file: string, script: string): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, script);
+  renameSync(tmp, file);
 }
 
 /** `nft -j list …`, parsed. Returns undefined when the object does not exist. */
