@@ -98,15 +98,19 @@ export interface Incremental {
   /** Edit known → nft returned: compile (memoised) + diff + transaction. */
   totalMs: Stats;
   compileMs: Stats;
+  /** Diff + the transaction (netlink batch or `nft -f`) until the kernel has committed it. */
   nftMs: Stats;
   scriptBytes: Stats;
+  /** How the measured changes reached the kernel, and why any went through nft -f. */
+  via: { netlink: number; nft: number; fallbacks: string[] };
 }
 
 /** `changes` single-policy edits that change this node's ruleset, each compiled and applied. */
-export async function measureIncremental(base: PolicySnapshot, netnsPath: string, runDir: string, changes: number): Promise<Incremental> {
+export async function measureIncremental(base: PolicySnapshot, netnsPath: string, runDir: string, changes: number, opts: { netlink: boolean }): Promise<Incremental> {
   const rng = new Rng(7);
   const compiler = new PolicyCompiler();
-  const dp = new PolicyDataplane({ runDir, netnsPath });
+  const dp = new PolicyDataplane({ runDir, netnsPath, netlink: opts.netlink });
+  const via = { netlink: 0, nft: 0, fallbacks: new Set<string>() };
   let snap = base;
   let model = compiler.compile(snap);
   await dp.apply(model, { full: true });
@@ -133,10 +137,13 @@ export async function measureIncremental(base: PolicySnapshot, netnsPath: string
       noEffect++;
       continue;
     }
+    via[r.via]++;
+    if (r.fallback) via.fallbacks.add(r.fallback);
     total.push(t2 - t0);
     compile.push(t1 - t0);
     nft.push(t2 - t1);
     bytes.push(r.bytes);
   }
-  return { changes: total.length, noEffect, totalMs: stats(total), compileMs: stats(compile), nftMs: stats(nft), scriptBytes: stats(bytes) };
+  dp.close();
+  return { changes: total.length, noEffect, totalMs: stats(total), compileMs: stats(compile), nftMs: stats(nft), scriptBytes: stats(bytes), via: { ...via, fallbacks: [...via.fallbacks] } };
 }

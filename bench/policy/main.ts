@@ -29,9 +29,12 @@ async function layout(scope: TestScope, name: string, cluster: BenchCluster) {
   const snap = benchSnapshot(cluster, 'n0');
   log(`${name}: compile + full apply × ${REPS_FULL}`);
   const full = await measureFull(snap, topo.node.path, topo.scratch, REPS_FULL);
-  log(`${name}: ${CHANGES} single-policy changes`);
-  const incremental = await measureIncremental(snap, topo.node.path, topo.scratch, CHANGES);
-  return { localPods: snap.localEndpoints.length, full: { ...full, medianTotalMs: median(full.totalMs) }, incremental };
+  log(`${name}: ${CHANGES} single-policy changes (netlink batches)`);
+  const incremental = await measureIncremental(snap, topo.node.path, topo.scratch, CHANGES, { netlink: true });
+  // Baseline in the same run: the same changes, each sent with `nft -f`.
+  log(`${name}: the same ${CHANGES} changes with nft -f (baseline)`);
+  const incrementalNft = await measureIncremental(snap, topo.node.path, topo.scratch, CHANGES, { netlink: false });
+  return { localPods: snap.localEndpoints.length, full: { ...full, medianTotalMs: median(full.totalMs) }, incremental, incrementalNftBaseline: incrementalNft };
 }
 
 async function main(): Promise<void> {
