@@ -5,13 +5,14 @@
 // outbound NAT for traffic leaving the pod range. The bridge plugin does the same with
 // `isGateway: true, ipMasq: true` — that is the `reference` baseline the floor is checked
 // against. `reference-nomasq` (no outbound NAT) is measured too, so the cost of the bridge
-// plugin's per-pod iptables rules is visible rather than hidden.
+// plugin's per-pod iptables rules is visible rather than hidden. When bin/twill-cni is the
+// Bun-compiled shim, `twill-node-shim` (the Node bundle it is compiled from, same agent) runs too.
 //   node --import tsx bench/cni/main.ts [--pods 100] [--concurrency 20] [--rounds 2] [--warmup 5]
 // Prints one JSON object. Each round runs, for each plugin: 100 ADDs one after another, 100 DELs
 // one after another, then 100 ADDs 20 at a time and 100 DELs 20 at a time; plugins alternate
 // within a round so background load hits both alike. Before the rounds, each plugin ADDs and DELs
 // 5 pods that are not measured (warm-up). After each sequential pass, 100 VERSION calls measure
-// what a plugin process costs with nothing to do (Twill: Node's start and exit).
+// what a plugin process costs with nothing to do (Twill: its runtime's start and exit).
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -80,8 +81,9 @@ async function main(): Promise<void> {
     scope.defer(() => stopNodeAgent(agentDir));
     await startNodeAgent({ nodeName: 'bench', netns: twillNode, dir: agentDir, args: ['--pod-cidr', '10.244.0.0/22', '--mtu', '1500'] });
     const hostLocalDir = await scope.tmpdir('twill-bench-hl-');
+    const twillConf = { cniVersion: '1.0.0', name: 'bench', type: 'twill-cni', agentSocket: agentSocket(agentDir) };
     const sides: Side[] = [
-      { name: 'twill', nodeNetns: twillNode, plugin: join(projectRoot(), 'bin/twill-cni'), conf: { cniVersion: '1.0.0', name: 'bench', type: 'twill-cni', agentSocket: agentSocket(agentDir) } },
+      { name: 'twill', nodeNetns: twillNode, plugin: join(projectRoot(), 'bin/twill-cni'), conf: twillConf },
       {
         name: 'reference',
         nodeNetns: refNode,
@@ -101,6 +103,10 @@ async function main(): Promise<void> {
         },
       },
     ];
+    // When bin/twill-cni is the Bun-compiled shim, the Node bundle it is made from runs too (same
+    // agent), so the run shows what the compiled shim buys.
+    const shimRuntime = (await readFile(join(projectRoot(), 'dist/twill-cni.runtime'), 'utf8').catch(() => 'node\n')).trim();
+    if (shimRuntime !== 'node') sides.push({ name: 'twill-node-shim', nodeNetns: twillNode, plugin: join(projectRoot(), 'dist/twill-cni.cjs'), conf: twillConf });
     // Warm-up, not measured: the agent's first requests run cold code, and the reference's first
     // ADD creates its bridge and iptables chain.
     for (const side of sides) {
@@ -146,6 +152,7 @@ async function main(): Promise<void> {
     });
     const ratios = ratiosTo(out['reference'] as Timings);
     const ratiosNoMasq = ratiosTo(out['reference-nomasq'] as Timings);
+    const nodeShim = out['twill-node-shim'] as Timings | undefined;
     const result = {
       benchmark: 'cni',
       baseline: 'reference: bridge + host-local (containernetworking-plugins, Debian) with isGateway and ipMasq, the equivalent of a Twill node with outbound NAT',
@@ -153,11 +160,13 @@ async function main(): Promise<void> {
       rounds: ROUNDS,
       warmup: WARMUP,
       twillPodNetns: podNetns,
+      twillShim: shimRuntime,
       unit: 'ms',
       ...out,
       ratios,
       ratiosToNoMasq: ratiosNoMasq,
-      note: 'ratio = twill / reference; below 1 means Twill is faster. sequential.version is CNI VERSION: the plugin process starting and exiting, with no kernel work and no agent (for Twill: Node start + shim + exit)',
+      ...(nodeShim ? { nodeShimRatios: { sequentialAddP50: ratio(nodeShim.sequential.add.p50, (out['reference'] as Timings).sequential.add.p50), sequentialDelP50: ratio(nodeShim.sequential.del.p50, (out['reference'] as Timings).sequential.del.p50) } } : {}),
+      note: 'ratio = twill / reference; below 1 means Twill is faster. sequential.version is CNI VERSION: the plugin process starting and exiting, with no kernel work and no agent (for Twill: the shim\'s runtime starting, the shim, exit)',
       floor: {
         rule: 'twill ADD p50 and DEL p50 <= reference, sequentially and 20-way concurrent',
         met: ratios.sequentialAddP50 <= 1 && ratios.sequentialDelP50 <= 1,
