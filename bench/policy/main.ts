@@ -17,7 +17,7 @@ const quick = process.argv.includes('--quick');
 const REPS_FULL = quick ? 2 : 5;
 // 200 changes: with 60, the nearest-rank p99 is simply the maximum.
 const CHANGES = quick ? 20 : 200;
-const DATAPATH = { reps: quick ? 2 : 15, iperfSeconds: quick ? 1 : 2, connMs: quick ? 500 : 1500 };
+const DATAPATH = { reps: quick ? 2 : 15, iperfSeconds: quick ? 1 : 2, connMs: 500, connWindows: quick ? 1 : 3 };
 const FLOORS = { fullApplyMs: 1000, incrementalP99Ms: 100, datapathRatio: 0.95 };
 
 const log = (msg: string): boolean => process.stderr.write(`[bench/policy] ${msg}\n`);
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
     const layouts: Record<string, Awaited<ReturnType<typeof layout>>> = {};
     for (const [name, nodes] of [['all-local', 1], ['spread', 10]] as const) layouts[name] = await layout(scope, name, benchCluster(nodes));
 
-    log(`datapath: ${DATAPATH.reps} interleaved repetitions of iperf3 ${DATAPATH.iperfSeconds} s + connection rate ${DATAPATH.connMs} ms`);
+    log(`datapath: ${DATAPATH.reps} interleaved repetitions of iperf3 ${DATAPATH.iperfSeconds} s + connection rate ${DATAPATH.connWindows} × ${DATAPATH.connMs} ms`);
     const client = benchPod('client', '10.244.250.2');
     const server = benchPod('server', '10.244.250.3');
     const wiring = [client, server].map((p) => ({ key: `bench/${p.name}`, ip: p.ips[0]!, iface: `twlbench${p.name.slice(0, 3)}` }));
