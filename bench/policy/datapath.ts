@@ -1,12 +1,16 @@
-// Datapath measurements between two hand-wired pods on the bench node: TCP throughput (iperf3,
-// bounded duration) and new-connection rate (sequential connects, bounded count and time), with
-// three rulesets installed in turn, interleaved, repeated: no twill-policy table at all, the
-// table compiled with zero policies, and the table with the 1,000 policies (none selecting the
-// two pods, so they are not isolated: this measures what the policy machinery costs them).
+// Datapath measurements between two hand-wired pods: TCP throughput (iperf3, bounded duration)
+// and new-connection rate (sequential connects, bounded count and time). Three copies of the same
+// node, side by side, each in its own network namespaces with its own client and server pod:
+// one with no twill-policy table, one with the table compiled from zero policies, one with the
+// 1,000 policies (none selecting the two pods, so they are not isolated: this measures what the
+// policy machinery costs them). Each table is installed once; the measurements then alternate
+// between the three nodes in short windows, so the machine's load (other tenants swing the rate
+// 2-4x within seconds here) hits all three alike, and no window follows a table replacement.
 import { run } from '../../src/dataplane/kernel/index.js';
 import { compilePolicy, PolicyDataplane, type PolicySnapshot } from '../../src/policy/index.js';
 import { Prober, type Topology } from '../../src/policy/testing/topology.js';
 import type { TestScope } from '../../test/support/scope.js';
+import { waitTcpListening } from '../../test/support/listening.js';
 import { median, round } from './control.js';
 
 export type RulesetName = 'no-table' | 'zero-policies' | 'policies';
@@ -16,7 +20,7 @@ export interface DatapathOptions {
   iperfSeconds: number;
   /** One connection-rate window. */
   connMs: number;
-  /** Connection-rate windows per installed ruleset per repetition (paired by position). */
+  /** Connection-rate windows per node per repetition, alternating between the nodes. */
   connWindows: number;
 }
 
@@ -32,7 +36,7 @@ export interface DatapathResult {
   ratio: Ratios;
   /**
    * The same, as the median of the per-repetition ratios (each repetition runs all three back to
-   * back; connection-rate windows pair by repetition and position).
+   * back; connection-rate windows pair by repetition and window).
    */
   pairedRatio: Ratios;
 }
@@ -50,41 +54,47 @@ async function iperf(clientNs: string, server: string, seconds: number): Promise
   return round((j.end?.sum_received?.bits_per_second ?? 0) / 1e9);
 }
 
+type Pod = NonNullable<ReturnType<Topology['pods']['get']>>;
+
+interface Side {
+  client: Pod;
+  server: Pod;
+  agent: Prober;
+}
+
 export async function measureDatapath(
   scope: TestScope,
-  topo: Topology,
+  /** Builds one copy of the node with the two pods (called once per ruleset). */
+  build: () => Promise<Topology>,
   pods: { client: string; server: string },
   snapshots: { zero: PolicySnapshot; policies: PolicySnapshot },
   opts: DatapathOptions,
 ): Promise<DatapathResult> {
-  const client = topo.pods.get(pods.client)!;
-  const server = topo.pods.get(pods.server)!;
-  scope.spawn('ip', ['netns', 'exec', server.name, 'iperf3', '-s', '-p', '5201']);
-  const serverAgent = await Prober.start(scope, server, { tcp: [80], udp: [] });
-  const clientAgent = await Prober.start(scope, client, { tcp: [], udp: [] });
-  void serverAgent;
-  const dp = new PolicyDataplane({ runDir: topo.scratch, netnsPath: topo.node.path });
-  const models = { zero: compilePolicy(snapshots.zero), policies: compilePolicy(snapshots.policies) };
-  const install = async (r: RulesetName): Promise<void> => {
-    if (r === 'no-table') await dp.remove('twill-policy');
-    else await dp.apply(r === 'zero-policies' ? models.zero : models.policies, { full: true });
-  };
-  // Let iperf3's server come up; then one warm-up pass that is not recorded.
-  await new Promise((r) => setTimeout(r, 300));
-  await iperf(client.name, server.ip, 1);
   const names: RulesetName[] = ['no-table', 'zero-policies', 'policies'];
+  const models = { zero: compilePolicy(snapshots.zero), policies: compilePolicy(snapshots.policies) };
+  const sides = {} as Record<RulesetName, Side>;
+  for (const r of names) {
+    const topo = await build();
+    const client = topo.pods.get(pods.client)!;
+    const server = topo.pods.get(pods.server)!;
+    scope.spawn('ip', ['netns', 'exec', server.name, 'iperf3', '-s', '-p', '5201']);
+    await Prober.start(scope, server, { tcp: [80], udp: [] });
+    const agent = await Prober.start(scope, client, { tcp: [], udp: [] });
+    if (r !== 'no-table') await new PolicyDataplane({ runDir: topo.scratch, netnsPath: topo.node.path }).apply(r === 'zero-policies' ? models.zero : models.policies, { full: true });
+    sides[r] = { client, server, agent };
+  }
+  await Promise.all(names.map((r) => waitTcpListening(sides[r].server.name, 5201)));
+  // One warm-up pass per node that is not recorded.
+  for (const r of names) await iperf(sides[r].client.name, sides[r].server.ip, 1);
   const gbps: Record<RulesetName, number[]> = { 'no-table': [], 'zero-policies': [], policies: [] };
   const conn: Record<RulesetName, number[]> = { 'no-table': [], 'zero-policies': [], policies: [] };
   for (let rep = 0; rep < opts.reps; rep++) {
     // Rotate the order each repetition so drift in machine load spreads over all three.
     const order = names.map((_, i) => names[(i + rep) % names.length]!);
-    for (const r of order) {
-      await install(r);
-      gbps[r].push(await iperf(client.name, server.ip, opts.iperfSeconds));
-      // Several short windows rather than one long one: the rate swings 2–4× with other tenants'
-      // load on this machine, and more pairs make the median ratio steadier.
-      for (let w = 0; w < opts.connWindows; w++) {
-        const c = await clientAgent.probe({ op: 'connrate', host: server.ip, port: 80, count: 1_000_000, maxMs: opts.connMs });
+    for (const r of order) gbps[r].push(await iperf(sides[r].client.name, sides[r].server.ip, opts.iperfSeconds));
+    for (let w = 0; w < opts.connWindows; w++) {
+      for (const r of w % 2 ? [...order].reverse() : order) {
+        const c = await sides[r].agent.probe({ op: 'connrate', host: sides[r].server.ip, port: 80, count: 1_000_000, maxMs: opts.connMs });
         conn[r].push(round(((c.done ?? 0) * 1000) / (c.ms ?? opts.connMs)));
       }
     }

@@ -17,7 +17,7 @@ const quick = process.argv.includes('--quick');
 const REPS_FULL = quick ? 2 : 5;
 // 200 changes: with 60, the nearest-rank p99 is simply the maximum.
 const CHANGES = quick ? 20 : 200;
-const DATAPATH = { reps: quick ? 2 : 15, iperfSeconds: quick ? 1 : 2, connMs: 500, connWindows: quick ? 1 : 3 };
+const DATAPATH = { reps: quick ? 2 : 15, iperfSeconds: quick ? 1 : 2, connMs: 250, connWindows: quick ? 2 : 6 };
 const FLOORS = { fullApplyMs: 1000, incrementalP99Ms: 100, datapathRatio: 0.95 };
 
 const log = (msg: string): boolean => process.stderr.write(`[bench/policy] ${msg}\n`);
@@ -45,14 +45,14 @@ async function main(): Promise<void> {
     const layouts: Record<string, Awaited<ReturnType<typeof layout>>> = {};
     for (const [name, nodes] of [['all-local', 1], ['spread', 10]] as const) layouts[name] = await layout(scope, name, benchCluster(nodes));
 
-    log(`datapath: ${DATAPATH.reps} interleaved repetitions of iperf3 ${DATAPATH.iperfSeconds} s + connection rate ${DATAPATH.connWindows} × ${DATAPATH.connMs} ms`);
+    log(`datapath: three copies of the node; ${DATAPATH.reps} repetitions of iperf3 ${DATAPATH.iperfSeconds} s on each + ${DATAPATH.connWindows} alternating connection-rate windows of ${DATAPATH.connMs} ms`);
     const client = benchPod('client', '10.244.250.2');
     const server = benchPod('server', '10.244.250.3');
     const wiring = [client, server].map((p) => ({ key: `bench/${p.name}`, ip: p.ips[0]!, iface: `twlbench${p.name.slice(0, 3)}` }));
-    const topo = await buildTopology(scope, wiring, { ip: '192.0.2.100', extraIps: [], routes: [] });
+    const build = () => buildTopology(scope, wiring, { ip: '192.0.2.100', extraIps: [], routes: [] });
     const extra = [client, server].map((pod, i) => ({ pod, iface: wiring[i]!.iface }));
     const cluster = benchCluster(1);
-    const datapath = await measureDatapath(scope, topo, { client: 'bench/client', server: 'bench/server' }, {
+    const datapath = await measureDatapath(scope, build, { client: 'bench/client', server: 'bench/server' }, {
       zero: benchSnapshot({ ...cluster, policies: [] }, 'n0', extra),
       policies: benchSnapshot(cluster, 'n0', extra),
     }, DATAPATH);
