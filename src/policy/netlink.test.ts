@@ -98,6 +98,7 @@ test('what the encoder does not know goes to nft -f, with the reason', () => {
     [{ op: 'addRule', chain: 'x', rule: 'tcp dport 22 accept' }, /shape the netlink encoder does not know/],
     [{ op: 'addCounter', counter: { name: 'c' } }, /named counters/],
     [{ op: 'addSet', set: { name: 's', type: ['ipv4_addr'], flags: ['interval'], elements: [] } }, /not an address \. protocol \. port interval map/],
+    [{ op: 'addSet', set: { ...groupMap(), comment: 'x' } }, /has a comment/],
     [{ op: 'addElements', set: groupMap(), elements: [{ key: '10.0.0.1 . tcp . 80', value: 'queue' }] }, /verdict queue/],
     [{ op: 'addElements', set: groupMap(), elements: [{ key: '10.0.0.300 . tcp . 80', value: 'accept' }] }, /address 10\.0\.0\.300/],
     [{ op: 'addElements', set: groupMap(), elements: [{ key: '10.0.0.1 . tcp . 70000', value: 'accept' }] }, /port 70000/],

@@ -34,13 +34,14 @@ export function encodeDiff(table: string, ops: DiffOp[]): { batch: NftBatch } | 
       switch (o.op) {
         case 'addChain':
           if (o.chain.base) no(`chain ${o.chain.name} is a base chain`);
-          if (o.chain.comment !== undefined && Buffer.byteLength(o.chain.comment) > 250) no(`the comment of chain ${o.chain.name} is too long for one user-data field`);
+          if (o.chain.comment !== undefined && Buffer.byteLength(o.chain.comment) > 254) no(`the comment of chain ${o.chain.name} is too long for one user-data field`);
           batch.addChain(o.chain.name, o.chain.comment === undefined ? {} : { comment: o.chain.comment }, what);
           break;
         case 'addSet': {
           const s = o.set;
           if (!isGroupMap(s)) no(`set ${s.name} is not an address . protocol . port interval map`);
-          batch.addConcatIntervalMap({ name: s.name, types: s.type.map((x) => TYPE[x]!.id), lengths: s.type.map((x) => TYPE[x]!.len), ...(s.comment !== undefined ? { comment: s.comment } : {}) }, what);
+          if (s.comment !== undefined) no(`map ${s.name} has a comment (group maps have none; not encoded)`);
+          batch.addConcatIntervalMap({ name: s.name, types: s.type.map((x) => TYPE[x]!.id), lengths: s.type.map((x) => TYPE[x]!.len) }, what);
           break;
         }
         case 'deleteElements':

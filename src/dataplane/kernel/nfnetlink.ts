@@ -80,6 +80,7 @@ const verdictAttr = (v: Verdict): Attr => [2 /* NFTA_DATA_VERDICT */, [[1 /* COD
 /** A chain/set/element comment in nftables' user-data format (what `nft list` prints). */
 const commentUdata = (type: number, comment: string): Buffer => {
   const s = str(comment);
+  if (s.length > 255) throw new TwillError('INTERNAL', `a comment of ${s.length - 1} bytes does not fit nftables' user data (at most 254)`);
   return Buffer.concat([Buffer.from([type, s.length]), s]);
 };
 
@@ -97,7 +98,6 @@ export interface ConcatIntervalMap {
   types: number[];
   /** Field lengths in bytes, e.g. [4, 1, 2]. */
   lengths: number[];
-  comment?: string;
 }
 
 /** The transaction under construction: add messages in order, then `commit` it on a socket. */
@@ -150,8 +150,7 @@ export class NftBatch {
     // User data, as nft writes it and `nft list` reads it back: key and data byte order (0: mixed),
     // the key's description (a concatenation expression, EXPR_CONCAT = 13, with no typeof data),
     // the data not an interval.
-    const udata: Buffer[] = [Buffer.from([0, 4, 0, 0, 0, 0, 1, 4, 0, 0, 0, 0, 3, 8, 0, 4, 13, 0, 0, 0, 1, 0, 6, 4, 0, 0, 0, 0])];
-    if (m.comment !== undefined) udata.push(commentUdata(7, m.comment));
+    const udata = Buffer.from([0, 4, 0, 0, 0, 0, 1, 4, 0, 0, 0, 0, 3, 8, 0, 4, 13, 0, 0, 0, 1, 0, 6, 4, 0, 0, 0, 0]);
     this.push(
       MSG.NEWSET,
       NLM_F_CREATE,
@@ -164,7 +163,7 @@ export class NftBatch {
         [7 /* DATA_LEN */, u32(0)],
         [10 /* ID */, u32(id)],
         [9 /* DESC */, [[2 /* DESC_CONCAT */, m.lengths.map((l) => [1, [[1 /* FIELD_LEN */, u32(l)]]] as Attr)]]],
-        [13 /* USERDATA */, Buffer.concat(udata)],
+        [13 /* USERDATA */, udata],
       ],
       what,
     );
