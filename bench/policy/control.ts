@@ -137,7 +137,7 @@ export async function measureIncremental(base: PolicySnapshot, netnsPath: string
       noEffect++;
       continue;
     }
-    via[r.via]++;
+    if (r.via) via[r.via]++;
     if (r.fallback) via.fallbacks.add(r.fallback);
     total.push(t2 - t0);
     compile.push(t1 - t0);

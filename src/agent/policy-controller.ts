@@ -192,7 +192,7 @@ export class PolicyController {
     const r = await this.dataplane.apply(model);
     this.snapshot = snapshot;
     if (r.fallback) this.log.debug('incremental policy update sent with nft -f', { why: r.fallback });
-    return { changes: r.changes, detail: { mode: r.mode, via: r.mode === 'unchanged' ? undefined : r.via, policies: policies.length, rejected: this.rejected.size || undefined, localPods: localEndpoints.length, bytes: r.bytes || undefined } };
+    return { changes: r.changes, detail: { mode: r.mode, via: r.via, policies: policies.length, rejected: this.rejected.size || undefined, localPods: localEndpoints.length, bytes: r.bytes || undefined } };
   }
 
   explain(flow: Flow): Verdict {

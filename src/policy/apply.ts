@@ -41,8 +41,8 @@ export interface ApplyResult {
   changes: number;
   /** Size of the transaction's nft text. */
   bytes: number;
-  /** How it reached the kernel. */
-  via: 'nft' | 'netlink';
+  /** How it reached the kernel (absent when nothing was sent). */
+  via?: 'nft' | 'netlink';
   /** Why an incremental update went through nft although netlink batches are on. */
   fallback?: string;
 }
@@ -104,7 +104,7 @@ export class PolicyDataplane {
     const prev = opts.full ? undefined : this.last;
     if (prev && prev.table !== model.table) throw new TwillError('INTERNAL', `one PolicyDataplane manages one table (${prev.table}, not ${model.table})`);
     const diff = prev ? diffModels(prev, model) : undefined;
-    if (diff && diff.script === '') return { mode: 'unchanged', changes: 0, bytes: 0, via: 'nft' };
+    if (diff && diff.script === '') return { mode: 'unchanged', changes: 0, bytes: 0 };
     const full = !diff || diff.full;
     const script = diff ? diff.script : renderFullReplace(model);
     const file = nftScriptPath(this.opts.runDir, model.table);
