@@ -4,7 +4,7 @@
 // emits go to the kernel as one nf_tables netlink batch (policy/netlink.ts); the rest, and every
 // full replacement, through `nft -f`. Both are atomic: when the kernel refuses a transaction the
 // previous ruleset stays in force, and the next apply replaces the whole table.
-import { NfTablesSocket } from '../dataplane/kernel/nfnetlink.js';
+import { NfTablesSocket, NftBatchError } from '../dataplane/kernel/nfnetlink.js';
 import { applyNft, nftListJson, writeNftScript } from '../dataplane/kernel/nft.js';
 import { describeError } from '../util/errors.js';
 import { nftScriptPath } from '../dataplane/kernel/names.js';
@@ -121,8 +121,11 @@ export class PolicyDataplane {
       } else await this.nft.apply(script, file);
     } catch (e) {
       const why = (e instanceof Error ? e.message : String(e)).split('\n')[0];
-      const who = batch ? 'the kernel' : 'nft';
-      throw new TwillError('KERNEL', `${who} refused the ${full ? 'full' : 'incremental'} update of table inet ${model.table} (${why}); the previous ruleset is still in force and the next apply replaces the whole table`, {
+      // A refusal (nft's, or the kernel's answer to a batch) leaves the old ruleset; a batch the
+      // kernel never answered may or may not have been committed.
+      const what = !batch ? 'nft refused' : e instanceof NftBatchError ? 'the kernel refused' : 'the kernel did not confirm';
+      const state = !batch || e instanceof NftBatchError ? 'the previous ruleset is still in force' : 'the table holds the old or the new ruleset';
+      throw new TwillError('KERNEL', `${what} the ${full ? 'full' : 'incremental'} update of table inet ${model.table} (${why}); ${state} and the next apply replaces the whole table`, {
         cause: e,
         details: `the refused transaction is kept at ${file}`,
       });
