@@ -1,11 +1,12 @@
 // Datapath measurements between two hand-wired pods: TCP throughput (iperf3, bounded duration)
-// and new-connection rate (sequential connects, bounded count and time). Three copies of the same
+// and new-connection rate (sequential connects, bounded count and time). Four copies of the same
 // node, side by side, each in its own network namespaces with its own client and server pod:
-// one with no twill-policy table, one with the table compiled from zero policies, one with the
-// 1,000 policies (none selecting the two pods, so they are not isolated: this measures what the
-// policy machinery costs them). Each table is installed once; the measurements then alternate
-// between the three nodes in short windows, so the machine's load (other tenants swing the rate
-// 2-4x within seconds here) hits all three alike, and no window follows a table replacement.
+// one with no twill-policy table, two with the table compiled from zero policies (the second is
+// an A/A control), one with the 1,000 policies (none selecting the two pods, so they are not
+// isolated: this measures what the policy machinery costs them). Each table is installed once;
+// the measurements then alternate between the nodes in short windows, so the machine's load
+// (other tenants swing the rate 2-4x within seconds here) hits all alike, and no window follows
+// a table replacement.
 import { run } from '../../src/dataplane/kernel/index.js';
 import { compilePolicy, PolicyDataplane, type PolicySnapshot } from '../../src/policy/index.js';
 import { Prober, type Topology } from '../../src/policy/testing/topology.js';
@@ -13,7 +14,8 @@ import type { TestScope } from '../../test/support/scope.js';
 import { waitTcpListening } from '../../test/support/listening.js';
 import { median, round } from './control.js';
 
-export type RulesetName = 'no-table' | 'zero-policies' | 'policies';
+/** `zero-policies-2` is a second, identical zero-policies node: its ratio to the first is the method's own noise (an A/A control). */
+export type RulesetName = 'no-table' | 'zero-policies' | 'zero-policies-2' | 'policies';
 
 export interface DatapathOptions {
   reps: number;
@@ -39,6 +41,11 @@ export interface DatapathResult {
    * back; connection-rate windows pair by repetition and window).
    */
   pairedRatio: Ratios;
+  /**
+   * The A/A control: the second zero-policies node ÷ the first, paired the same way. Two identical
+   * nodes differ only by noise, so this says how far from 1 a ratio above can stray by chance.
+   */
+  control: { throughput: number; connRate: number };
 }
 
 export interface Ratios {
@@ -70,7 +77,7 @@ export async function measureDatapath(
   snapshots: { zero: PolicySnapshot; policies: PolicySnapshot },
   opts: DatapathOptions,
 ): Promise<DatapathResult> {
-  const names: RulesetName[] = ['no-table', 'zero-policies', 'policies'];
+  const names: RulesetName[] = ['no-table', 'zero-policies', 'zero-policies-2', 'policies'];
   const models = { zero: compilePolicy(snapshots.zero), policies: compilePolicy(snapshots.policies) };
   const sides = {} as Record<RulesetName, Side>;
   for (const r of names) {
@@ -80,14 +87,15 @@ export async function measureDatapath(
     scope.spawn('ip', ['netns', 'exec', server.name, 'iperf3', '-s', '-p', '5201']);
     await Prober.start(scope, server, { tcp: [80], udp: [] });
     const agent = await Prober.start(scope, client, { tcp: [], udp: [] });
-    if (r !== 'no-table') await new PolicyDataplane({ runDir: topo.scratch, netnsPath: topo.node.path }).apply(r === 'zero-policies' ? models.zero : models.policies, { full: true });
+    if (r !== 'no-table') await new PolicyDataplane({ runDir: topo.scratch, netnsPath: topo.node.path }).apply(r === 'policies' ? models.policies : models.zero, { full: true });
     sides[r] = { client, server, agent };
   }
   await Promise.all(names.map((r) => waitTcpListening(sides[r].server.name, 5201)));
   // One warm-up pass per node that is not recorded.
   for (const r of names) await iperf(sides[r].client.name, sides[r].server.ip, 1);
-  const gbps: Record<RulesetName, number[]> = { 'no-table': [], 'zero-policies': [], policies: [] };
-  const conn: Record<RulesetName, number[]> = { 'no-table': [], 'zero-policies': [], policies: [] };
+  const empty = (): Record<RulesetName, number[]> => ({ 'no-table': [], 'zero-policies': [], 'zero-policies-2': [], policies: [] });
+  const gbps = empty();
+  const conn = empty();
   for (let rep = 0; rep < opts.reps; rep++) {
     // Rotate the order each repetition so drift in machine load spreads over all three.
     const order = names.map((_, i) => names[(i + rep) % names.length]!);
@@ -99,11 +107,11 @@ export async function measureDatapath(
       }
     }
   }
-  const med = (x: Record<RulesetName, number[]>): Record<RulesetName, number> => ({ 'no-table': median(x['no-table']), 'zero-policies': median(x['zero-policies']), policies: median(x.policies) });
+  const med = (x: Record<RulesetName, number[]>): Record<RulesetName, number> => ({ 'no-table': median(x['no-table']), 'zero-policies': median(x['zero-policies']), 'zero-policies-2': median(x['zero-policies-2']), policies: median(x.policies) });
   const mg = med(gbps);
   const mc = med(conn);
   const ratio = (a: number, b: number): number => Math.round((a / b) * 1000) / 1000;
-  const paired = (x: Record<RulesetName, number[]>, base: RulesetName): number => ratio(median(x.policies.map((v, i) => v / x[base][i]!)), 1);
+  const paired = (x: Record<RulesetName, number[]>, base: RulesetName, of: RulesetName = 'policies'): number => ratio(median(x[of].map((v, i) => v / x[base][i]!)), 1);
   return {
     reps: opts.reps,
     iperfSeconds: opts.iperfSeconds,
@@ -123,6 +131,10 @@ export async function measureDatapath(
       throughputVsNoTable: paired(gbps, 'no-table'),
       connRateVsZeroPolicies: paired(conn, 'zero-policies'),
       connRateVsNoTable: paired(conn, 'no-table'),
+    },
+    control: {
+      throughput: paired(gbps, 'zero-policies', 'zero-policies-2'),
+      connRate: paired(conn, 'zero-policies', 'zero-policies-2'),
     },
   };
 }

@@ -86,13 +86,8 @@ describe('ADD, CHECK, DEL', () => {
   test('CHECK reports drift in the pod', async () => {
     const pod = await node.sandbox();
     const list = node.conflist();
-    await node.runtime.addNetworkList(list, pod);
-    await node.exec(pod.name, ['ip', 'route', 'del', 'default']);
-    await assert.rejects(node.runtime.checkNetworkList(list, pod), (e: unknown) => {
-      assert.ok(e instanceof CniPluginError);
-      assert.match(e.msg, /default route/);
-      return true;
-    });
+    const ip = resultIp(await node.runtime.addNetworkList(list, pod));
+    await assertDriftReported(node, pod, ip);
     await node.runtime.delNetworkList(list, pod);
   });
 
@@ -139,6 +134,18 @@ async function podSide(h: NodeHarness, netns: string): Promise<unknown> {
   return { up: (link['flags'] as string[]).includes('UP'), mtu: link['mtu'], addrs: addrs.map((a) => ({ prefixlen: a.prefixlen, scope: a.scope })), routes, neigh };
 }
 
+/** Removes the pod's default route and address behind the agent's back: CHECK must name both. */
+async function assertDriftReported(h: NodeHarness, pod: Awaited<ReturnType<NodeHarness['sandbox']>>, ip: string): Promise<void> {
+  await h.exec(pod.name, ['ip', 'route', 'del', 'default']);
+  await h.exec(pod.name, ['ip', 'addr', 'del', `${ip}/32`, 'dev', 'eth0']);
+  await assert.rejects(h.runtime.checkNetworkList(h.conflist(), pod), (e: unknown) => {
+    assert.ok(e instanceof CniPluginError);
+    assert.match(e.msg, /default route via 169\.254\.1\.1 dev eth0 is missing/);
+    assert.match(e.msg, new RegExp(`address ${ip.replace(/\./g, '\\.')}/32 is missing on eth0`));
+    return true;
+  });
+}
+
 describe('pod side without in-process namespace entry', () => {
   test('with TWILL_NETNS_EXEC=1 the agent configures the pod with `ip`, and the pod ends up the same', async () => {
     const fallback = await NodeHarness.start(scope, { podCidr: '10.244.9.0/24', agentEnv: { TWILL_NETNS_EXEC: '1' } });
@@ -153,6 +160,7 @@ describe('pod side without in-process namespace entry', () => {
     assert.deepEqual(await podSide(fallback, a.name), await podSide(node, b.name));
     assert.ok(await fallback.ping(fallback.netns, ipA), 'the node reaches the pod');
     await fallback.runtime.checkNetworkList(fallback.conflist(), a);
+    await assertDriftReported(fallback, a, ipA);
     await fallback.runtime.delNetworkList(fallback.conflist(), a);
   });
 });

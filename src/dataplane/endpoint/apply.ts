@@ -75,7 +75,15 @@ export async function deleteEndpoint(a: { hostIface: string; netns?: string | un
   const removed = await netlink().deleteLink(a.hostIface);
   if (!removed && a.netns && netnsExists(a.netns)) {
     // The host end is gone but the pod may still hold an interface of that name we created.
-    await ipInNetns(a.netns, ['link', 'del', a.ifname]).catch(() => undefined);
+    const nl = Netlink.openIn(a.netns);
+    if (!nl) await ipInNetns(a.netns, ['link', 'del', a.ifname]).catch(() => undefined);
+    else {
+      try {
+        await nl.deleteLink(a.ifname).catch(() => undefined);
+      } finally {
+        nl.close();
+      }
+    }
   }
 }
 
@@ -91,6 +99,47 @@ interface IpRouteJson {
   dst: string;
   gateway?: string;
   dev?: string;
+}
+
+interface PodSideState {
+  up: boolean;
+  mac: string | undefined;
+  /** Addresses on the interface, `ip/prefix`, canonical. */
+  cidrs: Set<string>;
+  /** Gateways of the IPv4 default routes through the interface. */
+  defaultVia: string[];
+}
+
+/** The pod interface as the kernel has it: over a socket inside the namespace, else with `ip -j`. */
+async function readPodSide(netns: string, ifname: string): Promise<PodSideState | undefined> {
+  const nl = Netlink.openIn(netns);
+  if (nl) {
+    try {
+      const link = await nl.getLink(ifname);
+      if (!link) return undefined;
+      // One dump at a time: a netlink socket cannot interleave two.
+      const addrs = await nl.listAddresses(ifname);
+      const routes = await nl.listRoutes({ family: 4 });
+      return {
+        up: link.up,
+        mac: link.mac,
+        cidrs: new Set(addrs.map((a) => a.cidr)),
+        defaultVia: routes.filter((r) => r.dst === '0.0.0.0/0' && r.oif === link.index && r.gateway).map((r) => r.gateway!),
+      };
+    } finally {
+      nl.close();
+    }
+  }
+  const addrs = await ipJsonInNetns<IpAddrJson[]>(netns, ['addr', 'show', 'dev', ifname]).catch(() => []);
+  const pod = addrs[0];
+  if (!pod) return undefined;
+  const routes = await ipJsonInNetns<IpRouteJson[]>(netns, ['route', 'show']);
+  return {
+    up: (pod.flags ?? []).includes('UP'),
+    mac: pod.address,
+    cidrs: new Set((pod.addr_info ?? []).map((a) => `${normalizeIp(a.local)}/${a.prefixlen}`)),
+    defaultVia: routes.filter((r) => r.dst === 'default' && r.dev === ifname && r.gateway).map((r) => r.gateway!),
+  };
 }
 
 /** Verifies that the kernel still holds what the plan says. Throws CHECK_FAILED listing every drift. */
@@ -113,18 +162,13 @@ export async function checkEndpoint(plan: EndpointPlan): Promise<void> {
       }
     }
   }
-  const addrs = await ipJsonInNetns<IpAddrJson[]>(spec.netns, ['addr', 'show', 'dev', spec.ifname]).catch(() => []);
-  const pod = addrs[0];
+  const pod = await readPodSide(spec.netns, spec.ifname);
   if (!pod) problems.push(`interface ${spec.ifname} is missing in ${spec.netns}`);
   else {
-    if (!(pod.flags ?? []).includes('UP')) problems.push(`interface ${spec.ifname} is down`);
-    if (pod.address !== plan.podMac) problems.push(`interface ${spec.ifname} has MAC ${pod.address ?? '?'}, expected ${plan.podMac}`);
-    const have = new Set((pod.addr_info ?? []).map((a) => `${normalizeIp(a.local)}/${a.prefixlen}`));
-    for (const ip of spec.ips) if (!have.has(hostCidr(ip))) problems.push(`address ${hostCidr(ip)} is missing on ${spec.ifname}`);
-    const routes = await ipJsonInNetns<IpRouteJson[]>(spec.netns, ['route', 'show']);
-    if (!routes.some((r) => r.dst === 'default' && r.gateway === POD_GATEWAY_V4 && r.dev === spec.ifname)) {
-      problems.push(`default route via ${POD_GATEWAY_V4} dev ${spec.ifname} is missing`);
-    }
+    if (!pod.up) problems.push(`interface ${spec.ifname} is down`);
+    if (pod.mac !== plan.podMac) problems.push(`interface ${spec.ifname} has MAC ${pod.mac ?? '?'}, expected ${plan.podMac}`);
+    for (const ip of spec.ips) if (!pod.cidrs.has(hostCidr(ip))) problems.push(`address ${hostCidr(ip)} is missing on ${spec.ifname}`);
+    if (!pod.defaultVia.includes(POD_GATEWAY_V4)) problems.push(`default route via ${POD_GATEWAY_V4} dev ${spec.ifname} is missing`);
   }
   if (problems.length) {
     throw new TwillError('CHECK_FAILED', `attachment ${spec.containerId}/${spec.ifname} drifted: ${problems.join('; ')}`);
