@@ -20,6 +20,8 @@ export type RulesetName = 'no-table' | 'zero-policies' | 'zero-policies-2' | 'po
 export interface DatapathOptions {
   reps: number;
   iperfSeconds: number;
+  /** iperf3 runs per node per repetition, alternating between the nodes (paired by position). */
+  iperfRuns: number;
   /** One connection-rate window. */
   connMs: number;
   /** Connection-rate windows per node per repetition, alternating between the nodes. */
@@ -29,6 +31,7 @@ export interface DatapathOptions {
 export interface DatapathResult {
   reps: number;
   iperfSeconds: number;
+  iperfRuns: number;
   connMs: number;
   connWindows: number;
   gbps: Record<RulesetName, number[]>;
@@ -99,7 +102,9 @@ export async function measureDatapath(
   for (let rep = 0; rep < opts.reps; rep++) {
     // Rotate the order each repetition so drift in machine load spreads over all three.
     const order = names.map((_, i) => names[(i + rep) % names.length]!);
-    for (const r of order) gbps[r].push(await iperf(sides[r].client.name, sides[r].server.ip, opts.iperfSeconds));
+    for (let k = 0; k < opts.iperfRuns; k++) {
+      for (const r of k % 2 ? [...order].reverse() : order) gbps[r].push(await iperf(sides[r].client.name, sides[r].server.ip, opts.iperfSeconds));
+    }
     for (let w = 0; w < opts.connWindows; w++) {
       for (const r of w % 2 ? [...order].reverse() : order) {
         const c = await sides[r].agent.probe({ op: 'connrate', host: sides[r].server.ip, port: 80, count: 1_000_000, maxMs: opts.connMs });
@@ -117,6 +122,7 @@ export async function measureDatapath(
     iperfSeconds: opts.iperfSeconds,
     connMs: opts.connMs,
     connWindows: opts.connWindows,
+    iperfRuns: opts.iperfRuns,
     gbps,
     connPerSec: conn,
     median: { gbps: mg, connPerSec: mc },

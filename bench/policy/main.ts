@@ -19,7 +19,7 @@ const datapathOnly = process.argv.includes('--datapath-only');
 const REPS_FULL = quick ? 2 : 5;
 // 200 changes: with 60, the nearest-rank p99 is simply the maximum.
 const CHANGES = quick ? 20 : 200;
-const DATAPATH = { reps: quick ? 2 : 15, iperfSeconds: quick ? 1 : 2, connMs: 250, connWindows: quick ? 2 : 8 };
+const DATAPATH = { reps: quick ? 2 : 15, iperfSeconds: 1, iperfRuns: quick ? 1 : 2, connMs: 250, connWindows: quick ? 2 : 8 };
 const FLOORS = { fullApplyMs: 1000, incrementalP99Ms: 100, datapathRatio: 0.95 };
 
 const log = (msg: string): boolean => process.stderr.write(`[bench/policy] ${msg}\n`);
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     const layouts: Record<string, Awaited<ReturnType<typeof layout>>> = {};
     if (!datapathOnly) for (const [name, nodes] of [['all-local', 1], ['spread', 10]] as const) layouts[name] = await layout(scope, name, benchCluster(nodes));
 
-    log(`datapath: four copies of the node; ${DATAPATH.reps} repetitions of iperf3 ${DATAPATH.iperfSeconds} s on each + ${DATAPATH.connWindows} alternating connection-rate windows of ${DATAPATH.connMs} ms`);
+    log(`datapath: four copies of the node; ${DATAPATH.reps} repetitions of ${DATAPATH.iperfRuns} × iperf3 ${DATAPATH.iperfSeconds} s on each + ${DATAPATH.connWindows} alternating connection-rate windows of ${DATAPATH.connMs} ms`);
     const client = benchPod('client', '10.244.250.2');
     const server = benchPod('server', '10.244.250.3');
     const wiring = [client, server].map((p) => ({ key: `bench/${p.name}`, ip: p.ips[0]!, iface: `twlbench${p.name.slice(0, 3)}` }));
