@@ -3,6 +3,10 @@ import { request } from 'node:http';
 import { TwillError, type ErrorCode } from '../util/errors.js';
 
 export async function agentRequest<T>(socketPath: string, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 30_000): Promise<T> {
+  // node:http treats an empty socketPath as "no socket" and would connect to localhost:80.
+  if (!socketPath.startsWith('/')) {
+    throw new TwillError('CONFIG_INVALID', `the agent socket must be an absolute path (e.g. /run/twill/agent.sock), got ${JSON.stringify(socketPath)}`);
+  }
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise<T>((resolve, reject) => {
     const req = request(
