@@ -20,7 +20,7 @@ import { loadavg } from 'node:os';
 import { run } from '../../src/dataplane/kernel/exec.js';
 import { createNetns, deleteNetns, netnsPath } from '../../src/dataplane/kernel/netns.js';
 import { agentSocket, startNodeAgent, stopNodeAgent } from '../../src/lab/node-agent.js';
-import { projectRoot } from '../../src/util/paths.js';
+import { nodeShimBundle, projectRoot, shimRuntime } from '../../src/util/paths.js';
 import { TestScope, uniqueName } from '../../test/support/scope.js';
 
 const { values: args } = parseArgs({
@@ -105,8 +105,8 @@ async function main(): Promise<void> {
     ];
     // When bin/twill-cni is the Bun-compiled shim, the Node bundle it is made from runs too (same
     // agent), so the run shows what the compiled shim buys.
-    const shimRuntime = (await readFile(join(projectRoot(), 'dist/twill-cni.runtime'), 'utf8').catch(() => 'node\n')).trim();
-    if (shimRuntime !== 'node') sides.push({ name: 'twill-node-shim', nodeNetns: twillNode, plugin: join(projectRoot(), 'dist/twill-cni.cjs'), conf: twillConf });
+    const runtime = shimRuntime();
+    if (runtime !== 'node') sides.push({ name: 'twill-node-shim', nodeNetns: twillNode, plugin: nodeShimBundle(), conf: twillConf });
     // Warm-up, not measured: the agent's first requests run cold code, and the reference's first
     // ADD creates its bridge and iptables chain.
     for (const side of sides) {
@@ -160,7 +160,7 @@ async function main(): Promise<void> {
       rounds: ROUNDS,
       warmup: WARMUP,
       twillPodNetns: podNetns,
-      twillShim: shimRuntime,
+      twillShim: runtime,
       unit: 'ms',
       ...out,
       ratios,

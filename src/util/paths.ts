@@ -22,3 +22,12 @@ export function projectRoot(): string {
 
 export const twillBin = (): string => join(projectRoot(), 'bin', 'twill');
 export const twillCniDir = (): string => join(projectRoot(), 'bin');
+
+/** What the built bin/twill-cni runs on (`node`, or `bun <version>` for the compiled shim; scripts/build.mjs writes it). */
+export function shimRuntime(): string {
+  const file = join(projectRoot(), 'dist', 'twill-cni.runtime');
+  return existsSync(file) ? readFileSync(file, 'utf8').trim() : 'node';
+}
+
+/** The Node bundle the shim is built from (what bin/twill-cni is when the runtime is `node`). */
+export const nodeShimBundle = (): string => join(projectRoot(), 'dist', 'twill-cni.cjs');

@@ -4,12 +4,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ABSENT_AGENT_SOCKET, MALFORMED, resolveEnv, type MalformedRow } from '../../src/cni/testdata/malformed.js';
-import { twillCniDir } from '../../src/util/paths.js';
+import { nodeShimBundle, shimRuntime, twillCniDir } from '../../src/util/paths.js';
 import { TestScope } from '../support/scope.js';
 import { NodeHarness } from '../support/node-harness.js';
 
@@ -61,10 +60,9 @@ async function state(): Promise<{ records: string[]; links: string }> {
 
 // bin/twill-cni is the Bun-compiled shim when the build made one (dist/twill-cni.runtime says
 // so); the Node bundle it was compiled from must behave the same, so both go through the table.
-const dist = join(twillCniDir(), '..', 'dist');
-const runtime = existsSync(join(dist, 'twill-cni.runtime')) ? readFileSync(join(dist, 'twill-cni.runtime'), 'utf8').trim() : 'node';
+const runtime = shimRuntime();
 const SHIMS: [label: string, path: string][] = [[`bin/twill-cni (${runtime})`, join(twillCniDir(), 'twill-cni')]];
-if (runtime !== 'node') SHIMS.push(['the Node bundle it is compiled from', join(dist, 'twill-cni.cjs')]);
+if (runtime !== 'node') SHIMS.push(['the Node bundle it is compiled from', nodeShimBundle()]);
 
 for (const [label, shim] of SHIMS)
   test(`${MALFORMED.length} malformed inputs through ${label}: right CNI code, actionable message, no crash, no state`, async () => {

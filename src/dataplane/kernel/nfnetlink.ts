@@ -50,17 +50,16 @@ function attrLength(a: Attr): number {
 }
 const align4 = (n: number): number => (n + 3) & ~3;
 
+/** Writes `a` at `off` (the buffer is zeroed, so padding is) and returns the aligned end. */
 function writeAttr(buf: Buffer, off: number, a: Attr): number {
   const [type, v] = a;
-  const len = attrLength(a);
-  buf.writeUInt16LE(len, off);
-  buf.writeUInt16LE(Buffer.isBuffer(v) ? type : type | NLA_F_NESTED, off + 2);
   let p = off + 4;
-  if (Buffer.isBuffer(v)) {
-    v.copy(buf, p);
-    p += v.length;
-  } else for (const x of v) p = writeAttr(buf, p, x);
-  return off + align4(len);
+  if (Buffer.isBuffer(v)) p += v.copy(buf, p);
+  else for (const x of v) p = writeAttr(buf, p, x);
+  // A nested attribute's length is known once its children are written (it includes their padding).
+  buf.writeUInt16LE(p - off, off);
+  buf.writeUInt16LE(Buffer.isBuffer(v) ? type : type | NLA_F_NESTED, off + 2);
+  return align4(p);
 }
 
 // ---- messages ----
