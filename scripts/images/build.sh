@@ -188,7 +188,7 @@ image_twill() {
     printf '#!/bin/sh\nexec /usr/local/bin/node /opt/twill/dist/twill.js "$@"\n' >"$app/bin/twill"
     chmod 755 "$app/bin/twill"
     ln -sf /opt/twill/bin/twill "$root/usr/local/bin/twill"
-    if [ "$(cat dist/twill-cni.runtime)" != bun ]; then
+    if ! grep -q '^bun' dist/twill-cni.runtime; then
       say "twill: WARNING dist/twill-cni is the Node bundle, not a self-contained executable: the host needs Node to run it"
     fi
     pack "$TWILL_REF" "$out" "$root" --config.entrypoint /usr/local/bin/twill --config.cmd agent \
