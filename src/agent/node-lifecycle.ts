@@ -3,6 +3,7 @@
 // and on SIGTERM either nothing (restart, rolling update: the datapath stays for the next agent) or
 // a full removal of what Twill made on the node (uninstall: the DaemonSet or namespace is going).
 import type { Server } from 'node:http';
+import { inClusterAccess, type ClusterAccess } from '../datastore/kubernetes/index.js';
 import { teardownNode } from '../dataplane/teardown/index.js';
 import { describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -10,7 +11,6 @@ import type { Agent } from './agent.js';
 import { removeConflist, writeConflist } from './cni-files.js';
 import type { AgentConfig } from './config.js';
 import { startHealthServer } from './health.js';
-import { inClusterOptions, type KubeApiOptions } from './owner/kube-api.js';
 import { OwnerWatch } from './owner/owner-watch.js';
 import type { ExitMode } from './owner/verdict.js';
 
@@ -23,8 +23,8 @@ export class NodeLifecycle {
   constructor(
     private readonly cfg: AgentConfig,
     private readonly log: Logger,
-    /** Where the API is (tests); default: the pod's in-cluster endpoint and ServiceAccount. */
-    private readonly kubeApi?: KubeApiOptions,
+    /** How to reach the API; default: the pod's ServiceAccount (in-cluster). */
+    private readonly access?: () => ClusterAccess,
   ) {}
 
   /** Before Agent.start(): probes answer (live, not ready) and the owner watches open. */
@@ -34,7 +34,7 @@ export class NodeLifecycle {
     }
     if (this.cfg.ownerDaemonSet !== undefined) {
       const [namespace = '', daemonSet = ''] = this.cfg.ownerDaemonSet.split('/');
-      this.owner = new OwnerWatch({ namespace, daemonSet }, this.kubeApi ?? inClusterOptions(), this.log.child('owner'));
+      this.owner = new OwnerWatch({ namespace, daemonSet }, (this.access ?? (() => inClusterAccess()))(), this.log.child('owner'));
       this.owner.start();
     }
   }
@@ -44,13 +44,21 @@ export class NodeLifecycle {
     return this.agent.cluster ? this.agent.cluster.datastoreUp : true;
   }
 
-  /** After Agent.start(): the node's runtime may now call twill-cni. */
+  /**
+   * After Agent.start(): once the agent is ready (in cluster mode: its datastore answers, so it can
+   * claim address blocks), the conflist goes in and the node's runtime may call twill-cni.
+   */
   async started(agent: Agent): Promise<void> {
     this.agent = agent;
-    if (this.cfg.cniConfDir !== undefined) {
-      const wrote = await writeConflist(this.cfg.cniConfDir, this.cfg.socket);
-      this.log.info(wrote ? 'CNI config written: the runtime may call twill-cni' : 'CNI config already in place', { dir: this.cfg.cniConfDir });
+    const dir = this.cfg.cniConfDir;
+    if (dir === undefined) return;
+    if (!this.ready()) this.log.info('waiting until the agent is ready before writing the CNI config', { dir });
+    while (!this.ready()) {
+      if (this.stopping) return;
+      await new Promise((r) => setTimeout(r, 200));
     }
+    const wrote = await writeConflist(dir, this.cfg.socket);
+    this.log.info(wrote ? 'CNI config written: the runtime may call twill-cni' : 'CNI config already in place', { dir });
   }
 
   /** On SIGTERM/SIGINT: stop the agent; on uninstall, also remove Twill from the node. */
