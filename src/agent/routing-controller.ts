@@ -19,6 +19,8 @@ export class RoutingController {
     private readonly cluster: ClusterMember,
     private readonly runDir: string,
     private readonly log: Logger,
+    /** Called after each run that programmed routes with the full peer list. */
+    private readonly onApplied?: () => void,
   ) {
     this.reconciler = new Reconciler('routing', (reason) => this.reconcile(reason), log, { debounceMs: 10, periodMs: 30_000 });
   }
@@ -69,6 +71,7 @@ export class RoutingController {
     this.last = desired;
     this.applied = { backend: snap.config.backend, peers: snap.peers.length, peersOnBackend: snap.peers.filter((p) => p.backend === snap.config.backend).length };
     const changes = summary.added + summary.removed + summary.changed + (nat.changed ? 1 : 0);
+    this.onApplied?.();
     return {
       changes,
       detail: { peers: this.cluster.peers.size, routes: desired.routes.length, added: summary.added, removed: summary.removed, changed: summary.changed, nat: nat.changed || undefined, peerErrors: desired.peerErrors.length || undefined },
