@@ -247,6 +247,7 @@ export class Agent {
       mtu: this.podMtu(),
       podNetns: podNetnsMethod(),
       cluster: this.cluster?.status(),
+      ...(this.store instanceof KubernetesStore ? { apiTraffic: { ...this.store.client.traffic } } : {}),
       routing: this.routing?.status(),
       policy: this.policy?.summary(),
       ipam: this.ipam.stats(),

@@ -14,6 +14,8 @@ export class RoutingController {
   /** What the last successful run was computed from: lets callers wait for a switch to finish. */
   private applied: { backend: string; peers: number; peersOnBackend: number } | undefined;
   private periodicRuns = 0;
+  /** When routes were first programmed from the full peer list. */
+  private firstAppliedAt: string | undefined;
 
   constructor(
     private readonly cluster: ClusterMember,
@@ -71,6 +73,7 @@ export class RoutingController {
     this.last = desired;
     this.applied = { backend: snap.config.backend, peers: snap.peers.length, peersOnBackend: snap.peers.filter((p) => p.backend === snap.config.backend).length };
     const changes = summary.added + summary.removed + summary.changed + (nat.changed ? 1 : 0);
+    this.firstAppliedAt ??= new Date().toISOString();
     this.onApplied?.();
     return {
       changes,
@@ -83,6 +86,7 @@ export class RoutingController {
       ...this.reconciler.status(),
       backend: this.cluster.config.backend,
       applied: this.applied,
+      firstAppliedAt: this.firstAppliedAt,
       podMTU: this.last?.podMTU,
       routes: this.last?.routes.length,
       peerErrors: this.last?.peerErrors,
