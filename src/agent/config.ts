@@ -13,8 +13,17 @@ export interface AgentConfig {
   nodeName: string;
   /** Standalone mode: this node's pod CIDR (no datastore, no routing to other nodes). */
   podCidr?: string;
-  /** Cluster mode: the datastore ("etcd:http://HOST:PORT", "etcd:unix:///path"). */
+  /** Cluster mode: the datastore ("kubernetes", "etcd:http://HOST:PORT", "etcd:unix:///path"). */
   datastore?: string;
+  /** datastore kubernetes outside a pod: the kubeconfig file (in a pod: the service account). */
+  kubeconfig?: string;
+  /** datastore kubernetes: the namespace of Twill's liveness Leases. */
+  leaseNamespace: string;
+  /**
+   * Where pod addresses come from: `blocks` (Twill's block pool, claimed as IPAMBlocks) or
+   * `kubernetes` (this Node's spec.podCIDRs, from kube-controller-manager --allocate-node-cidrs).
+   */
+  ipam: 'blocks' | 'kubernetes';
   /** Cluster bootstrap settings, used only when the datastore holds no ClusterConfig yet. */
   pool: string;
   blockPrefix: number;
@@ -44,6 +53,8 @@ export interface AgentConfig {
 }
 
 export const CONFIG_DEFAULTS: Omit<AgentConfig, 'nodeName'> = {
+  leaseNamespace: 'twill-system',
+  ipam: 'blocks',
   pool: '10.244.0.0/16',
   blockPrefix: 26,
   backend: 'vxlan',
@@ -64,6 +75,9 @@ const KEYS: Record<keyof AgentConfig, 'string' | 'number' | 'boolean'> = {
   nodeName: 'string',
   podCidr: 'string',
   datastore: 'string',
+  kubeconfig: 'string',
+  leaseNamespace: 'string',
+  ipam: 'string',
   pool: 'string',
   blockPrefix: 'number',
   backend: 'string',
@@ -121,7 +135,11 @@ export function validateConfig(c: Partial<AgentConfig>): AgentConfig {
   if ((cfg.podCidr === undefined) === (cfg.datastore === undefined)) {
     bad('--pod-cidr / --datastore', 'give exactly one: --pod-cidr for a standalone node, or --datastore to join a cluster');
   }
-  if (cfg.datastore !== undefined && !/^(etcd:|memory$)/.test(cfg.datastore)) bad('--datastore', `"${cfg.datastore}" is not etcd:http://HOST:PORT or etcd:unix:///PATH`);
+  if (cfg.datastore !== undefined && !/^(etcd:|memory$|kubernetes$)/.test(cfg.datastore)) bad('--datastore', `"${cfg.datastore}" is not kubernetes, etcd:http://HOST:PORT or etcd:unix:///PATH`);
+  if (cfg.kubeconfig !== undefined && cfg.datastore !== 'kubernetes') bad('--kubeconfig', 'only applies with --datastore kubernetes');
+  if (cfg.ipam !== 'blocks' && cfg.ipam !== 'kubernetes') bad('--ipam', `"${String(cfg.ipam)}" is not blocks or kubernetes`);
+  if (cfg.ipam === 'kubernetes' && cfg.datastore !== 'kubernetes') bad('--ipam', 'kubernetes (Node podCIDRs) needs --datastore kubernetes');
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(cfg.leaseNamespace)) bad('--lease-namespace', `"${cfg.leaseNamespace}" is not a namespace name`);
   if (!isCidr(cfg.pool)) bad('--pool', `"${cfg.pool}" is not a CIDR`);
   if (!isBackendName(cfg.backend)) bad('--backend', `"${cfg.backend}" is not a backend (vxlan, host-gw)`);
   if (!Number.isInteger(cfg.vxlanVni) || cfg.vxlanVni < 1 || cfg.vxlanVni > 16_777_215) bad('--vxlan-vni', 'must be an integer 1..16777215');

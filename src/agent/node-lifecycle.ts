@@ -3,7 +3,7 @@
 // and on SIGTERM either nothing (restart, rolling update: the datapath stays for the next agent) or
 // a full removal of what Twill made on the node (uninstall: the DaemonSet or namespace is going).
 import type { Server } from 'node:http';
-import { inClusterAccess, type ClusterAccess } from '../datastore/kubernetes/index.js';
+import { inClusterAccess, kubeconfigAccess, type ClusterAccess } from '../datastore/kubernetes/index.js';
 import { teardownNode } from '../dataplane/teardown/index.js';
 import { describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -23,9 +23,12 @@ export class NodeLifecycle {
   constructor(
     private readonly cfg: AgentConfig,
     private readonly log: Logger,
-    /** How to reach the API; default: the pod's ServiceAccount (in-cluster). */
-    private readonly access?: () => ClusterAccess,
   ) {}
+
+  /** The datastore's way to the API: --kubeconfig, else the pod's ServiceAccount. */
+  private access(): ClusterAccess {
+    return this.cfg.kubeconfig !== undefined ? kubeconfigAccess(this.cfg.kubeconfig) : inClusterAccess();
+  }
 
   /** Before Agent.start(): probes answer (live, not ready) and the owner watches open. */
   async begin(): Promise<void> {
@@ -34,7 +37,7 @@ export class NodeLifecycle {
     }
     if (this.cfg.ownerDaemonSet !== undefined) {
       const [namespace = '', daemonSet = ''] = this.cfg.ownerDaemonSet.split('/');
-      this.owner = new OwnerWatch({ namespace, daemonSet }, (this.access ?? (() => inClusterAccess()))(), this.log.child('owner'));
+      this.owner = new OwnerWatch({ namespace, daemonSet }, this.access(), this.log.child('owner'));
       this.owner.start();
     }
   }

@@ -17,7 +17,10 @@ export function registerAgent(program: Command): void {
     .description('run the per-node agent (programs pod networking; serves twill-cni on a unix socket)')
     .option('--node-name <name>', 'this node\'s name (Kubernetes node name)')
     .option('--pod-cidr <cidr>', 'standalone mode: the pod address range of this node')
-    .option('--datastore <spec>', 'cluster mode: etcd:http://HOST:PORT or etcd:unix:///PATH')
+    .option('--datastore <spec>', 'cluster mode: kubernetes, etcd:http://HOST:PORT or etcd:unix:///PATH')
+    .option('--kubeconfig <file>', 'datastore kubernetes outside a pod: kubeconfig file (in a pod: its service account)')
+    .option('--lease-namespace <ns>', 'datastore kubernetes: namespace of the node liveness Leases (default twill-system)')
+    .option('--ipam <mode>', 'blocks (Twill\'s block pool, default) | kubernetes (the Node\'s spec.podCIDRs)')
     .option('--pool <cidr>', 'cluster pod pool, if the datastore has no cluster config yet (default 10.244.0.0/16)')
     .option('--block-prefix <n>', 'IPAM block size as a prefix length (default 26)', int)
     .option('--backend <name>', 'vxlan | host-gw, if the datastore has no cluster config yet (default vxlan)')
@@ -27,7 +30,7 @@ export function registerAgent(program: Command): void {
     .option('--no-nat-outgoing', 'do not masquerade pod traffic leaving the pool')
     .option('--block-grace <seconds>', 'how long a dead node\'s blocks stay reserved (default 600)', int)
     .option('--lease-ttl <seconds>', 'node liveness lease TTL (default 20)', int)
-    .option('--underlay-iface <name>', 'interface other nodes reach this one through (default: the default route\'s)')
+    .option('--underlay-iface <name>', 'interface other nodes reach this one through (default: with datastore kubernetes the one holding the Node\'s InternalIP, else the default route\'s)')
     .option('--state-dir <dir>', 'where IPAM records and attachments are kept (default /var/lib/twill)')
     .option('--socket <path>', 'API socket for twill-cni and the CLI (default /run/twill/agent.sock)')
     .option('--run-dir <dir>', 'runtime files, e.g. nftables scripts (default /run/twill)')
@@ -52,7 +55,7 @@ export function registerAgent(program: Command): void {
         const fromFile = typeof opts['config'] === 'string' ? readConfigFile(opts['config']) : {};
         const flags: Partial<AgentConfig> = {};
         const rename: Record<string, keyof AgentConfig> = { blockGrace: 'blockGraceSeconds', leaseTtl: 'leaseTtlSeconds' };
-        for (const k of ['nodeName', 'podCidr', 'datastore', 'pool', 'blockPrefix', 'backend', 'vxlanVni', 'vxlanPort', 'directRouting', 'natOutgoing', 'blockGrace', 'leaseTtl', 'underlayIface', 'stateDir', 'socket', 'runDir', 'mtu', 'logLevel', 'logFormat', 'cniConfDir', 'healthPort', 'ownerDaemonSet']) {
+        for (const k of ['nodeName', 'podCidr', 'datastore', 'kubeconfig', 'leaseNamespace', 'ipam', 'pool', 'blockPrefix', 'backend', 'vxlanVni', 'vxlanPort', 'directRouting', 'natOutgoing', 'blockGrace', 'leaseTtl', 'underlayIface', 'stateDir', 'socket', 'runDir', 'mtu', 'logLevel', 'logFormat', 'cniConfDir', 'healthPort', 'ownerDaemonSet']) {
           // commander sets natOutgoing=true by default for --no-nat-outgoing; only an explicit flag counts.
           if (k === 'natOutgoing' && opts[k] !== false) continue;
           if (opts[k] !== undefined) (flags as Record<string, unknown>)[rename[k] ?? k] = opts[k];

@@ -18,6 +18,7 @@ export const IMAGE_CNI_SHIM = '/opt/twill/dist/twill-cni';
 function agentConfig(v: DeployValues): string {
   return [
     'datastore: kubernetes',
+    `leaseNamespace: ${v.namespace}`,
     `pool: ${v.pool}`,
     `blockPrefix: ${v.blockPrefix}`,
     `backend: ${v.backend}`,

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { AGENT_CLUSTER_RULES, AGENT_LEASE_RULES } from '../datastore/kubernetes/rbac.js';
 import { twillCrdNames } from '../datastore/kubernetes/crds.js';
-import { CONFIG_DEFAULTS, readConfigFile } from '../agent/config.js';
+import { CONFIG_DEFAULTS, readConfigFile, validateConfig } from '../agent/config.js';
 import { CHART_DIR } from './helm.js';
 import { renderObjects, type K8sObject } from './manifest.js';
 import { INSTALL_FILE, renderAll } from './render.js';
@@ -81,8 +81,12 @@ test('kd the ConfigMap holds a config file the agent accepts', async (t) => {
   await writeFile(join(dir, 'config.yaml'), cm.data['config.yaml']!);
   const cfg = readConfigFile(join(dir, 'config.yaml'));
   assert.deepEqual(cfg, {
-    datastore: 'kubernetes', pool: DEFAULT_VALUES.pool, blockPrefix: 26, backend: 'vxlan', vxlanVni: 4096, vxlanPort: 4789,
+    datastore: 'kubernetes', leaseNamespace: 'twill-system', pool: DEFAULT_VALUES.pool, blockPrefix: 26, backend: 'vxlan', vxlanVni: 4096, vxlanPort: 4789,
     natOutgoing: true, cniConfDir: '/etc/cni/net.d', healthPort: 9099, logLevel: 'info',
   });
   assert.equal(cfg.pool, CONFIG_DEFAULTS.pool);
+  // With the flags the DaemonSet adds, the agent takes it as a whole.
+  const full = validateConfig({ ...cfg, nodeName: 'kd-node-1', ownerDaemonSet: 'twill-system/twill' });
+  assert.equal(full.datastore, 'kubernetes');
+  assert.equal(full.healthPort, 9099);
 });

@@ -74,7 +74,13 @@ function decodePod(o: Obj): Obj {
     return out;
   });
   const res: Obj = { spec: { ...pick(spec, ['nodeName', 'hostNetwork']), containers } };
-  const status = pick(o['status'] as Obj | undefined, ['phase', 'podIP', 'podIPs', 'hostIP', 'message']);
+  let status = pick(o['status'] as Obj | undefined, ['phase', 'podIP', 'podIPs', 'hostIP', 'message']);
+  // Until kubelet reports status.podIPs, the addresses the agent published at CNI ADD stand in.
+  const published = ((o['metadata'] as Obj | undefined)?.['annotations'] as Record<string, string> | undefined)?.[POD_IPS_ANNOTATION];
+  if (published && !(status?.['podIPs'] as unknown[] | undefined)?.length && !status?.['podIP']) {
+    const ips = published.split(',').filter((ip) => /^[0-9a-fA-F:.]+$/.test(ip));
+    if (ips.length) status = { ...status, podIP: ips[0], podIPs: ips.map((ip) => ({ ip })) };
+  }
   if (status) res['status'] = status;
   return res;
 }
