@@ -32,7 +32,7 @@ describe('kubernetes client', () => {
     assert.ok(isTwillError(apiError(409, { reason: 'AlreadyExists', message: 'x exists' }, 'creating', s), 'EXISTS'));
     assert.ok(isTwillError(apiError(409, { reason: 'Conflict', message: 'changed' }, 'updating', s), 'CONFLICT'));
     assert.ok(isTwillError(apiError(404, { reason: 'NotFound', details: { name: 'n1' } }, 'reading twillnodes.twill.dev n1', s), 'NOT_FOUND'));
-    const noCrd = apiError(404, { reason: 'NotFound', message: 'the server could not find the requested resource' }, 'listing twillnodes.twill.dev', s);
+    const noCrd = apiError(404, undefined, 'listing twillnodes.twill.dev', s, Buffer.from('404 page not found\n'));
     assert.ok(isTwillError(noCrd, 'DATASTORE') && /apply deploy\/twill\.yaml/.test(noCrd.message));
     const forbidden = apiError(403, { reason: 'Forbidden', message: 'User "system:serviceaccount:twill-system:twill-agent" cannot patch resource "nodes/status"' }, 'patching nodes/n1/status', s);
     assert.match(forbidden.message, /cannot patch resource "nodes\/status".*rbac\.ts/);

@@ -106,7 +106,6 @@ export class KubeClient {
       const timer = o.timeoutMs === undefined ? undefined : setTimeout(() => req.destroy(new TwillError('TIMEOUT', `${o.what}: kube-apiserver ${this.server} did not answer within ${o.timeoutMs} ms`)), o.timeoutMs);
       req.on('response', (res) => {
         if (timer) clearTimeout(timer);
-        res.on('data', (c: Buffer) => (this.traffic.bytesIn += c.length));
         resolve(res);
       });
       req.on('error', (e) => {
@@ -117,12 +116,21 @@ export class KubeClient {
     });
   }
 
+  /** A request whose answer is not JSON (/readyz): resolves with the HTTP status, body discarded. */
+  async probe(path: string, o: RequestOptions): Promise<number> {
+    const res = await this.open(path, { timeoutMs: 5_000, ...o });
+    const body = await readAll(res);
+    this.traffic.bytesIn += body.length;
+    return res.statusCode ?? 0;
+  }
+
   /** A complete request: parsed JSON body, or an ApiError for any non-2xx answer. */
   async request<T = unknown>(path: string, o: RequestOptions): Promise<T> {
     const res = await this.open(path, { timeoutMs: 30_000, ...o }, { 'accept-encoding': 'gzip' });
     let raw: Buffer;
     try {
       raw = await readAll(res);
+      this.traffic.bytesIn += raw.length;
       if (res.headers['content-encoding'] === 'gzip') raw = await gunzipAsync(raw);
     } catch (e) {
       throw new TwillError('DATASTORE', `${o.what}: the answer from ${this.server} broke off: ${describeError(e)}`, { cause: e });
@@ -158,7 +166,9 @@ export function apiError(code: number, st: ApiStatus | undefined, what: string, 
     case 403:
       return new ApiError('DATASTORE', `${what}: ${at} forbids it (403): ${msg}. The agent's ClusterRole/Role lack this verb and resource: apply deploy/twill.yaml (rules in src/datastore/kubernetes/rbac.ts)`, code, st);
     case 404:
-      if (st?.details?.name === undefined && st?.reason === 'NotFound' && /twill\.dev/.test(what)) {
+      // An object that is not there comes with a Status naming it; a resource the server does not
+      // serve at all gets a bare "404 page not found".
+      if (st?.details?.name === undefined && /twill\.dev/.test(what)) {
         return new ApiError('DATASTORE', `${what}: ${at} does not serve Twill's kinds (404): the CRDs are not installed; apply deploy/twill.yaml`, code, st);
       }
       return new ApiError('NOT_FOUND', `${what}: not found (${msg})`, code, st);
@@ -180,11 +190,12 @@ export function apiError(code: number, st: ApiStatus | undefined, what: string, 
  * Calls `onLine` for each newline-terminated line of a streamed body. A line over `maxBytes`
  * destroys the stream with an error (a broken or hostile server must not grow our memory).
  */
-export function splitLines(res: IncomingMessage, onLine: (line: string) => void, maxBytes = MAX_LINE_BYTES): Promise<void> {
+export function splitLines(res: IncomingMessage, onLine: (line: string) => void, maxBytes = MAX_LINE_BYTES, traffic?: Traffic): Promise<void> {
   return new Promise((resolve, reject) => {
     let parts: Buffer[] = [];
     let size = 0;
     res.on('data', (chunk: Buffer) => {
+      if (traffic) traffic.bytesIn += chunk.length;
       let start = 0;
       for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
         parts.push(chunk.subarray(start, nl));

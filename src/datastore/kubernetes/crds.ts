@@ -15,8 +15,9 @@ const ipString = str({ maxLength: 45, pattern: '^[0-9a-fA-F:.]+$' });
 const cidrString = str({ maxLength: 49, pattern: '^[0-9a-fA-F:.]+/[0-9]{1,3}$' });
 const backend = str({ enum: ['vxlan', 'host-gw'] });
 
+// Unknown fields are pruned by the apiserver (structural schemas), so no additionalProperties.
 function object(properties: Record<string, Schema>, required: string[]): Schema {
-  return { type: 'object', properties, required, additionalProperties: false };
+  return { type: 'object', properties, required };
 }
 
 const TWILL_NODE_SPEC = object(

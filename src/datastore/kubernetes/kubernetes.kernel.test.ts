@@ -24,13 +24,16 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 before(async () => {
   const dir = await scope.tmpdir('ks-apiserver-');
-  // No controllers run here: pods need neither a namespace object nor a ServiceAccount, and with
-  // the watch cache off a compacted etcd revision is what a watch from it meets (410 Gone).
-  cp = await startControlPlane({ dir, watchCache: false, disableAdmission: ['ServiceAccount', 'NamespaceLifecycle'] });
+  // No controllers run here, so pods cannot wait for a ServiceAccount; with the watch cache off a
+  // compacted etcd revision is what a watch from it meets (410 Gone).
+  cp = await startControlPlane({ dir, watchCache: false, disableAdmission: ['ServiceAccount'] });
   scope.defer(() => cp.stop());
   admin = cp.admin();
   scope.defer(() => admin.close());
-  await admin.request('/api/v1/namespaces', { method: 'POST', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: LEASE_NS } }, what: 'creating the lease namespace' });
+  // The namespaces the suites put pods in (no namespace controller runs: they are never deleted).
+  for (const name of [LEASE_NS, 'a', 'ab', 'b', 'ns', 'x', 'ks-proj', 'ks-rbac']) {
+    await admin.request('/api/v1/namespaces', { method: 'POST', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }, what: `creating namespace ${name}` });
+  }
   proxy = new TcpProxy(Number(new URL(cp.server).port));
   await proxy.start();
   scope.defer(() => proxy.stop());

@@ -194,8 +194,7 @@ export class KubernetesStore implements Store {
 
   async ping(timeoutMs = 2000): Promise<boolean> {
     try {
-      await this.client.request('/readyz', { what: 'probing /readyz', timeoutMs });
-      return true;
+      return (await this.client.probe('/readyz', { what: 'probing /readyz', timeoutMs })) === 200;
     } catch {
       return false;
     }

@@ -150,7 +150,7 @@ export class KubeWatch<T> {
       }
       const r = this.onLine(ev);
       if (r !== undefined) stop(r.gone ? 'gone' : 'failed', r.error);
-    }).catch(() => undefined);
+    }, undefined, this.d.client.traffic).catch(() => undefined);
     this.res = undefined;
     if (state.result === 'failed') throw state.error ?? new Error('watch stream failed');
     return state.result;

@@ -8,7 +8,7 @@ import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify as toYaml } from 'yaml';
-import { TwillError } from '../../../util/errors.js';
+import { TwillError, describeError } from '../../../util/errors.js';
 import { freePort, startEtcd, type EtcdServer } from '../../etcd/server.js';
 import type { ClusterAccess } from '../access.js';
 import { KubeClient } from '../client.js';
@@ -145,14 +145,17 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
 async function waitReady(cp: ControlPlane, alive: () => boolean, timeoutMs: number): Promise<void> {
   const c = cp.admin();
   const deadline = Date.now() + timeoutMs;
+  let last: unknown;
   try {
     for (;;) {
       if (!alive()) throw new TwillError('DATASTORE', `kube-apiserver exited during start-up; see ${cp.logFile}`, { details: (await readFile(cp.logFile, 'utf8')).split('\n').slice(-20).join('\n') });
       try {
-        await c.request('/readyz', { what: 'readyz', timeoutMs: 2000 });
-        return;
-      } catch {
-        if (Date.now() > deadline) throw new TwillError('TIMEOUT', `kube-apiserver not ready within ${timeoutMs} ms; see ${cp.logFile}`);
+        const code = await c.probe('/readyz', { what: 'readyz', timeoutMs: 2000 });
+        if (code === 200) return;
+        throw new Error(`/readyz answered ${code}`);
+      } catch (e) {
+        last = e;
+        if (Date.now() > deadline) throw new TwillError('TIMEOUT', `kube-apiserver not ready within ${timeoutMs} ms (${describeError(last)}); see ${cp.logFile}`);
         await new Promise((r) => setTimeout(r, 250));
       }
     }
