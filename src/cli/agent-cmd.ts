@@ -54,8 +54,8 @@ export function registerAgent(program: Command): void {
       try {
         const fromFile = typeof opts['config'] === 'string' ? readConfigFile(opts['config']) : {};
         const flags: Partial<AgentConfig> = {};
-        const rename: Record<string, keyof AgentConfig> = { blockGrace: 'blockGraceSeconds', leaseTtl: 'leaseTtlSeconds' };
-        for (const k of ['nodeName', 'podCidr', 'datastore', 'kubeconfig', 'leaseNamespace', 'ipam', 'pool', 'blockPrefix', 'backend', 'vxlanVni', 'vxlanPort', 'directRouting', 'natOutgoing', 'blockGrace', 'leaseTtl', 'underlayIface', 'stateDir', 'socket', 'runDir', 'mtu', 'logLevel', 'logFormat', 'cniConfDir', 'healthPort', 'ownerDaemonSet']) {
+        const rename: Record<string, keyof AgentConfig> = { blockGrace: 'blockGraceSeconds', leaseTtl: 'leaseTtlSeconds', ownerDaemonset: 'ownerDaemonSet' };
+        for (const k of ['nodeName', 'podCidr', 'datastore', 'kubeconfig', 'leaseNamespace', 'ipam', 'pool', 'blockPrefix', 'backend', 'vxlanVni', 'vxlanPort', 'directRouting', 'natOutgoing', 'blockGrace', 'leaseTtl', 'underlayIface', 'stateDir', 'socket', 'runDir', 'mtu', 'logLevel', 'logFormat', 'cniConfDir', 'healthPort', 'ownerDaemonset']) {
           // commander sets natOutgoing=true by default for --no-nat-outgoing; only an explicit flag counts.
           if (k === 'natOutgoing' && opts[k] !== false) continue;
           if (opts[k] !== undefined) (flags as Record<string, unknown>)[rename[k] ?? k] = opts[k];
