@@ -47,8 +47,10 @@ async function outside(): Promise<number> {
   try {
     const enter = ['nsenter', `--net=${netnsPath(ns)}`];
     sh([...enter, 'ip', 'link', 'set', 'lo', 'up']);
-    sh([...enter, 'ip', 'link', 'add', 'ksu0', 'type', 'dummy']);
+    // The agent's underlay: a veth pair inside the namespace (this kernel has no dummy module).
+    sh([...enter, 'ip', 'link', 'add', 'ksu0', 'type', 'veth', 'peer', 'name', 'ksu1']);
     sh([...enter, 'ip', 'addr', 'add', '198.18.0.1/16', 'dev', 'ksu0']);
+    sh([...enter, 'ip', 'link', 'set', 'ksu1', 'up']);
     sh([...enter, 'ip', 'link', 'set', 'ksu0', 'up']);
     // Everything (etcd, kube-apiserver, the agent, this bench's clients) runs in the namespace:
     // loopback there is private, and the agent's routes and nftables stay there.
