@@ -4,6 +4,8 @@
 // short reconnect backoff, and keepalive pings that notice a hung server.
 import { EtcdLeaseInvalidError, Etcd3, GRPCDeadlineExceededError, type IOptions } from 'etcd3';
 import { TwillError, describeError } from '../../util/errors.js';
+import { explainSecurityError } from './security-errors.js';
+import { loadEtcdSecurity, type EtcdClientSecurity, type EtcdSecurityOptions } from './security.js';
 
 export interface EtcdStoreOptions {
   /** `http://127.0.0.1:2379`, `unix:///abs/path/etcd.sock:0`, or several of them. */
@@ -12,6 +14,8 @@ export interface EtcdStoreOptions {
   prefix?: string;
   /** Deadline of each unary call. Default 5000 ms. */
   callTimeoutMs?: number;
+  /** TLS files, etcd user, and whether plaintext to a non-loopback host is allowed. */
+  security?: EtcdSecurityOptions;
 }
 
 type FaultPolicy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
@@ -28,6 +32,7 @@ export class EtcdConnection {
   readonly client: Etcd3;
   readonly endpoint: string;
   readonly callTimeoutMs: number;
+  readonly security: EtcdClientSecurity;
 
   constructor(opts: EtcdStoreOptions) {
     const hosts = typeof opts.hosts === 'string' ? [opts.hosts] : opts.hosts;
@@ -37,8 +42,12 @@ export class EtcdConnection {
     this.endpoint = hosts.join(',');
     this.callTimeoutMs = opts.callTimeoutMs ?? 5_000;
     const timeout = this.callTimeoutMs;
-    this.client = new Etcd3({
+    this.security = loadEtcdSecurity(hosts, opts.security);
+    const { credentials, auth } = this.security;
+    this.client = newClient(this.endpoint, opts.security, {
       hosts,
+      ...(credentials && { credentials }),
+      ...(auth && { auth }),
       faultHandling: { host: () => passThrough, global: passThrough },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
       grpcOptions: {
@@ -63,6 +72,8 @@ export class EtcdConnection {
 
   error(what: string, e: unknown): TwillError {
     if (e instanceof TwillError) return e;
+    const sec = explainSecurityError(e, this.security.options, this.security.tls);
+    if (sec) return new TwillError('DATASTORE', `etcd at ${this.endpoint}: ${what} failed: ${sec.message}`, { cause: e, details: sec.problem });
     if (e instanceof GRPCDeadlineExceededError) {
       return new TwillError('TIMEOUT', `etcd at ${this.endpoint}: ${what} got no answer within ${this.callTimeoutMs} ms; is etcd up?`, { cause: e });
     }
@@ -74,5 +85,17 @@ export class EtcdConnection {
 
   close(): void {
     this.client.close();
+  }
+}
+
+/** The client, with a TLS set-up failure (a key not matching its certificate) named by file. */
+function newClient(endpoint: string, sec: EtcdSecurityOptions | undefined, options: IOptions): Etcd3 {
+  try {
+    return new Etcd3(options);
+  } catch (e) {
+    const files = [sec?.certFile && `--etcd-cert-file ${sec.certFile}`, sec?.keyFile && `--etcd-key-file ${sec.keyFile}`, sec?.caFile && `--etcd-ca-file ${sec.caFile}`].filter(Boolean).join(', ');
+    const code = (e as { code?: string }).code ?? '';
+    const why = /KEY_VALUES_MISMATCH/.test(code) ? 'the key does not belong to the certificate' : describeError(e);
+    throw new TwillError('CONFIG_INVALID', `etcd at ${endpoint}: cannot set up TLS with ${files || 'the system roots'}: ${why}; give the certificate and the key made with it`, { cause: e });
   }
 }

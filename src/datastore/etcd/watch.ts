@@ -157,6 +157,10 @@ export class EtcdWatch<K extends Kind> implements Watch {
 function cancelQuietly(stream: WatchStream): void {
   stream.on('error', () => {}); // a cancelled call reports CANCELLED; nobody needs to hear it
   try {
+    // Half-close first: etcd3 treats a CANCELLED on a still-writable stream as a broken host and
+    // closes every channel of the client, failing unrelated calls in flight ("Channel closed
+    // before call started"; seen over TLS, where the close lands while the next call starts).
+    stream.end();
     stream.cancel();
   } catch {
     // already closed
