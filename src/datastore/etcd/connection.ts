@@ -83,6 +83,17 @@ export class EtcdConnection {
     return new TwillError('DATASTORE', `etcd at ${this.endpoint}: ${what} failed: ${describeError(e)}`, { cause: e });
   }
 
+  /**
+   * For a broken watch or keep-alive stream. etcd forgets its auth tokens when it restarts;
+   * etcd3 fetches a new one when a unary call meets "invalid auth token", but a stream that
+   * meets it would reopen with the stale token for ever. Drop the cached token so the next
+   * stream authenticates again (no-op without a user).
+   */
+  streamFailed(e: unknown): void {
+    if (!this.security.auth || !/invalid auth token/i.test(e instanceof Error ? e.message : String(e))) return;
+    (this.client as unknown as { pool?: { authenticator?: { invalidateMetadata?: () => void } } }).pool?.authenticator?.invalidateMetadata?.();
+  }
+
   close(): void {
     this.client.close();
   }

@@ -104,6 +104,7 @@ export class EtcdLease implements Lease {
   }
 
   private drop(e: unknown): void {
+    this.conn.streamFailed(e);
     if (this.stream) endQuietly(this.stream);
     this.stream = undefined;
     this.sentAt = [];

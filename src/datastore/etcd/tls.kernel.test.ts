@@ -213,6 +213,41 @@ describe('etcd TLS with user and password (etcd auth enabled)', () => {
     assert.equal(f.problem, 'permission-denied', f.message);
   });
 
+  it('a watch resumes after etcd restarts (its auth tokens are lost) with no other call on the store', async () => {
+    const passwordFile = await pwFile('tls-pw-watch', 'tls-good-pw\n');
+    const s = new EtcdStore({ hosts: authServer.endpoints[0]!, prefix, security: { ...good(), username: 'tls-twill', passwordFile } });
+    const writer = (): Etcd3 => new Etcd3({ hosts: authServer.endpoints[0]!, credentials: adminCreds(), auth: { username: 'root', password: 'tls-root-pw' } });
+    const seen: string[] = [];
+    const { revision } = await s.list('TwillNode');
+    const errors: string[] = [];
+    const w = s.watch('TwillNode', {
+      fromRevision: revision,
+      onEvent: (ev) => ev.type !== 'RESYNC' && seen.push(`${ev.type} ${ev.object.metadata.name}`),
+      onStatus: (st) => st.error !== undefined && errors.push(String(st.error)),
+    });
+    try {
+      let a = writer();
+      await a.put(`${prefix}twillnodes/w1`).value(JSON.stringify(node('w1')));
+      a.close();
+      for (let i = 0; i < 50 && seen.length < 1; i++) await sleep(100);
+      assert.deepEqual(seen, ['ADDED w1']);
+      await authServer.stop();
+      await sleep(500);
+      await authServer.start();
+      a = writer();
+      try {
+        await a.put(`${prefix}twillnodes/w2`).value(JSON.stringify(node('w2')));
+      } finally {
+        a.close();
+      }
+      for (let i = 0; i < 100 && seen.length < 2; i++) await sleep(100);
+      assert.deepEqual(seen, ['ADDED w1', 'ADDED w2'], `the watch came back by itself, with a fresh token; errors: ${errors.join(' | ')}`);
+    } finally {
+      w.stop();
+      await s.close();
+    }
+  });
+
   it('a password file others can read is refused, naming the path, mode and fix', async () => {
     const passwordFile = await pwFile('tls-pw-loose', 'tls-good-pw\n', 0o640);
     assert.throws(

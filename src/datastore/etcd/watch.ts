@@ -132,6 +132,7 @@ export class EtcdWatch<K extends Kind> implements Watch {
 
   private broken(e: unknown): void {
     if (this.stopped) return;
+    this.deps.conn.streamFailed(e);
     this.detach();
     this.status(false, e);
     const wait = this.backoffMs * (0.8 + Math.random() * 0.4);
