@@ -118,6 +118,7 @@ test('the right certificate: the agent registers over TLS, and `twill status` sh
   assert.equal(line, `datastore: etcd:https://127.0.0.1:2379 connected; TLS (CA ${certs.ca.cert}, client cert ${certs.client.cert}), no etcd user`);
   const log = await readFile(join(d, 'agent.log'), 'utf8');
   assert.ok(!log.includes('PRIVATE KEY') && !log.includes((await readFile(certs.client.key, 'utf8')).split('\n')[1]!), 'no key material in the log');
+  assert.ok(!log.includes('DEP0123'), 'no TLS servername deprecation noise in the log');
   await stopNodeAgent(d);
 });
 

@@ -44,6 +44,7 @@ export class EtcdConnection {
     const timeout = this.callTimeoutMs;
     this.security = loadEtcdSecurity(hosts, opts.security);
     const { credentials, auth } = this.security;
+    if (this.security.tls) muteIpServernameWarning();
     this.client = newClient(this.endpoint, opts.security, {
       hosts,
       ...(credentials && { credentials }),
@@ -109,4 +110,21 @@ function newClient(endpoint: string, sec: EtcdSecurityOptions | undefined, optio
     const why = /KEY_VALUES_MISMATCH/.test(code) ? 'the key does not belong to the certificate' : describeError(e);
     throw new TwillError('CONFIG_INVALID', `etcd at ${endpoint}: cannot set up TLS with ${files || 'the system roots'}: ${why}; give the certificate and the key made with it`, { cause: e });
   }
+}
+
+let muted = false;
+/**
+ * grpc-js always sends the endpoint's host as TLS SNI, and Node warns (DEP0123) when that is an IP
+ * address. etcd endpoints are usually IPs and the server certificate is still checked against the
+ * IP in its subjectAltName, so the warning would only alarm operators reading the agent's log.
+ * Only this one warning is dropped.
+ */
+function muteIpServernameWarning(): void {
+  if (muted) return;
+  muted = true;
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((...args: unknown[]) => {
+    if (args[2] === 'DEP0123' || (typeof args[1] === 'object' && (args[1] as { code?: string } | null)?.code === 'DEP0123')) return;
+    emit(...args);
+  }) as typeof process.emitWarning;
 }
