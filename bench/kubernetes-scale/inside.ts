@@ -34,6 +34,7 @@ interface AgentStatus {
   routing?: { firstAppliedAt?: string; applied?: { peers: number } };
   policy?: { ready: boolean; firstFullReconcileAt?: string; lastDurationMs?: number };
   apiTraffic?: { bytesIn: number; requests: number };
+  memoryMB?: Record<string, number>;
 }
 
 /** Latency from publishing a pod's address (as an agent does at ADD) to a watcher decoding it. */
@@ -128,6 +129,7 @@ export async function runInside(o: Scale & { dir: string; nodeOptions: string })
         apiBytesToReconcile: bytesAtReady,
         apiBytesTotal: after.apiTraffic?.bytesIn,
         apiRequests: after.apiTraffic?.requests,
+        processMemoryMB: after.memoryMB,
       },
       podAddressPublishToWatcher: publish,
       floors: { rssMB: RSS_FLOOR_MB, firstFullReconcileS: RECONCILE_FLOOR_S },

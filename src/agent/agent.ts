@@ -248,6 +248,7 @@ export class Agent {
       podNetns: podNetnsMethod(),
       cluster: this.cluster?.status(),
       ...(this.store instanceof KubernetesStore ? { apiTraffic: { ...this.store.client.traffic } } : {}),
+      memoryMB: Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, +(v / 1048576).toFixed(1)])),
       routing: this.routing?.status(),
       policy: this.policy?.summary(),
       ipam: this.ipam.stats(),
