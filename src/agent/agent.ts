@@ -23,7 +23,7 @@ import { applyNat, compileNat } from '../dataplane/nat/index.js';
 import { parseFlow } from './flow-request.js';
 import type { Logger } from '../util/log.js';
 import { AttachmentStore } from './attachments.js';
-import type { AgentConfig } from './config.js';
+import { etcdSecurityOf, type AgentConfig } from './config.js';
 import { CniService } from './cni-service.js';
 import { ApiServer, errorBody } from './server.js';
 import { defaultPodMtu } from './mtu.js';
@@ -101,7 +101,7 @@ export class Agent {
   }
 
   static async create(cfg: AgentConfig, log: Logger): Promise<Agent> {
-    const store = cfg.datastore ? await openStore(cfg.datastore, { ...(cfg.kubeconfig ? { kubeconfig: cfg.kubeconfig } : {}), leaseNamespace: cfg.leaseNamespace }) : undefined;
+    const store = cfg.datastore ? await openStore(cfg.datastore, { etcd: etcdSecurityOf(cfg), ...(cfg.kubeconfig ? { kubeconfig: cfg.kubeconfig } : {}), leaseNamespace: cfg.leaseNamespace }) : undefined;
     if (!(store instanceof KubernetesStore)) return new Agent(cfg, log, store);
     // Kubernetes mode: the Node object gives the underlay address and (ipam: kubernetes) the blocks.
     const node = new KubernetesNode(store, cfg.nodeName, log.child('kubernetes'));
@@ -248,6 +248,7 @@ export class Agent {
       podNetns: podNetnsMethod(),
       cluster: this.cluster?.status(),
       ...(this.store instanceof KubernetesStore ? { apiTraffic: { ...this.store.client.traffic } } : {}),
+      memoryMB: Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, +(v / 1048576).toFixed(1)])),
       routing: this.routing?.status(),
       policy: this.policy?.summary(),
       ipam: this.ipam.stats(),

@@ -14,6 +14,7 @@ import { validatePool } from '../ipam/cluster/pool.js';
 import { TWILL_API, type ClusterConfig, type TwillNode } from '../model/types.js';
 import { describeError, isTwillError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
+import { Informer } from './informer.js';
 import { detectUnderlay, type Underlay } from './underlay.js';
 
 export type ClusterSpec = ClusterConfig['spec'];
@@ -48,6 +49,8 @@ export class ClusterMember {
   readonly goneSince = new Map<string, number>();
   datastoreUp = false;
   private registration: LeasedObjects | undefined;
+  /** Every IPAMBlock, watched: the reclaim timer reads it instead of listing (1,000 nodes × a list each tick is a storm). */
+  private blocks: Informer<'IPAMBlock'> | undefined;
   private watches: Watch[] = [];
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
@@ -81,6 +84,7 @@ export class ClusterMember {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const w of this.watches) w.stop();
+    this.blocks?.stop();
     for (const t of this.timers) clearInterval(t);
     // Keep the registration until the lease runs out: a restarting agent must not make its peers
     // withdraw routes to its pods.
@@ -177,6 +181,11 @@ export class ClusterMember {
     await this.register(true);
     await this.watchNodes();
     await this.watchConfig();
+    if (!this.s.fixedBlocks && !this.blocks) {
+      const inf = new Informer(this.s.store, 'IPAMBlock', () => undefined);
+      await inf.start();
+      this.blocks = inf;
+    }
     this.datastoreUp = true;
     this.log.info('joined the cluster', { node: this.s.nodeName, underlay: `${this.underlay.ip} (${this.underlay.iface})`, blocks: this.claims.current().join(','), peers: this.peers.size });
   }
@@ -292,13 +301,13 @@ export class ClusterMember {
   private async reclaimTick(): Promise<void> {
     if (!this.datastoreUp || !this.peersKnown) return;
     try {
-      const { items } = await this.s.store.list('IPAMBlock');
+      const items = this.blocks?.synced ? this.blocks.list() : (await this.s.store.list('IPAMBlock')).items;
       const now = Date.now();
       for (const b of items) {
         const holder = b.spec.node;
         if (holder !== this.s.nodeName && !this.peers.has(holder) && !this.goneSince.has(holder)) this.goneSince.set(holder, now);
       }
-      const freed = await this.claims.reclaimDead(this.goneSince, this.config.blockGraceSeconds * 1000, now);
+      const freed = await this.claims.reclaimDead(this.goneSince, this.config.blockGraceSeconds * 1000, now, items);
       for (const [node] of this.goneSince) {
         if (!items.some((b) => b.spec.node === node && !freed.includes(b.spec.cidr)) && !this.peers.has(node)) this.goneSince.delete(node);
       }
@@ -309,7 +318,7 @@ export class ClusterMember {
 
   status(): Record<string, unknown> {
     return {
-      datastore: { name: this.s.store.name, connected: this.datastoreUp },
+      datastore: { name: this.s.store.name, connected: this.datastoreUp, security: this.s.store.security },
       config: this.config,
       underlay: this.underlay,
       blocks: this.claims?.current(),
