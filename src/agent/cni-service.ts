@@ -145,7 +145,8 @@ export class CniService {
     if (!netnsExists(netns)) throw new TwillError('CONTAINER_UNKNOWN', `network namespace ${netns} does not exist`);
     const att = this.d.attachments.get(owner);
     if (!att) throw new TwillError('CHECK_FAILED', `no attachment ${ownerKey(owner)} on this node (ADD it first)`);
-    if (att.netns !== netns) throw new TwillError('CHECK_FAILED', `${ownerKey(owner)} is attached in ${att.netns}, not ${netns}`);
+    // A record rebuilt from the kernel does not know the netns (''): the interface check below decides.
+    if (att.netns !== '' && att.netns !== netns) throw new TwillError('CHECK_FAILED', `${ownerKey(owner)} is attached in ${att.netns}, not ${netns}`);
     const plan = compileEndpoint(att);
     checkPrevResult(conf.prevResult, plan.result, att);
     if (this.d.ipam.lookup(owner) !== att.ips[0]) {
@@ -160,12 +161,15 @@ export class CniService {
     const valid = conf.validAttachments && new Set(conf.validAttachments.map((v) => ownerKey({ containerId: v.containerID, ifname: v.ifname })));
     let removed = 0;
     for (const att of this.d.attachments.all()) {
-      if (!valid || att.network !== conf.name || valid.has(ownerKey(att))) continue;
+      // A record rebuilt from the kernel does not know its network (''): the runtime's list is
+      // then the only evidence, and a pod it does not list under this network is gone.
+      if (!valid || (att.network !== conf.name && att.network !== '') || valid.has(ownerKey(att))) continue;
       await this.remove(att);
       removed++;
     }
     const keep = new Set(this.d.attachments.all().map((a) => ownerKey(a)));
-    const freed = await this.d.ipam.gc(keep);
+    // Addresses of live attachments stay even when their address record is unreadable.
+    const freed = await this.d.ipam.gc(keep, new Set(this.d.attachments.all().flatMap((a) => a.ips)));
     this.d.log.info('GC', { network: conf.name, valid: valid?.size ?? 'no list', removedAttachments: removed, freedAddresses: freed.length });
     return undefined;
   }

@@ -162,9 +162,12 @@ export class PolicyController {
   private snapshotInput(): { pods: Pod[]; localEndpoints: LocalEndpoint[] } {
     const pods = new Map(this.pods.list().map((p) => [objectKey(p), p]));
     const localEndpoints: LocalEndpoint[] = [];
+    const mine = this.pods.list().filter((p) => p.spec.nodeName === this.nodeName);
     for (const a of this.attachments()) {
-      const ns = a.pod?.namespace ?? 'unknown-namespace';
-      const name = a.pod?.name ?? `unknown-${a.containerId.slice(0, 12)}`;
+      // A record rebuilt from the kernel lost the pod's name: the Pod object with its address says it.
+      const byIp = a.pod ? undefined : mine.find((p) => a.ips.every((ip) => (p.status?.podIPs?.map((x) => x.ip) ?? [p.status?.podIP]).includes(ip)));
+      const ns = a.pod?.namespace ?? byIp?.metadata.namespace ?? 'unknown-namespace';
+      const name = a.pod?.name ?? byIp?.metadata.name ?? `unknown-${a.containerId.slice(0, 12)}`;
       const key = `${ns}/${name}`;
       const known = pods.get(key);
       const ips = known?.status?.podIPs?.map((x) => x.ip) ?? (known?.status?.podIP ? [known.status.podIP] : []);

@@ -21,7 +21,8 @@ interface Status {
   podNetns?: string;
   mtu: number;
   ipam: { blocks: string[]; allocated: number; capacity: number };
-  attachments: { id: string; ips: string[]; iface: string; pod?: string }[];
+  attachments: { id: string; ips: string[]; iface: string; pod?: string; recovered?: string }[];
+  problems?: { id: string; level: string; message: string; since: string; count: number; details?: Record<string, unknown> }[];
   cluster?: {
     datastore: { name: string; connected: boolean };
     config: { backend: string; pool: string; vxlan: { vni: number; port: number; directRouting: boolean }; natOutgoing: boolean };
@@ -57,6 +58,14 @@ export function registerStatus(program: Command): void {
           return;
         }
         console.log(`node ${s.node}  agent ${s.version}  mode ${s.mode}  up ${s.uptimeSeconds}s  pod MTU ${s.mtu}  pod netns via ${s.podNetns ?? '?'}`);
+        const problems = s.problems ?? [];
+        if (problems.length) {
+          console.log(`PROBLEMS (${problems.length}):`);
+          for (const x of problems) {
+            const det = Object.entries(x.details ?? {}).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+            console.log(`  ${x.level.toUpperCase()} ${x.message}${x.count > 1 ? ` (${x.count} times since ${x.since})` : ` (since ${x.since})`}${det ? `\n    ${det}` : ''}`);
+          }
+        }
         console.log(`IPAM: ${s.ipam.allocated}/${s.ipam.capacity} addresses in ${s.ipam.blocks.join(', ') || '(no blocks)'}`);
         if (s.cluster) {
           const c = s.cluster;
@@ -77,7 +86,7 @@ export function registerStatus(program: Command): void {
           }
         }
         console.log(`attachments: ${s.attachments.length}`);
-        for (const a of s.attachments) console.log(`  ${a.pod ?? a.id}  ${a.ips.join(',')}  ${a.iface}`);
+        for (const a of s.attachments) console.log(`  ${a.pod ?? a.id}  ${a.ips.join(',')}  ${a.iface}${a.recovered ? `  (rebuilt from the kernel: ${a.recovered})` : ''}`);
       } catch (e) {
         console.error(`twill status: ${describeError(e)}`);
         process.exit(1);
