@@ -63,6 +63,7 @@ export class Agent {
         underlayIface: cfg.underlayIface,
         agentVersion: AGENT_VERSION,
         log: log.child('cluster'),
+        problems: this.problems,
         onChange: (what) => this.routing?.reconciler.trigger(what),
         podMTU: () => this.podMtu(),
       });
