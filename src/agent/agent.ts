@@ -79,7 +79,7 @@ export class Agent {
       log: log.child('cni'),
       mtu: () => this.podMtu(),
       canGrow: () => this.cluster?.datastoreUp ?? false,
-      onChange: (_a, change) => (change === 'added' ? this.policy?.endpointsChanged() : this.policy?.reconciler.trigger('local endpoint removed')),
+      onChange: (a, change) => (change === 'added' ? this.policy?.endpointsChanged(a) : this.policy?.reconciler.trigger('local endpoint removed')),
     });
     this.api = new ApiServer(log.child('api'));
   }

@@ -25,8 +25,9 @@ export interface CniServiceDeps {
   /** Whether IPAM can claim another block when the current ones are full. */
   canGrow?: () => boolean;
   /**
-   * Called after an attachment is added or removed (policy follows pods). ADD waits for it, so a
-   * pod's first packet already meets its policy and anti-spoofing entry.
+   * Called after an attachment is added or removed (policy follows pods). ADD waits for it and
+   * fails (undone) when it throws, so a pod's first packet already meets its policy and
+   * anti-spoofing entry.
    */
   onChange?: (a: Attachment, change: 'added' | 'removed') => Promise<void> | void;
 }
@@ -101,12 +102,17 @@ export class CniService {
       };
       t = performance.now();
       this.d.attachments.save(att);
+      undo.push('forget the attachment record', async () => {
+        this.d.attachments.remove(owner);
+        await this.d.onChange?.(att, 'removed');
+      });
       lap('record', t);
-      undo.commit();
-      this.d.log.info('ADD', { attachment: ownerKey(owner), ip, iface: plan.hostIface, pod: pod ? `${pod.namespace}/${pod.name}` : undefined, ms: +(performance.now() - t0).toFixed(1) });
       t = performance.now();
+      // Policy follows pods: ADD succeeds only once the pod's policy is confirmed in the kernel.
       await this.d.onChange?.(att, 'added');
       lap('policy', t);
+      undo.commit();
+      this.d.log.info('ADD', { attachment: ownerKey(owner), ip, iface: plan.hostIface, pod: pod ? `${pod.namespace}/${pod.name}` : undefined, ms: +(performance.now() - t0).toFixed(1) });
       this.d.log.debug('ADD timing', { attachment: ownerKey(owner), ...steps });
       return encodeResult(plan.result, conf.cniVersion);
     } catch (e) {

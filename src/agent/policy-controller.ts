@@ -22,6 +22,7 @@ import {
   type Verdict,
 } from '../policy/index.js';
 import { TwillError, describeError } from '../util/errors.js';
+import { NFT_TABLE_POLICY } from '../dataplane/kernel/names.js';
 import type { Logger } from '../util/log.js';
 import type { Attachment } from './attachments.js';
 import { AcceptedPolicies } from './accepted-policies.js';
@@ -100,14 +101,30 @@ export class PolicyController {
     return this.pods.synced && this.namespaces.synced && this.policies.synced;
   }
 
-  /** Waits until the ruleset includes the current local endpoints (CNI ADD calls this). */
-  async endpointsChanged(timeoutMs = 3000): Promise<void> {
-    if (!this.ready) return;
+  /**
+   * CNI ADD's wait: resolves only once a reconcile that includes `att` succeeded and the kernel's
+   * anti-spoofing set holds the pod's interface and addresses (read back). Otherwise throws
+   * TRY_AGAIN (CNI code 11) saying why, and ADD undoes itself: a pod never starts before its
+   * policy is in the kernel.
+   */
+  async endpointsChanged(att: Attachment, timeoutMs = 3000): Promise<void> {
+    const pod = att.pod ? `${att.pod.namespace}/${att.pod.name}` : `${att.containerId}/${att.ifname}`;
+    if (!this.ready) {
+      throw new TwillError('TRY_AGAIN', `cannot confirm the NetworkPolicy of pod ${pod}: this agent has not read the policy inputs from the datastore yet (is it reachable? see twill status); retry shortly`);
+    }
     const done = this.reconciler.settled();
     this.reconciler.trigger('local endpoint changed');
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([done, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+    const timedOut = await Promise.race([done.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs)))]);
     clearTimeout(timer);
+    if (timedOut) throw new TwillError('TRY_AGAIN', `cannot confirm the NetworkPolicy of pod ${pod}: no policy reconcile completed within ${timeoutMs} ms; retry shortly`);
+    const st = this.reconciler.status();
+    if (st.lastError) throw new TwillError('TRY_AGAIN', `cannot confirm the NetworkPolicy of pod ${pod}: the policy reconcile failed (${st.lastError}); it is retried, and so should this ADD be`);
+    for (const ip of att.ips) {
+      if (!(await this.dataplane.endpointInKernel(NFT_TABLE_POLICY, att.hostIface, ip))) {
+        throw new TwillError('TRY_AGAIN', `cannot confirm the NetworkPolicy of pod ${pod}: the kernel's anti-spoofing set lacks ${att.hostIface} . ${ip} after the reconcile; retry shortly`);
+      }
+    }
   }
 
   /**
