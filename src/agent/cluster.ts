@@ -342,6 +342,7 @@ export class ClusterMember {
       underlay: this.underlay,
       blocks: this.claims?.current(),
       lostBlocks: this.claims?.lostBlocks().length ? this.claims.lostBlocks() : undefined,
+      blockCacheError: this.claims?.cacheError,
       peers: [...this.peers.values()].map((p) => ({ name: p.metadata.name, underlayIP: p.spec.underlayIP, backend: p.spec.backend, blocks: p.spec.blocks })),
       deadNodes: Object.fromEntries([...this.goneSince].map(([n, t]) => [n, `${Math.round((Date.now() - t) / 1000)}s`])),
     };

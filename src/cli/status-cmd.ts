@@ -29,6 +29,7 @@ interface Status {
     underlay: { iface: string; ip: string; cidr: string; mtu: number };
     peers: { name: string; underlayIP: string; backend: string; blocks: string[] }[];
     lostBlocks?: string[];
+    blockCacheError?: string;
   };
   routing?: ReconcileStatus & { backend: string; routes?: number; peerErrors?: { peer: string; reason: string }[] };
   policy?: ReconcileStatus & { ready: boolean; policies: number; rejected: number; updates?: string };
@@ -72,6 +73,7 @@ export function registerStatus(program: Command): void {
           console.log(`datastore: ${c.datastore.name} ${c.datastore.connected ? 'connected' : 'NOT CONNECTED (datapath kept as it is)'}`);
           console.log(`cluster: backend ${c.config.backend}${c.config.vxlan.directRouting ? ' +directRouting' : ''}, pool ${c.config.pool}, NAT ${c.config.natOutgoing ? 'on' : 'off'}; underlay ${c.underlay.ip} on ${c.underlay.iface} (MTU ${c.underlay.mtu})`);
           console.log(`peers (${c.peers.length}): ${c.peers.map((x) => `${x.name} ${x.underlayIP} [${x.blocks.join(',')}]`).join('; ') || 'none'}`);
+          if (c.blockCacheError) console.log(`ERROR: ${c.blockCacheError}`);
           if (c.lostBlocks?.length) console.log(`WARNING: blocks taken over by other nodes: ${c.lostBlocks.join(', ')}`);
         }
         if (s.routing) {
