@@ -331,7 +331,8 @@ export class ClusterMember {
         if (!items.some((b) => b.spec.node === node && !freed.includes(b.spec.cidr)) && !this.peers.has(node)) this.goneSince.delete(node);
       }
     } catch (e) {
-      this.log.debug('block reclaim skipped', { error: describeError(e) });
+      // Retried at the next tick; a dead node's blocks wait a little longer, nothing is lost.
+      this.log.warn('cannot return dead nodes\' blocks to the pool this time; retrying', { error: describeError(e) });
     }
   }
 
