@@ -54,6 +54,8 @@ export class RecordDir {
     const file = this.path(rec.ip);
     const tmp = `${file}.tmp-${process.pid}`;
     try {
+      // Whatever is in the way (an unreadable record, even a directory of that name) is replaced.
+      rmSync(file, { force: true, recursive: true });
       writeFileSync(tmp, JSON.stringify(rec) + '\n', { mode: 0o600 });
       renameSync(tmp, file);
     } catch (e) {
@@ -63,7 +65,8 @@ export class RecordDir {
   }
 
   remove(ip: string): void {
-    rmSync(this.path(ip), { force: true });
+    // recursive: an unreadable "record" that is a directory must not make release fail forever.
+    rmSync(this.path(ip), { force: true, recursive: true });
   }
 
   /** Every record on disk. A torn record (crash mid-write) still reserves its address. */
