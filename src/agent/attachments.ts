@@ -3,7 +3,7 @@
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describeError, errnoCode } from '../util/errors.js';
+import { TwillError, describeError, errnoCode } from '../util/errors.js';
 import type { Owner } from '../ipam/local/index.js';
 import { quarantineFile, stateDirOf, type Quarantined } from '../util/quarantine.js';
 
@@ -97,8 +97,13 @@ export class AttachmentStore {
   save(a: Attachment): void {
     const file = join(this.dir, fileName(a));
     const tmp = `${file}.tmp-${process.pid}`;
-    writeFileSync(tmp, JSON.stringify(a, null, 1) + '\n', { mode: 0o600 });
-    renameSync(tmp, file);
+    try {
+      writeFileSync(tmp, JSON.stringify(a, null, 1) + '\n', { mode: 0o600 });
+      renameSync(tmp, file);
+    } catch (e) {
+      rmSync(tmp, { force: true }); // a partial tmp file (disk full) would only waste the space left
+      throw new TwillError('IO', `cannot write the attachment record ${file}: ${describeError(e)}`, { cause: e });
+    }
     this.byKey.set(AttachmentStore.key(a), a);
   }
 

@@ -8,9 +8,10 @@ import { addEndpoint, checkEndpoint, compileEndpoint, deleteEndpoint } from '../
 import { hostVethName } from '../dataplane/kernel/names.js';
 import { isNamespaceFile, netnsExists } from '../dataplane/kernel/netns.js';
 import { ownerKey, type LocalIpam, type Owner } from '../ipam/local/index.js';
-import { TwillError, describeError } from '../util/errors.js';
+import { TwillError, describeError, isTwillError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { UndoStack } from '../util/undo.js';
+import type { Problems } from './problems.js';
 import type { AttachmentStore} from './attachments.js';
 import { type Attachment } from './attachments.js';
 
@@ -30,6 +31,8 @@ export interface CniServiceDeps {
    * anti-spoofing entry.
    */
   onChange?: (a: Attachment, change: 'added' | 'removed') => Promise<void> | void;
+  /** Faults that outlast one request (the state directory not writable) are shown here. */
+  problems?: Problems;
 }
 
 function need(v: string | undefined, name: string): string {
@@ -112,11 +115,15 @@ export class CniService {
       await this.d.onChange?.(att, 'added');
       lap('policy', t);
       undo.commit();
+      this.d.problems?.clear('state-write', 'the state directory is writable again');
       this.d.log.info('ADD', { attachment: ownerKey(owner), ip, iface: plan.hostIface, pod: pod ? `${pod.namespace}/${pod.name}` : undefined, ms: +(performance.now() - t0).toFixed(1) });
       this.d.log.debug('ADD timing', { attachment: ownerKey(owner), ...steps });
       return encodeResult(plan.result, conf.cniVersion);
     } catch (e) {
       const leftovers = await undo.unwind();
+      if (isTwillError(e, 'IO')) {
+        this.d.problems?.report('state-write', 'error', 'cannot write the agent state directory (disk full?); ADDs fail (undone) until it can', { attachment: ownerKey(owner), error: describeError(e) });
+      }
       this.d.log.warn('ADD failed, undone', { attachment: ownerKey(owner), error: describeError(e), undoFailures: leftovers.length ? leftovers : undefined });
       if (leftovers.length) {
         throw new TwillError('INTERNAL', `${describeError(e)}; and undo left state behind: ${leftovers.join('; ')}`, { cause: e });

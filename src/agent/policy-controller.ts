@@ -26,6 +26,7 @@ import { NFT_TABLE_POLICY } from '../dataplane/kernel/names.js';
 import type { Logger } from '../util/log.js';
 import type { Attachment } from './attachments.js';
 import { AcceptedPolicies } from './accepted-policies.js';
+import type { Problems } from './problems.js';
 import { Informer } from './informer.js';
 import { Reconciler, type ReconcileOutcome } from './reconciler.js';
 
@@ -59,8 +60,10 @@ export class PolicyController {
     private readonly log: Logger,
     /** Where the last accepted version of each policy is kept (none: memory only). */
     acceptedFile?: string,
+    problems?: Problems,
+    stateDir?: string,
   ) {
-    this.accepted = new AcceptedPolicies(acceptedFile, log);
+    this.accepted = new AcceptedPolicies(acceptedFile, log, problems, stateDir);
     const trigger = (what: string) => this.reconciler.trigger(what);
     this.pods = new Informer(store, 'Pod', trigger);
     this.namespaces = new Informer(store, 'Namespace', trigger);

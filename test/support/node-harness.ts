@@ -17,6 +17,8 @@ export interface NodeHarnessOptions {
   nodeIp?: string;
   /** Extra environment for the agent. */
   agentEnv?: Record<string, string>;
+  /** Put the agent's state directory on a tmpfs of this size (disk-full tests), e.g. '160k'. */
+  stateTmpfs?: string;
   /** Prefix of the namespaces this harness creates (default `twt-`): `<prefix>n-…`, `<prefix>p-…`. */
   prefix?: string;
 }
@@ -41,6 +43,11 @@ export class NodeHarness {
     const dir = await scope.tmpdir('twill-node-');
     const h = new NodeHarness(scope, name, dir, opts);
     await run('ip', ['-n', name, 'addr', 'add', `${h.nodeIp}/32`, 'dev', 'lo']);
+    if (opts.stateTmpfs) {
+      await mkdir(h.stateDir(), { recursive: true });
+      await run('mount', ['-t', 'tmpfs', '-o', `size=${opts.stateTmpfs},mode=0700`, 'tmpfs', h.stateDir()]);
+      scope.defer(() => run('umount', ['-l', h.stateDir()]).then(() => undefined));
+    }
     scope.defer(() => stopNodeAgent(dir, 'SIGKILL'));
     await h.startAgent();
     return h;

@@ -43,9 +43,13 @@ export class RecordDir {
     }
     try {
       writeSync(fd, JSON.stringify(rec) + '\n');
-    } finally {
+    } catch (e) {
+      // Disk full after the create: the empty file would reserve the address with no owner.
       closeSync(fd);
+      rmSync(this.path(rec.ip), { force: true });
+      throw new TwillError('IO', `cannot write address record for ${rec.ip} in ${this.dir}: ${describeError(e)}`, { cause: e });
     }
+    closeSync(fd);
     return true;
   }
 
