@@ -8,12 +8,14 @@ import { LeasedObjects } from '../datastore/index.js';
 import type { Store, Watch } from '../datastore/store.js';
 import { vtepIp, vtepMac } from '../dataplane/routing/index.js';
 import { BlockClaims } from '../ipam/cluster/claims.js';
+import { FixedBlocks, type BlockHolder } from '../ipam/cluster/fixed.js';
 import type { BlockSource } from '../ipam/local/index.js';
 import { validatePool } from '../ipam/cluster/pool.js';
 import { TWILL_API, type ClusterConfig, type TwillNode } from '../model/types.js';
 import { describeError, isTwillError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { Problems } from './problems.js';
+import { Informer } from './informer.js';
 import { detectUnderlay, type Underlay } from './underlay.js';
 
 export type ClusterSpec = ClusterConfig['spec'];
@@ -27,6 +29,10 @@ export interface ClusterSettings {
   bootstrap: ClusterSpec;
   leaseTtlSeconds: number;
   underlayIface?: string | undefined;
+  /** Without underlayIface: the interface holding this address (the Node's InternalIP). */
+  underlayAddress?: string | undefined;
+  /** `ipam: kubernetes`: the Node's podCIDRs instead of claimed blocks. */
+  fixedBlocks?: string[] | undefined;
   agentVersion: string;
   log: Logger;
   /** Where faults that outlast one attempt are shown (`twill status`). */
@@ -45,13 +51,15 @@ export interface ClusterSettings {
 export class ClusterMember {
   config!: ClusterSpec;
   underlay!: Underlay;
-  claims!: BlockClaims;
+  claims!: BlockHolder;
   readonly peers = new Map<string, TwillNode>();
   /** True once a complete peer list has been read: before that, routing must not run. */
   peersKnown = false;
   readonly goneSince = new Map<string, number>();
   datastoreUp = false;
   private registration: LeasedObjects | undefined;
+  /** Every IPAMBlock, watched: the reclaim timer reads it instead of listing (1,000 nodes × a list each tick is a storm). */
+  private blocks: Informer<'IPAMBlock'> | undefined;
   private watches: Watch[] = [];
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
@@ -74,21 +82,24 @@ export class ClusterMember {
   }
 
   async start(): Promise<void> {
-    this.underlay = await detectUnderlay(this.s.underlayIface);
+    this.underlay = await detectUnderlay(this.s.underlayIface, this.s.underlayAddress);
     this.config = await this.loadConfig();
     validatePool({ pool: this.config.pool, blockPrefix: this.config.blockPrefix });
-    this.claims = new BlockClaims(this.s.store, this.s.nodeName, { pool: this.config.pool, blockPrefix: this.config.blockPrefix }, join(this.s.stateDir, 'blocks.json'), this.log.child('ipam'));
+    this.claims = this.s.fixedBlocks
+      ? new FixedBlocks(this.s.fixedBlocks)
+      : new BlockClaims(this.s.store, this.s.nodeName, { pool: this.config.pool, blockPrefix: this.config.blockPrefix }, join(this.s.stateDir, 'blocks.json'), this.log.child('ipam'));
     await this.claims.init();
     await this.claims.ensureOne().catch((e: unknown) => this.log.warn('no address block yet; will keep trying', { error: describeError(e) }));
     void this.connectLoop();
     const reclaimEvery = Math.max(1000, Math.min(30_000, (this.config.blockGraceSeconds * 1000) / 4));
-    this.timers.push(setInterval(() => void this.reclaimTick(), reclaimEvery));
+    if (!this.s.fixedBlocks) this.timers.push(setInterval(() => void this.reclaimTick(), reclaimEvery));
     for (const t of this.timers) t.unref();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     for (const w of this.watches) w.stop();
+    this.blocks?.stop();
     for (const t of this.timers) clearInterval(t);
     // Keep the registration until the lease runs out: a restarting agent must not make its peers
     // withdraw routes to its pods.
@@ -185,6 +196,11 @@ export class ClusterMember {
     await this.register(true);
     await this.watchNodes();
     await this.watchConfig();
+    if (!this.s.fixedBlocks && !this.blocks) {
+      const inf = new Informer(this.s.store, 'IPAMBlock', () => undefined);
+      await inf.start();
+      this.blocks = inf;
+    }
     this.datastoreUp = true;
     this.log.info('joined the cluster', { node: this.s.nodeName, underlay: `${this.underlay.ip} (${this.underlay.iface})`, blocks: this.claims.current().join(','), peers: this.peers.size });
   }
@@ -354,13 +370,13 @@ export class ClusterMember {
   private async reclaimTick(): Promise<void> {
     if (!this.datastoreUp || !this.peersKnown) return;
     try {
-      const { items } = await this.s.store.list('IPAMBlock');
+      const items = this.blocks?.synced ? this.blocks.list() : (await this.s.store.list('IPAMBlock')).items;
       const now = this.mono();
       for (const b of items) {
         const holder = b.spec.node;
         if (holder !== this.s.nodeName && !this.peers.has(holder) && !this.goneSince.has(holder)) this.goneSince.set(holder, now);
       }
-      const freed = await this.claims.reclaimDead(this.goneSince, this.config.blockGraceSeconds * 1000, now);
+      const freed = await this.claims.reclaimDead(this.goneSince, this.config.blockGraceSeconds * 1000, now, items);
       for (const [node] of this.goneSince) {
         if (!items.some((b) => b.spec.node === node && !freed.includes(b.spec.cidr)) && !this.peers.has(node)) this.goneSince.delete(node);
       }
@@ -372,7 +388,7 @@ export class ClusterMember {
 
   status(): Record<string, unknown> {
     return {
-      datastore: { name: this.s.store.name, connected: this.datastoreUp },
+      datastore: { name: this.s.store.name, connected: this.datastoreUp, security: this.s.store.security },
       config: this.config,
       underlay: this.underlay,
       blocks: this.claims?.current(),

@@ -8,13 +8,33 @@ import { describeError } from '../util/errors.js';
 import { isBackendName } from '../dataplane/routing/registry.js';
 import { validatePool } from '../ipam/cluster/pool.js';
 import type { BackendName } from '../model/types.js';
+import { ETCD_PASSWORD_ENV, type EtcdSecurityOptions } from '../datastore/index.js';
 
 export interface AgentConfig {
   nodeName: string;
   /** Standalone mode: this node's pod CIDR (no datastore, no routing to other nodes). */
   podCidr?: string;
-  /** Cluster mode: the datastore ("etcd:http://HOST:PORT", "etcd:unix:///path"). */
+  /** Cluster mode: the datastore ("kubernetes", "etcd:https://HOST:PORT", "etcd:http://HOST:PORT", "etcd:unix:///path"). */
   datastore?: string;
+  /** etcd over TLS: CA bundle the server certificate must chain to (default: system roots). */
+  etcdCaFile?: string;
+  /** etcd over TLS: client certificate and its key (the key readable by root only). */
+  etcdCertFile?: string;
+  etcdKeyFile?: string;
+  /** etcd auth: user name; the password from etcdPasswordFile or TWILL_ETCD_PASSWORD. */
+  etcdUsername?: string;
+  etcdPasswordFile?: string;
+  /** Allow plaintext etcd to a non-loopback address. */
+  etcdAllowPlaintext?: boolean;
+  /** datastore kubernetes outside a pod: the kubeconfig file (in a pod: the service account). */
+  kubeconfig?: string;
+  /** datastore kubernetes: the namespace of Twill's liveness Leases. */
+  leaseNamespace: string;
+  /**
+   * Where pod addresses come from: `blocks` (Twill's block pool, claimed as IPAMBlocks) or
+   * `kubernetes` (this Node's spec.podCIDRs, from kube-controller-manager --allocate-node-cidrs).
+   */
+  ipam: 'blocks' | 'kubernetes';
   /** Cluster bootstrap settings, used only when the datastore holds no ClusterConfig yet. */
   pool: string;
   blockPrefix: number;
@@ -35,9 +55,17 @@ export interface AgentConfig {
   mtu?: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   logFormat: 'text' | 'json';
+  /** Write Twill's conflist here once the agent can serve ADD (off by default: the lab's runtime needs none). */
+  cniConfDir?: string;
+  /** Serve /healthz and /readyz on 127.0.0.1:PORT for the kubelet's probes. */
+  healthPort?: number;
+  /** NAMESPACE/NAME of the DaemonSet running this agent: its deletion makes SIGTERM an uninstall. */
+  ownerDaemonSet?: string;
 }
 
 export const CONFIG_DEFAULTS: Omit<AgentConfig, 'nodeName'> = {
+  leaseNamespace: 'twill-system',
+  ipam: 'blocks',
   pool: '10.244.0.0/16',
   blockPrefix: 26,
   backend: 'vxlan',
@@ -58,6 +86,15 @@ const KEYS: Record<keyof AgentConfig, 'string' | 'number' | 'boolean'> = {
   nodeName: 'string',
   podCidr: 'string',
   datastore: 'string',
+  etcdCaFile: 'string',
+  etcdCertFile: 'string',
+  etcdKeyFile: 'string',
+  etcdUsername: 'string',
+  etcdPasswordFile: 'string',
+  etcdAllowPlaintext: 'boolean',
+  kubeconfig: 'string',
+  leaseNamespace: 'string',
+  ipam: 'string',
   pool: 'string',
   blockPrefix: 'number',
   backend: 'string',
@@ -74,6 +111,9 @@ const KEYS: Record<keyof AgentConfig, 'string' | 'number' | 'boolean'> = {
   mtu: 'number',
   logLevel: 'string',
   logFormat: 'string',
+  cniConfDir: 'string',
+  healthPort: 'number',
+  ownerDaemonSet: 'string',
 };
 
 export function readConfigFile(path: string): Partial<AgentConfig> {
@@ -112,7 +152,12 @@ export function validateConfig(c: Partial<AgentConfig>): AgentConfig {
   if ((cfg.podCidr === undefined) === (cfg.datastore === undefined)) {
     bad('--pod-cidr / --datastore', 'give exactly one: --pod-cidr for a standalone node, or --datastore to join a cluster');
   }
-  if (cfg.datastore !== undefined && !/^(etcd:|memory$)/.test(cfg.datastore)) bad('--datastore', `"${cfg.datastore}" is not etcd:http://HOST:PORT or etcd:unix:///PATH`);
+  if (cfg.datastore !== undefined && !/^(etcd:|memory$|kubernetes$)/.test(cfg.datastore)) bad('--datastore', `"${cfg.datastore}" is not kubernetes, etcd:https://HOST:PORT, etcd:http://HOST:PORT or etcd:unix:///PATH`);
+  checkEtcdSettings(cfg, bad);
+  if (cfg.kubeconfig !== undefined && cfg.datastore !== 'kubernetes') bad('--kubeconfig', 'only applies with --datastore kubernetes');
+  if (cfg.ipam !== 'blocks' && cfg.ipam !== 'kubernetes') bad('--ipam', `"${String(cfg.ipam)}" is not blocks or kubernetes`);
+  if (cfg.ipam === 'kubernetes' && cfg.datastore !== 'kubernetes') bad('--ipam', 'kubernetes (Node podCIDRs) needs --datastore kubernetes');
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(cfg.leaseNamespace)) bad('--lease-namespace', `"${cfg.leaseNamespace}" is not a namespace name`);
   if (!isCidr(cfg.pool)) bad('--pool', `"${cfg.pool}" is not a CIDR`);
   if (!isBackendName(cfg.backend)) bad('--backend', `"${cfg.backend}" is not a backend (vxlan, host-gw)`);
   if (!Number.isInteger(cfg.vxlanVni) || cfg.vxlanVni < 1 || cfg.vxlanVni > 16_777_215) bad('--vxlan-vni', 'must be an integer 1..16777215');
@@ -133,7 +178,46 @@ export function validateConfig(c: Partial<AgentConfig>): AgentConfig {
   for (const [f, v] of [['--state-dir', cfg.stateDir], ['--socket', cfg.socket], ['--run-dir', cfg.runDir]] as const) {
     if (!v.startsWith('/')) bad(f, `must be an absolute path, got "${v}"`);
   }
+  if (cfg.cniConfDir !== undefined && !cfg.cniConfDir.startsWith('/')) bad('--cni-conf-dir', `must be an absolute path, got "${cfg.cniConfDir}"`);
+  if (cfg.healthPort !== undefined && (!Number.isInteger(cfg.healthPort) || cfg.healthPort < 1 || cfg.healthPort > 65535)) bad('--health-port', 'must be a port number (1..65535)');
+  if (cfg.ownerDaemonSet !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(cfg.ownerDaemonSet)) {
+    bad('--owner-daemonset', `"${cfg.ownerDaemonSet}" is not NAMESPACE/NAME (e.g. twill-system/twill)`);
+  }
   if (!['debug', 'info', 'warn', 'error'].includes(cfg.logLevel)) bad('--log-level', 'must be debug, info, warn or error');
   if (!['text', 'json'].includes(cfg.logFormat)) bad('--log-format', 'must be text or json');
   return cfg;
+}
+
+const ETCD_FILES = [
+  ['--etcd-ca-file', 'etcdCaFile'],
+  ['--etcd-cert-file', 'etcdCertFile'],
+  ['--etcd-key-file', 'etcdKeyFile'],
+  ['--etcd-password-file', 'etcdPasswordFile'],
+] as const;
+
+function checkEtcdSettings(cfg: AgentConfig, bad: (field: string, why: string) => never): void {
+  const given = [...ETCD_FILES, ['--etcd-username', 'etcdUsername'] as const, ['--etcd-allow-plaintext', 'etcdAllowPlaintext'] as const].filter(([, k]) => cfg[k] !== undefined);
+  if (given.length > 0 && !cfg.datastore?.startsWith('etcd:')) bad(given[0]![0], 'applies to an etcd datastore only (--datastore etcd:https://HOST:PORT)');
+  for (const [flag, key] of ETCD_FILES) {
+    const v = cfg[key];
+    if (v !== undefined && !v.startsWith('/')) bad(flag, `must be an absolute path, got "${v}"`);
+  }
+}
+
+/**
+ * The etcd security options of a config. The password comes from the file or, failing that, from
+ * TWILL_ETCD_PASSWORD in `env` (never a flag: flags show in `ps`); the file checks are done when
+ * the store is opened.
+ */
+export function etcdSecurityOf(cfg: AgentConfig, env: NodeJS.ProcessEnv = process.env): EtcdSecurityOptions {
+  const password = cfg.etcdPasswordFile === undefined ? env[ETCD_PASSWORD_ENV] : undefined;
+  return {
+    ...(cfg.etcdCaFile !== undefined && { caFile: cfg.etcdCaFile }),
+    ...(cfg.etcdCertFile !== undefined && { certFile: cfg.etcdCertFile }),
+    ...(cfg.etcdKeyFile !== undefined && { keyFile: cfg.etcdKeyFile }),
+    ...(cfg.etcdUsername !== undefined && { username: cfg.etcdUsername }),
+    ...(cfg.etcdPasswordFile !== undefined && { passwordFile: cfg.etcdPasswordFile }),
+    ...(password !== undefined && password !== '' && { password }),
+    ...(cfg.etcdAllowPlaintext && { allowPlaintext: true }),
+  };
 }

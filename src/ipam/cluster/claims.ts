@@ -168,10 +168,11 @@ export class BlockClaims implements BlockSource {
 
   /**
    * Returns dead nodes' blocks to the pool: `goneSince` says since when each absent node has been
-   * gone. Deletion is compare-and-swap, so when several agents try, one succeeds.
+   * gone. Deletion is compare-and-swap, so when several agents try, one succeeds. `known` is a
+   * watched cache of the blocks (no list per call); without it the blocks are listed.
    */
-  async reclaimDead(goneSince: ReadonlyMap<string, number>, graceMs: number, nowMs: number): Promise<string[]> {
-    const { items } = await this.store.list('IPAMBlock');
+  async reclaimDead(goneSince: ReadonlyMap<string, number>, graceMs: number, nowMs: number, known?: IPAMBlock[]): Promise<string[]> {
+    const items = known ?? (await this.store.list('IPAMBlock')).items;
     const freed: string[] = [];
     for (const b of items) {
       if (b.spec.node === this.node) continue;
