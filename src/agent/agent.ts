@@ -23,6 +23,7 @@ import { CniService } from './cni-service.js';
 import { ApiServer, errorBody } from './server.js';
 import { defaultPodMtu } from './mtu.js';
 import { Problems } from './problems.js';
+import { ClockWatch } from './clock-watch.js';
 import { attachmentView, processTombstones, recover, type RecoveryDeps, type StartupReport } from './recovery.js';
 
 export const AGENT_VERSION = '0.1.0';
@@ -36,6 +37,7 @@ export class Agent {
   readonly routing: RoutingController | undefined;
   readonly policy: PolicyController | undefined;
   readonly problems: Problems;
+  private readonly clock: ClockWatch;
   private store: Store | undefined;
   private readonly api: ApiServer;
   private readonly startedAt = Date.now();
@@ -51,6 +53,7 @@ export class Agent {
   ) {
     this.store = store;
     this.problems = new Problems(log);
+    this.clock = new ClockWatch(this.problems);
     this.attachments = new AttachmentStore(join(cfg.stateDir, 'attachments'));
     if (store) {
       this.cluster = new ClusterMember({
@@ -145,6 +148,7 @@ export class Agent {
       this.routing.reconciler.start();
     }
     this.policy?.start();
+    this.clock.start();
     this.routes();
     await this.api.listen(this.cfg.socket);
     const netnsEntry = netnsEntrySupport();
@@ -159,6 +163,7 @@ export class Agent {
 
   async stop(): Promise<void> {
     clearTimeout(this.tombstoneTimer);
+    this.clock.stop();
     this.routing?.reconciler.stop();
     this.policy?.stop();
     await this.cluster?.stop();

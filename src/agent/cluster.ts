@@ -40,6 +40,12 @@ export interface ClusterSettings {
   /** Something routing depends on changed: peers, config, our blocks. */
   onChange: (what: string) => void;
   podMTU: () => number | undefined;
+  /**
+   * Monotonic milliseconds for grace periods (default performance.now()): a wall-clock jump
+   * (NTP step, a wrong RTC at boot) must neither free a live node's blocks early nor hold a dead
+   * node's forever. Tests may pass their own.
+   */
+  monotonicMs?: () => number;
 }
 
 export class ClusterMember {
@@ -61,7 +67,11 @@ export class ClusterMember {
   private registering: Promise<void> | undefined;
   private registerAgain = false;
 
-  constructor(private readonly s: ClusterSettings) {}
+  private readonly mono: () => number;
+
+  constructor(private readonly s: ClusterSettings) {
+    this.mono = s.monotonicMs ?? (() => performance.now());
+  }
 
   get nodeName(): string {
     return this.s.nodeName;
@@ -242,8 +252,13 @@ export class ClusterMember {
       while (this.registerAgain && !this.stopped) {
         this.registerAgain = false;
         try {
+          // The datastore may have lost what we wrote (restored from an old backup, or its data
+          // gone): put back the cluster configuration and our blocks before registering.
+          await this.ensureConfigStored();
+          await this.claims.resync();
           await this.register(true);
           this.s.problems.clear('registration', 'node registered again');
+          this.s.problems.clear('datastore-reset', 'the datastore holds this node\'s registration and blocks again');
         } catch (e) {
           this.registerAgain = true;
           this.s.problems.report('registration', 'error', 'cannot register this node in the datastore; peers may withdraw their routes to its pods; retrying', { reason, error: describeError(e), retryInMs: delay });
@@ -252,6 +267,18 @@ export class ClusterMember {
         }
       }
     })().finally(() => (this.registering = undefined));
+  }
+
+  /** The ClusterConfig vanished from the datastore: write back the one this node runs with. */
+  private async ensureConfigStored(): Promise<void> {
+    if (await this.s.store.get('ClusterConfig', CLUSTER_CONFIG_NAME)) return;
+    const obj: ClusterConfig = { apiVersion: TWILL_API, kind: 'ClusterConfig', metadata: { name: CLUSTER_CONFIG_NAME }, spec: this.config };
+    try {
+      await this.s.store.create(obj);
+      this.s.problems.report('cluster-config', 'warn', 'the cluster configuration was missing from the datastore (data lost?); wrote back the one this node runs with', { backend: this.config.backend, pool: this.config.pool });
+    } catch (e) {
+      if (!isTwillError(e, 'EXISTS')) throw e;
+    }
   }
 
   /** Resolves when no registration is pending (tests). */
@@ -271,7 +298,7 @@ export class ClusterMember {
     }
     if (deleted) {
       this.peers.delete(name);
-      this.goneSince.set(name, Date.now());
+      this.goneSince.set(name, this.mono());
     } else {
       this.peers.set(name, n);
       this.goneSince.delete(name);
@@ -285,7 +312,14 @@ export class ClusterMember {
       this.s.store.watch('TwillNode', {
         fromRevision: revision,
         onEvent: (ev) => {
-          if (ev.type === 'RESYNC') this.resetPeers(ev.items);
+          if (ev.type === 'RESYNC') {
+            this.resetPeers(ev.items);
+            if (!ev.items.some((n) => n.metadata.name === this.s.nodeName)) {
+              this.s.problems.report('datastore-reset', 'warn', 'this node\'s TwillNode is missing from the datastore after a relist (its data lost or restored?); writing back the configuration, blocks and registration');
+              this.registered = '';
+              this.registerInBackground('our TwillNode is missing after a relist');
+            }
+          }
           else this.onNodeEvent(ev.object, ev.type === 'DELETED');
           this.s.onChange(ev.type === 'RESYNC' ? 'peer list resynced' : `node ${ev.object.metadata.name} ${ev.type.toLowerCase()}`);
         },
@@ -301,7 +335,7 @@ export class ClusterMember {
   }
 
   private resetPeers(items: TwillNode[]): void {
-    const now = Date.now();
+    const now = this.mono();
     const seen = new Set<string>();
     for (const n of items) {
       if (n.metadata.name === this.s.nodeName) continue;
@@ -337,7 +371,7 @@ export class ClusterMember {
     if (!this.datastoreUp || !this.peersKnown) return;
     try {
       const items = this.blocks?.synced ? this.blocks.list() : (await this.s.store.list('IPAMBlock')).items;
-      const now = Date.now();
+      const now = this.mono();
       for (const b of items) {
         const holder = b.spec.node;
         if (holder !== this.s.nodeName && !this.peers.has(holder) && !this.goneSince.has(holder)) this.goneSince.set(holder, now);
@@ -361,7 +395,7 @@ export class ClusterMember {
       lostBlocks: this.claims?.lostBlocks().length ? this.claims.lostBlocks() : undefined,
       blockCacheError: this.claims?.cacheError,
       peers: [...this.peers.values()].map((p) => ({ name: p.metadata.name, underlayIP: p.spec.underlayIP, backend: p.spec.backend, blocks: p.spec.blocks })),
-      deadNodes: Object.fromEntries([...this.goneSince].map(([n, t]) => [n, `${Math.round((Date.now() - t) / 1000)}s`])),
+      deadNodes: Object.fromEntries([...this.goneSince].map(([n, t]) => [n, `${Math.round((this.mono() - t) / 1000)}s`])),
     };
   }
 }

@@ -18,6 +18,9 @@ export interface ReconcilerStatus {
   lastChanges?: number;
   lastError?: string;
   consecutiveFailures: number;
+  /** Failed runs since the agent started, and the last one (kept after later runs succeed). */
+  failures: number;
+  lastFailure?: { at: string; error: string };
   /** Kernel changes made by every run since the agent started. */
   totalChanges: number;
 }
@@ -43,7 +46,7 @@ export class Reconciler {
     private readonly log: Logger,
     private readonly opts: ReconcilerOptions = {},
   ) {
-    this.st = { name, runs: 0, consecutiveFailures: 0, totalChanges: 0 };
+    this.st = { name, runs: 0, consecutiveFailures: 0, failures: 0, totalChanges: 0 };
   }
 
   start(): void {
@@ -109,7 +112,8 @@ export class Reconciler {
       this.log.log(level, `reconcile: ${out.changes} change${out.changes === 1 ? '' : 's'}`, { reason, ms, ...out.detail });
     } catch (e) {
       this.st.consecutiveFailures++;
-      Object.assign(this.st, { runs: this.st.runs + 1, lastRunAt: new Date().toISOString(), lastError: describeError(e) });
+      const at = new Date().toISOString();
+      Object.assign(this.st, { runs: this.st.runs + 1, lastRunAt: at, lastError: describeError(e), failures: this.st.failures + 1, lastFailure: { at, error: describeError(e) } });
       const backoff = Math.min(this.opts.maxBackoffMs ?? 10_000, 200 * 2 ** Math.min(this.st.consecutiveFailures, 8));
       this.log.warn('reconcile failed; will retry', { reason, error: describeError(e), retryInMs: backoff });
       if (!this.stopped) {

@@ -10,6 +10,8 @@ interface ReconcileStatus {
   lastChanges?: number;
   lastError?: string;
   totalChanges: number;
+  failures?: number;
+  lastFailure?: { at: string; error: string };
 }
 
 interface Status {
@@ -42,7 +44,8 @@ interface PolicyStatus {
 
 function reconcileLine(r: ReconcileStatus): string {
   if (r.lastError) return `FAILING: ${r.lastError}`;
-  return `${r.runs} runs, last ${r.lastRunAt ?? 'never'} (${r.lastChanges ?? 0} changes; ${r.totalChanges} since start)`;
+  const failed = r.failures ? `; ${r.failures} failed, the last at ${r.lastFailure?.at ?? '?'}: ${r.lastFailure?.error ?? '?'}` : '';
+  return `${r.runs} runs, last ${r.lastRunAt ?? 'never'} (${r.lastChanges ?? 0} changes; ${r.totalChanges} since start${failed})`;
 }
 
 export function registerStatus(program: Command): void {

@@ -5,7 +5,6 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openStore } from '../datastore/index.js';
 import { freePort } from '../datastore/etcd/index.js';
-import { TwillError } from '../util/errors.js';
 import { isAlive, readPid, startDetached, stopPidFile, waitFor } from './processes.js';
 
 export interface LabEtcd {
@@ -34,10 +33,7 @@ export async function startLabEtcd(dir: string, clientUrl0?: string): Promise<La
   });
   const store = await openStore(`etcd:unix://${socket}`);
   try {
-    await waitFor('lab etcd', async () => {
-      if (!isAlive(pid)) throw new TwillError('INTERNAL', `etcd exited; see ${join(dir, 'etcd.log')}`);
-      return store.ping(500);
-    }, 20_000, 100);
+    await waitFor('lab etcd', () => store.ping(500), 20_000, 100, () => (isAlive(pid) ? undefined : `etcd exited; see ${join(dir, 'etcd.log')}`));
   } finally {
     await store.close();
   }

@@ -31,10 +31,9 @@ export async function startNodeAgent(spec: NodeAgentSpec, timeoutMs = 15_000): P
   });
   try {
     await waitFor(`agent on ${spec.nodeName}`, async () => {
-      if (!isAlive(pid)) throw new TwillError('INTERNAL', 'exited');
       await agentRequest(socket, 'GET', '/healthz', undefined, 1000);
       return true;
-    }, timeoutMs);
+    }, timeoutMs, 25, () => (isAlive(pid) ? undefined : 'it exited'));
   } catch (e) {
     const tail = (await readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-15).join('\n');
     throw new TwillError('INTERNAL', `agent on ${spec.nodeName} did not start: ${isAlive(pid) ? 'no answer on ' + socket : 'it exited'}\n--- ${logFile} ---\n${tail}`, { cause: e });

@@ -84,10 +84,16 @@ export async function stopPidFile(pidFile: string, graceMs?: number): Promise<vo
   await rm(pidFile, { force: true });
 }
 
-/** Polls `probe` until it returns true or `timeoutMs` passes. */
-export async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number, intervalMs = 25): Promise<void> {
+/**
+ * Polls `probe` until it returns true or `timeoutMs` passes. A probe that throws counts as "not
+ * yet"; `abortIf` returning a reason ends the wait at once (e.g. the process being waited for
+ * exited: waiting on would only turn a clear error into a timeout).
+ */
+export async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number, intervalMs = 25, abortIf?: () => string | undefined): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
+    const abort = abortIf?.();
+    if (abort) throw new TwillError('INTERNAL', `${what}: ${abort}`);
     if (await probe().catch(() => false)) return;
     if (Date.now() > until) throw new TwillError('TIMEOUT', `${what}: not ready after ${timeoutMs} ms`);
     await sleep(intervalMs);

@@ -82,6 +82,16 @@ export class EtcdWatch<K extends Kind> implements Watch {
     }
     if (res.canceled) return this.broken(new Error(`etcd cancelled the watch: ${res.cancel_reason || 'no reason given'}`));
     if (res.created) {
+      const current = BigInt(res.header.revision || '0');
+      if (current + 1n < this.next) {
+        // etcd's revision went backwards: it lost its data (or this is another etcd). A watch
+        // from our old revision would wait, silently, until the new history caught up with it.
+        log.error('the datastore\'s revision went backwards (its data was lost or replaced); relisting', { kind: this.deps.kind, expected: (this.next - 1n).toString(), current: current.toString() });
+        this.needResync = true;
+        this.detach();
+        void this.connect();
+        return;
+      }
       this.backoffMs = BACKOFF_MIN_MS;
       this.status(true);
       return;
