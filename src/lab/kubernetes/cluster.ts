@@ -104,7 +104,11 @@ export async function upKubeLab(o: KubeLabOptions, print: Print): Promise<LabSta
     const target = kubectlTarget(state);
     await waitFor('every node registered', async () => (await kubectlJson<{ items: unknown[] }>(target, ['get', 'nodes'])).items.length === o.nodes, 60_000, 500);
     print(`nodes registered after ${secs(t0)} (NotReady until a CNI is installed)`);
-    await setUpCni(state, print);
+    if (o.cni === 'twill' && !install) {
+      print('no CNI installed (--install none): nodes stay NotReady until one is (installLabCni)');
+      return state;
+    }
+    await installLabCni(state, print);
     await waitNodesReady(target, o.nodes, o.readyTimeoutMs ?? 120_000);
     print(`every node Ready after ${secs(t0)}`);
     return state;
@@ -114,8 +118,13 @@ export async function upKubeLab(o: KubeLabOptions, print: Print): Promise<LabSta
   }
 }
 
-async function setUpCni(state: LabState, print: Print): Promise<void> {
+/** Installs the lab's CNI (see KubeLabOptions); `install` overrides the one recorded in the lab. */
+export async function installLabCni(state: LabState, print: Print, install?: 'deploy' | 'standalone'): Promise<void> {
   const k = state.kubernetes!;
+  if (install && k.cni === 'twill') {
+    k.install = install;
+    await saveLab(state);
+  }
   const routed = state.nodes.map((n) => ({ netns: n.netns, ip: n.underlayIP, podCidr: k.podCidrs[n.name]! }));
   if (k.cni === 'bridge') {
     for (const n of state.nodes) await writeConflist(nodeHost(state.name, n.name), '10-bridge.conflist', bridgeConflist(k.podCidrs[n.name]!));
