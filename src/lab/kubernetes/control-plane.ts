@@ -48,7 +48,7 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
-export const DEFAULT_SERVICE_CIDR = '10.96.0.0/12';
+export const DEFAULT_SERVICE_CIDR = '10.96.0.0/16'; // docs/architecture.md's address plan
 const PROCS = ['kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd'] as const;
 
 /** The first address of the service range: the `kubernetes` Service's ClusterIP. */
