@@ -17,7 +17,7 @@ import { external } from './externals.js';
 import { labImages, type LabImage } from './images.js';
 import { kubectl, kubectlJson, type KubectlTarget } from './kubectl.js';
 import { teardownNodeHost, type NodeHost } from './node-host.js';
-import { importImages, startContainerd, startKubelet, stopNodeRuntime } from './node-runtime.js';
+import { importImages, startContainerd, startKubelet, startKubeProxy, stopNodeRuntime } from './node-runtime.js';
 import { deployManifest, installTwill } from './install.js';
 
 export interface KubeLabOptions {
@@ -60,7 +60,7 @@ const secs = (t0: number): string => `${((Date.now() - t0) / 1000).toFixed(1)} s
 export async function upKubeLab(o: KubeLabOptions, print: Print): Promise<LabState> {
   validateLabName(o.name);
   const t0 = Date.now();
-  for (const b of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'kubectl', 'containerd', 'ctr', 'containerd-shim-runc-v2', 'runc'] as const) external(b);
+  for (const b of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'kube-proxy', 'kubectl', 'containerd', 'ctr', 'containerd-shim-runc-v2', 'runc'] as const) external(b);
   const images = await labImages(o.cni);
   const existing = await loadLab(o.name);
   if (existing && !existing.kubernetes) throw new TwillError('EXISTS', `lab ${o.name} is an etcd lab; remove it first (twill lab down --name ${o.name})`);
@@ -87,6 +87,8 @@ export async function upKubeLab(o: KubeLabOptions, print: Print): Promise<LabSta
     await saveLab(state);
     print(`  ready after ${secs(t0)}`);
     const caCert = await readFile(cp.caFile, 'utf8');
+    // One identity for every kube-proxy (RBAC binds system:node-proxier to the user system:kube-proxy).
+    const pkc = await readFile(await cp.clientKubeconfig('kube-proxy', 'system:kube-proxy', []), 'utf8');
     await Promise.all(state.nodes.map(async (n) => {
       const h = nodeHost(o.name, n.name);
       await createNodeNetns(state.underlayNetns, n.name, n.netns, n.underlayIP);
@@ -99,7 +101,8 @@ export async function upKubeLab(o: KubeLabOptions, print: Print): Promise<LabSta
       print(`  ${n.name}  imported ${images.map((i) => i.name).join(', ')}`);
       const kc = await readFile(await cp.clientKubeconfig(`kubelet-${n.name}`, `system:node:${n.name}`, ['system:nodes']), 'utf8');
       const kl = await startKubelet({ ...h, ip: n.underlayIP, kubeconfigText: kc.replace(cp.caFile, '/etc/kubernetes/pki/ca.crt'), caCert });
-      print(`  ${n.name}  kubelet pid ${kl}`);
+      const kp = await startKubeProxy({ ...h, ip: n.underlayIP, kubeconfigText: '', caCert, proxyKubeconfigText: pkc.replace(cp.caFile, '/etc/kubernetes/pki/ca.crt'), clusterCidr: o.pool });
+      print(`  ${n.name}  kubelet pid ${kl}, kube-proxy pid ${kp}`);
     }));
     const target = kubectlTarget(state);
     await waitFor('every node registered', async () => (await kubectlJson<{ items: unknown[] }>(target, ['get', 'nodes'])).items.length === o.nodes, 60_000, 500);

@@ -14,6 +14,7 @@ const PARTS = {
   'kube-controller-manager': ['kubernetes', `kubernetes-${K8S_VERSION}`],
   'kube-scheduler': ['kubernetes', `kubernetes-${K8S_VERSION}`],
   kubelet: ['kubernetes', `kubernetes-${K8S_VERSION}`],
+  'kube-proxy': ['kubernetes', `kubernetes-${K8S_VERSION}`],
   kubectl: ['kubernetes', `kubernetes-${K8S_VERSION}`],
   agnhost: ['agnhost', `kubernetes-${K8S_VERSION}`],
   pause: ['pause', `kubernetes-${K8S_VERSION}`],

@@ -136,9 +136,37 @@ export async function startKubelet(s: NodeRuntimeSpec): Promise<number> {
   });
 }
 
+export function kubeProxyConfig(s: Pick<NodeRuntimeSpec, 'name'>, clusterCidr: string): string {
+  return JSON.stringify({
+    apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+    kind: 'KubeProxyConfiguration',
+    clientConnection: { kubeconfig: '/etc/kubernetes/kube-proxy.conf' },
+    mode: 'nftables',
+    hostnameOverride: s.name,
+    clusterCIDR: clusterCidr,
+    // conntrack limits are host-wide sysctls a lab node may not set: leave them as they are.
+    conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
+    metricsBindAddress: '127.0.0.1:10249',
+    healthzBindAddress: '127.0.0.1:10256',
+  }, null, 2) + '\n';
+}
+
+/**
+ * kube-proxy on the node, as kubeadm runs it: it makes Service addresses work — above all
+ * 10.96.0.1, the `kubernetes` Service through which in-cluster clients (Twill's agent) reach the apiserver.
+ */
+export async function startKubeProxy(s: NodeRuntimeSpec & { proxyKubeconfigText: string; clusterCidr: string }): Promise<number> {
+  const prev = await readPid(join(s.dir, 'kube-proxy.pid'));
+  if (prev !== undefined && isAlive(prev)) return prev;
+  await writeFile(hostPath(s, '/etc/kubernetes/kube-proxy.conf'), s.proxyKubeconfigText, { mode: 0o600 });
+  await writeFile(hostPath(s, '/etc/kubernetes/kube-proxy.yaml'), kubeProxyConfig(s, s.clusterCidr));
+  return startProc({ name: 'kube-proxy', dir: s.dir, argv: onNode(s, [external('kube-proxy'), '--config=/etc/kubernetes/kube-proxy.yaml', '--v=1']) });
+}
+
 export const kubeletLog = (s: Pick<NodeHost, 'dir'>): string => logFileOf({ dir: s.dir, name: 'kubelet' });
 
 export async function stopNodeRuntime(dir: string): Promise<void> {
+  await stopPidFile(join(dir, 'kube-proxy.pid'), 3000);
   await stopPidFile(join(dir, 'kubelet.pid'), 5000);
   await stopPidFile(join(dir, 'containerd.pid'), 5000);
 }
