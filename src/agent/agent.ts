@@ -12,7 +12,8 @@ import { ensureSysctl } from '../dataplane/kernel/sysctl.js';
 import { reconcileEndpointRoutes } from '../dataplane/endpoint/reconcile.js';
 import { LocalIpam, ownerKey, staticBlocks } from '../ipam/local/index.js';
 import { TwillError, describeError } from '../util/errors.js';
-import { openStore } from '../datastore/index.js';
+import { KubernetesStore, openStore } from '../datastore/index.js';
+import { KubernetesNode } from './kubernetes-node.js';
 import type { Store } from '../datastore/store.js';
 import { ClusterMember } from './cluster.js';
 import { RoutingController } from './routing-controller.js';
@@ -55,6 +56,8 @@ export class Agent {
     readonly cfg: AgentConfig,
     private readonly log: Logger,
     store: Store | undefined,
+    /** Kubernetes mode: this node's Node object, as read at start. */
+    private readonly kube?: { node: KubernetesNode; underlayAddress?: string | undefined; podCidrs?: string[] | undefined },
   ) {
     this.store = store;
     this.attachments = new AttachmentStore(join(cfg.stateDir, 'attachments'));
@@ -70,12 +73,14 @@ export class Agent {
         },
         leaseTtlSeconds: cfg.leaseTtlSeconds,
         underlayIface: cfg.underlayIface,
+        underlayAddress: kube?.underlayAddress,
+        fixedBlocks: kube?.podCidrs,
         agentVersion: AGENT_VERSION,
         log: log.child('cluster'),
         onChange: (what) => this.routing?.reconciler.trigger(what),
         podMTU: () => this.podMtu(),
       });
-      this.routing = new RoutingController(this.cluster, cfg.runDir, log.child('routing'));
+      this.routing = new RoutingController(this.cluster, cfg.runDir, log.child('routing'), () => kube?.node.markNetworkUp());
       this.policy = new PolicyController(store, cfg.nodeName, () => this.attachments.all(), cfg.runDir, log.child('policy'), join(cfg.stateDir, 'policy', 'accepted.json'));
       this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), this.cluster.blockSource());
     } else {
@@ -87,14 +92,40 @@ export class Agent {
       log: log.child('cni'),
       mtu: () => this.podMtu(),
       canGrow: () => this.cluster?.datastoreUp ?? false,
-      onChange: (_a, change) => (change === 'added' ? this.policy?.endpointsChanged() : this.policy?.reconciler.trigger('local endpoint removed')),
+      onChange: (a, change) => {
+        if (change === 'added' && a.pod && kube) this.publishPodIps(kube.node, a.pod.namespace, a.pod.name, a.ips);
+        return change === 'added' ? this.policy?.endpointsChanged() : this.policy?.reconciler.trigger('local endpoint removed');
+      },
     });
     this.api = new ApiServer(log.child('api'));
   }
 
   static async create(cfg: AgentConfig, log: Logger): Promise<Agent> {
-    const store = cfg.datastore ? await openStore(cfg.datastore) : undefined;
-    return new Agent(cfg, log, store);
+    const store = cfg.datastore ? await openStore(cfg.datastore, { ...(cfg.kubeconfig ? { kubeconfig: cfg.kubeconfig } : {}), leaseNamespace: cfg.leaseNamespace }) : undefined;
+    if (!(store instanceof KubernetesStore)) return new Agent(cfg, log, store);
+    // Kubernetes mode: the Node object gives the underlay address and (ipam: kubernetes) the blocks.
+    const node = new KubernetesNode(store, cfg.nodeName, log.child('kubernetes'));
+    try {
+      const n = await node.read();
+      const internal = KubernetesNode.internalIp(n);
+      return new Agent(cfg, log, store, {
+        node,
+        underlayAddress: cfg.underlayIface ? undefined : internal,
+        podCidrs: cfg.ipam === 'kubernetes' ? KubernetesNode.podCidrs(n) : undefined,
+      });
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+  }
+
+  /** Other nodes learn a new pod's address now rather than when kubelet reports it. */
+  private publishPodIps(node: KubernetesNode, namespace: string, name: string, ips: string[]): void {
+    const t0 = performance.now();
+    node.publishPodIps(namespace, name, ips).then(
+      () => this.log.debug('published pod addresses', { pod: `${namespace}/${name}`, ips: ips.join(','), ms: +(performance.now() - t0).toFixed(1) }),
+      (e: unknown) => this.log.warn('cannot publish pod addresses; other nodes learn them when kubelet reports status', { pod: `${namespace}/${name}`, error: describeError(e) }),
+    );
   }
 
   private podMtu(): number {
@@ -127,7 +158,7 @@ export class Agent {
       this.log.warn('pod namespaces are configured by running `ip` inside them (~4 ms more per ADD)', { reason: netnsEntry.why });
     }
     this.log.info('agent ready', {
-      node: this.cfg.nodeName, mode: this.cluster ? 'cluster' : 'standalone', podCidr: this.cfg.podCidr, blocks: this.cluster?.claims.current().join(','),
+      node: this.cfg.nodeName, mode: this.cluster ? 'cluster' : 'standalone', datastore: this.store?.name, ipam: this.cluster ? this.cfg.ipam : undefined, podCidr: this.cfg.podCidr, blocks: this.cluster?.claims.current().join(','),
       mtu: this.podMtu(), podNetns: podNetnsMethod(), socket: this.cfg.socket, attachments: this.attachments.all().length, ms: Math.round(performance.now() - t0), ...this.startup,
     });
   }
@@ -216,6 +247,7 @@ export class Agent {
       mtu: this.podMtu(),
       podNetns: podNetnsMethod(),
       cluster: this.cluster?.status(),
+      ...(this.store instanceof KubernetesStore ? { apiTraffic: { ...this.store.client.traffic } } : {}),
       routing: this.routing?.status(),
       policy: this.policy?.summary(),
       ipam: this.ipam.stats(),

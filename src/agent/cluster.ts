@@ -8,6 +8,7 @@ import { LeasedObjects } from '../datastore/index.js';
 import type { Store, Watch } from '../datastore/store.js';
 import { vtepIp, vtepMac } from '../dataplane/routing/index.js';
 import { BlockClaims } from '../ipam/cluster/claims.js';
+import { FixedBlocks, type BlockHolder } from '../ipam/cluster/fixed.js';
 import type { BlockSource } from '../ipam/local/index.js';
 import { validatePool } from '../ipam/cluster/pool.js';
 import { TWILL_API, type ClusterConfig, type TwillNode } from '../model/types.js';
@@ -26,6 +27,10 @@ export interface ClusterSettings {
   bootstrap: ClusterSpec;
   leaseTtlSeconds: number;
   underlayIface?: string | undefined;
+  /** Without underlayIface: the interface holding this address (the Node's InternalIP). */
+  underlayAddress?: string | undefined;
+  /** `ipam: kubernetes`: the Node's podCIDRs instead of claimed blocks. */
+  fixedBlocks?: string[] | undefined;
   agentVersion: string;
   log: Logger;
   /** Something routing depends on changed: peers, config, our blocks. */
@@ -36,7 +41,7 @@ export interface ClusterSettings {
 export class ClusterMember {
   config!: ClusterSpec;
   underlay!: Underlay;
-  claims!: BlockClaims;
+  claims!: BlockHolder;
   readonly peers = new Map<string, TwillNode>();
   /** True once a complete peer list has been read: before that, routing must not run. */
   peersKnown = false;
@@ -59,15 +64,17 @@ export class ClusterMember {
   }
 
   async start(): Promise<void> {
-    this.underlay = await detectUnderlay(this.s.underlayIface);
+    this.underlay = await detectUnderlay(this.s.underlayIface, this.s.underlayAddress);
     this.config = await this.loadConfig();
     validatePool({ pool: this.config.pool, blockPrefix: this.config.blockPrefix });
-    this.claims = new BlockClaims(this.s.store, this.s.nodeName, { pool: this.config.pool, blockPrefix: this.config.blockPrefix }, join(this.s.stateDir, 'blocks.json'), this.log.child('ipam'));
+    this.claims = this.s.fixedBlocks
+      ? new FixedBlocks(this.s.fixedBlocks)
+      : new BlockClaims(this.s.store, this.s.nodeName, { pool: this.config.pool, blockPrefix: this.config.blockPrefix }, join(this.s.stateDir, 'blocks.json'), this.log.child('ipam'));
     await this.claims.init();
     await this.claims.ensureOne().catch((e: unknown) => this.log.warn('no address block yet; will keep trying', { error: describeError(e) }));
     void this.connectLoop();
     const reclaimEvery = Math.max(1000, Math.min(30_000, (this.config.blockGraceSeconds * 1000) / 4));
-    this.timers.push(setInterval(() => void this.reclaimTick(), reclaimEvery));
+    if (!this.s.fixedBlocks) this.timers.push(setInterval(() => void this.reclaimTick(), reclaimEvery));
     for (const t of this.timers) t.unref();
   }
 

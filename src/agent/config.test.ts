@@ -44,3 +44,13 @@ test('config file: YAML or JSON, unknown keys and wrong types refused; flags win
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('kubernetes mode: --kubeconfig and --ipam kubernetes only with --datastore kubernetes', () => {
+  const c = validateConfig({ nodeName: 'n', datastore: 'kubernetes', kubeconfig: '/etc/kubernetes/admin.conf', ipam: 'kubernetes' });
+  assert.equal(c.leaseNamespace, 'twill-system');
+  assert.equal(validateConfig({ nodeName: 'n', datastore: 'kubernetes' }).ipam, 'blocks');
+  assert.throws(() => validateConfig({ nodeName: 'n', datastore: 'memory', kubeconfig: '/x' }), /--kubeconfig: only applies with --datastore kubernetes/);
+  assert.throws(() => validateConfig({ nodeName: 'n', datastore: 'memory', ipam: 'kubernetes' }), /--ipam: kubernetes \(Node podCIDRs\) needs --datastore kubernetes/);
+  assert.throws(() => validateConfig({ nodeName: 'n', datastore: 'kubernetes', ipam: 'host-local' as never }), /--ipam: "host-local"/);
+  assert.throws(() => validateConfig({ nodeName: 'n', datastore: 'kubernetes', leaseNamespace: 'Bad_NS' }), /--lease-namespace/);
+});

@@ -49,6 +49,8 @@ export class PolicyController {
   private readonly rejected = new Map<string, { reason: string; previousVersionInForce: boolean }>();
   private snapshot: PolicySnapshot | undefined;
   private stopped = false;
+  /** When the first reconcile from complete inputs finished (start-up time, for status and benches). */
+  private firstFullAt: string | undefined;
 
   constructor(
     store: Store,
@@ -191,6 +193,7 @@ export class PolicyController {
     const model = this.compiler.compile(snapshot);
     const r = await this.dataplane.apply(model);
     this.snapshot = snapshot;
+    this.firstFullAt ??= new Date().toISOString();
     if (r.fallback) this.log.debug('incremental policy update sent with nft -f', { why: r.fallback });
     return { changes: r.changes, detail: { mode: r.mode, via: r.via, policies: policies.length, rejected: this.rejected.size || undefined, localPods: localEndpoints.length, bytes: r.bytes || undefined } };
   }
@@ -232,6 +235,6 @@ export class PolicyController {
   }
 
   summary(): Record<string, unknown> {
-    return { ...this.reconciler.status(), ready: this.ready, policies: this.policies.items.size, rejected: this.rejected.size, updates: this.dataplane.method };
+    return { ...this.reconciler.status(), ready: this.ready, firstFullReconcileAt: this.firstFullAt, policies: this.policies.items.size, rejected: this.rejected.size, updates: this.dataplane.method };
   }
 }
