@@ -194,9 +194,9 @@ export function registerLab(program: Command): void {
     .argument('<node>', 'node name, e.g. node-1')
     .addOption(nameOpt())
     .option('-f, --follow', 'keep printing as the log grows')
-    .addOption(new Option('--component <name>', 'Kubernetes lab: twill | kubelet | containerd').choices(['twill', 'kubelet', 'containerd']).default('twill'))
+    .addOption(new Option('--component <name>', 'Kubernetes lab: twill | kubelet | containerd | kube-proxy').choices(['twill', 'kubelet', 'containerd', 'kube-proxy']).default('twill'))
     .action(
-      action('logs', async (node: string, o: { name?: string; follow?: boolean; component: 'twill' | 'kubelet' | 'containerd' }) => {
+      action('logs', async (node: string, o: { name?: string; follow?: boolean; component: 'twill' | 'kubelet' | 'containerd' | 'kube-proxy' }) => {
         const s = await resolveLab(o.name);
         if (!s.nodes.some((n) => n.name === node)) throw new Error(`lab ${s.name} has no node "${node}" (${s.nodes.map((n) => n.name).join(', ')})`);
         const file = s.kubernetes ? await kubeLogFile(s, node, o.component) : join(nodeDir(s.name, node), 'agent.log');

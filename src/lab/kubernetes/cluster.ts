@@ -16,7 +16,7 @@ import { startControlPlane, stopControlPlane } from './control-plane.js';
 import { external } from './externals.js';
 import { labImages, type LabImage } from './images.js';
 import { kubectl, kubectlJson, type KubectlTarget } from './kubectl.js';
-import { teardownNodeHost, type NodeHost } from './node-host.js';
+import { prepareNodeHost, teardownNodeHost, type NodeHost } from './node-host.js';
 import { importImages, startContainerd, startKubelet, startKubeProxy, stopNodeRuntime } from './node-runtime.js';
 import { deployManifest, installTwill } from './install.js';
 
@@ -88,25 +88,33 @@ export async function upKubeLab(o: KubeLabOptions, print: Print): Promise<LabSta
     print(`  ready after ${secs(t0)}`);
     const caCert = await readFile(cp.caFile, 'utf8');
     // One identity for every kube-proxy (RBAC binds system:node-proxier to the user system:kube-proxy).
-    const pkc = await readFile(await cp.clientKubeconfig('kube-proxy', 'system:kube-proxy', []), 'utf8');
-    await Promise.all(state.nodes.map(async (n) => {
+    const pkc = await cp.embeddedKubeconfig('kube-proxy', 'system:kube-proxy', []);
+    // One after the other: they share the folder the mount namespaces are pinned in.
+    for (const n of state.nodes) {
       const h = nodeHost(o.name, n.name);
       await createNodeNetns(state.underlayNetns, n.name, n.netns, n.underlayIP);
-      const { prepareNodeHost } = await import('./node-host.js');
       await prepareNodeHost(h);
       await installBasePlugins(h, o.cni);
+    }
+    // pause first (every sandbox needs it) so kubelets register at once; the larger images are
+    // imported meanwhile and are all in before any CNI — and so any pod — is installed.
+    const [pause, ...rest] = images;
+    const imports: Promise<void>[] = [];
+    await Promise.all(state.nodes.map(async (n) => {
+      const h = nodeHost(o.name, n.name);
       const cd = await startContainerd({ ...h, ip: n.underlayIP, kubeconfigText: '', caCert });
+      await importImages(h, [pause!]);
       print(`  ${n.name}  ${n.underlayIP}  containerd pid ${cd}`);
-      await importImages(h, images);
-      print(`  ${n.name}  imported ${images.map((i) => i.name).join(', ')}`);
-      const kc = await readFile(await cp.clientKubeconfig(`kubelet-${n.name}`, `system:node:${n.name}`, ['system:nodes']), 'utf8');
-      const kl = await startKubelet({ ...h, ip: n.underlayIP, kubeconfigText: kc.replace(cp.caFile, '/etc/kubernetes/pki/ca.crt'), caCert });
-      const kp = await startKubeProxy({ ...h, ip: n.underlayIP, kubeconfigText: '', caCert, proxyKubeconfigText: pkc.replace(cp.caFile, '/etc/kubernetes/pki/ca.crt'), clusterCidr: o.pool });
+      const kc = await cp.embeddedKubeconfig(`kubelet-${n.name}`, `system:node:${n.name}`, ['system:nodes']);
+      const kl = await startKubelet({ ...h, ip: n.underlayIP, kubeconfigText: kc, caCert });
+      const kp = await startKubeProxy({ ...h, ip: n.underlayIP, kubeconfigText: '', caCert, proxyKubeconfigText: pkc, clusterCidr: o.pool });
       print(`  ${n.name}  kubelet pid ${kl}, kube-proxy pid ${kp}`);
+      imports.push(importImages(h, rest).then(() => print(`  ${n.name}  imported ${images.map((i) => i.name).join(', ')}`)));
     }));
     const target = kubectlTarget(state);
-    await waitFor('every node registered', async () => (await kubectlJson<{ items: unknown[] }>(target, ['get', 'nodes'])).items.length === o.nodes, 60_000, 500);
+    await waitFor('every node registered', async () => (await kubectlJson<{ items: unknown[] }>(target, ['get', 'nodes'])).items.length === o.nodes, 120_000, 500);
     print(`nodes registered after ${secs(t0)} (NotReady until a CNI is installed)`);
+    await Promise.all(imports);
     if (o.cni === 'twill' && !install) {
       print('no CNI installed (--install none): nodes stay NotReady until one is (installLabCni)');
       return state;
@@ -152,13 +160,14 @@ export async function waitNodesReady(t: KubectlTarget, count: number, timeoutMs:
 /** Removes the Kubernetes parts of a lab (nodes' machines, control plane). Harmless on an etcd lab. */
 export async function downKubeParts(lab: string): Promise<void> {
   const nodes = await readdir(join(labDir(lab), 'nodes')).catch(() => [] as string[]);
-  for (const n of nodes) await stopNodeRuntime(kubeNodeDir(lab, n));
+  // Everything goes: no process needs a graceful stop (teardown SIGKILLs what is left anyway).
+  for (const n of nodes) await stopNodeRuntime(kubeNodeDir(lab, n), 200);
   for (const n of nodes) await teardownNodeHost(nodeHost(lab, n));
   // Any node the lab knew of but whose folder is gone (a crash between steps) still has cgroups.
   for (const n of await readdir(join(labDir(lab), 'mnt')).catch(() => [] as string[])) if (!nodes.includes(n)) await teardownNodeHost(nodeHost(lab, n));
   const mnt = join(labDir(lab), 'mnt');
   if (existsSync(mnt)) await import('../../dataplane/kernel/exec.js').then(({ run }) => run('umount', [mnt]).catch(() => undefined));
-  await stopControlPlane(controlPlaneDir(lab));
+  await stopControlPlane(controlPlaneDir(lab), 200);
 }
 
 export type { LabImage };

@@ -9,7 +9,7 @@ import { run } from '../../dataplane/kernel/exec.js';
 import { TwillError } from '../../util/errors.js';
 import { isAlive, readPid, stopPidFile, waitFor } from '../processes.js';
 import { external } from './externals.js';
-import { writeKubeconfig } from './kubeconfig.js';
+import { embeddedKubeconfigText, writeKubeconfig } from './kubeconfig.js';
 import { ensurePki, issueCert, type CertFiles, type Pki } from './pki.js';
 import { inNetns, pidFileOf, procFailed, startProc, type ProcSpec } from './spawn.js';
 
@@ -45,6 +45,8 @@ export interface ControlPlane {
   netns?: string;
   /** Issues a client certificate + kubeconfig for another identity (a kubelet, a test user). */
   clientKubeconfig(name: string, cn: string, groups: string[]): Promise<string>;
+  /** The same, as kubeconfig text with the certificates embedded (for a lab node's own /etc/kubernetes). */
+  embeddedKubeconfig(name: string, cn: string, groups: string[]): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -87,6 +89,10 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
   const clientKubeconfig = async (name: string, cn: string, groups: string[]): Promise<string> => {
     const c = await issueCert(pki, { name, cn, groups, usage: 'client' });
     return writeKubeconfig(join(o.dir, `${name}.kubeconfig`), { server: url, caFile: pki.ca.cert, client: c, user: cn });
+  };
+  const embeddedKubeconfig = async (name: string, cn: string, groups: string[]): Promise<string> => {
+    const c = await issueCert(pki, { name, cn, groups, usage: 'client' });
+    return embeddedKubeconfigText({ server: url, caFile: pki.ca.cert, client: c, user: cn });
   };
   const proc = (name: string, argv: string[]): ProcSpec => ({ name, dir: o.dir, netns: o.netns, argv });
 
@@ -151,6 +157,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
   return {
     url, kubeconfig, caFile: pki.ca.cert, admin, pki, dir: o.dir, ...(o.netns ? { netns: o.netns } : {}),
     clientKubeconfig,
+    embeddedKubeconfig,
     stop: () => stopControlPlane(o.dir),
   };
 }
@@ -170,11 +177,14 @@ async function waitReady(o: ControlPlaneOptions, spec: ProcSpec, pid: number, ur
   }
 }
 
-/** Stops every control-plane process recorded in `dir` (newest first). Harmless if none run. */
-export async function stopControlPlane(dir: string): Promise<void> {
+/**
+ * Stops every control-plane process recorded in `dir` (newest first), SIGKILL after `graceMs`
+ * each (kube-apiserver's graceful termination can take many seconds). Harmless if none run.
+ */
+export async function stopControlPlane(dir: string, graceMs = 2000): Promise<void> {
   for (const name of PROCS) {
     const file = pidFileOf({ dir, name });
     const pid = await readPid(file);
-    if (pid !== undefined) await stopPidFile(file, 5000);
+    if (pid !== undefined) await stopPidFile(file, graceMs);
   }
 }

@@ -8,7 +8,7 @@ import { nodeHost } from './cluster.js';
 import { hostPath } from './node-host.js';
 import { logFileOf } from './spawn.js';
 
-export async function kubeLogFile(s: LabState, node: string, component: 'twill' | 'kubelet' | 'containerd'): Promise<string> {
+export async function kubeLogFile(s: LabState, node: string, component: 'twill' | 'kubelet' | 'containerd' | 'kube-proxy'): Promise<string> {
   const h = nodeHost(s.name, node);
   if (component !== 'twill') return logFileOf({ dir: h.dir, name: component });
   if (s.kubernetes?.install === 'standalone') return logFileOf({ dir: h.dir, name: 'twill-agent' });

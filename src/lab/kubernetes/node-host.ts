@@ -94,11 +94,14 @@ export async function prepareNodeHost(h: NodeHost): Promise<void> {
   }
 }
 
-/** The cgroup v1 hierarchies mounted under /sys/fs/cgroup (not the v2 `unified` one). */
-export async function cgroupHierarchies(): Promise<string[]> {
+/**
+ * The cgroup hierarchies mounted under /sys/fs/cgroup: the v1 ones, and with `withUnified` the v2
+ * `unified` one too (runc mirrors containers there; the kubelet does not need the root to exist in it).
+ */
+export async function cgroupHierarchies(withUnified = false): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(CGROUP_V1).catch(() => [] as string[])) {
-    if (e === 'unified') continue;
+    if (e === 'unified' && !withUnified) continue;
     const p = join(CGROUP_V1, e);
     if (existsSync(join(p, 'cgroup.procs')) && !(await readlink(p).then(() => true, () => false))) out.push(e);
   }
@@ -146,7 +149,7 @@ function killAll(pids: number[]): void {
  * its cgroups. Harmless when parts are gone; works after a crash (it needs only the names).
  */
 export async function teardownNodeHost(h: NodeHost): Promise<void> {
-  const hiers = await cgroupHierarchies();
+  const hiers = await cgroupHierarchies(true);
   for (let round = 0; round < 20; round++) {
     const pids = new Set<number>(await mntnsPids(h.mntns));
     for (const hier of hiers) for (const p of await cgroupPids(join(CGROUP_V1, hier, h.cgroupRoot))) pids.add(p);

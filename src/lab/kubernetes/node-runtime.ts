@@ -165,8 +165,9 @@ export async function startKubeProxy(s: NodeRuntimeSpec & { proxyKubeconfigText:
 
 export const kubeletLog = (s: Pick<NodeHost, 'dir'>): string => logFileOf({ dir: s.dir, name: 'kubelet' });
 
-export async function stopNodeRuntime(dir: string): Promise<void> {
-  await stopPidFile(join(dir, 'kube-proxy.pid'), 3000);
-  await stopPidFile(join(dir, 'kubelet.pid'), 5000);
-  await stopPidFile(join(dir, 'containerd.pid'), 5000);
+/** Stops the node's kube-proxy, kubelet and containerd (`graceMs` each before SIGKILL). */
+export async function stopNodeRuntime(dir: string, graceMs = 3000): Promise<void> {
+  await stopPidFile(join(dir, 'kube-proxy.pid'), graceMs);
+  await stopPidFile(join(dir, 'kubelet.pid'), graceMs);
+  await stopPidFile(join(dir, 'containerd.pid'), graceMs);
 }
