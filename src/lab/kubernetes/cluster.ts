@@ -109,7 +109,9 @@ export async function upKubeLab(o: KubeLabOptions, print: Print): Promise<LabSta
       const kl = await startKubelet({ ...h, ip: n.underlayIP, kubeconfigText: kc, caCert });
       const kp = await startKubeProxy({ ...h, ip: n.underlayIP, kubeconfigText: '', caCert, proxyKubeconfigText: pkc, clusterCidr: o.pool });
       print(`  ${n.name}  kubelet pid ${kl}, kube-proxy pid ${kp}`);
-      imports.push(importImages(h, rest).then(() => print(`  ${n.name}  imported ${images.map((i) => i.name).join(', ')}`)));
+      const imported = importImages(h, rest).then(() => print(`  ${n.name}  imported ${images.map((i) => i.name).join(', ')}`));
+      imported.catch(() => undefined); // awaited below; a failure must not be an unhandled rejection meanwhile
+      imports.push(imported);
     }));
     const target = kubectlTarget(state);
     await waitFor('every node registered', async () => (await kubectlJson<{ items: unknown[] }>(target, ['get', 'nodes'])).items.length === o.nodes, 120_000, 500);
