@@ -4,6 +4,7 @@
 // nodes; pod→pod across nodes and pod→node work; a NetworkPolicy denies, then allows; Twill restarts
 // while a TCP stream runs between pods on two nodes, and the stream survives with no route changed.
 import assert from 'node:assert/strict';
+import { appendFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Lab } from '../../src/lab/lab.js';
@@ -13,15 +14,17 @@ import { kubectl, kubectlJson } from '../../src/lab/kubernetes/kubectl.js';
 import { podNetnsPath, probeInNetns, type KubePod } from '../../src/lab/kubernetes/pods.js';
 import { PAUSE_IMAGE } from '../../src/lab/kubernetes/node-runtime.js';
 import { startStandaloneAgent } from '../../src/lab/kubernetes/cni-setup.js';
-import { stopPidFile } from '../../src/lab/processes.js';
+import { stopPidFile, waitFor } from '../../src/lab/processes.js';
 import type { LabState } from '../../src/lab/state.js';
 import { applyText, echoServer, nodeRoutes, podsByLabel, spreadDeployment, tcpStream } from '../support/kube-lab.js';
 import { TestScope } from '../support/scope.js';
 
 const NAME = 'klsmoke';
 const scope = new TestScope();
+const t0 = Date.now();
+// Progress with timestamps, for a person watching a slow run (TWILL_TEST_LOG=FILE).
 const log = (l: string): void => {
-  if (process.env.TWILL_TEST_VERBOSE) console.error(`  [${NAME}] ${l}`);
+  if (process.env.TWILL_TEST_LOG) appendFileSync(process.env.TWILL_TEST_LOG, `${((Date.now() - t0) / 1000).toFixed(1)} ${l}\n`);
 };
 let st: LabState;
 const mode = deployManifest() ? 'deploy' : 'standalone';
@@ -30,6 +33,7 @@ before(async () => {
   await Lab.down(NAME, () => undefined);
   scope.defer(() => Lab.down(NAME, () => undefined));
   st = await upKubeLab({ name: NAME, nodes: 2, cni: 'twill', install: 'none', pool: '10.244.0.0/16' }, log);
+  log('lab up, no CNI');
 });
 after(() => scope.cleanup());
 
@@ -44,22 +48,29 @@ async function onNodes(app: string): Promise<[KubePod, KubePod]> {
   return [pods[0]!, pods[1]!];
 }
 
-test(`kubernetes smoke (Twill installed: ${mode})`, { timeout: 300_000 }, async (t) => {
+test(`kubernetes smoke (Twill installed: ${mode})`, { timeout: 480_000 }, async (t) => {
   await t.test('nodes are NotReady until Twill is up, then Ready', async () => {
     const nodes = await kubectlJson<NodeList>(kubectlTarget(st), ['get', 'nodes']);
     assert.equal(nodes.items.length, 2);
     // Longer than the kubelet's status period (2 s): without a CNI the nodes do not turn Ready.
     await sleep(3000);
     assert.deepEqual(await readyNodes(), [], 'no node may be Ready before a CNI is installed');
-    const t0 = Date.now();
+    const t1 = Date.now();
     await installLabCni(st, log, mode);
     await waitNodesReady(kubectlTarget(st), 2, 90_000);
-    log(`Ready ${Date.now() - t0} ms after installing Twill (${mode})`);
+    log(`Ready ${Date.now() - t1} ms after installing Twill (${mode})`);
   });
 
   await t.test('a Deployment spreads over both nodes; pod→pod across nodes and pod→node', async () => {
     await applyText(st, spreadDeployment('web', 2, PAUSE_IMAGE) + '---\n' + spreadDeployment('client', 2, PAUSE_IMAGE));
-    for (const d of ['web', 'client']) await kubectl(kubectlTarget(st), ['rollout', 'status', `deployment/${d}`, '--timeout=120s'], { timeoutMs: 130_000 });
+    await waitFor('web and client pods Running on both nodes', async () => {
+      for (const app of ['web', 'client']) {
+        const running = (await podsByLabel(st, `app=${app}`)).filter((p) => p.status.phase === 'Running');
+        if (new Set(running.map((p) => p.spec.nodeName)).size !== 2) return false;
+      }
+      return true;
+    }, 180_000, 500);
+    log('web and client Running on both nodes');
     const [web1, web2] = await onNodes('web');
     const [client1] = await onNodes('client');
     assert.deepEqual([web1.spec.nodeName, web2.spec.nodeName], ['node-1', 'node-2'], 'one web pod per node');
@@ -98,10 +109,14 @@ test(`kubernetes smoke (Twill installed: ${mode})`, { timeout: 300_000 }, async 
     const before = stream.got();
     assert.ok(before > 5, `the stream flows before the restart (${before} echoes)`);
     if (mode === 'deploy') {
-      const ds = (await kubectlJson<{ items: { metadata: { name: string } }[] }>(kubectlTarget(st), ['get', 'daemonsets', '-n', 'kube-system'])).items.find((d) => d.metadata.name.includes('twill'));
-      assert.ok(ds, 'Twill runs as a DaemonSet in kube-system');
-      await kubectl(kubectlTarget(st), ['-n', 'kube-system', 'rollout', 'restart', `daemonset/${ds.metadata.name}`]);
-      await kubectl(kubectlTarget(st), ['-n', 'kube-system', 'rollout', 'status', `daemonset/${ds.metadata.name}`, '--timeout=180s'], { timeoutMs: 190_000 });
+      const ds = (await kubectlJson<{ items: { metadata: { name: string; namespace: string } }[] }>(kubectlTarget(st), ['get', 'daemonsets', '-A', '-l', 'app.kubernetes.io/name=twill'])).items[0];
+      assert.ok(ds, 'Twill runs as a DaemonSet');
+      const before = (await podsByLabel(st, 'app.kubernetes.io/name=twill', ds.metadata.namespace)).map((p) => p.metadata.uid).sort();
+      await kubectl(kubectlTarget(st), ['-n', ds.metadata.namespace, 'rollout', 'restart', `daemonset/${ds.metadata.name}`]);
+      await kubectl(kubectlTarget(st), ['-n', ds.metadata.namespace, 'rollout', 'status', `daemonset/${ds.metadata.name}`, '--timeout=180s'], { timeoutMs: 190_000 });
+      const after = (await podsByLabel(st, 'app.kubernetes.io/name=twill', ds.metadata.namespace)).map((p) => p.metadata.uid);
+      assert.ok(after.length === 2 && after.every((u) => !before.includes(u)), 'every Twill pod was replaced');
+      log('Twill DaemonSet rolled out again');
     } else {
       // The standalone agents are restarted one node after the other, as a rolling update would.
       for (const n of st.nodes) {

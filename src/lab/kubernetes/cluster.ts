@@ -44,6 +44,7 @@ export function nodeHost(lab: string, node: string): NodeHost & { name: string }
 
 export function kubectlTarget(s: LabState): KubectlTarget {
   if (!s.kubernetes) throw new TwillError('CONFIG_INVALID', `lab ${s.name} is not a Kubernetes lab (bring one up with \`twill lab up --kubernetes\`)`);
+  if (!s.kubernetes.kubeconfig) throw new TwillError('TRY_AGAIN', `lab ${s.name}'s control plane is not up yet (or did not come up: see ${controlPlaneDir(s.name)})`);
   return { netns: s.underlayNetns, kubeconfig: s.kubernetes.kubeconfig };
 }
 
@@ -63,7 +64,7 @@ export async function upKubeLab(o: KubeLabOptions, print: Print): Promise<LabSta
   for (const b of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'kube-proxy', 'kubectl', 'containerd', 'ctr', 'containerd-shim-runc-v2', 'runc'] as const) external(b);
   const images = await labImages(o.cni);
   const existing = await loadLab(o.name);
-  if (existing && !existing.kubernetes) throw new TwillError('EXISTS', `lab ${o.name} is an etcd lab; remove it first (twill lab down --name ${o.name})`);
+  if (existing) throw new TwillError('EXISTS', `lab ${o.name} exists (${existing.kubernetes ? 'Kubernetes' : 'etcd'}); remove it first: twill lab down --name ${o.name}`);
   const install = o.cni !== 'twill' ? undefined : o.install === 'auto' ? (deployManifest() ? 'deploy' : 'standalone') : o.install === 'none' ? undefined : o.install;
   const names = Array.from({ length: o.nodes }, (_, i) => `node-${i + 1}`);
   const state: LabState = {
