@@ -1,6 +1,7 @@
 // The bench inside its network namespace: control plane, objects, the agent, measurements.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { open, readFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { agentRequest } from '../../src/cli/client.js';
@@ -33,6 +34,7 @@ interface AgentStatus {
   routing?: { firstAppliedAt?: string; applied?: { peers: number } };
   policy?: { ready: boolean; firstFullReconcileAt?: string; lastDurationMs?: number };
   apiTraffic?: { bytesIn: number; requests: number };
+  memoryMB?: Record<string, number>;
 }
 
 /** Latency from publishing a pod's address (as an agent does at ADD) to a watcher decoding it. */
@@ -63,7 +65,7 @@ async function publishLatency(store: KubernetesStore, admin: KubernetesStore, sa
   return { p50Ms: +(lat[Math.floor(lat.length / 2)] ?? NaN).toFixed(1), maxMs: +(lat.at(-1) ?? NaN).toFixed(1), samples: lat.length };
 }
 
-export async function runInside(o: Scale & { dir: string }): Promise<Record<string, unknown>> {
+export async function runInside(o: Scale & { dir: string; nodeOptions: string }): Promise<Record<string, unknown>> {
   log(`starting etcd and kube-apiserver in ${o.dir}`);
   // NamespaceLifecycle stays on (namespaces are created first); no ServiceAccount controller runs.
   const cp = await startControlPlane({ dir: o.dir, disableAdmission: ['ServiceAccount'] });
@@ -79,7 +81,7 @@ export async function runInside(o: Scale & { dir: string }): Promise<Record<stri
     const socket = join(o.dir, 'agent.sock');
     const argv = [twillBin(), 'agent', '--datastore', 'kubernetes', '--kubeconfig', cp.kubeconfig, '--node-name', SELF, '--state-dir', join(o.dir, 'state'), '--run-dir', join(o.dir, 'run'), '--socket', socket, '--log-level', 'info'];
     const t0 = Date.now();
-    agent = spawn(process.execPath, argv, { stdio: ['ignore', agentLog.fd, agentLog.fd] });
+    agent = spawn(process.execPath, argv, { stdio: ['ignore', agentLog.fd, agentLog.fd], env: { ...process.env, NODE_OPTIONS: o.nodeOptions } });
     await agentLog.close();
     const pid = agent.pid!;
     let exited = false;
@@ -105,12 +107,16 @@ export async function runInside(o: Scale & { dir: string }): Promise<Record<stri
     const steady = await sampleProc(pid);
     const after = await agentRequest<AgentStatus>(socket, 'GET', '/v1/status');
     const publish = await publishLatency(watcher, admin, 20);
+    const agentLines = (await readFile(join(o.dir, 'agent.log'), 'utf8')).split('\n').filter((l) => /joined the cluster|agent ready|reported the node network|WARN|ERROR/.test(l));
+    log(`agent log:\n${agentLines.slice(0, 20).join('\n')}`);
 
     const firstFullReconcileS = +(Math.max(routesAt, policyAt) / 1000).toFixed(2);
     const rssMB = Math.max(steady.hwmMB, atReady.hwmMB);
     return {
       bench: 'kubernetes-scale',
       scale: { nodes: o.nodes, pods: o.pods, policies: o.policies, namespaces: o.namespaces },
+      agentNodeOptions: o.nodeOptions,
+      loadAverage1m: loadavg()[0],
       apiObjectCreationMs: creation,
       agent: {
         firstFullReconcileS,
@@ -123,6 +129,7 @@ export async function runInside(o: Scale & { dir: string }): Promise<Record<stri
         apiBytesToReconcile: bytesAtReady,
         apiBytesTotal: after.apiTraffic?.bytesIn,
         apiRequests: after.apiTraffic?.requests,
+        processMemoryMB: after.memoryMB,
       },
       podAddressPublishToWatcher: publish,
       floors: { rssMB: RSS_FLOOR_MB, firstFullReconcileS: RECONCILE_FLOOR_S },

@@ -151,9 +151,11 @@ image_agnhost() {
     ln -sf agnhost "$root/agnhost-2"
     mkdir -p "$root/uploads"
     ln -sf /usr/bin/iperf "$root/usr/local/bin/iperf"
-    # A user and group the SupplementalGroups e2e test expects to find in the image.
+    # The user and groups the SupplementalGroups e2e test expects in the image (`id -G` as uid 1000
+    # prints "1000 50000 …": its own group first, then the image's group).
     chroot "$root" groupadd -g 50000 group-defined-in-image
-    chroot "$root" useradd -u 1000 -M -N -G group-defined-in-image user-defined-in-image
+    chroot "$root" groupadd -g 1000 user-defined-in-image
+    chroot "$root" useradd -u 1000 -g 1000 -M -G group-defined-in-image user-defined-in-image
     pack "$AGNHOST_REF" "$out" "$root" --config.entrypoint /agnhost --config.cmd pause \
       --config.exposedports 80/tcp --config.exposedports 8080/tcp --config.exposedports 8081/tcp \
       --config.exposedports 9376/tcp --config.exposedports 5000/tcp

@@ -144,6 +144,7 @@ export class LeaseReaper {
   private watch: KubeWatch<Obj> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private sweeping: Promise<void> | undefined;
 
   constructor(
     private readonly client: KubeClient,
@@ -153,7 +154,7 @@ export class LeaseReaper {
   async start(): Promise<void> {
     const revision = await this.resync();
     this.watch = new KubeWatch<Obj>(
-      { client: this.client, path: LEASES(this.namespace), what: `watching leases in ${this.namespace}`, decode: (o) => o, list: () => this.listAndSweep(), labelSelector: MANAGED },
+      { client: this.client, path: LEASES(this.namespace), what: `watching leases in ${this.namespace}`, decode: (o) => o, list: () => this.listLeases(true), labelSelector: MANAGED },
       {
         fromRevision: revision,
         onEvent: (ev) => {
@@ -173,32 +174,45 @@ export class LeaseReaper {
   }
 
   private async resync(): Promise<string> {
-    const { items, revision } = await this.listAndSweep();
+    const { items, revision } = await this.listLeases(true);
     this.replace(items);
     this.schedule();
     return revision;
   }
 
+  /** The leases; with `sweep`, also (in the background, off the start-up path) orphans. */
+  private async listLeases(sweep: boolean): Promise<{ items: Obj[]; revision: string }> {
+    const list = await this.client.request<{ items: Obj[]; metadata: { resourceVersion: string } }>(`${LEASES(this.namespace)}?labelSelector=${encodeURIComponent(MANAGED)}`, { what: `listing leases in ${this.namespace}` });
+    if (sweep && !this.sweeping) {
+      this.sweeping = this.sweepOrphans()
+        .catch((e: unknown) => log.warn('cannot sweep the objects of vanished leases yet', { error: describeError(e) }))
+        .finally(() => (this.sweeping = undefined));
+    }
+    return { items: list.items, revision: list.metadata.resourceVersion };
+  }
+
   /**
-   * Lists the leases and deletes objects attached to leases that no longer exist (a reaper that
-   * died between deleting a Lease and its objects). Objects are listed first: an object attached
-   * to a lease implies the lease existed before it, so a lease missing from the later list is gone.
+   * Deletes objects attached to leases that no longer exist (a reaper that died between deleting
+   * a Lease and its objects). Objects are listed first: an object attached to a lease implies the
+   * lease existed before it, so a lease missing from the later list is gone for good.
    */
-  private async listAndSweep(): Promise<{ items: Obj[]; revision: string }> {
+  private async sweepOrphans(): Promise<void> {
     const attached = new Set<string>();
     for (const kind of TWILL_KINDS) {
       const l = await this.client.request<{ items: Obj[] }>(`${collectionPath(kind)}?labelSelector=${encodeURIComponent(LEASE_LABEL)}`, { what: `listing objects attached to leases` });
       for (const o of l.items) attached.add(((o['metadata'] as Obj)['labels'] as Record<string, string>)[LEASE_LABEL]!);
     }
-    const list = await this.client.request<{ items: Obj[]; metadata: { resourceVersion: string } }>(`${LEASES(this.namespace)}?labelSelector=${encodeURIComponent(MANAGED)}`, { what: `listing leases in ${this.namespace}` });
-    const live = new Set(list.items.map(nameOf));
+    const live = new Set((await this.listLeases(false)).items.map(nameOf));
     for (const name of attached) {
-      if (!live.has(name)) {
-        log.info('deleting objects of a lease that no longer exists', { lease: name });
-        await deleteAttached(this.client, name);
-      }
+      if (this.stopped || live.has(name)) continue;
+      log.info('deleting objects of a lease that no longer exists', { lease: name });
+      await deleteAttached(this.client, name);
     }
-    return { items: list.items, revision: list.metadata.resourceVersion };
+  }
+
+  /** The background sweep, for tests that wait for it. */
+  swept(): Promise<void> {
+    return this.sweeping ?? Promise.resolve();
   }
 
   private replace(items: Obj[]): void {

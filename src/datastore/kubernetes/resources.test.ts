@@ -31,12 +31,17 @@ describe('kubernetes resources', () => {
     assert.deepEqual(p, {
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name: 'web', namespace: 'shop', labels: { app: 'web' }, annotations: { [POD_IPS_ANNOTATION]: '10.244.1.5,fd00:10:244::5' }, resourceVersion: '42' },
-      spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'nginx', ports: [{ name: 'http', containerPort: 80, protocol: 'TCP' }] }] },
+      metadata: { name: 'web', namespace: 'shop', labels: { app: 'web' }, resourceVersion: '42' },
+      spec: { containers: [{ name: 'c', ports: [{ name: 'http', containerPort: 80, protocol: 'TCP' }] }], nodeName: 'n1' },
       status: { phase: 'Pending', podIP: '10.244.1.5', podIPs: [{ ip: '10.244.1.5' }, { ip: 'fd00:10:244::5' }] },
     });
     const reported = decodeObject('Pod', { ...apiPod, status: { phase: 'Running', podIP: '10.244.1.6', podIPs: [{ ip: '10.244.1.6' }] } });
     assert.deepEqual(reported.status?.podIPs, [{ ip: '10.244.1.6' }], 'kubelet\'s status wins over the annotation');
+    const twin = decodeObject('Pod', { ...apiPod, metadata: { ...apiPod.metadata, name: 'web-2' } });
+    assert.equal(twin.metadata.labels, p.metadata.labels, 'identical label sets are one shared object');
+    assert.equal(twin.spec.containers, p.spec.containers, 'identical container port lists are shared');
+    const bare = decodeObject('Pod', { metadata: { name: 'x', namespace: 'shop' }, spec: { containers: [{ name: 'c', image: 'pause' }] } });
+    assert.deepEqual(bare.spec.containers, [], 'containers without ports are not kept');
   });
 
   it('a Node keeps addresses, podCIDRs and conditions; the lease label is hidden and re-attached on write', () => {

@@ -5,6 +5,9 @@
 // would drop what the store never kept.
 import { NAMESPACED, TWILL_API, type AnyResource, type Kind, type ResourceOf } from '../../model/types.js';
 import { API_VERSION, RESOURCE_PLURAL } from '../keys.js';
+import { Interner } from './intern.js';
+
+const shared = new Interner();
 
 /** The label that attaches an object to a Lease (value: the Lease's name). */
 export const LEASE_LABEL = 'twill.dev/lease';
@@ -51,37 +54,47 @@ function pick(o: Obj | undefined, keys: string[]): Obj | undefined {
   return Object.keys(out).length ? out : undefined;
 }
 
-function decodeMeta(m: Obj): AnyResource['metadata'] {
+function decodeMeta(m: Obj, keepAnnotations: boolean): AnyResource['metadata'] {
   const meta: Obj = { name: m['name'] };
-  if (m['namespace'] !== undefined) meta['namespace'] = m['namespace'];
+  if (m['namespace'] !== undefined) meta['namespace'] = shared.str(m['namespace'] as string);
   const labels = { ...((m['labels'] as Record<string, string> | undefined) ?? {}) };
   delete labels[LEASE_LABEL];
-  if (Object.keys(labels).length) meta['labels'] = labels;
+  if (Object.keys(labels).length) meta['labels'] = shared.value(labels);
   const ann = { ...((m['annotations'] as Record<string, string> | undefined) ?? {}) };
   for (const a of DROPPED_ANNOTATIONS) delete ann[a];
-  if (Object.keys(ann).length) meta['annotations'] = ann;
+  if (keepAnnotations && Object.keys(ann).length) meta['annotations'] = ann;
   if (m['resourceVersion'] !== undefined) meta['resourceVersion'] = m['resourceVersion'];
   return meta as unknown as AnyResource['metadata'];
 }
 
+/**
+ * A Pod keeps what policy and routing read: labels, node, hostNetwork, its addresses, and the
+ * containers' ports (named ports); images, container names without ports, annotations and every
+ * API default are dropped, and repeated values are shared (intern.ts).
+ */
 function decodePod(o: Obj): Obj {
+  const meta = (o['metadata'] ?? {}) as Obj;
   const spec = (o['spec'] ?? {}) as Obj;
-  const containers = ((spec['containers'] as Obj[] | undefined) ?? []).map((c) => {
-    const out: Obj = { name: c['name'] };
-    if (c['image'] !== undefined) out['image'] = c['image'];
-    const ports = (c['ports'] as Obj[] | undefined)?.map((p) => pick(p, ['name', 'containerPort', 'protocol']));
-    if (ports?.length) out['ports'] = ports;
-    return out;
-  });
-  const res: Obj = { spec: { ...pick(spec, ['nodeName', 'hostNetwork']), containers } };
-  let status = pick(o['status'] as Obj | undefined, ['phase', 'podIP', 'podIPs', 'hostIP', 'message']);
-  // Until kubelet reports status.podIPs, the addresses the agent published at CNI ADD stand in.
-  const published = ((o['metadata'] as Obj | undefined)?.['annotations'] as Record<string, string> | undefined)?.[POD_IPS_ANNOTATION];
-  if (published && !(status?.['podIPs'] as unknown[] | undefined)?.length && !status?.['podIP']) {
-    const ips = published.split(',').filter((ip) => /^[0-9a-fA-F:.]+$/.test(ip));
-    if (ips.length) status = { ...status, podIP: ips[0], podIPs: ips.map((ip) => ({ ip })) };
+  const containers: Obj[] = [];
+  for (const c of (spec['containers'] as Obj[] | undefined) ?? []) {
+    const ports = (c['ports'] as Obj[] | undefined)?.map((p) => pick(p, ['name', 'containerPort', 'protocol'])!);
+    if (ports?.length) containers.push({ name: c['name'], ports });
   }
-  if (status) res['status'] = status;
+  const podSpec: Obj = { ...pick(spec, ['hostNetwork']), containers: shared.value(containers) };
+  if (typeof spec['nodeName'] === 'string') podSpec['nodeName'] = shared.str(spec['nodeName']);
+  const res: Obj = { spec: podSpec };
+  const st = (o['status'] ?? {}) as Obj;
+  const status: Obj = {};
+  if (st['phase'] !== undefined) status['phase'] = shared.str(st['phase'] as string);
+  if (st['hostIP'] !== undefined) status['hostIP'] = shared.str(st['hostIP'] as string);
+  if (st['message'] !== undefined) status['message'] = st['message'];
+  let ips = ((st['podIPs'] as { ip: string }[] | undefined) ?? []).map((x) => x.ip);
+  if (ips.length === 0 && typeof st['podIP'] === 'string') ips = [st['podIP']];
+  // Until kubelet reports status.podIPs, the addresses the agent published at CNI ADD stand in.
+  const published = (meta['annotations'] as Record<string, string> | undefined)?.[POD_IPS_ANNOTATION];
+  if (ips.length === 0 && published) ips = published.split(',').filter((ip) => /^[0-9a-fA-F:.]+$/.test(ip));
+  if (ips.length) Object.assign(status, { podIP: ips[0], podIPs: ips.map((ip) => ({ ip })) });
+  if (Object.keys(status).length) res['status'] = status;
   return res;
 }
 
@@ -96,7 +109,7 @@ function decodeNode(o: Obj): Obj {
 
 /** An API object (or a list item, which lacks apiVersion/kind) as the model's resource. */
 export function decodeObject<K extends Kind>(kind: K, o: Obj): ResourceOf<K> {
-  const base: Obj = { apiVersion: API_VERSION[kind], kind, metadata: decodeMeta((o['metadata'] ?? {}) as Obj) };
+  const base: Obj = { apiVersion: API_VERSION[kind], kind, metadata: decodeMeta((o['metadata'] ?? {}) as Obj, kind !== 'Pod') };
   let rest: Obj;
   switch (kind) {
     case 'Pod':

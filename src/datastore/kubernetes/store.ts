@@ -224,6 +224,11 @@ export class KubernetesStore implements Store {
     }
   }
 
+  /** Resolves when the lease reaper's sweep of vanished leases' objects is done (tests). */
+  async reaperSwept(): Promise<void> {
+    await (await this.reaper)?.swept();
+  }
+
   /** The objects `lease` holds (for tests and diagnostics). */
   async attachedTo(kind: Kind, lease: string): Promise<AnyResource[]> {
     return (await this.listRaw(kind, undefined, `${LEASE_LABEL}=${lease}`)).items;
