@@ -41,7 +41,9 @@ export async function podStartBatch(s: LabState, batch: string, count: number, t
     await new Promise((r) => setTimeout(r, 500)); // the watch is established before the create
     const t0 = performance.now();
     await kubectl(t, ['create', '-f', '-'], { input: podsYaml(batch, count) });
-    await Promise.race([all, new Promise((_, rej) => setTimeout(() => rej(new Error(`${batch}: only ${running.size}/${count} pods Running after ${timeoutMs} ms`)), timeoutMs))]);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise((_, rej) => (timer = setTimeout(() => rej(new Error(`${batch}: only ${running.size}/${count} pods Running after ${timeoutMs} ms`)), timeoutMs)));
+    await Promise.race([all, late]).finally(() => clearTimeout(timer));
     return [...running.values()].map((x) => Math.round(x - t0));
   } finally {
     watch.kill();
