@@ -12,7 +12,7 @@ import { LabKubelet } from '../lab/kubelet.js';
 import { LAB_DEFAULTS, Lab } from '../lab/lab.js';
 import { loadManifests } from '../lab/manifest.js';
 import { formatMatrix, probeLab } from '../lab/probe.js';
-import { listLabs, loadLab, nodeDir, resolveLab } from '../lab/state.js';
+import { listLabs, loadLab, nodeDir, resolveLab, validateLabName } from '../lab/state.js';
 import { describeError } from '../util/errors.js';
 import { KUBE_LAB_DEFAULTS, kubectlTarget, upKubeLab } from '../lab/kubernetes/cluster.js';
 import { kubectl, kubectlInteractive } from '../lab/kubernetes/kubectl.js';
@@ -105,7 +105,9 @@ export function registerLab(program: Command): void {
     .option('--all', 'every lab on this host')
     .action(
       action('down', async (o: { name?: string; all?: boolean }) => {
-        const names = o.all ? await listLabs() : [(await loadLab(o.name ?? '')) ? o.name! : (await resolveLab(o.name)).name];
+        // A named lab is removed by its name alone: after a crash its lab.json may be gone while its
+        // namespaces, processes, mounts and cgroups are not.
+        const names = o.all ? await listLabs() : [o.name ? validateLabName(o.name) : (await resolveLab(undefined)).name];
         for (const n of names) await Lab.down(n, print);
       }),
     );
