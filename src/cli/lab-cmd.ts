@@ -12,8 +12,13 @@ import { LabKubelet } from '../lab/kubelet.js';
 import { LAB_DEFAULTS, Lab } from '../lab/lab.js';
 import { loadManifests } from '../lab/manifest.js';
 import { formatMatrix, probeLab } from '../lab/probe.js';
-import { listLabs, loadLab, nodeDir, resolveLab } from '../lab/state.js';
+import { listLabs, loadLab, nodeDir, resolveLab, validateLabName } from '../lab/state.js';
 import { describeError } from '../util/errors.js';
+import { KUBE_LAB_DEFAULTS, kubectlTarget, upKubeLab } from '../lab/kubernetes/cluster.js';
+import { kubectl, kubectlInteractive } from '../lab/kubernetes/kubectl.js';
+import { getPod, podNetnsPath, probeKubeLab } from '../lab/kubernetes/pods.js';
+import { kubeLogFile } from '../lab/kubernetes/logs.js';
+import type { LabState } from '../lab/state.js';
 import { isBackendName } from '../dataplane/routing/registry.js';
 import type { BackendName } from '../model/types.js';
 
@@ -38,7 +43,9 @@ function action<A extends unknown[]>(name: string, fn: (...args: A) => Promise<v
 }
 
 async function withLab(name: string | undefined, fn: (lab: Lab) => Promise<void>): Promise<void> {
-  const lab = await Lab.open(await resolveLab(name));
+  const st = await resolveLab(name);
+  if (st.kubernetes) throw new Error(`lab ${st.name} is a Kubernetes lab: this command works on etcd labs; use \`twill lab kubectl -- …\``);
+  const lab = await Lab.open(st);
   try {
     await fn(lab);
   } finally {
@@ -62,11 +69,22 @@ export function registerLab(program: Command): void {
     .option('--lease-ttl <seconds>', 'node liveness lease', int, LAB_DEFAULTS.leaseTtlSeconds)
     .option('--block-grace <seconds>', 'how long a dead node keeps its blocks', int, LAB_DEFAULTS.blockGraceSeconds)
     .option('--name <name>', 'lab name', 'lab')
+    .option('--kubernetes', 'a real Kubernetes cluster: kube-apiserver, controllers, scheduler; containerd, runc and kubelet per node')
+    .addOption(new Option('--cni <cni>', 'with --kubernetes: what wires pods (bridge = the reference bridge + host-local plugins)').choices(['twill', 'bridge']).default(KUBE_LAB_DEFAULTS.cni))
+    .addOption(new Option('--install <how>', 'with --kubernetes --cni twill: kubectl apply -f deploy/twill.yaml, or a standalone agent per node').choices(['auto', 'deploy', 'standalone', 'none']).default(KUBE_LAB_DEFAULTS.install))
     .action(
-      action('up', async (o: { nodes: number; backend: string; directRouting?: boolean; pool: string; leaseTtl: number; blockGrace: number; name: string }) => {
+      action('up', async (o: { nodes: number; backend: string; directRouting?: boolean; pool: string; leaseTtl: number; blockGrace: number; name: string; kubernetes?: boolean; cni: 'twill' | 'bridge'; install: 'auto' | 'deploy' | 'standalone' | 'none' }) => {
         if (!isBackendName(o.backend)) throw new Error(`--backend must be vxlan or host-gw, got "${o.backend}"`);
         if (o.nodes < 1 || o.nodes > 50) throw new Error('--nodes must be between 1 and 50');
         const t0 = Date.now();
+        if (o.kubernetes) {
+          print(`lab ${o.name}: bringing up a Kubernetes cluster of ${o.nodes} node(s), CNI ${o.cni}, pool ${o.pool}`);
+          const st = await upKubeLab({ name: o.name, nodes: o.nodes, cni: o.cni, install: o.install, pool: o.pool }, print);
+          print('');
+          print((await kubectl(kubectlTarget(st), ['get', 'nodes', '-o', 'wide'])).stdout.trimEnd());
+          print(`lab ${o.name} is up (${((Date.now() - t0) / 1000).toFixed(1)} s). Next: twill lab kubectl -- get pods -A; twill lab apply -f FILE; twill lab probe`);
+          return;
+        }
         print(`lab ${o.name}: bringing up ${o.nodes} node(s), backend ${o.backend}${o.directRouting ? ' (direct routing)' : ''}, pool ${o.pool}`);
         const l = await Lab.up({ name: o.name, nodes: o.nodes, backend: o.backend as BackendName, directRouting: o.directRouting ?? false, pool: o.pool, leaseTtlSeconds: o.leaseTtl, blockGraceSeconds: o.blockGrace }, print);
         try {
@@ -87,7 +105,9 @@ export function registerLab(program: Command): void {
     .option('--all', 'every lab on this host')
     .action(
       action('down', async (o: { name?: string; all?: boolean }) => {
-        const names = o.all ? await listLabs() : [(await loadLab(o.name ?? '')) ? o.name! : (await resolveLab(o.name)).name];
+        // A named lab is removed by its name alone: after a crash its lab.json may be gone while its
+        // namespaces, processes, mounts and cgroups are not.
+        const names = o.all ? await listLabs() : [o.name ? validateLabName(o.name) : (await resolveLab(undefined)).name];
         for (const n of names) await Lab.down(n, print);
       }),
     );
@@ -96,7 +116,8 @@ export function registerLab(program: Command): void {
     action('list', async () => {
       for (const n of await listLabs()) {
         const s = await loadLab(n);
-        print(s ? `${n}  ${s.nodes.length} nodes  backend ${s.backend}  pool ${s.pool}  since ${s.createdAt}` : n);
+        if (s?.kubernetes) print(`${n}  ${s.nodes.length} nodes  kubernetes ${s.kubernetes.url}  cni ${s.kubernetes.cni}${s.kubernetes.install ? ` (${s.kubernetes.install})` : ''}  since ${s.createdAt}`);
+        else print(s ? `${n}  ${s.nodes.length} nodes  backend ${s.backend}  pool ${s.pool}  since ${s.createdAt}` : n);
       }
     }),
   );
@@ -109,6 +130,12 @@ export function registerLab(program: Command): void {
     .addOption(outputOpt(['text', 'wide', 'json']).default('text'))
     .action(
       action('get', async (what: string, o: { name?: string; output: 'text' | 'wide' | 'json' }) => {
+        const st = await resolveLab(o.name);
+        if (st.kubernetes) {
+          const out = o.output === 'text' ? [] : ['-o', o.output];
+          print((await kubectl(kubectlTarget(st), ['get', what, ...(/^(nodes?|no)$/.test(what) ? [] : ['-A']), ...out])).stdout.trimEnd());
+          return;
+        }
         await withLab(o.name, async (l) => {
           if (/^(nodes?|no)$/.test(what)) print(await getNodes(l, o.output));
           else if (/^(pods?|po)$/.test(what)) print(await getPods(l, o.output));
@@ -126,6 +153,11 @@ export function registerLab(program: Command): void {
       .addOption(nameOpt())
       .action(
         action(verb, async (o: { filename: string[]; name?: string }) => {
+          const st = await resolveLab(o.name);
+          if (st.kubernetes) {
+            print((await kubectl(kubectlTarget(st), [verb, ...o.filename.flatMap((f) => ['-f', f])])).stdout.trimEnd());
+            return;
+          }
           const docs = await loadManifests(o.filename);
           await withLab(o.name, (l) => (verb === 'apply' ? applyDocs(l, docs, print) : deleteDocs(l, docs, print)));
         }),
@@ -140,6 +172,14 @@ export function registerLab(program: Command): void {
     .addOption(nameOpt())
     .action(
       action('exec', async (pod: string, cmd: string[], o: { name?: string }) => {
+        const st = await resolveLab(o.name);
+        if (st.kubernetes) {
+          const [ns, name] = pod.includes('/') ? pod.split('/', 2) : ['default', pod];
+          const path = await podNetnsPath(st, await getPod(st, ns!, name!));
+          const child = spawn('nsenter', [`--net=${path}`, '--', ...cmd], { stdio: 'inherit' });
+          process.exitCode = await new Promise<number>((r) => child.on('close', (c) => r(c ?? 1)));
+          return;
+        }
         await withLab(o.name, async (l) => {
           const [ns, name] = pod.includes('/') ? pod.split('/', 2) : ['default', pod];
           const rec = await new LabKubelet(l).record(ns!, name!);
@@ -156,11 +196,12 @@ export function registerLab(program: Command): void {
     .argument('<node>', 'node name, e.g. node-1')
     .addOption(nameOpt())
     .option('-f, --follow', 'keep printing as the log grows')
+    .addOption(new Option('--component <name>', 'Kubernetes lab: twill | kubelet | containerd | kube-proxy').choices(['twill', 'kubelet', 'containerd', 'kube-proxy']).default('twill'))
     .action(
-      action('logs', async (node: string, o: { name?: string; follow?: boolean }) => {
+      action('logs', async (node: string, o: { name?: string; follow?: boolean; component: 'twill' | 'kubelet' | 'containerd' | 'kube-proxy' }) => {
         const s = await resolveLab(o.name);
         if (!s.nodes.some((n) => n.name === node)) throw new Error(`lab ${s.name} has no node "${node}" (${s.nodes.map((n) => n.name).join(', ')})`);
-        const file = join(nodeDir(s.name, node), 'agent.log');
+        const file = s.kubernetes ? await kubeLogFile(s, node, o.component) : join(nodeDir(s.name, node), 'agent.log');
         if (o.follow) {
           const child = spawn('tail', ['-n', '+1', '-F', file], { stdio: 'inherit' });
           await new Promise((r) => child.on('close', r));
@@ -179,11 +220,44 @@ export function registerLab(program: Command): void {
     .addOption(outputOpt(['text', 'json']).default('text'))
     .action(
       action('probe', async (o: { port?: string[]; protocol?: ('tcp' | 'udp')[]; timeout: number; namespace?: string[]; name?: string; output: string }) => {
+        const st = await resolveLab(o.name);
+        if (st.kubernetes) {
+          if (o.protocol?.includes('udp')) throw new Error('a Kubernetes lab probes TCP only');
+          const results = await probeKubeLab(st, { ports: o.port?.map(int), timeoutMs: o.timeout, namespaces: o.namespace });
+          if (o.output === 'json') print(JSON.stringify({ results }, null, 1));
+          else print(results.length ? formatMatrix(results) : 'no running pods with TCP containerPorts to probe');
+          return;
+        }
         await withLab(o.name, async (l) => {
           const results = await probeLab(l, { ports: o.port?.map(int), protocols: o.protocol, timeoutMs: o.timeout, namespaces: o.namespace });
           if (o.output === 'json') print(JSON.stringify({ results }, null, 1));
           else print(results.length ? formatMatrix(results) : 'no pods with ports to probe (apply some with `twill lab apply -f`)');
         });
+      }),
+    );
+
+  lab
+    .command('kubectl')
+    .description('kubectl against a Kubernetes lab (admin): twill lab kubectl -- get pods -A')
+    .argument('[args...]', 'kubectl arguments (after --)')
+    .addOption(nameOpt())
+    .action(
+      action('kubectl', async (args: string[], o: { name?: string }) => {
+        process.exitCode = await kubectlInteractive(kubectlTarget(await resolveLab(o.name)), args);
+      }),
+    );
+
+  lab
+    .command('kubeconfig')
+    .description('where the admin kubeconfig of a Kubernetes lab is, and how to use it')
+    .addOption(nameOpt())
+    .action(
+      action('kubeconfig', async (o: { name?: string }) => {
+        const st: LabState = await resolveLab(o.name);
+        const t = kubectlTarget(st);
+        print(t.kubeconfig);
+        console.error(`# the apiserver (${st.kubernetes!.url}) is reachable from the lab's underlay namespace:`);
+        console.error(`#   nsenter --net=/run/netns/${t.netns} kubectl --kubeconfig ${t.kubeconfig} get nodes`);
       }),
     );
 

@@ -17,6 +17,7 @@ import { labDir, loadLab, nodeDir, nodeNetns, podDir, saveLab, underlayNetns, va
 import { LabKubelet } from './kubelet.js';
 import { createNodeNetns, createUnderlay, deleteNodeNetns, nodeUnderlayIp } from './topology.js';
 import { readdir } from 'node:fs/promises';
+import { downKubeParts } from './kubernetes/cluster.js';
 
 export interface LabUpOptions {
   name: string;
@@ -270,6 +271,8 @@ export class Lab {
     for (const p of await readdir(podsDir).catch(() => [] as string[])) await stopPidFile(join(podsDir, p, 'server.pid'), 500);
     const nodesDir = join(dir, 'nodes');
     for (const n of await readdir(nodesDir).catch(() => [] as string[])) await stopNodeAgent(join(nodesDir, n), 'SIGTERM').catch(() => undefined);
+    // A Kubernetes lab's kubelets, containerds, containers, mounts, cgroups and control plane.
+    await downKubeParts(name);
     await stopLabEtcd(join(dir, 'etcd'));
     let removed = 0;
     for (const ns of await listNetns()) {

@@ -27,6 +27,23 @@ export interface LabState {
   /** Agent settings chosen at `lab up` (short lease and grace so the lab shows failures quickly). */
   leaseTtlSeconds: number;
   blockGraceSeconds: number;
+  /** Set when the lab is a real Kubernetes cluster (`lab up --kubernetes`). */
+  kubernetes?: KubeLabInfo;
+}
+
+export type LabCni = 'twill' | 'bridge';
+
+export interface KubeLabInfo {
+  /** What wires pods: Twill, or the reference bridge + host-local plugins (the baseline). */
+  cni: LabCni;
+  /** How Twill got there: `kubectl apply -f deploy/twill.yaml`, or a standalone agent per node. */
+  install?: 'deploy' | 'standalone';
+  /** https://192.0.2.1:6443, reachable from the underlay namespace and every node. */
+  url: string;
+  /** Admin kubeconfig (use it from the underlay namespace: `twill lab kubectl`). */
+  kubeconfig: string;
+  /** The pod range the lab gives each node (bridge / standalone: routed by the lab). */
+  podCidrs: Record<string, string>;
 }
 
 export function validateLabName(name: string): string {

@@ -1,0 +1,177 @@
+// `twill lab up --kubernetes`: the etcd lab's wires (underlay bridge, one namespace per node)
+// with a real cluster on them. The underlay namespace runs etcd, kube-apiserver,
+// kube-controller-manager and kube-scheduler on 192.0.2.1; each node runs containerd, runc and the
+// kubelet in its own mount namespace; images are imported, never pulled; then the CNI: Twill (the
+// operator's `kubectl apply -f deploy/twill.yaml`, or a standalone agent per node) or the
+// reference bridge plugins.
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { TwillError } from '../../util/errors.js';
+import { waitFor } from '../processes.js';
+import { labDir, loadLab, nodeNetns, saveLab, underlayNetns, validateLabName, type LabCni, type LabState } from '../state.js';
+import { createNodeNetns, createUnderlay, nodeUnderlayIp, UNDERLAY_GATEWAY } from '../topology.js';
+import { installBasePlugins, bridgeConflist, routePodCidrs, startStandaloneAgent, writeConflist } from './cni-setup.js';
+import { startControlPlane, stopControlPlane } from './control-plane.js';
+import { external } from './externals.js';
+import { labImages, type LabImage } from './images.js';
+import { kubectl, kubectlJson, type KubectlTarget } from './kubectl.js';
+import { prepareNodeHost, teardownNodeHost, type NodeHost } from './node-host.js';
+import { importImages, startContainerd, startKubelet, startKubeProxy, stopNodeRuntime } from './node-runtime.js';
+import { deployManifest, installTwill } from './install.js';
+
+export interface KubeLabOptions {
+  name: string;
+  nodes: number;
+  cni: LabCni;
+  /** twill: how to install it; `auto` = the operator's manifest when it exists, else standalone. */
+  install: 'auto' | 'deploy' | 'standalone' | 'none';
+  pool: string;
+  /** How long to wait for every node to be Ready. */
+  readyTimeoutMs?: number;
+}
+
+export const KUBE_LAB_DEFAULTS = { nodes: 2, cni: 'twill' as LabCni, install: 'auto' as const, pool: '10.244.0.0/16' };
+
+type Print = (line: string) => void;
+
+export const controlPlaneDir = (lab: string): string => join(labDir(lab), 'control-plane');
+export const kubeNodeDir = (lab: string, node: string): string => join(labDir(lab), 'nodes', node);
+
+export function nodeHost(lab: string, node: string): NodeHost & { name: string } {
+  return { name: node, dir: kubeNodeDir(lab, node), netns: nodeNetns(lab, node), mntns: join(labDir(lab), 'mnt', node), cgroupRoot: `/twl-${lab}-${node}` };
+}
+
+export function kubectlTarget(s: LabState): KubectlTarget {
+  if (!s.kubernetes) throw new TwillError('CONFIG_INVALID', `lab ${s.name} is not a Kubernetes lab (bring one up with \`twill lab up --kubernetes\`)`);
+  if (!s.kubernetes.kubeconfig) throw new TwillError('TRY_AGAIN', `lab ${s.name}'s control plane is not up yet (or did not come up: see ${controlPlaneDir(s.name)})`);
+  return { netns: s.underlayNetns, kubeconfig: s.kubernetes.kubeconfig };
+}
+
+/** The pod range the lab gives node-i (bridge and standalone modes). */
+export function labPodCidr(pool: string, index: number): string {
+  const [net, len] = pool.split('/');
+  if (Number(len) > 16) throw new TwillError('CONFIG_INVALID', `--pool ${pool}: a Kubernetes lab needs a /16 or larger (one /24 per node)`);
+  const o = net!.split('.').map(Number);
+  return `${o[0]}.${o[1]}.${index}.0/24`;
+}
+
+const secs = (t0: number): string => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+
+export async function upKubeLab(o: KubeLabOptions, print: Print): Promise<LabState> {
+  validateLabName(o.name);
+  const t0 = Date.now();
+  for (const b of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'kube-proxy', 'kubectl', 'containerd', 'ctr', 'containerd-shim-runc-v2', 'runc'] as const) external(b);
+  const images = await labImages(o.cni);
+  const existing = await loadLab(o.name);
+  if (existing) throw new TwillError('EXISTS', `lab ${o.name} exists (${existing.kubernetes ? 'Kubernetes' : 'etcd'}); remove it first: twill lab down --name ${o.name}`);
+  const install = o.cni !== 'twill' ? undefined : o.install === 'auto' ? (deployManifest() ? 'deploy' : 'standalone') : o.install === 'none' ? undefined : o.install;
+  const names = Array.from({ length: o.nodes }, (_, i) => `node-${i + 1}`);
+  const state: LabState = {
+    name: o.name, createdAt: new Date().toISOString(), pool: o.pool, backend: 'vxlan', directRouting: false,
+    etcd: { clientUrl: '', socket: '' }, underlayNetns: underlayNetns(o.name),
+    nodes: names.map((n, i) => ({ name: n, netns: nodeNetns(o.name, n), underlayIP: nodeUnderlayIp(i + 1) })),
+    leaseTtlSeconds: 0, blockGraceSeconds: 0,
+    kubernetes: { cni: o.cni, ...(install ? { install } : {}), url: '', kubeconfig: '', podCidrs: Object.fromEntries(names.map((n, i) => [n, labPodCidr(o.pool, i + 1)])) },
+  };
+  await mkdir(labDir(o.name), { recursive: true });
+  await saveLab(state);
+  try {
+    await createUnderlay(state.underlayNetns);
+    print(`control plane in ${state.underlayNetns} (${UNDERLAY_GATEWAY})`);
+    const cp = await startControlPlane({
+      dir: controlPlaneDir(o.name), netns: state.underlayNetns, bindAddress: UNDERLAY_GATEWAY, withControllers: true,
+      allocateNodeCidrs: { clusterCidr: o.pool, nodeMaskSize: 24 }, print,
+    });
+    state.kubernetes!.url = cp.url;
+    state.kubernetes!.kubeconfig = cp.kubeconfig;
+    await saveLab(state);
+    print(`  ready after ${secs(t0)}`);
+    const caCert = await readFile(cp.caFile, 'utf8');
+    // One identity for every kube-proxy (RBAC binds system:node-proxier to the user system:kube-proxy).
+    const pkc = await cp.embeddedKubeconfig('kube-proxy', 'system:kube-proxy', []);
+    // One after the other: they share the folder the mount namespaces are pinned in.
+    for (const n of state.nodes) {
+      const h = nodeHost(o.name, n.name);
+      await createNodeNetns(state.underlayNetns, n.name, n.netns, n.underlayIP);
+      await prepareNodeHost(h);
+      await installBasePlugins(h, o.cni);
+    }
+    // pause first (every sandbox needs it) so kubelets register at once; the larger images are
+    // imported meanwhile and are all in before any CNI — and so any pod — is installed.
+    const [pause, ...rest] = images;
+    const imports: Promise<void>[] = [];
+    await Promise.all(state.nodes.map(async (n) => {
+      const h = nodeHost(o.name, n.name);
+      const cd = await startContainerd({ ...h, ip: n.underlayIP, kubeconfigText: '', caCert });
+      await importImages(h, [pause!]);
+      print(`  ${n.name}  ${n.underlayIP}  containerd pid ${cd}`);
+      const kc = await cp.embeddedKubeconfig(`kubelet-${n.name}`, `system:node:${n.name}`, ['system:nodes']);
+      const kl = await startKubelet({ ...h, ip: n.underlayIP, kubeconfigText: kc, caCert });
+      const kp = await startKubeProxy({ ...h, ip: n.underlayIP, kubeconfigText: '', caCert, proxyKubeconfigText: pkc, clusterCidr: o.pool });
+      print(`  ${n.name}  kubelet pid ${kl}, kube-proxy pid ${kp}`);
+      const imported = importImages(h, rest).then(() => print(`  ${n.name}  imported ${images.map((i) => i.name).join(', ')}`));
+      imported.catch(() => undefined); // awaited below; a failure must not be an unhandled rejection meanwhile
+      imports.push(imported);
+    }));
+    const target = kubectlTarget(state);
+    await waitFor('every node registered', async () => (await kubectlJson<{ items: unknown[] }>(target, ['get', 'nodes'])).items.length === o.nodes, 120_000, 500);
+    print(`nodes registered after ${secs(t0)} (NotReady until a CNI is installed)`);
+    await Promise.all(imports);
+    if (o.cni === 'twill' && !install) {
+      print('no CNI installed (--install none): nodes stay NotReady until one is (installLabCni)');
+      return state;
+    }
+    await installLabCni(state, print);
+    await waitNodesReady(target, o.nodes, o.readyTimeoutMs ?? 120_000);
+    print(`every node Ready after ${secs(t0)}`);
+    return state;
+  } catch (e) {
+    print(`lab ${o.name} did not come up; its parts stay for inspection under ${labDir(o.name)} (remove with \`twill lab down --name ${o.name}\`)`);
+    throw e;
+  }
+}
+
+/** Installs the lab's CNI (see KubeLabOptions); `install` overrides the one recorded in the lab. */
+export async function installLabCni(state: LabState, print: Print, install?: 'deploy' | 'standalone'): Promise<void> {
+  const k = state.kubernetes!;
+  if (install && k.cni === 'twill') {
+    k.install = install;
+    await saveLab(state);
+  }
+  const routed = state.nodes.map((n) => ({ netns: n.netns, ip: n.underlayIP, podCidr: k.podCidrs[n.name]! }));
+  if (k.cni === 'bridge') {
+    for (const n of state.nodes) await writeConflist(nodeHost(state.name, n.name), '10-bridge.conflist', bridgeConflist(k.podCidrs[n.name]!));
+    await routePodCidrs(routed);
+    print('CNI: reference bridge + host-local, one /24 per node, routed by the lab');
+  } else if (k.install === 'standalone') {
+    await Promise.all(state.nodes.map((n) => startStandaloneAgent(nodeHost(state.name, n.name), k.podCidrs[n.name]!)));
+    await routePodCidrs(routed);
+    print('CNI: Twill, a standalone agent per node (deploy/twill.yaml not found), pod ranges routed by the lab');
+  } else if (k.install === 'deploy') {
+    await installTwill(kubectlTarget(state), print);
+  }
+}
+
+export async function waitNodesReady(t: KubectlTarget, count: number, timeoutMs: number): Promise<void> {
+  await waitFor(`${count} nodes Ready`, async () => {
+    const nodes = await kubectlJson<{ items: { status?: { conditions?: { type: string; status: string }[] } }[] }>(t, ['get', 'nodes']);
+    return nodes.items.length === count && nodes.items.every((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+  }, timeoutMs, 250);
+}
+
+/** Removes the Kubernetes parts of a lab (nodes' machines, control plane). Harmless on an etcd lab. */
+export async function downKubeParts(lab: string): Promise<void> {
+  const nodes = await readdir(join(labDir(lab), 'nodes')).catch(() => [] as string[]);
+  // Everything goes: no process needs a graceful stop (teardown SIGKILLs what is left anyway).
+  for (const n of nodes) await stopNodeRuntime(kubeNodeDir(lab, n), 200);
+  for (const n of nodes) await teardownNodeHost(nodeHost(lab, n));
+  // Any node the lab knew of but whose folder is gone (a crash between steps) still has cgroups.
+  for (const n of await readdir(join(labDir(lab), 'mnt')).catch(() => [] as string[])) if (!nodes.includes(n)) await teardownNodeHost(nodeHost(lab, n));
+  const mnt = join(labDir(lab), 'mnt');
+  if (existsSync(mnt)) await import('../../dataplane/kernel/exec.js').then(({ run }) => run('umount', [mnt]).catch(() => undefined));
+  await stopControlPlane(controlPlaneDir(lab), 200);
+}
+
+export type { LabImage };
+export { kubectl };

@@ -1,0 +1,135 @@
+// The Kubernetes smoke test: a 2-node Kubernetes lab (real kube-apiserver, kubelet, containerd,
+// runc), Twill installed the operator's way (deploy/twill.yaml) when this checkout has it, else as a
+// standalone agent per node. Nodes are Ready only after Twill is up; a Deployment spreads over both
+// nodes; pod→pod across nodes and pod→node work; a NetworkPolicy denies, then allows; Twill restarts
+// while a TCP stream runs between pods on two nodes, and the stream survives with no route changed.
+import assert from 'node:assert/strict';
+import { appendFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Lab } from '../../src/lab/lab.js';
+import { installLabCni, kubectlTarget, nodeHost, upKubeLab, waitNodesReady } from '../../src/lab/kubernetes/cluster.js';
+import { deployManifest } from '../../src/lab/kubernetes/install.js';
+import { kubectl, kubectlJson } from '../../src/lab/kubernetes/kubectl.js';
+import { podNetnsPath, probeInNetns, type KubePod } from '../../src/lab/kubernetes/pods.js';
+import { PAUSE_IMAGE } from '../../src/lab/kubernetes/node-runtime.js';
+import { startStandaloneAgent } from '../../src/lab/kubernetes/cni-setup.js';
+import { stopPidFile, waitFor } from '../../src/lab/processes.js';
+import type { LabState } from '../../src/lab/state.js';
+import { applyText, echoServer, nodeRoutes, podsByLabel, spreadDeployment, tcpStream } from '../support/kube-lab.js';
+import { TestScope } from '../support/scope.js';
+
+const NAME = 'klsmoke';
+const scope = new TestScope();
+const t0 = Date.now();
+// Progress with timestamps, for a person watching a slow run (TWILL_TEST_LOG=FILE).
+const log = (l: string): void => {
+  if (process.env.TWILL_TEST_LOG) appendFileSync(process.env.TWILL_TEST_LOG, `${((Date.now() - t0) / 1000).toFixed(1)} ${l}\n`);
+};
+let st: LabState;
+const mode = deployManifest() ? 'deploy' : 'standalone';
+
+before(async () => {
+  await Lab.down(NAME, () => undefined);
+  scope.defer(() => Lab.down(NAME, () => undefined));
+  st = await upKubeLab({ name: NAME, nodes: 2, cni: 'twill', install: 'none', pool: '10.244.0.0/16' }, log);
+  log('lab up, no CNI');
+});
+after(() => scope.cleanup());
+
+type NodeList = { items: { metadata: { name: string }; status?: { conditions?: { type: string; status: string }[] } }[] };
+const readyNodes = async (): Promise<string[]> =>
+  (await kubectlJson<NodeList>(kubectlTarget(st), ['get', 'nodes'])).items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((n) => n.metadata.name);
+
+const connects = async (from: KubePod, ip: string, port: number, timeoutMs = 1500): Promise<boolean> => (await probeInNetns(await podNetnsPath(st, from), [{ ip, port, timeoutMs }]))[0]!.ok;
+
+async function onNodes(app: string): Promise<[KubePod, KubePod]> {
+  const pods = (await podsByLabel(st, `app=${app}`)).filter((p) => p.status.phase === 'Running').sort((a, b) => a.spec.nodeName!.localeCompare(b.spec.nodeName!));
+  return [pods[0]!, pods[1]!];
+}
+
+test(`kubernetes smoke (Twill installed: ${mode})`, { timeout: 480_000 }, async (t) => {
+  await t.test('nodes are NotReady until Twill is up, then Ready', async () => {
+    const nodes = await kubectlJson<NodeList>(kubectlTarget(st), ['get', 'nodes']);
+    assert.equal(nodes.items.length, 2);
+    // Longer than the kubelet's status period (2 s): without a CNI the nodes do not turn Ready.
+    await sleep(3000);
+    assert.deepEqual(await readyNodes(), [], 'no node may be Ready before a CNI is installed');
+    const t1 = Date.now();
+    await installLabCni(st, log, mode);
+    await waitNodesReady(kubectlTarget(st), 2, 90_000);
+    log(`Ready ${Date.now() - t1} ms after installing Twill (${mode})`);
+  });
+
+  await t.test('a Deployment spreads over both nodes; pod→pod across nodes and pod→node', async () => {
+    await applyText(st, spreadDeployment('web', 2, PAUSE_IMAGE) + '---\n' + spreadDeployment('client', 2, PAUSE_IMAGE));
+    await waitFor('web and client pods Running on both nodes', async () => {
+      for (const app of ['web', 'client']) {
+        const running = (await podsByLabel(st, `app=${app}`)).filter((p) => p.status.phase === 'Running');
+        if (new Set(running.map((p) => p.spec.nodeName)).size !== 2) return false;
+      }
+      return true;
+    }, 180_000, 500);
+    log('web and client Running on both nodes');
+    const [web1, web2] = await onNodes('web');
+    const [client1] = await onNodes('client');
+    assert.deepEqual([web1.spec.nodeName, web2.spec.nodeName], ['node-1', 'node-2'], 'one web pod per node');
+    for (const p of [web1, web2]) assert.match(p.status.podIP ?? '', /^10\.244\./, `${p.metadata.name} has a pod address from the pool`);
+    await echoServer(scope, st, web1, 8080);
+    await echoServer(scope, st, web2, 8080);
+    assert.ok(await connects(client1, web2.status.podIP!, 8080), 'client on node-1 → web on node-2');
+    assert.ok(await connects(client1, web1.status.podIP!, 8080), 'client on node-1 → web on node-1');
+    // pod→node: each kubelet listens on its node's underlay address.
+    assert.ok(await connects(client1, st.nodes[0]!.underlayIP, 10250), 'pod → its own node');
+    assert.ok(await connects(client1, st.nodes[1]!.underlayIP, 10250), 'pod → the other node');
+    // A closed port is refused, not "connected": the probe can fail.
+    assert.equal(await connects(client1, web2.status.podIP!, 8081), false);
+  });
+
+  await t.test('a NetworkPolicy denies, then allows', { skip: mode !== 'deploy' && 'a standalone agent has no datastore to read policies from' }, async () => {
+    const [, web2] = await onNodes('web');
+    const [client1] = await onNodes('client');
+    await applyText(st, 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: web, namespace: default }\nspec:\n  podSelector: { matchLabels: { app: web } }\n  policyTypes: [Ingress]\n  ingress: []\n');
+    let denied = false;
+    for (let i = 0; i < 40 && !denied; i++) denied = !(await connects(client1, web2.status.podIP!, 8080, 500));
+    assert.ok(denied, 'ingress to web is denied');
+    await applyText(st, 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: web, namespace: default }\nspec:\n  podSelector: { matchLabels: { app: web } }\n  policyTypes: [Ingress]\n  ingress: [{ from: [{ podSelector: { matchLabels: { app: client } } }], ports: [{ port: 8080 }] }]\n');
+    let allowed = false;
+    for (let i = 0; i < 40 && !allowed; i++) allowed = await connects(client1, web2.status.podIP!, 8080, 500);
+    assert.ok(allowed, 'ingress from client on 8080 is allowed');
+    await kubectl(kubectlTarget(st), ['delete', 'networkpolicy', 'web']);
+  });
+
+  await t.test('Twill restarts while a TCP stream runs between pods on two nodes: the stream survives, no route changes', async () => {
+    const [, web2] = await onNodes('web');
+    const [client1] = await onNodes('client');
+    const routesBefore = await Promise.all(st.nodes.map((n) => nodeRoutes(n.netns)));
+    const stream = await tcpStream(scope, st, client1, web2.status.podIP!, 8080);
+    await sleep(500);
+    const before = stream.got();
+    assert.ok(before > 5, `the stream flows before the restart (${before} echoes)`);
+    if (mode === 'deploy') {
+      const ds = (await kubectlJson<{ items: { metadata: { name: string; namespace: string } }[] }>(kubectlTarget(st), ['get', 'daemonsets', '-A', '-l', 'app.kubernetes.io/name=twill'])).items[0];
+      assert.ok(ds, 'Twill runs as a DaemonSet');
+      const before = (await podsByLabel(st, 'app.kubernetes.io/name=twill', ds.metadata.namespace)).map((p) => p.metadata.uid).sort();
+      await kubectl(kubectlTarget(st), ['-n', ds.metadata.namespace, 'rollout', 'restart', `daemonset/${ds.metadata.name}`]);
+      await kubectl(kubectlTarget(st), ['-n', ds.metadata.namespace, 'rollout', 'status', `daemonset/${ds.metadata.name}`, '--timeout=180s'], { timeoutMs: 190_000 });
+      const after = (await podsByLabel(st, 'app.kubernetes.io/name=twill', ds.metadata.namespace)).map((p) => p.metadata.uid);
+      assert.ok(after.length === 2 && after.every((u) => !before.includes(u)), 'every Twill pod was replaced');
+      log('Twill DaemonSet rolled out again');
+    } else {
+      // The standalone agents are restarted one node after the other, as a rolling update would.
+      for (const n of st.nodes) {
+        const h = nodeHost(st.name, n.name);
+        await stopPidFile(`${h.dir}/twill-agent.pid`, 5000);
+        await startStandaloneAgent(h, st.kubernetes!.podCidrs[n.name]!);
+      }
+    }
+    const at = stream.got();
+    await sleep(1000);
+    assert.equal(stream.failure(), undefined, 'the stream was not interrupted');
+    assert.ok(stream.got() > at, `echoes keep coming after the restart (${at} → ${stream.got()})`);
+    const routesAfter = await Promise.all(st.nodes.map((n) => nodeRoutes(n.netns)));
+    assert.deepEqual(routesAfter, routesBefore, 'no route changed on either node');
+  });
+});
