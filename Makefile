@@ -34,9 +34,10 @@ test: build lint typecheck kube-parts
 	@node scripts/run-tests.mjs all
 
 # What the Kubernetes smoke test runs on: the pinned Kubernetes, containerd, runc, crictl (built
-# once into a cache; later runs skip what is there) and the pause and Twill images.
+# once into a cache; later runs skip what is there), helm for the chart test, and the pause and
+# Twill images.
 kube-parts: build
-	@./scripts/externals/build.sh >/dev/null
+	@./scripts/externals/build.sh containerd runc crictl pause kubernetes agnhost helm >/dev/null
 	@./scripts/images/build.sh pause twill >/dev/null
 
 lab: build
