@@ -17,6 +17,7 @@ import type { Store } from '../datastore/store.js';
 import { ClusterMember } from './cluster.js';
 import { RoutingController } from './routing-controller.js';
 import { PolicyController } from './policy-controller.js';
+import { ServicesController } from './services-controller.js';
 import { explain } from '../policy/index.js';
 import { applyNat, compileNat } from '../dataplane/nat/index.js';
 import { parseFlow } from './flow-request.js';
@@ -45,6 +46,7 @@ export class Agent {
   readonly cluster: ClusterMember | undefined;
   readonly routing: RoutingController | undefined;
   readonly policy: PolicyController | undefined;
+  readonly services: ServicesController | undefined;
   private store: Store | undefined;
   private readonly api: ApiServer;
   private readonly startedAt = Date.now();
@@ -77,6 +79,9 @@ export class Agent {
       });
       this.routing = new RoutingController(this.cluster, cfg.runDir, log.child('routing'));
       this.policy = new PolicyController(store, cfg.nodeName, () => this.attachments.all(), cfg.runDir, log.child('policy'), join(cfg.stateDir, 'policy', 'accepted.json'));
+      const cluster = this.cluster;
+      const facts = () => ((cluster.config as typeof cluster.config | undefined) && (cluster.underlay as typeof cluster.underlay | undefined) ? { name: cfg.nodeName, addresses: [cluster.underlay.ip], podCidrs: [cluster.config.pool] } : undefined);
+      this.services = new ServicesController(store, facts, () => this.attachments.all(), cfg.runDir, log.child('services'));
       this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), this.cluster.blockSource());
     } else {
       this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), staticBlocks([cfg.podCidr!]));
@@ -87,7 +92,10 @@ export class Agent {
       log: log.child('cni'),
       mtu: () => this.podMtu(),
       canGrow: () => this.cluster?.datastoreUp ?? false,
-      onChange: (_a, change) => (change === 'added' ? this.policy?.endpointsChanged() : this.policy?.reconciler.trigger('local endpoint removed')),
+      onChange: (_a, change) => {
+        this.services?.reconciler.trigger(`local endpoint ${change}`);
+        return change === 'added' ? this.policy?.endpointsChanged() : this.policy?.reconciler.trigger('local endpoint removed');
+      },
     });
     this.api = new ApiServer(log.child('api'));
   }
@@ -120,6 +128,7 @@ export class Agent {
       this.routing.reconciler.start();
     }
     this.policy?.start();
+    this.services?.start();
     this.routes();
     await this.api.listen(this.cfg.socket);
     const netnsEntry = netnsEntrySupport();
@@ -135,6 +144,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.routing?.reconciler.stop();
     this.policy?.stop();
+    await this.services?.stop();
     await this.cluster?.stop();
     await this.api.close();
     await this.store?.close();
@@ -200,6 +210,11 @@ export class Agent {
         if (!this.policy) throw new TwillError('NOT_FOUND', 'this agent runs standalone: NetworkPolicy needs a datastore (--datastore)');
         return { node: this.cfg.nodeName, ...(await this.policy.sync()) };
       })
+      .route('GET', '/v1/services/status', () => Promise.resolve({ node: this.cfg.nodeName, ...(this.services?.status() ?? { ready: false }) }))
+      .route('POST', '/v1/services/sync', async () => {
+        if (!this.services) throw new TwillError('NOT_FOUND', 'this agent runs standalone: Services need a datastore (--datastore)');
+        return { node: this.cfg.nodeName, ...(await this.services.sync()) };
+      })
       .route('POST', '/v1/policy/explain', ({ body }) => {
         if (!this.policy) throw new TwillError('NOT_FOUND', 'this agent runs standalone: NetworkPolicy needs a datastore (--datastore)');
         const verdict = this.policy.explain(parseFlow(body));
@@ -218,6 +233,7 @@ export class Agent {
       cluster: this.cluster?.status(),
       routing: this.routing?.status(),
       policy: this.policy?.summary(),
+      services: this.services?.status(),
       ipam: this.ipam.stats(),
       attachments: this.attachments.all().map((a) => ({ id: ownerKey(a), ips: a.ips, iface: a.hostIface, pod: a.pod ? `${a.pod.namespace}/${a.pod.name}` : undefined })),
       startup: this.startup,
