@@ -121,7 +121,7 @@ export function registerLab(program: Command): void {
   for (const verb of ['apply', 'delete'] as const) {
     lab
       .command(verb)
-      .description(verb === 'apply' ? 'create or update Namespaces, Pods and NetworkPolicies from YAML' : 'delete what the YAML names')
+      .description(verb === 'apply' ? 'create or update Namespaces, Pods, NetworkPolicies, Services and EndpointSlices from YAML' : 'delete what the YAML names')
       .requiredOption('-f, --filename <path...>', 'YAML files or directories')
       .addOption(nameOpt())
       .action(
