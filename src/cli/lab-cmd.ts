@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { applyDocs, deleteDocs, ensureDefaultNamespace } from '../lab/apply.js';
+import { formatServiceProbe, probeService } from '../lab/services/probe.js';
 import { BENCH_DEFAULTS, runBench } from '../lab/bench.js';
 import { formatBench } from '../lab/bench-report.js';
 import { labDemo } from '../lab/demo.js';
@@ -175,11 +176,18 @@ export function registerLab(program: Command): void {
     .addOption(new Option('--protocol <protocol...>', 'tcp and/or udp').choices(['tcp', 'udp']))
     .option('--timeout <ms>', 'per-connection timeout', int, 1000)
     .option('--namespace <ns...>', 'only pods in these namespaces')
+    .option('--service <ns/name>', 'connect to this Service\'s ClusterIP ports instead, and say which endpoint answered')
+    .option('--count <n>', 'with --service: connections per pod and port', int, 10)
     .addOption(nameOpt())
     .addOption(outputOpt(['text', 'json']).default('text'))
     .action(
-      action('probe', async (o: { port?: string[]; protocol?: ('tcp' | 'udp')[]; timeout: number; namespace?: string[]; name?: string; output: string }) => {
+      action('probe', async (o: { port?: string[]; protocol?: ('tcp' | 'udp')[]; timeout: number; namespace?: string[]; service?: string; count: number; name?: string; output: string }) => {
         await withLab(o.name, async (l) => {
+          if (o.service) {
+            const results = await probeService(l, o.service, { count: o.count, timeoutMs: o.timeout, namespaces: o.namespace });
+            print(o.output === 'json' ? JSON.stringify({ results }, null, 1) : formatServiceProbe(results) || 'no pods to probe from');
+            return;
+          }
           const results = await probeLab(l, { ports: o.port?.map(int), protocols: o.protocol, timeoutMs: o.timeout, namespaces: o.namespace });
           if (o.output === 'json') print(JSON.stringify({ results }, null, 1));
           else print(results.length ? formatMatrix(results) : 'no pods with ports to probe (apply some with `twill lab apply -f`)');

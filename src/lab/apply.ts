@@ -8,6 +8,7 @@ import { TwillError, describeError } from '../util/errors.js';
 import { UndoStack } from '../util/undo.js';
 import { agentRequest } from '../cli/client.js';
 import { LabKubelet } from './kubelet.js';
+import { keepAllocations, runServiceController } from './services/controller.js';
 import type { Lab, Print } from './lab.js';
 import type { LoadedDoc } from './manifest.js';
 
@@ -84,6 +85,7 @@ export async function applyDocs(lab: Lab, docs: LoadedDoc[], print: Print): Prom
         await applyPod(o, store, kubelet, undo, print);
       }
     }
+    await runServiceController(store);
     undo.commit();
   } catch (e) {
     const left = await undo.unwind();
@@ -98,6 +100,7 @@ async function applyObject(o: Service | EndpointSlice, store: Store, undo: UndoS
   const key = objectKey(o);
   const what = `${o.kind.toLowerCase()}/${key}`;
   const prev = await store.get(o.kind, key);
+  if (o.kind === 'Service') o = keepAllocations(o, prev as Service | undefined);
   const body = (x: Service | EndpointSlice): string => JSON.stringify({ ...x, metadata: { labels: x.metadata.labels ?? {}, annotations: x.metadata.annotations ?? {} } });
   if (prev && body(prev) === body(o)) {
     print(`${what} unchanged`);
@@ -200,6 +203,7 @@ export async function deleteDocs(lab: Lab, docs: LoadedDoc[], print: Print): Pro
       print(`namespace/${ns} ${(await store.delete('Namespace', ns)) ? 'deleted' : 'not found'}`);
     }
   }
+  await runServiceController(store);
   await syncPolicy(lab, print);
   await syncServices(lab, print);
 }

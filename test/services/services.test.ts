@@ -5,7 +5,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { run } from '../../src/dataplane/kernel/exec.js';
-import { syncServices } from '../../src/lab/apply.js';
+import { deleteDocs, syncServices } from '../../src/lab/apply.js';
+import { loadManifests } from '../../src/lab/manifest.js';
+import { formatServiceProbe, probeService } from '../../src/lab/services/probe.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { LabKubelet, type PodRecord } from '../../src/lab/kubelet.js';
 import type { Lab } from '../../src/lab/lab.js';
 import { probeFrom } from '../../src/lab/pod-sandbox.js';
@@ -178,10 +182,37 @@ describe('Services in an etcd lab (real agents, real kernel)', () => {
     assert.ok(after.every((a) => a.from !== first), `the removed endpoint ${first} kept answering: ${JSON.stringify(after.slice(0, 3))}`);
   });
 
+  test('lab controller: ClusterIP allocated, slices from the selector (named targetPort), lab probe --service names the endpoint', async () => {
+    const pod = (name: string, node: string, port: number) => `apiVersion: v1\nkind: Pod\nmetadata: { name: ${name}, namespace: ${NS}, labels: { app: ctl } }\nspec:\n  nodeName: ${node}\n  containers: [{ name: c, ports: [{ name: web, containerPort: ${port} }] }]\n---\n`;
+    const svcYaml = `apiVersion: v1\nkind: Service\nmetadata: { name: ctl, namespace: ${NS} }\nspec:\n  selector: { app: ctl }\n  ports: [{ name: http, port: 80, targetPort: web }]\n`;
+    await applyYaml(scope, lab, pod('k1', 'node-1', 8080) + pod('k2', 'node-2', 8081) + svcYaml);
+    const store = await lab.store();
+    const s = await store.get('Service', `${NS}/ctl`);
+    assert.match(s?.spec.clusterIP ?? '', /^10\.96\./);
+    const slices = (await store.list('EndpointSlice', { namespace: NS })).items.filter((x) => x.metadata.labels?.['kubernetes.io/service-name'] === 'ctl');
+    assert.deepEqual(slices.map((x) => x.ports?.[0]?.port).sort(), [8080, 8081], 'one slice per resolved port');
+    const rs = await probeService(lab, `${NS}/ctl`, { count: 20, timeoutMs: 2000, namespaces: [NS] });
+    assert.ok(rs.length === 20 * (pods.size + 2) && rs.every((r) => r.connected), JSON.stringify(rs.filter((r) => !r.connected).slice(0, 2)));
+    // The pod server closes a probe 50 ms after connecting even if no answer came yet (a loaded host).
+    const answered = rs.filter((r) => r.endpoint);
+    process.stdout.write(`# lab probe --service: ${answered.length}/${rs.length} answered; unanswered from ${JSON.stringify([...new Set(rs.filter((r) => !r.endpoint).map((r) => `${r.from} ${r.detail}`))])}\n`);
+    assert.ok(answered.length >= rs.length * 0.9, `${answered.length}/${rs.length} answered`);
+    assert.deepEqual(new Set(answered.map((r) => r.endpoint)), new Set([`${NS}/k1`, `${NS}/k2`]));
+    // Re-applying keeps the ClusterIP; deleting a pod takes it out of the slices.
+    await applyYaml(scope, lab, svcYaml);
+    assert.equal((await store.get('Service', `${NS}/ctl`))?.spec.clusterIP, s?.spec.clusterIP);
+    const dir = await scope.tmpdir('sv-del-');
+    await writeFile(join(dir, 'k2.yaml'), pod('k2', 'node-2', 8081));
+    await deleteDocs(lab, await loadManifests([join(dir, 'k2.yaml')]), () => undefined);
+    const after = await probeService(lab, `${NS}/ctl`, { count: 10, timeoutMs: 2000, namespaces: [NS] });
+    assert.deepEqual(new Set(after.filter((r) => r.endpoint).map((r) => r.endpoint)), new Set([`${NS}/k1`]));
+    assert.match(formatServiceProbe(after), /sv\/c1 → 10\.96\.\d+\.\d+:80\/tcp  .*sv\/k1×\d+/);
+  });
+
   test('a Service labelled for another proxy is left alone', async () => {
-    await put(svc('theirs', { clusterIP: '10.96.0.17' }, { metadata: { namespace: NS, name: 'theirs', labels: { 'service.kubernetes.io/service-proxy-name': 'other' } } }), slc('theirs', ['a1']));
+    await put(svc('theirs', { clusterIP: '10.96.1.17' }, { metadata: { namespace: NS, name: 'theirs', labels: { 'service.kubernetes.io/service-proxy-name': 'other' } } }), slc('theirs', ['a1']));
     const { stdout } = await run('nsenter', [`--net=/run/netns/${lab.node('node-1').netns}`, 'nft', 'list', 'map', 'inet', 'twill-services', 'service_ips_v4']);
-    assert.ok(stdout.includes('10.96.0.10 . tcp . 80'));
-    assert.ok(!stdout.includes('10.96.0.17'));
+    assert.ok(stdout.includes('10.96.0.10 . tcp . 80'), stdout);
+    assert.ok(!stdout.includes('10.96.1.17'));
   });
 });
