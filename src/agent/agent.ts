@@ -13,6 +13,7 @@ import type { Store } from '../datastore/store.js';
 import { ClusterMember } from './cluster.js';
 import { RoutingController } from './routing-controller.js';
 import { PolicyController } from './policy-controller.js';
+import { ServicesController } from './services-controller.js';
 import { explain } from '../policy/index.js';
 import { applyNat, compileNat } from '../dataplane/nat/index.js';
 import { parseFlow } from './flow-request.js';
@@ -36,6 +37,7 @@ export class Agent {
   readonly cluster: ClusterMember | undefined;
   readonly routing: RoutingController | undefined;
   readonly policy: PolicyController | undefined;
+  readonly services: ServicesController | undefined;
   readonly problems: Problems;
   private readonly clock: ClockWatch;
   private store: Store | undefined;
@@ -77,6 +79,11 @@ export class Agent {
       });
       this.routing = new RoutingController(this.cluster, cfg.runDir, log.child('routing'), () => kube?.node.markNetworkUp());
       this.policy = new PolicyController(store, cfg.nodeName, () => this.attachments.all(), cfg.runDir, log.child('policy'), join(cfg.stateDir, 'policy', 'accepted.json'), this.problems, cfg.stateDir);
+      const cluster = this.cluster;
+      const facts = () => ((cluster.config as typeof cluster.config | undefined) && (cluster.underlay as typeof cluster.underlay | undefined) ? { name: cfg.nodeName, addresses: [cluster.underlay.ip], podCidrs: [cluster.config.pool] } : undefined);
+      // In Kubernetes mode kube-proxy still owns Services until the Kubernetes lab runs without it
+      // (and the agent's RBAC grants Services and EndpointSlices); etcd clusters get them now.
+      if (!kube) this.services = new ServicesController(store, facts, () => this.attachments.all(), cfg.runDir, log.child('services'));
       this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), this.cluster.blockSource());
     } else {
       this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), staticBlocks([cfg.podCidr!]));
@@ -89,6 +96,7 @@ export class Agent {
       canGrow: () => this.cluster?.datastoreUp ?? false,
       problems: this.problems,
       onChange: (a, change) => {
+        this.services?.reconciler.trigger(`local endpoint ${change}`);
         if (change === 'added' && a.pod && kube) this.publishPodIps(kube.node, a.pod.namespace, a.pod.name, a.ips);
         return change === 'added' ? this.policy?.endpointsChanged(a) : this.policy?.reconciler.trigger('local endpoint removed');
       },
@@ -149,6 +157,7 @@ export class Agent {
     }
     this.policy?.start();
     this.clock.start();
+    this.services?.start();
     this.routes();
     await this.api.listen(this.cfg.socket);
     const netnsEntry = netnsEntrySupport();
@@ -166,6 +175,7 @@ export class Agent {
     this.clock.stop();
     this.routing?.reconciler.stop();
     this.policy?.stop();
+    await this.services?.stop();
     await this.cluster?.stop();
     await this.api.close();
     await this.store?.close();
@@ -210,6 +220,11 @@ export class Agent {
         if (!this.policy) throw new TwillError('NOT_FOUND', 'this agent runs standalone: NetworkPolicy needs a datastore (--datastore)');
         return { node: this.cfg.nodeName, ...(await this.policy.sync()) };
       })
+      .route('GET', '/v1/services/status', () => Promise.resolve({ node: this.cfg.nodeName, ...(this.services?.status() ?? { ready: false }) }))
+      .route('POST', '/v1/services/sync', async () => {
+        if (!this.services) throw new TwillError('NOT_FOUND', 'this agent runs standalone: Services need a datastore (--datastore)');
+        return { node: this.cfg.nodeName, ...(await this.services.sync()) };
+      })
       .route('POST', '/v1/policy/explain', ({ body }) => {
         if (!this.policy) throw new TwillError('NOT_FOUND', 'this agent runs standalone: NetworkPolicy needs a datastore (--datastore)');
         const verdict = this.policy.explain(parseFlow(body));
@@ -230,6 +245,7 @@ export class Agent {
       memoryMB: Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, +(v / 1048576).toFixed(1)])),
       routing: this.routing?.status(),
       policy: this.policy?.summary(),
+      services: this.services?.status(),
       ipam: this.ipam.stats(),
       attachments: this.attachments.all().map(attachmentView),
       problems: this.problems.list(),

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { applyDocs, deleteDocs, ensureDefaultNamespace } from '../lab/apply.js';
+import { formatServiceProbe, probeService } from '../lab/services/probe.js';
 import { BENCH_DEFAULTS, runBench } from '../lab/bench.js';
 import { formatBench } from '../lab/bench-report.js';
 import { labDemo } from '../lab/demo.js';
@@ -148,7 +149,7 @@ export function registerLab(program: Command): void {
   for (const verb of ['apply', 'delete'] as const) {
     lab
       .command(verb)
-      .description(verb === 'apply' ? 'create or update Namespaces, Pods and NetworkPolicies from YAML' : 'delete what the YAML names')
+      .description(verb === 'apply' ? 'create or update Namespaces, Pods, NetworkPolicies, Services and EndpointSlices from YAML' : 'delete what the YAML names')
       .requiredOption('-f, --filename <path...>', 'YAML files or directories')
       .addOption(nameOpt())
       .action(
@@ -216,19 +217,27 @@ export function registerLab(program: Command): void {
     .addOption(new Option('--protocol <protocol...>', 'tcp and/or udp').choices(['tcp', 'udp']))
     .option('--timeout <ms>', 'per-connection timeout', int, 1000)
     .option('--namespace <ns...>', 'only pods in these namespaces')
+    .option('--service <ns/name>', 'connect to this Service\'s ClusterIP ports instead, and say which endpoint answered')
+    .option('--count <n>', 'with --service: connections per pod and port', int, 10)
     .addOption(nameOpt())
     .addOption(outputOpt(['text', 'json']).default('text'))
     .action(
-      action('probe', async (o: { port?: string[]; protocol?: ('tcp' | 'udp')[]; timeout: number; namespace?: string[]; name?: string; output: string }) => {
+      action('probe', async (o: { port?: string[]; protocol?: ('tcp' | 'udp')[]; timeout: number; namespace?: string[]; service?: string; count: number; name?: string; output: string }) => {
         const st = await resolveLab(o.name);
         if (st.kubernetes) {
           if (o.protocol?.includes('udp')) throw new Error('a Kubernetes lab probes TCP only');
+          if (o.service) throw new Error('--service works on an etcd lab for now: in a Kubernetes lab kube-proxy serves Services (Twill\'s services controller is not yet enabled there)');
           const results = await probeKubeLab(st, { ports: o.port?.map(int), timeoutMs: o.timeout, namespaces: o.namespace });
           if (o.output === 'json') print(JSON.stringify({ results }, null, 1));
           else print(results.length ? formatMatrix(results) : 'no running pods with TCP containerPorts to probe');
           return;
         }
         await withLab(o.name, async (l) => {
+          if (o.service) {
+            const results = await probeService(l, o.service, { count: o.count, timeoutMs: o.timeout, namespaces: o.namespace });
+            print(o.output === 'json' ? JSON.stringify({ results }, null, 1) : formatServiceProbe(results) || 'no pods to probe from');
+            return;
+          }
           const results = await probeLab(l, { ports: o.port?.map(int), protocols: o.protocol, timeoutMs: o.timeout, namespaces: o.namespace });
           if (o.output === 'json') print(JSON.stringify({ results }, null, 1));
           else print(results.length ? formatMatrix(results) : 'no pods with ports to probe (apply some with `twill lab apply -f`)');

@@ -14,6 +14,8 @@ export const RESOURCE_PLURAL: Record<Kind, string> = {
   TwillNode: 'twillnodes',
   IPAMBlock: 'ipamblocks',
   ClusterConfig: 'clusterconfigs',
+  Service: 'services',
+  EndpointSlice: 'endpointslices',
 };
 
 /** The apiVersion each kind is served under (for objects rebuilt from a key alone). */
@@ -25,6 +27,8 @@ export const API_VERSION: Record<Kind, string> = {
   TwillNode: TWILL_API,
   IPAMBlock: TWILL_API,
   ClusterConfig: TWILL_API,
+  Service: 'v1',
+  EndpointSlice: 'discovery.k8s.io/v1',
 };
 
 // Kubernetes names are DNS subdomains (253) or labels (63); we accept the wider form and no '/'.

@@ -2,16 +2,17 @@
 // pods. Apply is all-or-nothing: if a step fails, what this apply did is undone in reverse order.
 import { randomUUID } from 'node:crypto';
 import type { Store } from '../datastore/store.js';
-import { objectKey, type Namespace, type NetworkPolicy, type Pod } from '../model/types.js';
+import { objectKey, type EndpointSlice, type Namespace, type NetworkPolicy, type Pod, type Service } from '../model/types.js';
 import { NAMESPACE_NAME_LABEL } from '../model/labels.js';
 import { TwillError, describeError } from '../util/errors.js';
 import { UndoStack } from '../util/undo.js';
 import { agentRequest } from '../cli/client.js';
 import { LabKubelet } from './kubelet.js';
+import { keepAllocations, runServiceController } from './services/controller.js';
 import type { Lab, Print } from './lab.js';
 import type { LoadedDoc } from './manifest.js';
 
-const ORDER = { Namespace: 0, Pod: 1, NetworkPolicy: 2 } as const;
+const ORDER = { Namespace: 0, Pod: 1, NetworkPolicy: 2, Service: 3, EndpointSlice: 4 } as const;
 
 function withNamespaceLabel(ns: Namespace): Namespace {
   return { ...ns, metadata: { ...ns.metadata, labels: { ...ns.metadata.labels, [NAMESPACE_NAME_LABEL]: ns.metadata.name } } };
@@ -78,16 +79,45 @@ export async function applyDocs(lab: Lab, docs: LoadedDoc[], print: Print): Prom
         await store.put(next);
         undo.push(`restore policy ${objectKey(o)}`, () => (prev ? store.put(strip(prev)) : store.delete('NetworkPolicy', objectKey(o))));
         print(`networkpolicy/${objectKey(o)} ${prev ? 'configured' : 'created'}`);
+      } else if (o.kind === 'Service' || o.kind === 'EndpointSlice') {
+        await applyObject(o, store, undo, print);
       } else {
         await applyPod(o, store, kubelet, undo, print);
       }
     }
+    await runServiceController(store);
     undo.commit();
   } catch (e) {
     const left = await undo.unwind();
     throw new TwillError('INTERNAL', `apply failed and was rolled back: ${describeError(e)}${left.length ? `; rollback left: ${left.join('; ')}` : ''}`, { cause: e });
   }
   await syncPolicy(lab, print);
+  await syncServices(lab, print);
+}
+
+/** Services and EndpointSlices are stored as given (no controller rewrites them in an etcd lab). */
+async function applyObject(o: Service | EndpointSlice, store: Store, undo: UndoStack, print: Print): Promise<void> {
+  const key = objectKey(o);
+  const what = `${o.kind.toLowerCase()}/${key}`;
+  const prev = await store.get(o.kind, key);
+  if (o.kind === 'Service') o = keepAllocations(o, prev as Service | undefined);
+  const body = (x: Service | EndpointSlice): string => JSON.stringify({ ...x, metadata: { labels: x.metadata.labels ?? {}, annotations: x.metadata.annotations ?? {} } });
+  if (prev && body(prev) === body(o)) {
+    print(`${what} unchanged`);
+    return;
+  }
+  await store.put(o);
+  undo.push(`restore ${what}`, () => (prev ? store.put(strip(prev)) : store.delete(o.kind, key)));
+  print(`${what} ${prev ? 'configured' : 'created'}`);
+}
+
+/** Returns once every agent's services table reflects the datastore (a lagging agent is named). */
+export async function syncServices(lab: Lab, print: Print): Promise<void> {
+  await Promise.all(
+    lab.state.nodes.map((n) =>
+      agentRequest(lab.socket(n.name), 'POST', '/v1/services/sync', {}, 10_000).catch((e: unknown) => print(`warning: ${n.name} has not confirmed its services table yet: ${describeError(e)}`)),
+    ),
+  );
 }
 
 /**
@@ -151,6 +181,8 @@ export async function deleteDocs(lab: Lab, docs: LoadedDoc[], print: Print): Pro
       print(`pod/${objectKey(o)} ${stopped || deleted ? 'deleted' : 'not found'}`);
     } else if (o.kind === 'NetworkPolicy') {
       print(`networkpolicy/${objectKey(o)} ${(await store.delete('NetworkPolicy', objectKey(o))) ? 'deleted' : 'not found'}`);
+    } else if (o.kind === 'Service' || o.kind === 'EndpointSlice') {
+      print(`${o.kind.toLowerCase()}/${objectKey(o)} ${(await store.delete(o.kind, objectKey(o))) ? 'deleted' : 'not found'}`);
     } else {
       const ns = o.metadata.name;
       for (const r of (await kubelet.records()).filter((r) => r.namespace === ns)) {
@@ -162,8 +194,16 @@ export async function deleteDocs(lab: Lab, docs: LoadedDoc[], print: Print): Pro
         await store.delete('NetworkPolicy', objectKey(p));
         print(`networkpolicy/${objectKey(p)} deleted (namespace deleted)`);
       }
+      for (const kind of ['Service', 'EndpointSlice'] as const) {
+        for (const x of (await store.list(kind, { namespace: ns })).items) {
+          await store.delete(kind, objectKey(x));
+          print(`${kind.toLowerCase()}/${objectKey(x)} deleted (namespace deleted)`);
+        }
+      }
       print(`namespace/${ns} ${(await store.delete('Namespace', ns)) ? 'deleted' : 'not found'}`);
     }
   }
+  await runServiceController(store);
   await syncPolicy(lab, print);
+  await syncServices(lab, print);
 }

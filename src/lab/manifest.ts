@@ -3,12 +3,13 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import type { AnyResource, Namespace, NetworkPolicy, Pod } from '../model/types.js';
+import type { AnyResource, EndpointSlice, Namespace, NetworkPolicy, Pod, Service } from '../model/types.js';
+import { validateEndpointSlice, validateService } from '../model/validate-service.js';
 import { validateNamespace, validatePod, type FieldError } from '../model/validate.js';
 import { validateNetworkPolicy } from '../policy/index.js';
 import { TwillError } from '../util/errors.js';
 
-export type LabResource = Namespace | Pod | NetworkPolicy;
+export type LabResource = Namespace | Pod | NetworkPolicy | Service | EndpointSlice;
 
 export interface LoadedDoc {
   source: string;
@@ -21,6 +22,8 @@ const KINDS: Record<string, { apiVersion: string; validate: (o: never) => FieldE
   Namespace: { apiVersion: 'v1', validate: validateNamespace as (o: never) => FieldError[] },
   Pod: { apiVersion: 'v1', validate: validatePod as (o: never) => FieldError[] },
   NetworkPolicy: { apiVersion: 'networking.k8s.io/v1', validate: validateNetworkPolicy as (o: never) => FieldError[] },
+  Service: { apiVersion: 'v1', validate: validateService as (o: never) => FieldError[] },
+  EndpointSlice: { apiVersion: 'discovery.k8s.io/v1', validate: validateEndpointSlice as (o: never) => FieldError[] },
 };
 
 async function files(path: string): Promise<string[]> {

@@ -84,6 +84,84 @@ export interface Namespace extends TypeMeta {
   metadata: ObjectMeta;
 }
 
+// ---------- core/v1 Service, discovery.k8s.io/v1 EndpointSlice ----------
+
+export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
+export type TrafficPolicy = 'Cluster' | 'Local';
+
+/** Services carrying this label belong to another proxy; Twill leaves them alone. */
+export const SERVICE_PROXY_NAME_LABEL = 'service.kubernetes.io/service-proxy-name';
+/** The label tying an EndpointSlice to its Service (same namespace). */
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+export interface ServicePort {
+  /** Required when the Service has more than one port. */
+  name?: string;
+  protocol?: Protocol;
+  port: number;
+  /** A number, or a container port name resolved per EndpointSlice port. Default: `port`. */
+  targetPort?: number | string;
+  nodePort?: number;
+  appProtocol?: string;
+}
+
+export interface Service extends TypeMeta {
+  apiVersion: 'v1';
+  kind: 'Service';
+  metadata: ObjectMeta & { namespace: string };
+  spec: {
+    type?: ServiceType;
+    /** "None" makes a headless Service (no proxying). */
+    clusterIP?: string;
+    clusterIPs?: string[];
+    ipFamilies?: ('IPv4' | 'IPv6')[];
+    ports?: ServicePort[];
+    selector?: Labels;
+    externalIPs?: string[];
+    sessionAffinity?: 'None' | 'ClientIP';
+    sessionAffinityConfig?: { clientIP?: { timeoutSeconds?: number } };
+    externalTrafficPolicy?: TrafficPolicy;
+    internalTrafficPolicy?: TrafficPolicy;
+    healthCheckNodePort?: number;
+    publishNotReadyAddresses?: boolean;
+    externalName?: string;
+  };
+  status?: {
+    loadBalancer?: { ingress?: { ip?: string; hostname?: string; ipMode?: 'VIP' | 'Proxy' }[] };
+  };
+}
+
+export interface EndpointConditions {
+  ready?: boolean;
+  serving?: boolean;
+  terminating?: boolean;
+}
+
+export interface Endpoint {
+  addresses: string[];
+  conditions?: EndpointConditions;
+  hostname?: string;
+  nodeName?: string;
+  zone?: string;
+  targetRef?: { kind?: string; namespace?: string; name?: string; uid?: string };
+}
+
+export interface EndpointPort {
+  name?: string;
+  port?: number;
+  protocol?: Protocol;
+  appProtocol?: string;
+}
+
+export interface EndpointSlice extends TypeMeta {
+  apiVersion: 'discovery.k8s.io/v1';
+  kind: 'EndpointSlice';
+  metadata: ObjectMeta & { namespace: string };
+  addressType: 'IPv4' | 'IPv6' | 'FQDN';
+  endpoints: Endpoint[];
+  ports?: EndpointPort[];
+}
+
 // ---------- networking.k8s.io/v1 NetworkPolicy ----------
 
 export interface LabelSelectorRequirement {
@@ -203,7 +281,7 @@ export interface ClusterConfig extends TypeMeta {
   };
 }
 
-export type AnyResource = Pod | Namespace | Node | NetworkPolicy | TwillNode | IPAMBlock | ClusterConfig;
+export type AnyResource = Pod | Namespace | Node | NetworkPolicy | TwillNode | IPAMBlock | ClusterConfig | Service | EndpointSlice;
 
 export type Kind = AnyResource['kind'];
 
@@ -222,4 +300,6 @@ export const NAMESPACED: Record<Kind, boolean> = {
   TwillNode: false,
   IPAMBlock: false,
   ClusterConfig: false,
+  Service: true,
+  EndpointSlice: true,
 };

@@ -22,12 +22,14 @@ export interface NftSet {
   map?: 'verdict';
   flags: string[];
   comment?: string;
+  /** Default element timeout (e.g. `10800s`) for sets filled from the packet path. */
+  timeout?: string;
   /** Sorted, unique by key. */
   elements: NftElement[];
 }
 
 export interface NftBaseChain {
-  type: 'filter';
+  type: 'filter' | 'nat';
   hook: 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting';
   /** A named priority ('raw', 'filter', …) or a number. */
   priority: string;

@@ -22,6 +22,7 @@ function renderCounter(c: NftCounter): string {
 export function setHeaderLines(s: NftSet): string[] {
   const lines = [`type ${s.type.join(' . ')}${s.map ? ` : ${s.map}` : ''}`];
   if (s.flags.length) lines.push(`flags ${s.flags.join(',')}`);
+  if (s.timeout !== undefined) lines.push(`timeout ${s.timeout}`);
   if (s.comment !== undefined) lines.push(`comment "${s.comment}"`);
   return lines;
 }

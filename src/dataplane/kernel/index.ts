@@ -5,3 +5,4 @@ export * from './exec.js';
 export * from './netns.js';
 export * from './nft.js';
 export * from './sysctl.js';
+export * from './conntrack.js';

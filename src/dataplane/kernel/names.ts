@@ -28,6 +28,13 @@ export const NFT_TABLE_NAT = 'twill-nat';
 export const NFT_TABLE_SERVICES = 'twill-services';
 
 /**
+ * Packet mark bit meaning "masquerade this packet in postrouting": set by the services table when a
+ * connection needs the node as its source (from outside the cluster, hairpin). Only this bit is
+ * read, set and cleared, so other software's marks pass through (kube-proxy uses 0x4000).
+ */
+export const SERVICES_MASQUERADE_MARK = 0x2000;
+
+/**
  * The pod's default gateway. Every pod on every node uses the same link-local address; the
  * node answers for it because the pod holds a permanent neighbour entry for it pointing at
  * HOST_VETH_MAC (Calico's scheme, without proxy ARP).

@@ -10,6 +10,8 @@ describe('etcd key and value codec', () => {
   it('lays keys out as /twill/<plural>/[<namespace>/]<name>', () => {
     assert.equal(c.key('Pod', 'default/web').toString(), '/twill/pods/default/web');
     assert.equal(c.key('NetworkPolicy', 'ns/deny').toString(), '/twill/networkpolicies/ns/deny');
+    assert.equal(c.key('Service', 'default/web').toString(), '/twill/services/default/web');
+    assert.equal(c.key('EndpointSlice', 'default/web-1').toString(), '/twill/endpointslices/default/web-1');
     assert.equal(c.key('IPAMBlock', '10-244-0-0-26').toString(), '/twill/ipamblocks/10-244-0-0-26');
     assert.equal(c.objectKey(node('n1')).toString(), '/twill/twillnodes/n1');
     assert.equal(c.kindPrefix('Pod', 'a').toString(), '/twill/pods/a/');

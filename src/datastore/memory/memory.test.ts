@@ -5,6 +5,7 @@ import { node, Recorder, rejectsWith } from '../conformance-support.js';
 import { MemoryBackend } from './backend.js';
 import { ManualClock } from './clock.js';
 import { MemoryStore } from './store.js';
+import type { EndpointSlice, Service } from '../../model/types.js';
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -86,6 +87,21 @@ describe('memory store specifics', () => {
     assert.equal(await s.ping(), false);
     backend.start();
     assert.equal(await s.ping(), true);
+    await s.close();
+  });
+
+  it('holds Services and EndpointSlices, namespaced', async () => {
+    const s = new MemoryStore(new MemoryBackend({ clock: new ManualClock() }));
+    const svc: Service = { apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'a', name: 'web' }, spec: { clusterIP: '10.96.0.10', ports: [{ port: 80 }] } };
+    const es: EndpointSlice = {
+      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { namespace: 'a', name: 'web-1', labels: { 'kubernetes.io/service-name': 'web' } },
+      addressType: 'IPv4', endpoints: [{ addresses: ['10.244.0.5'], conditions: { ready: true } }],
+    };
+    await s.create(svc);
+    await s.create(es);
+    assert.equal((await s.get('Service', 'a/web'))?.spec.clusterIP, '10.96.0.10');
+    assert.deepEqual((await s.list('EndpointSlice', { namespace: 'a' })).items.map((o) => o.metadata.name), ['web-1']);
+    await rejectsWith(s.create({ ...svc, metadata: { name: 'x' } } as never), 'VALIDATION');
     await s.close();
   });
 });

@@ -1,0 +1,125 @@
+// Services for this node: watch Services and EndpointSlices; on any change (or a local pod added
+// or removed, which can change which endpoints are local) build the node facts, compile the
+// `twill-services` table and apply the difference in one nft transaction. UDP endpoints that went
+// away lose their conntrack entries; eTP=Local LoadBalancers get their healthCheckNodePort.
+//
+// Invalid Services and slices (etcd has no API server in front) are skipped and reported; the
+// rest of the table is applied. The table is only written once both caches hold a complete list,
+// so an agent that starts while the datastore is down leaves the previous table in force.
+import type { Store } from '../datastore/store.js';
+import { ServicesDataplane, compileServices, type Skipped } from '../services/index.js';
+import { TwillError, describeError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import type { Attachment } from './attachments.js';
+import { HealthCheckServer } from './health-check-server.js';
+import { Informer } from './informer.js';
+import { Reconciler, type ReconcileOutcome } from './reconciler.js';
+
+export interface NodeFacts {
+  name: string;
+  addresses: string[];
+  podCidrs: string[];
+}
+
+export class ServicesController {
+  readonly reconciler: Reconciler;
+  private readonly services: Informer<'Service'>;
+  private readonly slices: Informer<'EndpointSlice'>;
+  private readonly dataplane: ServicesDataplane;
+  private readonly health: HealthCheckServer;
+  private skipped: Skipped[] = [];
+  private stopped = false;
+
+  constructor(
+    store: Store,
+    private readonly node: () => NodeFacts | undefined,
+    private readonly attachments: () => Attachment[],
+    runDir: string,
+    private readonly log: Logger,
+  ) {
+    const trigger = (what: string) => this.reconciler.trigger(what);
+    this.services = new Informer(store, 'Service', trigger);
+    this.slices = new Informer(store, 'EndpointSlice', trigger);
+    this.dataplane = new ServicesDataplane({ runDir });
+    this.health = new HealthCheckServer(log);
+    this.reconciler = new Reconciler('services', () => this.reconcile(), log, { debounceMs: 15, periodMs: 60_000 });
+  }
+
+  start(): void {
+    this.reconciler.start();
+    void this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.reconciler.stop();
+    for (const i of [this.services, this.slices]) i.stop();
+    await this.health.close();
+  }
+
+  private async connect(): Promise<void> {
+    let delay = 250;
+    for (const inf of [this.services, this.slices]) {
+      while (!inf.synced && !this.stopped) {
+        try {
+          await inf.start();
+        } catch (e) {
+          this.log.warn('cannot read Services from the datastore; retrying', { error: describeError(e), retryInMs: delay });
+          await new Promise((r) => setTimeout(r, delay).unref());
+          delay = Math.min(delay * 2, 5000);
+        }
+      }
+    }
+  }
+
+  get ready(): boolean {
+    return this.services.synced && this.slices.synced;
+  }
+
+  /** Resolves once the table reflects what the datastore held when it was called (tests, tools). */
+  async sync(timeoutMs = 5000): Promise<{ runs: number; lastChanges?: number }> {
+    if (!this.ready) throw new TwillError('TRY_AGAIN', 'Services are not read from the datastore yet; retry shortly');
+    const deadline = Date.now() + timeoutMs;
+    await Promise.all([this.services, this.slices].map((i) => i.caughtUp(deadline)));
+    const done = this.reconciler.settled();
+    this.reconciler.trigger('sync requested');
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([done.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), Math.max(0, deadline - Date.now()))))]);
+    clearTimeout(timer);
+    if (timedOut) throw new TwillError('TIMEOUT', `no services reconcile completed within ${timeoutMs} ms`);
+    const st = this.reconciler.status();
+    if (st.lastError) throw new TwillError('INTERNAL', `the services reconcile failed: ${st.lastError}`);
+    return { runs: st.runs, lastChanges: st.lastChanges };
+  }
+
+  private async reconcile(): Promise<ReconcileOutcome> {
+    const node = this.node();
+    if (!this.ready || !node) return { changes: 0, detail: { skipped: 'Services or node facts not known yet' } };
+    const compiled = compileServices({
+      node: { name: node.name, addresses: node.addresses },
+      podCidrs: node.podCidrs,
+      localPodIPs: this.attachments().flatMap((a) => a.ips),
+      services: this.services.list(),
+      endpointSlices: this.slices.list(),
+    });
+    const was = new Set(this.skipped.map((s) => `${s.object}|${s.reason}`));
+    for (const s of compiled.resolved.skipped) if (!was.has(`${s.object}|${s.reason}`)) this.log.error('not proxied: invalid object', { object: s.object, reason: s.reason });
+    this.skipped = compiled.resolved.skipped;
+    const r = await this.dataplane.apply(compiled);
+    for (const e of r.conntrackErrors) this.log.warn('cannot remove conntrack entries of a removed UDP endpoint', { error: e });
+    await this.health.update(compiled.resolved.healthChecks);
+    return { changes: r.changes, detail: { mode: r.mode, servicePorts: compiled.resolved.ports.length, skipped: this.skipped.length || undefined, conntrackDeleted: r.conntrackDeleted || undefined, bytes: r.bytes || undefined } };
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      ...this.reconciler.status(),
+      ready: this.ready,
+      services: this.services.items.size,
+      endpointSlices: this.slices.items.size,
+      servicePorts: this.dataplane.applied?.length,
+      skipped: this.skipped,
+      healthChecks: this.health.status(),
+    };
+  }
+}

@@ -1,0 +1,197 @@
+// Services + EndpointSlices + node facts → one plan per (Service port, address family): which
+// addresses it answers on and which endpoints it may pick. Pure. The rules are Kubernetes':
+//   - ExternalName and headless Services, and Services labelled for another proxy
+//     (service.kubernetes.io/service-proxy-name), are not proxied;
+//   - a slice belongs to the Service named by its kubernetes.io/service-name label; a Service port
+//     takes its target port from the slice port of the same name and protocol (the slice
+//     controller resolved named targetPorts per pod, which is why pods of one Service may sit in
+//     slices with different numbers);
+//   - usable endpoints are the ready ones; only when none is ready, the serving-and-terminating
+//     ones (so a rolling update never blackholes); a missing condition reads as true, except
+//     terminating;
+//   - "local" is decided per traffic policy, from the same rule applied to this node's endpoints.
+import { SERVICE_NAME_LABEL, SERVICE_PROXY_NAME_LABEL, objectKey, type Endpoint, type EndpointSlice, type Protocol, type Service } from '../model/types.js';
+import { validateEndpointSlice, validateService } from '../model/validate-service.js';
+import { tryParseIp, type Family } from '../util/ip.js';
+
+export interface ServicesSnapshot {
+  node: {
+    name: string;
+    /** Addresses NodePorts answer on (the node's underlay addresses). */
+    addresses: string[];
+  };
+  /** Cluster pod pools: traffic from them is "inside the cluster". */
+  podCidrs: string[];
+  /** Pod addresses on this node: endpoints with these addresses are local even without nodeName. */
+  localPodIPs?: string[];
+  services: Service[];
+  endpointSlices: EndpointSlice[];
+}
+
+export interface EndpointTarget {
+  ip: string;
+  port: number;
+  local: boolean;
+}
+
+export interface ServicePortPlan {
+  /** `namespace/name/protocol/port-name-or-number`: stable, readable, unique per Service port. */
+  id: string;
+  family: Family;
+  namespace: string;
+  name: string;
+  protocol: 'tcp' | 'udp' | 'sctp';
+  port: number;
+  /** ClusterIP of this family (absent: the Service has none of it). */
+  clusterIP?: string;
+  /** externalIPs and LoadBalancer ingress IPs of this family, sorted. */
+  externalIPs: string[];
+  nodePort?: number;
+  /** ClientIP affinity timeout in seconds (absent: no affinity). */
+  affinitySeconds?: number;
+  internalLocal: boolean;
+  externalLocal: boolean;
+  /** Usable endpoints cluster-wide, sorted by address and port. */
+  endpoints: EndpointTarget[];
+  /** Usable endpoints on this node (the same rule applied to local endpoints only). */
+  localEndpoints: EndpointTarget[];
+}
+
+export interface HealthCheck {
+  namespace: string;
+  name: string;
+  port: number;
+  localEndpoints: number;
+}
+
+export interface Skipped {
+  object: string;
+  reason: string;
+}
+
+export interface ResolvedServices {
+  ports: ServicePortPlan[];
+  healthChecks: HealthCheck[];
+  /** Objects not proxied because they are invalid (reason says which field). */
+  skipped: Skipped[];
+}
+
+/** Kubernetes' default ClientIP affinity timeout (three hours). */
+export const DEFAULT_AFFINITY_SECONDS = 10_800;
+
+const lower = (p: Protocol | undefined): 'tcp' | 'udp' | 'sctp' => (p ?? 'TCP').toLowerCase() as 'tcp' | 'udp' | 'sctp';
+const familyOf = (ip: string): Family | undefined => tryParseIp(ip)?.family;
+
+function usable(eps: { ep: Endpoint; port: number; local: boolean }[]): { ep: Endpoint; port: number; local: boolean }[] {
+  const ready = eps.filter((e) => e.ep.conditions?.ready !== false);
+  if (ready.length > 0) return ready;
+  const serving = (c: Endpoint['conditions']): boolean => c?.serving ?? c?.ready ?? true;
+  return eps.filter((e) => serving(e.ep.conditions) && e.ep.conditions?.terminating === true);
+}
+
+function slicesByService(slices: EndpointSlice[], skipped: Skipped[]): Map<string, EndpointSlice[]> {
+  const out = new Map<string, EndpointSlice[]>();
+  for (const s of slices) {
+    const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
+    if (!svc || s.addressType === 'FQDN') continue;
+    const errs = validateEndpointSlice(s);
+    if (errs.length) {
+      skipped.push({ object: `EndpointSlice ${objectKey(s)}`, reason: errs.map((e) => `${e.field}: ${e.message}`).join('; ') });
+      continue;
+    }
+    const key = `${s.metadata.namespace}/${svc}`;
+    out.set(key, [...(out.get(key) ?? []), s]);
+  }
+  for (const list of out.values()) list.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  return out;
+}
+
+function serviceIPs(svc: Service): { cluster: Map<Family, string>; external: Map<Family, string[]> } {
+  const cluster = new Map<Family, string>();
+  for (const ip of [...(svc.spec.clusterIPs ?? []), svc.spec.clusterIP ?? '']) {
+    const f = familyOf(ip);
+    if (f && !cluster.has(f)) cluster.set(f, ip);
+  }
+  const external = new Map<Family, string[]>();
+  const ext = [...(svc.spec.externalIPs ?? [])];
+  if (svc.spec.type === 'LoadBalancer') for (const i of svc.status?.loadBalancer?.ingress ?? []) if (i.ip && i.ipMode !== 'Proxy') ext.push(i.ip);
+  for (const ip of ext) {
+    const f = familyOf(ip);
+    if (!f) continue;
+    const list = external.get(f) ?? [];
+    if (!list.includes(ip)) list.push(ip);
+    external.set(f, list);
+  }
+  for (const l of external.values()) l.sort();
+  return { cluster, external };
+}
+
+export function resolveServices(s: ServicesSnapshot): ResolvedServices {
+  const skipped: Skipped[] = [];
+  const bySvc = slicesByService(s.endpointSlices, skipped);
+  const localIPs = new Set(s.localPodIPs ?? []);
+  const ports: ServicePortPlan[] = [];
+  const healthChecks: HealthCheck[] = [];
+  for (const svc of [...s.services].sort((a, b) => objectKey(a).localeCompare(objectKey(b)))) {
+    if (svc.metadata.labels?.[SERVICE_PROXY_NAME_LABEL] !== undefined) continue;
+    if (svc.spec.type === 'ExternalName' || svc.spec.clusterIP === 'None') continue;
+    const errs = validateService(svc);
+    if (errs.length) {
+      skipped.push({ object: `Service ${objectKey(svc)}`, reason: errs.map((e) => `${e.field}: ${e.message}`).join('; ') });
+      continue;
+    }
+    const { cluster, external } = serviceIPs(svc);
+    const slices = bySvc.get(objectKey(svc)) ?? [];
+    const nodePorts = svc.spec.type === 'NodePort' || svc.spec.type === 'LoadBalancer';
+    const externalLocal = svc.spec.externalTrafficPolicy === 'Local' && (nodePorts || external.size > 0);
+    let localForHealth = 0;
+    for (const f of [4, 6] as const) {
+      if (!cluster.has(f) && !external.has(f)) continue;
+      for (const sp of svc.spec.ports ?? []) {
+        const proto = lower(sp.protocol);
+        const candidates: { ep: Endpoint; port: number; local: boolean }[] = [];
+        const seen = new Set<string>();
+        for (const slice of slices) {
+          if (slice.addressType !== (f === 4 ? 'IPv4' : 'IPv6')) continue;
+          const named = (slice.ports ?? []).find((p) => (p.name ?? '') === (sp.name ?? '') && lower(p.protocol) === proto);
+          // A hand-written slice without ports: a numeric targetPort (or the port) still says where to go.
+          const port = named?.port ?? (slice.ports?.length ? undefined : typeof sp.targetPort === 'number' ? sp.targetPort : sp.targetPort === undefined ? sp.port : undefined);
+          if (port === undefined) continue;
+          for (const ep of slice.endpoints) {
+            const ip = ep.addresses[0]!;
+            if (seen.has(`${ip}/${port}`)) continue;
+            seen.add(`${ip}/${port}`);
+            candidates.push({ ep, port, local: ep.nodeName !== undefined ? ep.nodeName === s.node.name : localIPs.has(ip) });
+          }
+        }
+        const order = (a: EndpointTarget, b: EndpointTarget): number => a.ip.localeCompare(b.ip, 'en', { numeric: true }) || a.port - b.port;
+        const toTarget = (e: { ep: Endpoint; port: number; local: boolean }): EndpointTarget => ({ ip: e.ep.addresses[0]!, port: e.port, local: e.local });
+        const endpoints = usable(candidates).map(toTarget).sort(order);
+        const localEndpoints = usable(candidates.filter((c) => c.local)).map(toTarget).sort(order);
+        localForHealth = Math.max(localForHealth, localEndpoints.length);
+        const plan: ServicePortPlan = {
+          id: `${objectKey(svc)}/${proto}/${sp.name || String(sp.port)}`,
+          family: f,
+          namespace: svc.metadata.namespace,
+          name: svc.metadata.name,
+          protocol: proto,
+          port: sp.port,
+          externalIPs: external.get(f) ?? [],
+          internalLocal: svc.spec.internalTrafficPolicy === 'Local',
+          externalLocal,
+          endpoints,
+          localEndpoints,
+        };
+        const cip = cluster.get(f);
+        if (cip) plan.clusterIP = cip;
+        if (nodePorts && sp.nodePort) plan.nodePort = sp.nodePort;
+        if (svc.spec.sessionAffinity === 'ClientIP') plan.affinitySeconds = svc.spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_SECONDS;
+        ports.push(plan);
+      }
+    }
+    if (externalLocal && svc.spec.healthCheckNodePort) {
+      healthChecks.push({ namespace: svc.metadata.namespace, name: svc.metadata.name, port: svc.spec.healthCheckNodePort, localEndpoints: localForHealth });
+    }
+  }
+  return { ports, healthChecks, skipped };
+}
