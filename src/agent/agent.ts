@@ -1,16 +1,11 @@
 // The per-node agent: wiring, start-up recovery, the API. No direct kernel calls live here; the
 // parts it wires (endpoint, routing, policy) own their own reconcile.
-import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CniRequest, CniResponse } from '../cni/api.js';
 import { CNI_API_PATH } from '../cni/api.js';
-import { HOST_VETH_PREFIX, tombstoneDir } from '../dataplane/kernel/names.js';
-import { netlink } from '../dataplane/kernel/netlink.js';
-import { netnsExists } from '../dataplane/kernel/netns.js';
 import { netnsEntrySupport, podNetnsMethod } from '../dataplane/kernel/setns.js';
 import { ensureSysctl } from '../dataplane/kernel/sysctl.js';
-import { reconcileEndpointRoutes } from '../dataplane/endpoint/reconcile.js';
-import { LocalIpam, ownerKey, staticBlocks } from '../ipam/local/index.js';
+import { LocalIpam, staticBlocks } from '../ipam/local/index.js';
 import { TwillError, describeError } from '../util/errors.js';
 import { KubernetesStore, openStore } from '../datastore/index.js';
 import { KubernetesNode } from './kubernetes-node.js';
@@ -27,16 +22,10 @@ import { etcdSecurityOf, type AgentConfig } from './config.js';
 import { CniService } from './cni-service.js';
 import { ApiServer, errorBody } from './server.js';
 import { defaultPodMtu } from './mtu.js';
+import { Problems } from './problems.js';
+import { attachmentView, processTombstones, recover, type RecoveryDeps, type StartupReport } from './recovery.js';
 
 export const AGENT_VERSION = '0.1.0';
-
-export interface StartupReport {
-  tombstones: number;
-  staleAttachments: number;
-  freedAddresses: number;
-  strayLinks: number;
-  routeChanges: number;
-}
 
 export class Agent {
   readonly ipam: LocalIpam;
@@ -46,6 +35,7 @@ export class Agent {
   readonly cluster: ClusterMember | undefined;
   readonly routing: RoutingController | undefined;
   readonly policy: PolicyController | undefined;
+  readonly problems: Problems;
   private store: Store | undefined;
   private readonly api: ApiServer;
   private readonly startedAt = Date.now();
@@ -60,6 +50,7 @@ export class Agent {
     private readonly kube?: { node: KubernetesNode; underlayAddress?: string | undefined; podCidrs?: string[] | undefined },
   ) {
     this.store = store;
+    this.problems = new Problems(log);
     this.attachments = new AttachmentStore(join(cfg.stateDir, 'attachments'));
     if (store) {
       this.cluster = new ClusterMember({
@@ -77,11 +68,12 @@ export class Agent {
         fixedBlocks: kube?.podCidrs,
         agentVersion: AGENT_VERSION,
         log: log.child('cluster'),
+        problems: this.problems,
         onChange: (what) => this.routing?.reconciler.trigger(what),
         podMTU: () => this.podMtu(),
       });
       this.routing = new RoutingController(this.cluster, cfg.runDir, log.child('routing'), () => kube?.node.markNetworkUp());
-      this.policy = new PolicyController(store, cfg.nodeName, () => this.attachments.all(), cfg.runDir, log.child('policy'), join(cfg.stateDir, 'policy', 'accepted.json'));
+      this.policy = new PolicyController(store, cfg.nodeName, () => this.attachments.all(), cfg.runDir, log.child('policy'), join(cfg.stateDir, 'policy', 'accepted.json'), this.problems, cfg.stateDir);
       this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), this.cluster.blockSource());
     } else {
       this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), staticBlocks([cfg.podCidr!]));
@@ -92,9 +84,10 @@ export class Agent {
       log: log.child('cni'),
       mtu: () => this.podMtu(),
       canGrow: () => this.cluster?.datastoreUp ?? false,
+      problems: this.problems,
       onChange: (a, change) => {
         if (change === 'added' && a.pod && kube) this.publishPodIps(kube.node, a.pod.namespace, a.pod.name, a.ips);
-        return change === 'added' ? this.policy?.endpointsChanged() : this.policy?.reconciler.trigger('local endpoint removed');
+        return change === 'added' ? this.policy?.endpointsChanged(a) : this.policy?.reconciler.trigger('local endpoint removed');
       },
     });
     this.api = new ApiServer(log.child('api'));
@@ -143,9 +136,10 @@ export class Agent {
       if (nat.changed) this.log.info('outbound NAT', { enabled: this.cfg.natOutgoing, pool: this.cfg.podCidr, script: nat.file });
     }
     await this.ipam.init();
-    await this.attachments.init();
+    const bad = await this.attachments.init();
     await this.cluster?.start();
-    this.startup = await this.recover();
+    this.startup = await recover(this.recoveryDeps(), bad);
+    if (this.startup.tombstonesPending) this.retryTombstones(1000);
     if (this.routing) {
       await this.routing.reconciler.runNow('agent start');
       this.routing.reconciler.start();
@@ -164,6 +158,7 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
+    clearTimeout(this.tombstoneTimer);
     this.routing?.reconciler.stop();
     this.policy?.stop();
     await this.cluster?.stop();
@@ -172,45 +167,24 @@ export class Agent {
     this.store = undefined;
   }
 
-  /**
-   * Start-up recovery, in order: DELs the shim recorded while we were down; attachments whose pod
-   * is gone; addresses nobody owns (an ADD interrupted by a crash); host veths nobody owns; the
-   * /32 routes of live attachments (diffed, so a restart with nothing to do changes nothing).
-   */
-  private async recover(): Promise<StartupReport> {
-    const rep: StartupReport = { tombstones: 0, staleAttachments: 0, freedAddresses: 0, strayLinks: 0, routeChanges: 0 };
-    const tdir = tombstoneDir(this.cfg.socket);
-    for (const name of await readdir(tdir).catch(() => [] as string[])) {
-      if (!name.endsWith('.json')) continue;
-      const file = join(tdir, name);
-      try {
-        const t = JSON.parse(await readFile(file, 'utf8')) as { containerId: string; ifname: string; netns?: string };
-        await this.cni.remove({ containerId: t.containerId, ifname: t.ifname }, t.netns);
-        rep.tombstones++;
-      } catch (e) {
-        this.log.warn('cannot process tombstone; removing it', { file, error: describeError(e) });
-      }
-      await rm(file, { force: true });
-    }
-    const nl = netlink();
-    for (const a of this.attachments.all()) {
-      if (!netnsExists(a.netns) && !(await nl.getLink(a.hostIface))) {
-        this.log.info('pod gone while the agent was down; releasing', { attachment: ownerKey(a), ip: a.ips.join(',') });
-        await this.cni.remove(a);
-        rep.staleAttachments++;
-      }
-    }
-    const keep = new Set(this.attachments.all().map((a) => ownerKey(a)));
-    rep.freedAddresses = (await this.ipam.gc(keep)).length;
-    const owned = new Set(this.attachments.all().map((a) => a.hostIface));
-    for (const l of await nl.listLinks()) {
-      if (l.name.startsWith(HOST_VETH_PREFIX) && l.kind === 'veth' && !owned.has(l.name)) {
-        await nl.deleteLink(l.name);
-        rep.strayLinks++;
-      }
-    }
-    rep.routeChanges = await reconcileEndpointRoutes(this.attachments.all());
-    return rep;
+  private recoveryDeps(): RecoveryDeps {
+    return { stateDir: this.cfg.stateDir, socket: this.cfg.socket, ipam: this.ipam, attachments: this.attachments, cni: this.cni, log: this.log.child('recovery'), problems: this.problems };
+  }
+
+  private tombstoneTimer: NodeJS.Timeout | undefined;
+
+  /** DELs that could not be finished at start-up are retried, with backoff, until they are. */
+  private retryTombstones(delayMs: number): void {
+    this.tombstoneTimer = setTimeout(() => {
+      void processTombstones(this.recoveryDeps()).then(
+        (r) => (r.pending ? this.retryTombstones(Math.min(delayMs * 2, 30_000)) : undefined),
+        (e: unknown) => {
+          this.problems.report('tombstones', 'error', 'cannot read the tombstone directory; retrying', { error: describeError(e) });
+          this.retryTombstones(Math.min(delayMs * 2, 30_000));
+        },
+      );
+    }, delayMs);
+    this.tombstoneTimer.unref();
   }
 
   private routes(): void {
@@ -252,7 +226,8 @@ export class Agent {
       routing: this.routing?.status(),
       policy: this.policy?.summary(),
       ipam: this.ipam.stats(),
-      attachments: this.attachments.all().map((a) => ({ id: ownerKey(a), ips: a.ips, iface: a.hostIface, pod: a.pod ? `${a.pod.namespace}/${a.pod.name}` : undefined })),
+      attachments: this.attachments.all().map(attachmentView),
+      problems: this.problems.list(),
       startup: this.startup,
     };
   }

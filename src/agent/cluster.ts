@@ -14,6 +14,7 @@ import { validatePool } from '../ipam/cluster/pool.js';
 import { TWILL_API, type ClusterConfig, type TwillNode } from '../model/types.js';
 import { describeError, isTwillError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
+import type { Problems } from './problems.js';
 import { Informer } from './informer.js';
 import { detectUnderlay, type Underlay } from './underlay.js';
 
@@ -34,6 +35,8 @@ export interface ClusterSettings {
   fixedBlocks?: string[] | undefined;
   agentVersion: string;
   log: Logger;
+  /** Where faults that outlast one attempt are shown (`twill status`). */
+  problems: Problems;
   /** Something routing depends on changed: peers, config, our blocks. */
   onChange: (what: string) => void;
   podMTU: () => number | undefined;
@@ -55,6 +58,8 @@ export class ClusterMember {
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
   private registered = '';
+  private registering: Promise<void> | undefined;
+  private registerAgain = false;
 
   constructor(private readonly s: ClusterSettings) {}
 
@@ -98,7 +103,7 @@ export class ClusterMember {
       claimMore: async () => {
         const b = await this.claims.claimMore();
         if (b) {
-          await this.register().catch((e: unknown) => this.log.warn('cannot advertise the new block yet', { error: describeError(e) }));
+          this.registerInBackground(`claimed block ${b}`);
           this.s.onChange(`claimed block ${b}`);
         }
         return b;
@@ -151,8 +156,8 @@ export class ClusterMember {
     this.log.info('cluster configuration changed', { backend: spec.backend, pool: spec.pool, vni: spec.vxlan.vni, directRouting: spec.vxlan.directRouting, natOutgoing: spec.natOutgoing });
     this.config = spec;
     this.claims.setPool({ pool: spec.pool, blockPrefix: spec.blockPrefix });
-    void this.cacheConfig(spec);
-    void this.register();
+    this.cacheConfig(spec).catch((e: unknown) => this.log.warn('cannot cache the cluster configuration on disk (a restart during a datastore outage would use the flags)', { error: describeError(e) }));
+    this.registerInBackground('cluster configuration changed');
     this.s.onChange('cluster configuration');
   }
 
@@ -224,13 +229,43 @@ export class ClusterMember {
     this.registered = text;
   }
 
+  /**
+   * Registers (again) until it works: peers withdraw the routes to a node whose TwillNode is gone,
+   * so a failure here is never dropped. Each failed attempt is logged at error and shown in
+   * `twill status` until one succeeds; attempts back off from 250 ms to 10 s.
+   */
+  registerInBackground(reason: string): void {
+    this.registerAgain = true;
+    if (this.registering) return;
+    this.registering = (async () => {
+      let delay = 250;
+      while (this.registerAgain && !this.stopped) {
+        this.registerAgain = false;
+        try {
+          await this.register(true);
+          this.s.problems.clear('registration', 'node registered again');
+        } catch (e) {
+          this.registerAgain = true;
+          this.s.problems.report('registration', 'error', 'cannot register this node in the datastore; peers may withdraw their routes to its pods; retrying', { reason, error: describeError(e), retryInMs: delay });
+          await new Promise((r) => setTimeout(r, delay).unref());
+          delay = Math.min(delay * 2, 10_000);
+        }
+      }
+    })().finally(() => (this.registering = undefined));
+  }
+
+  /** Resolves when no registration is pending (tests). */
+  async registrationSettled(): Promise<void> {
+    while (this.registering) await this.registering;
+  }
+
   private onNodeEvent(n: TwillNode, deleted: boolean): void {
     const name = n.metadata.name;
     if (name === this.s.nodeName) {
       // Our own record vanished (lease expired while we were cut off): put it back.
       if (deleted && !this.stopped) {
         this.registered = '';
-        void this.register(true).catch(() => undefined);
+        this.registerInBackground('our TwillNode was deleted (lease expired while cut off?)');
       }
       return;
     }
@@ -257,7 +292,7 @@ export class ClusterMember {
         onStatus: (st) => {
           if (st.connected !== this.datastoreUp) this.log.info(st.connected ? 'datastore connection restored' : 'datastore connection lost', st.error ? { error: describeError(st.error) } : {});
           this.datastoreUp = st.connected;
-          if (st.connected) void this.register(true).catch(() => undefined);
+          if (st.connected) this.registerInBackground('datastore connection restored');
         },
       }),
     );
@@ -312,7 +347,8 @@ export class ClusterMember {
         if (!items.some((b) => b.spec.node === node && !freed.includes(b.spec.cidr)) && !this.peers.has(node)) this.goneSince.delete(node);
       }
     } catch (e) {
-      this.log.debug('block reclaim skipped', { error: describeError(e) });
+      // Retried at the next tick; a dead node's blocks wait a little longer, nothing is lost.
+      this.log.warn('cannot return dead nodes\' blocks to the pool this time; retrying', { error: describeError(e) });
     }
   }
 
@@ -323,6 +359,7 @@ export class ClusterMember {
       underlay: this.underlay,
       blocks: this.claims?.current(),
       lostBlocks: this.claims?.lostBlocks().length ? this.claims.lostBlocks() : undefined,
+      blockCacheError: this.claims?.cacheError,
       peers: [...this.peers.values()].map((p) => ({ name: p.metadata.name, underlayIP: p.spec.underlayIP, backend: p.spec.backend, blocks: p.spec.blocks })),
       deadNodes: Object.fromEntries([...this.goneSince].map(([n, t]) => [n, `${Math.round((Date.now() - t) / 1000)}s`])),
     };

@@ -55,6 +55,12 @@ export interface AgentConfig {
   mtu?: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   logFormat: 'text' | 'json';
+  /** Write Twill's conflist here once the agent can serve ADD (off by default: the lab's runtime needs none). */
+  cniConfDir?: string;
+  /** Serve /healthz and /readyz on 127.0.0.1:PORT for the kubelet's probes. */
+  healthPort?: number;
+  /** NAMESPACE/NAME of the DaemonSet running this agent: its deletion makes SIGTERM an uninstall. */
+  ownerDaemonSet?: string;
 }
 
 export const CONFIG_DEFAULTS: Omit<AgentConfig, 'nodeName'> = {
@@ -105,6 +111,9 @@ const KEYS: Record<keyof AgentConfig, 'string' | 'number' | 'boolean'> = {
   mtu: 'number',
   logLevel: 'string',
   logFormat: 'string',
+  cniConfDir: 'string',
+  healthPort: 'number',
+  ownerDaemonSet: 'string',
 };
 
 export function readConfigFile(path: string): Partial<AgentConfig> {
@@ -168,6 +177,11 @@ export function validateConfig(c: Partial<AgentConfig>): AgentConfig {
   if (cfg.mtu !== undefined && (!Number.isInteger(cfg.mtu) || cfg.mtu < 576 || cfg.mtu > 9000)) bad('--mtu', 'must be an integer between 576 and 9000');
   for (const [f, v] of [['--state-dir', cfg.stateDir], ['--socket', cfg.socket], ['--run-dir', cfg.runDir]] as const) {
     if (!v.startsWith('/')) bad(f, `must be an absolute path, got "${v}"`);
+  }
+  if (cfg.cniConfDir !== undefined && !cfg.cniConfDir.startsWith('/')) bad('--cni-conf-dir', `must be an absolute path, got "${cfg.cniConfDir}"`);
+  if (cfg.healthPort !== undefined && (!Number.isInteger(cfg.healthPort) || cfg.healthPort < 1 || cfg.healthPort > 65535)) bad('--health-port', 'must be a port number (1..65535)');
+  if (cfg.ownerDaemonSet !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(cfg.ownerDaemonSet)) {
+    bad('--owner-daemonset', `"${cfg.ownerDaemonSet}" is not NAMESPACE/NAME (e.g. twill-system/twill)`);
   }
   if (!['debug', 'info', 'warn', 'error'].includes(cfg.logLevel)) bad('--log-level', 'must be debug, info, warn or error');
   if (!['text', 'json'].includes(cfg.logFormat)) bad('--log-format', 'must be text or json');

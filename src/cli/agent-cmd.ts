@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { Agent } from '../agent/agent.js';
 import { readConfigFile, validateConfig, type AgentConfig } from '../agent/config.js';
+import { NodeLifecycle } from '../agent/node-lifecycle.js';
 import { ETCD_PASSWORD_ENV } from '../datastore/index.js';
 import { describeError } from '../util/errors.js';
 import { rootLogger, setLogFormat, setLogLevel } from '../util/log.js';
@@ -41,6 +42,9 @@ export function registerAgent(program: Command): void {
     .option('--socket <path>', 'API socket for twill-cni and the CLI (default /run/twill/agent.sock)')
     .option('--run-dir <dir>', 'runtime files, e.g. nftables scripts (default /run/twill)')
     .option('--mtu <n>', 'pod MTU (default: underlay MTU minus backend overhead)', int)
+    .option('--cni-conf-dir <dir>', 'write Twill\'s conflist into this CNI conf dir once the agent can serve ADD (e.g. /etc/cni/net.d)')
+    .option('--health-port <n>', 'serve /healthz and /readyz on 127.0.0.1:PORT for the kubelet\'s probes', int)
+    .option('--owner-daemonset <ns/name>', 'in a DaemonSet pod: the DaemonSet; when it (or its namespace) is deleted, SIGTERM removes Twill from the node')
     .option('--config <file>', 'config file (JSON or YAML); flags win over it')
     .option('--log-level <level>', 'debug | info | warn | error')
     .option('--log-format <format>', 'text | json')
@@ -64,8 +68,8 @@ export function registerAgent(program: Command): void {
       try {
         const fromFile = typeof opts['config'] === 'string' ? readConfigFile(opts['config']) : {};
         const flags: Partial<AgentConfig> = {};
-        const rename: Record<string, keyof AgentConfig> = { blockGrace: 'blockGraceSeconds', leaseTtl: 'leaseTtlSeconds' };
-        for (const k of ['nodeName', 'podCidr', 'datastore', 'etcdCaFile', 'etcdCertFile', 'etcdKeyFile', 'etcdUsername', 'etcdPasswordFile', 'etcdAllowPlaintext', 'kubeconfig', 'leaseNamespace', 'ipam', 'pool', 'blockPrefix', 'backend', 'vxlanVni', 'vxlanPort', 'directRouting', 'natOutgoing', 'blockGrace', 'leaseTtl', 'underlayIface', 'stateDir', 'socket', 'runDir', 'mtu', 'logLevel', 'logFormat']) {
+        const rename: Record<string, keyof AgentConfig> = { blockGrace: 'blockGraceSeconds', leaseTtl: 'leaseTtlSeconds', ownerDaemonset: 'ownerDaemonSet' };
+        for (const k of ['nodeName', 'podCidr', 'datastore', 'etcdCaFile', 'etcdCertFile', 'etcdKeyFile', 'etcdUsername', 'etcdPasswordFile', 'etcdAllowPlaintext', 'kubeconfig', 'leaseNamespace', 'ipam', 'pool', 'blockPrefix', 'backend', 'vxlanVni', 'vxlanPort', 'directRouting', 'natOutgoing', 'blockGrace', 'leaseTtl', 'underlayIface', 'stateDir', 'socket', 'runDir', 'mtu', 'logLevel', 'logFormat', 'cniConfDir', 'healthPort', 'ownerDaemonset']) {
           // commander sets natOutgoing=true by default for --no-nat-outgoing; only an explicit flag counts.
           if (k === 'natOutgoing' && opts[k] !== false) continue;
           if (opts[k] !== undefined) (flags as Record<string, unknown>)[rename[k] ?? k] = opts[k];
@@ -78,8 +82,19 @@ export function registerAgent(program: Command): void {
       setLogLevel(cfg.logLevel);
       setLogFormat(cfg.logFormat);
       const log = rootLogger.child('agent', { node: cfg.nodeName });
-      let agent: Agent;
+      const lifecycle = new NodeLifecycle(cfg, log);
+      let agent: Agent | undefined;
+      let stopping = false;
+      const stop = (sig: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info('stopping', { signal: sig });
+        void lifecycle.stop(agent).finally(() => process.exit(0));
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
       try {
+        await lifecycle.begin();
         agent = await Agent.create(cfg, log);
         // Read once into the store; the tools the agent runs (ip, nft) need not inherit it.
         delete process.env[ETCD_PASSWORD_ENV];
@@ -87,14 +102,9 @@ export function registerAgent(program: Command): void {
         log.error('agent failed to start', { error: describeError(e) });
         process.exit(1);
       }
-      const stop = (sig: string) => {
-        log.info('stopping', { signal: sig });
-        void agent.stop().finally(() => process.exit(0));
-      };
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      process.on('SIGINT', () => stop('SIGINT'));
       try {
         await agent.start();
+        await lifecycle.started(agent);
       } catch (e) {
         log.error('agent failed to start', { error: describeError(e) });
         process.exit(1);

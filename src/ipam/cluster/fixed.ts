@@ -4,9 +4,12 @@
 import type { BlockClaims } from './claims.js';
 
 /** What the cluster member needs from whoever holds this node's blocks. */
-export type BlockHolder = Pick<BlockClaims, 'current' | 'lostBlocks' | 'setPool' | 'init' | 'resync' | 'claimMore' | 'ensureOne' | 'reclaimDead'>;
+export type BlockHolder = Pick<BlockClaims, 'current' | 'lostBlocks' | 'setPool' | 'init' | 'resync' | 'claimMore' | 'ensureOne' | 'reclaimDead' | 'cacheError'>;
 
 export class FixedBlocks implements BlockHolder {
+  /** No block cache: the API holds the assignment. */
+  readonly cacheError = undefined;
+
   constructor(private readonly cidrs: readonly string[]) {}
 
   current(): string[] {
