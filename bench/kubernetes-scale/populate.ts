@@ -4,6 +4,7 @@
 import type { KubeClient } from '../../src/datastore/kubernetes/client.js';
 import { LEASE_LABEL, POD_IPS_ANNOTATION } from '../../src/datastore/kubernetes/resources.js';
 import { TWILL_API } from '../../src/model/types.js';
+import { isTwillError } from '../../src/util/errors.js';
 
 export const POOL = '10.64.0.0/14';
 export const BLOCK_PREFIX = 24;
@@ -36,7 +37,19 @@ async function pool<T>(items: T[], concurrency: number, fn: (t: T) => Promise<un
 const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => i + from);
 
 export async function populate(c: KubeClient, s: Scale, progress: (msg: string) => void): Promise<Record<string, number>> {
-  const post = (path: string, body: unknown, what: string): Promise<unknown> => c.request(path, { method: 'POST', body, what });
+  // etcd on a busy shared machine sometimes answers "request timed out" (500): retry, bounded; a
+  // retried create that had gone through answers AlreadyExists.
+  const post = async (path: string, body: unknown, what: string): Promise<unknown> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await c.request(path, { method: 'POST', body, what });
+      } catch (e) {
+        if (isTwillError(e, 'EXISTS')) return undefined;
+        if (attempt >= 10 || !(isTwillError(e, 'DATASTORE') || isTwillError(e, 'TIMEOUT') || isTwillError(e, 'TRY_AGAIN'))) throw e;
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
+  };
   const t = (): number => performance.now();
   const took: Record<string, number> = {};
   let t0 = t();

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { TwillError, describeError } from '../../util/errors.js';
+import { TwillError } from '../../util/errors.js';
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -36,7 +36,7 @@ export function inClusterAccess(env: NodeJS.ProcessEnv = process.env, dir = SERV
     ca = readFileSync(join(dir, 'ca.crt'));
     readFileSync(tokenFile);
   } catch (e) {
-    throw new TwillError('CONFIG_INVALID', `datastore kubernetes: the service account is not mounted at ${dir} (${describeError(e)}); set automountServiceAccountToken: true on the agent's pod or pass --kubeconfig`, { cause: e });
+    throw new TwillError('CONFIG_INVALID', `datastore kubernetes: the service account is not mounted at ${dir}; set automountServiceAccountToken: true on the agent's pod or pass --kubeconfig`, { cause: e });
   }
   const h = host.includes(':') ? `[${host}]` : host;
   return { server: `https://${h}:${port}`, ca, tokenFile, source: `service account ${dir}` };
@@ -59,7 +59,7 @@ function material(o: Obj, field: string, base: string, file: string): Buffer | u
   try {
     return readFileSync(abs);
   } catch (e) {
-    throw new TwillError('CONFIG_INVALID', `kubeconfig ${file}: cannot read ${field} ${abs}: ${describeError(e)}`, { cause: e });
+    throw new TwillError('CONFIG_INVALID', `kubeconfig ${file}: cannot read ${field} ${abs}`, { cause: e });
   }
 }
 
@@ -69,7 +69,7 @@ export function kubeconfigAccess(file: string, context?: string): ClusterAccess 
   try {
     doc = parseYaml(readFileSync(file, 'utf8')) as Obj;
   } catch (e) {
-    throw new TwillError('CONFIG_INVALID', `cannot read kubeconfig ${file}: ${describeError(e)}`, { cause: e });
+    throw new TwillError('CONFIG_INVALID', `cannot read kubeconfig ${file}`, { cause: e });
   }
   if (!doc || typeof doc !== 'object') throw new TwillError('CONFIG_INVALID', `kubeconfig ${file} is empty`);
   const ctxName = context ?? (doc['current-context'] as string | undefined);

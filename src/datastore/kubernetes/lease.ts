@@ -51,6 +51,7 @@ export class KubeLease implements Lease {
   private readonly life: LeaseLife;
   private timer: NodeJS.Timeout | undefined;
   private lastRenewed = Date.now();
+  private renewing = false;
 
   private constructor(
     private readonly client: KubeClient,
@@ -95,13 +96,17 @@ export class KubeLease implements Lease {
   }
 
   private async renew(): Promise<void> {
-    if (!this.life.alive) return;
+    if (!this.life.alive || this.renewing) return;
+    // A slow answer still counts as long as it comes before the TTL runs out: the request may
+    // take all the time that is left (a loaded apiserver is not a lost lease).
+    const left = this.lastRenewed + this.ttlSeconds * 1000 - Date.now();
+    this.renewing = true;
     try {
       await this.client.request(`${LEASES(this.namespace)}/${this.id}`, {
         method: 'PATCH',
         contentType: 'application/merge-patch+json',
         body: { spec: { renewTime: microTime() } },
-        timeoutMs: Math.max(500, (this.ttlSeconds * 1000) / 3),
+        timeoutMs: Math.max(200, left),
         what: `renewing lease ${this.namespace}/${this.id}`,
       });
       this.lastRenewed = Date.now();
@@ -110,6 +115,8 @@ export class KubeLease implements Lease {
       if (isTwillError(e, 'NOT_FOUND')) return this.lose('revoked or expired elsewhere');
       if (Date.now() - this.lastRenewed >= this.ttlSeconds * 1000) return this.lose(`not renewed for ${this.ttlSeconds}s: ${describeError(e)}`);
       log.debug('lease renewal failed; retrying', { lease: this.id, error: describeError(e) });
+    } finally {
+      this.renewing = false;
     }
   }
 

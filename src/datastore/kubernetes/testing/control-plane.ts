@@ -8,7 +8,7 @@ import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify as toYaml } from 'yaml';
-import { TwillError, describeError } from '../../../util/errors.js';
+import { TwillError, describeError, isTwillError } from '../../../util/errors.js';
 import { freePort, startEtcd, type EtcdServer } from '../../etcd/server.js';
 import type { ClusterAccess } from '../access.js';
 import { KubeClient } from '../client.js';
@@ -166,10 +166,21 @@ async function waitReady(cp: ControlPlane, alive: () => boolean, timeoutMs: numb
 
 /** Creates Twill's CRDs and waits until the apiserver serves them. */
 export async function installCrds(c: KubeClient, timeoutMs = 30_000): Promise<void> {
-  for (const crd of twillCrds()) {
-    await c.request('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { method: 'POST', body: crd, what: `creating CRD ${crd.metadata.name}` });
-  }
   const deadline = Date.now() + timeoutMs;
+  for (const crd of twillCrds()) {
+    // A fresh apiserver on a busy machine may answer 500 ("etcdserver: request timed out") for a
+    // while; a retried create that had gone through answers AlreadyExists.
+    for (;;) {
+      try {
+        await c.request('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { method: 'POST', body: crd, what: `creating CRD ${crd.metadata.name}` });
+        break;
+      } catch (e) {
+        if (isTwillError(e, 'EXISTS')) break;
+        if (Date.now() > deadline || isTwillError(e, 'VALIDATION')) throw e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
   for (const crd of twillCrds()) {
     for (;;) {
       const o = await c.request<{ status?: { conditions?: { type: string; status: string }[] } }>(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`, { what: 'reading CRD' });
