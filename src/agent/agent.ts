@@ -26,6 +26,10 @@ import type { AgentConfig } from './config.js';
 import { CniService } from './cni-service.js';
 import { ApiServer, errorBody } from './server.js';
 import { defaultPodMtu } from './mtu.js';
+import { FlowRecorder } from '../flows/recorder.js';
+import { AgentMetrics } from '../flows/metrics.js';
+import { FilterError, validateFilter } from '../flows/filter.js';
+import { observeReconciles } from './reconciler.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -45,6 +49,9 @@ export class Agent {
   readonly cluster: ClusterMember | undefined;
   readonly routing: RoutingController | undefined;
   readonly policy: PolicyController | undefined;
+  readonly flows: FlowRecorder | undefined;
+  private metrics: AgentMetrics | undefined;
+  private unobserve: (() => void) | undefined;
   private store: Store | undefined;
   private readonly api: ApiServer;
   private readonly startedAt = Date.now();
@@ -76,7 +83,12 @@ export class Agent {
         podMTU: () => this.podMtu(),
       });
       this.routing = new RoutingController(this.cluster, cfg.runDir, log.child('routing'));
-      this.policy = new PolicyController(store, cfg.nodeName, () => this.attachments.all(), cfg.runDir, log.child('policy'), join(cfg.stateDir, 'policy', 'accepted.json'));
+      const flowLog = cfg.flowRecords ? { group: cfg.flowLogGroup, rate: cfg.flowLogRate, burst: cfg.flowLogRate } : undefined;
+      this.policy = new PolicyController(store, cfg.nodeName, () => this.attachments.all(), cfg.runDir, log.child('policy'), join(cfg.stateDir, 'policy', 'accepted.json'), flowLog);
+      if (cfg.flowRecords) {
+        const policy = this.policy;
+        this.flows = new FlowRecorder({ node: cfg.nodeName, ringSize: cfg.flowRingSize, group: cfg.flowLogGroup, context: () => policy.flowContext(), log: log.child('flows') });
+      }
       this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), this.cluster.blockSource());
     } else {
       this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), staticBlocks([cfg.podCidr!]));
@@ -119,7 +131,9 @@ export class Agent {
       await this.routing.reconciler.runNow('agent start');
       this.routing.reconciler.start();
     }
+    await this.flows?.start();
     this.policy?.start();
+    if (this.cfg.metricsAddr) await this.startMetrics(this.cfg.metricsAddr);
     this.routes();
     await this.api.listen(this.cfg.socket);
     const netnsEntry = netnsEntrySupport();
@@ -132,7 +146,24 @@ export class Agent {
     });
   }
 
+  private async startMetrics(addr: string): Promise<void> {
+    const m = new AgentMetrics(this.cfg.nodeName, {
+      ipam: () => this.ipam.stats(),
+      ...(this.policy ? { policyCounters: () => this.policy!.counters(), watchResyncs: () => this.policy!.watchResyncs() } : {}),
+      ...(this.cluster ? { datastoreUp: () => this.cluster!.datastoreUp } : {}),
+      ...(this.flows ? { flowLost: () => this.flows!.lost(), flowStored: () => this.flows!.ring.length } : {}),
+    });
+    this.flows?.onRecord((r) => m.flow(r));
+    this.unobserve = observeReconciles((r) => m.reconcile(r.controller, r.seconds, r.ok, r.errorCode));
+    const at = await m.listen(addr);
+    this.metrics = m;
+    this.log.info('metrics', { url: `http://${at.host.includes(':') ? `[${at.host}]` : at.host}:${at.port}/metrics` });
+  }
+
   async stop(): Promise<void> {
+    this.unobserve?.();
+    await this.metrics?.close();
+    this.flows?.stop();
     this.routing?.reconciler.stop();
     this.policy?.stop();
     await this.cluster?.stop();
@@ -186,11 +217,16 @@ export class Agent {
     this.api
       .route('POST', CNI_API_PATH, async ({ body }) => {
         const req = body as CniRequest;
+        const t0 = performance.now();
+        const done = (result: string): void => this.metrics?.cniOperation(String(req?.command ?? 'unknown'), result, (performance.now() - t0) / 1000);
         try {
           const result = await this.cni.handle(req);
+          done('success');
           return { ok: true, result } satisfies CniResponse;
         } catch (e) {
-          return { ok: false, error: errorBody(e) } satisfies CniResponse;
+          const error = errorBody(e);
+          done(error.code);
+          return { ok: false, error } satisfies CniResponse;
         }
       })
       .route('GET', '/healthz', () => Promise.resolve({ ok: true }))
@@ -200,6 +236,31 @@ export class Agent {
         if (!this.policy) throw new TwillError('NOT_FOUND', 'this agent runs standalone: NetworkPolicy needs a datastore (--datastore)');
         return { node: this.cfg.nodeName, ...(await this.policy.sync()) };
       })
+      .route('GET', '/v1/flows', async ({ query }) => {
+        if (!this.flows) throw new TwillError('NOT_FOUND', 'this agent records no flows (standalone, or started with --no-flow-records)');
+        const num = (k: string): number | undefined => {
+          const v = query.get(k);
+          if (v === null) return undefined;
+          const n = Number(v);
+          if (!Number.isInteger(n) || n < 0) throw new TwillError('VALIDATION', `query parameter ${k} must be a non-negative integer, got "${v}"`);
+          return n;
+        };
+        let filter;
+        try {
+          filter = validateFilter(query.get('filter') ? (JSON.parse(query.get('filter')!) as unknown) : undefined);
+        } catch (e) {
+          throw new TwillError('VALIDATION', `query parameter filter: ${e instanceof FilterError || e instanceof SyntaxError ? e.message : String(e)}`);
+        }
+        const after = num('after');
+        const last = num('last');
+        const waitMs = num('wait');
+        return this.flows.query({ ...(after !== undefined ? { after } : {}), ...(last !== undefined ? { last } : {}), ...(waitMs !== undefined ? { waitMs } : {}), filter });
+      })
+      .route('GET', '/v1/flows/status', () => {
+        if (!this.flows) throw new TwillError('NOT_FOUND', 'this agent records no flows (standalone, or started with --no-flow-records)');
+        return Promise.resolve(this.flows.stats());
+      })
+      .route('GET', '/v1/policy/counters', async () => ({ node: this.cfg.nodeName, counters: (await this.policy?.counters()) ?? null }))
       .route('POST', '/v1/policy/explain', ({ body }) => {
         if (!this.policy) throw new TwillError('NOT_FOUND', 'this agent runs standalone: NetworkPolicy needs a datastore (--datastore)');
         const verdict = this.policy.explain(parseFlow(body));
@@ -218,6 +279,7 @@ export class Agent {
       cluster: this.cluster?.status(),
       routing: this.routing?.status(),
       policy: this.policy?.summary(),
+      flows: this.flows?.stats(),
       ipam: this.ipam.stats(),
       attachments: this.attachments.all().map((a) => ({ id: ownerKey(a), ips: a.ips, iface: a.hostIface, pod: a.pod ? `${a.pod.namespace}/${a.pod.name}` : undefined })),
       startup: this.startup,

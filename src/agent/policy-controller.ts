@@ -20,7 +20,12 @@ import {
   type LocalEndpoint,
   type PolicySnapshot,
   type Verdict,
+  type CompileInfo,
+  type CounterReport,
 } from '../policy/index.js';
+import type { FlowLogOptions } from '../policy/compile.js';
+import { indexSnapshot, type SnapshotIndex } from '../policy/snapshot.js';
+import type { FlowContext } from '../flows/record.js';
 import { TwillError, describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { Attachment } from './attachments.js';
@@ -44,7 +49,9 @@ export class PolicyController {
   private readonly namespaces: Informer<'Namespace'>;
   private readonly policies: Informer<'NetworkPolicy'>;
   private readonly dataplane: PolicyDataplane;
-  private readonly compiler = new PolicyCompiler();
+  private readonly compiler: PolicyCompiler;
+  private info: CompileInfo | undefined;
+  private indexed: { snapshot: PolicySnapshot; index: SnapshotIndex } | undefined;
   private readonly accepted: AcceptedPolicies;
   private readonly rejected = new Map<string, { reason: string; previousVersionInForce: boolean }>();
   private snapshot: PolicySnapshot | undefined;
@@ -58,7 +65,10 @@ export class PolicyController {
     private readonly log: Logger,
     /** Where the last accepted version of each policy is kept (none: memory only). */
     acceptedFile?: string,
+    /** NFLOG rules for flow records (none: no log rules). */
+    flowLog?: FlowLogOptions,
   ) {
+    this.compiler = new PolicyCompiler(flowLog ? { log: flowLog } : {});
     this.accepted = new AcceptedPolicies(acceptedFile, log);
     const trigger = (what: string) => this.reconciler.trigger(what);
     this.pods = new Informer(store, 'Pod', trigger);
@@ -191,8 +201,21 @@ export class PolicyController {
     const model = this.compiler.compile(snapshot);
     const r = await this.dataplane.apply(model);
     this.snapshot = snapshot;
+    this.info = model.info;
     if (r.fallback) this.log.debug('incremental policy update sent with nft -f', { why: r.fallback });
     return { changes: r.changes, detail: { mode: r.mode, via: r.via, policies: policies.length, rejected: this.rejected.size || undefined, localPods: localEndpoints.length, bytes: r.bytes || undefined } };
+  }
+
+  /** What flow records are resolved against: the index of the last applied snapshot (the one `explain` uses) and its chain names. */
+  flowContext(): FlowContext {
+    const s = this.snapshot;
+    if (s && this.indexed?.snapshot !== s) this.indexed = { snapshot: s, index: indexSnapshot(s) };
+    return { node: this.nodeName, ...(this.indexed ? { index: this.indexed.index } : {}), ...(this.info ? { info: this.info } : {}) };
+  }
+
+  /** Rule counters per policy (from the kernel's table). */
+  async counters(): Promise<CounterReport | undefined> {
+    return this.dataplane.applied ? this.dataplane.counters() : undefined;
   }
 
   explain(flow: Flow): Verdict {
@@ -229,6 +252,11 @@ export class PolicyController {
         };
       })
       .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+  }
+
+  /** Watch restarts of the policy inputs' informers. */
+  watchResyncs(): number {
+    return this.pods.resyncs + this.namespaces.resyncs + this.policies.resyncs;
   }
 
   summary(): Record<string, unknown> {

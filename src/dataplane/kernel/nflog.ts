@@ -8,7 +8,7 @@
 // exactly. (include/uapi/linux/netfilter/nfnetlink_log.h)
 import nl from 'netlink';
 import { TwillError } from '../../util/errors.js';
-import { be16, be32, cstr, ipText, parseAttrs, splitMessages } from './nlattr.js';
+import { be32, cstr, ipText, parseAttrs, splitMessages } from './nlattr.js';
 
 const NETLINK_NETFILTER = 12;
 const NFNL_SUBSYS_ULOG = 4;
