@@ -73,6 +73,7 @@ export class AgentMetrics {
     const once = (): Promise<void> => (pending ??= readCounters().finally(() => setTimeout(() => (pending = undefined), 0)));
     Object.assign(packets, { collect: once });
     Object.assign(bytes, { collect: once });
+    Object.assign(spoofed, { collect: once });
     new Gauge({
       name: 'twill_ipam_addresses',
       help: 'Pod addresses of this node\'s blocks, by state',
