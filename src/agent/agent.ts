@@ -260,6 +260,7 @@ export class Agent {
         if (!this.flows) throw new TwillError('NOT_FOUND', 'this agent records no flows (standalone, or started with --no-flow-records)');
         return Promise.resolve(this.flows.stats());
       })
+      .route('GET', '/v1/policy/pods', () => Promise.resolve({ node: this.cfg.nodeName, pods: this.policy?.podPolicies() ?? [] }))
       .route('GET', '/v1/policy/counters', async () => ({ node: this.cfg.nodeName, counters: (await this.policy?.counters()) ?? null }))
       .route('POST', '/v1/policy/explain', ({ body }) => {
         if (!this.policy) throw new TwillError('NOT_FOUND', 'this agent runs standalone: NetworkPolicy needs a datastore (--datastore)');

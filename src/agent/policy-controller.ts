@@ -15,6 +15,8 @@ import {
   PolicyCompiler,
   buildSnapshot,
   evaluate,
+  effectivePolicyTypes,
+  selectorMatches,
   validateNetworkPolicy,
   type Flow,
   type LocalEndpoint,
@@ -211,6 +213,15 @@ export class PolicyController {
     const s = this.snapshot;
     if (s && this.indexed?.snapshot !== s) this.indexed = { snapshot: s, index: indexSnapshot(s) };
     return { node: this.nodeName, ...(this.indexed ? { index: this.indexed.index } : {}), ...(this.info ? { info: this.info } : {}) };
+  }
+
+  /** Every pod of the last snapshot with the policies selecting it per direction (the UI's policy view). */
+  podPolicies(): { pod: string; node: string; ips: string[]; labels: Record<string, string>; ingress: string[]; egress: string[] }[] {
+    const idx = this.flowContext().index;
+    if (!idx) return [];
+    const select = (pod: (typeof idx.pods)[number], type: 'Ingress' | 'Egress'): string[] =>
+      idx.policies.filter((p) => p.metadata.namespace === pod.namespace && effectivePolicyTypes(p).includes(type) && selectorMatches(p.spec.podSelector, pod.labels)).map((p) => objectKey(p));
+    return idx.pods.map((pod) => ({ pod: pod.key, node: pod.node, ips: pod.ips, labels: pod.labels, ingress: select(pod, 'Ingress'), egress: select(pod, 'Egress') }));
   }
 
   /** Rule counters per policy (from the kernel's table). */

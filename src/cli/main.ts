@@ -6,6 +6,7 @@ import { registerStatus } from './status-cmd.js';
 import { registerLab } from './lab-cmd.js';
 import { registerPolicy } from './policy-cmd.js';
 import { registerObserve } from './observe-cmd.js';
+import { registerUi } from './ui-cmd.js';
 
 process.setSourceMapsEnabled(true);
 
@@ -20,5 +21,6 @@ registerStatus(program);
 registerLab(program);
 registerPolicy(program);
 registerObserve(program);
+registerUi(program);
 
 await program.parseAsync(process.argv);

@@ -22,14 +22,13 @@ function endWithPort(e: FlowEndpoint, port: number | undefined): string {
   return `${endName(e)}${port !== undefined ? `:${port}` : ''}`;
 }
 
-/** The deciding policy of a record, in words: what `--policy` and the UI show. */
+/** The deciding policies of a record, in `policy explain`'s words: the dropping side for a drop, both sides otherwise. */
 export function decisionOf(r: FlowRecord): string {
-  const side = r.traffic_direction === 'INGRESS' ? 'ingress' : 'egress';
   if (r.drop_reason === 'INVALID_SOURCE_IP') return 'anti-spoofing: the source is not the pod\'s address';
-  if (r.verdict === 'DROPPED') return r.policy_decision[side];
-  // Forwarded: both sides allowed it; name the policies that did.
-  const allowed = r.policies.filter((p) => p.action === 'allow').map((p) => `${p.namespace}/${p.name} ${p.direction}[${p.rule}]`);
-  return allowed.length ? `allowed by ${allowed.join(', ')}` : 'allowed, no policy selects either pod';
+  const side = r.traffic_direction === 'INGRESS' ? 'ingress' : 'egress';
+  if (r.verdict === 'DROPPED') return `${side}: ${r.policy_decision[side]}`;
+  const sides = (['egress', 'ingress'] as const).filter((d) => !r.policy_decision[d].startsWith('not a pod'));
+  return sides.map((d) => `${d}: ${r.policy_decision[d]}`).join('; ');
 }
 
 function ports(r: FlowRecord): [number | undefined, number | undefined] {
