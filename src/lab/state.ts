@@ -27,6 +27,8 @@ export interface LabState {
   /** Agent settings chosen at `lab up` (short lease and grace so the lab shows failures quickly). */
   leaseTtlSeconds: number;
   blockGraceSeconds: number;
+  /** Extra agent flags chosen at `lab up`. */
+  agentFlags?: string[];
 }
 
 export function validateLabName(name: string): string {
