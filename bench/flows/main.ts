@@ -154,6 +154,8 @@ async function main(): Promise<void> {
     const lost = lostSum(after) - lostSum(before);
     const missing = Math.max(0, load.connected - recorded);
     log(`recorded ${recorded} of ${load.connected} connections (lost counted: ${lost})`);
+    // RSS once the agents are idle again (V8 returns memory after a burst lazily).
+    await new Promise((r) => setTimeout(r, 5000));
     const [rssOn, rssOff] = [await rssMb(on, 'node-2'), await rssMb(off, 'node-2')];
     const ring = await stats(on, 'node-2');
     log(`denied connections in observe -f × ${DENIED}`);

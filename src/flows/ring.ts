@@ -1,15 +1,18 @@
 // A bounded ring of flow records. When full, the oldest record is overwritten and counted: a
 // reader whose cursor fell behind learns how many records it missed, never silently.
+// Records are kept as their JSON text: one string per record instead of a dozen small objects
+// (labels, policies, ports…) makes a full default ring several times smaller, and readers send
+// JSON anyway.
 import type { FlowRecord } from './record.js';
 
 export class FlowRing {
-  private readonly buf: (FlowRecord | undefined)[];
+  private readonly buf: (string | undefined)[];
   private next = 1;
   /** Records overwritten before anyone could be sure to read them. */
   overwritten = 0;
 
   constructor(readonly size: number) {
-    this.buf = new Array<FlowRecord | undefined>(size);
+    this.buf = new Array<string | undefined>(size);
   }
 
   push(r: Omit<FlowRecord, 'id'>): FlowRecord {
@@ -17,7 +20,7 @@ export class FlowRing {
     rec.id = this.next++;
     const i = rec.id % this.size;
     if (this.buf[i]) this.overwritten++;
-    this.buf[i] = rec;
+    this.buf[i] = JSON.stringify(rec);
     return rec;
   }
 
@@ -35,7 +38,7 @@ export class FlowRing {
     const oldest = Math.max(1, this.next - this.size);
     const from = Math.max(after + 1, oldest);
     const records: FlowRecord[] = [];
-    for (let id = from; id < this.next; id++) records.push(this.buf[id % this.size]!);
+    for (let id = from; id < this.next; id++) records.push(JSON.parse(this.buf[id % this.size]!) as FlowRecord);
     return { records, missed: Math.max(0, oldest - (after + 1)) };
   }
 }
