@@ -95,25 +95,45 @@ function l4Of(t: { family: 4 | 6; proto: number; srcPort?: number; dstPort?: num
   return { other: { protocol: t.proto } };
 }
 
+const podLabels = new WeakMap<object, string[]>();
+
 function endpoint(ctx: FlowContext, ip: string): FlowEndpoint {
   const pod = ctx.index?.podByIp.get(ip);
   if (!pod) return { kind: 'world', ip, labels: ['reserved:world'] };
-  const labels = Object.entries(pod.labels)
-    .map(([k, v]) => `${k}=${v}`)
-    .sort();
+  let labels = podLabels.get(pod);
+  if (!labels) {
+    labels = Object.entries(pod.labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .sort();
+    podLabels.set(pod, labels);
+  }
   return { kind: 'pod', ip, namespace: pod.namespace, pod_name: pod.name, labels, node_name: pod.node };
 }
 
 const isLocal = (ctx: FlowContext, e: FlowEndpoint): boolean => e.kind === 'pod' && e.node_name === ctx.node;
 
+// Verdicts per index and flow key: connections repeat the same (source, destination, port) many
+// times, and the evaluator's answer depends on nothing else. A new index (any change of pods,
+// namespaces or policies) starts afresh.
+const verdicts = new WeakMap<SnapshotIndex, Map<string, Verdict | undefined>>();
+const VERDICT_CACHE = 10_000;
+
 function evaluate(ctx: FlowContext, t: { src: string; dst: string; proto: number; dstPort?: number }): Verdict | undefined {
   const protocol = PROTO[t.proto];
   if (!ctx.index || !protocol) return undefined;
+  let cache = verdicts.get(ctx.index);
+  if (!cache) verdicts.set(ctx.index, (cache = new Map()));
+  const key = `${t.src} ${t.dst} ${t.proto} ${protocol === 'ICMP' ? '' : (t.dstPort ?? '')}`;
+  if (cache.has(key)) return cache.get(key);
+  let v: Verdict | undefined;
   try {
-    return evaluateIndexed(ctx.index, { src: { ip: t.src }, dst: { ip: t.dst }, protocol, ...(protocol !== 'ICMP' && t.dstPort !== undefined ? { port: t.dstPort } : {}) });
+    v = evaluateIndexed(ctx.index, { src: { ip: t.src }, dst: { ip: t.dst }, protocol, ...(protocol !== 'ICMP' && t.dstPort !== undefined ? { port: t.dstPort } : {}) });
   } catch {
-    return undefined;
+    v = undefined;
   }
+  if (cache.size >= VERDICT_CACHE) cache.clear();
+  cache.set(key, v);
+  return v;
 }
 
 const split = (key: string): { namespace: string; name: string } => {
