@@ -58,8 +58,13 @@ export class FlowRecorder {
     this.ring = new FlowRing(o.ringSize);
   }
 
+  /** Opens the kernel sources; one that cannot be opened is logged, and the agent runs on without it. */
   async start(): Promise<void> {
-    this.ct = await ConntrackEvents.open((evs) => this.onConntrack(evs));
+    try {
+      this.ct = await ConntrackEvents.open((evs) => this.onConntrack(evs));
+    } catch (e) {
+      this.o.log.error('cannot listen to conntrack events: connections will not be recorded', { error: describeError(e) });
+    }
     try {
       this.nflog = await NflogSocket.open(this.o.group, (pkts) => this.onNflog(pkts));
     } catch (e) {
@@ -146,7 +151,7 @@ export class FlowRecorder {
       let out = q.filter ? records.filter((r) => matchesFilter(q.filter!, r)) : records;
       if (q.last !== undefined) out = q.last === 0 ? [] : out.slice(-q.last);
       const left = deadline - Date.now();
-      if (out.length > 0 || left <= 0 || !this.ct) return { node: this.o.node, records: out, missed: missedTotal, cursor: cur, lost: this.lost() };
+      if (out.length > 0 || left <= 0 || (!this.ct && !this.nflog)) return { node: this.o.node, records: out, missed: missedTotal, cursor: cur, lost: this.lost() };
       // Nothing (matching) yet: wait for new records or the deadline, then read on from the cursor.
       await new Promise<void>((resolve) => {
         const done = (): void => {
