@@ -68,7 +68,7 @@ export function registerObserve(program: Command): void {
     .option('--policy <namespace/name>', 'flows a policy decided (repeatable)', collect, [])
     .option('--node <name>', 'flows recorded by this node (repeatable)', collect, [])
     .option('-f, --follow', 'keep printing new flows')
-    .option('--last <n>', 'the last N flows (default 20 without --follow)', (v) => {
+    .option('--last <n>', 'the last N flows (default: 20; with --since, all since then; with -f alone, none)', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 0) throw new Error(`--last "${v}" is not a count`);
       return n;
@@ -94,7 +94,8 @@ export function registerObserve(program: Command): void {
           else if (o.output === 'table') console.log(formatTable(rs, header));
           else console.log(rs.map(formatCompact).join('\n'));
         };
-        const last = o.last ?? (o.follow ? 0 : 20);
+        // Without --last: the last 20 flows; with --since, every flow since then; with -f alone, none before now.
+        const last = o.last ?? (o.since ? 100_000 : o.follow ? 0 : 20);
         const first = await recentFlows(targets, { last, filter });
         for (const n of first.notes) console.error(`twill observe: ${n}`);
         print(first.records, true);

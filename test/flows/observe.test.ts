@@ -52,7 +52,9 @@ const connect = (from: string, to: string, port: number, timeoutMs = 300) =>
 
 /** `twill observe --lab NAME -f -o json …` as a child process; lines as parsed records. */
 function follow(args: string[]): { proc: ChildProcess; next: (pred: (r: FlowRecord) => boolean, ms: number) => Promise<FlowRecord> } {
-  const proc = spawn(process.execPath, [twillBin(), 'observe', '--lab', NAME, '-f', '-o', 'json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // --since: flows recorded while the CLI was still starting are printed from the agents' rings.
+  const since = new Date(Date.now() - 1000).toISOString();
+  const proc = spawn(process.execPath, [twillBin(), 'observe', '--lab', NAME, '-f', '-o', 'json', '--since', since, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   scope.defer(() => void proc.kill('SIGTERM'));
   const seen: FlowRecord[] = [];
   const wakers = new Set<() => void>();
@@ -85,7 +87,7 @@ function follow(args: string[]): { proc: ChildProcess; next: (pred: (r: FlowReco
 
 test('a denied connection appears in observe -f with the isolating policy within 2 s, as policy explain says', async () => {
   const f = follow(['--verdict', 'DROPPED', '--to', 'shop/db']);
-  await new Promise((r) => setTimeout(r, 500)); // the follower has its cursors
+  await new Promise((r) => setTimeout(r, 1500)); // the CLI is up (records made before are printed anyway: --since)
   const t0 = Date.now();
   const res = await connect('web', 'db', 80);
   assert.equal(res.connected, false, 'port 80 of db is not allowed from web');
