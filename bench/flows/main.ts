@@ -96,7 +96,9 @@ function p(xs: number[], q: number): number {
 }
 
 async function deniedLatency(s: Side, n: number): Promise<number[]> {
-  const proc = spawn(process.execPath, [twillBin(), 'observe', '--lab', s.name, '-f', '-o', 'json', '--verdict', 'DROPPED', '--port', '8080'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // Started well before the first attempt, with --since so that a slow start of the CLI cannot hide one.
+  const since = new Date().toISOString();
+  const proc = spawn(process.execPath, [twillBin(), 'observe', '--lab', s.name, '-f', '-o', 'json', '--verdict', 'DROPPED', '--port', '8080', '--since', since], { stdio: ['ignore', 'pipe', 'ignore'] });
   const arrivals: number[] = [];
   let wake: (() => void) | undefined;
   createInterface({ input: proc.stdout }).on('line', () => {
@@ -104,7 +106,7 @@ async function deniedLatency(s: Side, n: number): Promise<number[]> {
     wake?.();
   });
   try {
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, 3000));
     const out: number[] = [];
     for (let i = 0; i < n; i++) {
       const seen = arrivals.length;
