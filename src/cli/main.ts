@@ -7,6 +7,7 @@ import { registerLab } from './lab-cmd.js';
 import { registerPolicy } from './policy-cmd.js';
 import { registerObserve } from './observe-cmd.js';
 import { registerUi } from './ui-cmd.js';
+import { registerInstallCni } from './install-cni-cmd.js';
 
 process.setSourceMapsEnabled(true);
 
@@ -22,5 +23,6 @@ registerLab(program);
 registerPolicy(program);
 registerObserve(program);
 registerUi(program);
+registerInstallCni(program);
 
 await program.parseAsync(process.argv);
