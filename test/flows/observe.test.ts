@@ -110,10 +110,11 @@ test('a denied connection appears in observe -f with the isolating policy within
 
 test('an allowed connection: a record on each node naming the deciding rule as explain does, and its end with counts', async () => {
   const f = follow(['--from', 'shop/web', '--port', '5432']);
-  await new Promise((r) => setTimeout(r, 500));
+  await new Promise((r) => setTimeout(r, 1500));
   assert.equal((await connect('web', 'db', 5432)).connected, true);
-  const onDst = await f.next((r) => r.event === 'new' && r.node_name === 'node-2', 2000);
-  const onSrc = await f.next((r) => r.event === 'new' && r.node_name === 'node-1', 2000);
+  // (No latency floor here: the denied case above measures it; a loaded machine may start the CLI slowly.)
+  const onDst = await f.next((r) => r.event === 'new' && r.node_name === 'node-2', 8000);
+  const onSrc = await f.next((r) => r.event === 'new' && r.node_name === 'node-1', 8000);
   assert.equal(onSrc.traffic_direction, 'EGRESS');
   assert.equal(onDst.traffic_direction, 'INGRESS');
   const v = (await agentRequest<{ verdict: Verdict }>(lab.socket('node-1'), 'POST', '/v1/policy/explain', { from: 'shop/web', to: 'shop/db', port: 5432, protocol: 'tcp' })).verdict;
@@ -125,7 +126,7 @@ test('an allowed connection: a record on each node naming the deciding rule as e
   // The connection is in TIME_WAIT for minutes; removing the entry ends it now, and the kernel
   // reports the end with its accounting.
   await run('nsenter', [`--net=${netnsPath(lab.node('node-2').netns)}`, 'conntrack', '-D', '-p', 'tcp', '--dport', '5432']).catch(() => undefined);
-  const end = await f.next((r) => r.event === 'end' && r.node_name === 'node-2', 3000);
+  const end = await f.next((r) => r.event === 'end' && r.node_name === 'node-2', 8000);
   assert.ok(end.counters && end.counters.packets >= 3 && end.counters.bytes > 0 && end.counters.reply_packets >= 2, JSON.stringify(end.counters));
 });
 
