@@ -40,6 +40,9 @@ await Promise.all([
   }).then(() => chmodSync('dist/twill-cni.cjs', 0o755)),
   // The process inside each lab pod: small, fast to start.
   build({ ...common, entryPoints: { 'pod-server': 'src/lab/pod-server.ts' }, outdir: 'dist', sourcemap: false }),
+  // The web UI's script (`twill ui` serves it): for the browser, self-contained, nothing loaded
+  // from the network at run time.
+  build({ ...common, platform: 'browser', target: 'es2022', entryPoints: { app: 'src/ui/web/main.ts' }, outdir: 'dist/ui', minify: true, sourcemap: false }),
   build({
     ...common,
     entryPoints: { twill: 'src/cli/main.ts' },

@@ -18,8 +18,8 @@ if [ "$node_major" -lt 20 ]; then
 fi
 
 # Debian packages: kernel tools, the lab's etcd, the reference CNI plugins (chain tests and the
-# benchmark baseline), iperf3 (lab bench), conntrack (diagnostics).
-pkgs=(iproute2 iputils-ping nftables iptables etcd-server etcd-client containernetworking-plugins iperf3 conntrack util-linux procps kmod)
+# benchmark baseline), iperf3 (lab bench), conntrack (diagnostics and flow tests), chromium (the web UI's browser test).
+pkgs=(iproute2 iputils-ping nftables iptables etcd-server etcd-client containernetworking-plugins iperf3 conntrack util-linux procps kmod chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

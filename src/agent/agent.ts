@@ -23,6 +23,10 @@ import { etcdSecurityOf, type AgentConfig } from './config.js';
 import { CniService } from './cni-service.js';
 import { ApiServer, errorBody } from './server.js';
 import { defaultPodMtu } from './mtu.js';
+import { FlowRecorder } from '../flows/recorder.js';
+import { AgentMetrics } from '../flows/metrics.js';
+import { FilterError, validateFilter } from '../flows/filter.js';
+import { observeReconciles } from './reconciler.js';
 import { Problems } from './problems.js';
 import { ClockWatch } from './clock-watch.js';
 import { attachmentView, processTombstones, recover, type RecoveryDeps, type StartupReport } from './recovery.js';
@@ -38,6 +42,9 @@ export class Agent {
   readonly routing: RoutingController | undefined;
   readonly policy: PolicyController | undefined;
   readonly services: ServicesController | undefined;
+  readonly flows: FlowRecorder | undefined;
+  private metrics: AgentMetrics | undefined;
+  private unobserve: (() => void) | undefined;
   readonly problems: Problems;
   private readonly clock: ClockWatch;
   private store: Store | undefined;
@@ -78,12 +85,17 @@ export class Agent {
         podMTU: () => this.podMtu(),
       });
       this.routing = new RoutingController(this.cluster, cfg.runDir, log.child('routing'), () => kube?.node.markNetworkUp());
-      this.policy = new PolicyController(store, cfg.nodeName, () => this.attachments.all(), cfg.runDir, log.child('policy'), join(cfg.stateDir, 'policy', 'accepted.json'), this.problems, cfg.stateDir);
+      const flowLog = cfg.flowRecords ? { group: cfg.flowLogGroup, rate: cfg.flowLogRate, burst: cfg.flowLogRate } : undefined;
+      this.policy = new PolicyController(store, cfg.nodeName, () => this.attachments.all(), cfg.runDir, log.child('policy'), join(cfg.stateDir, 'policy', 'accepted.json'), this.problems, cfg.stateDir, flowLog);
       const cluster = this.cluster;
       const facts = () => ((cluster.config as typeof cluster.config | undefined) && (cluster.underlay as typeof cluster.underlay | undefined) ? { name: cfg.nodeName, addresses: [cluster.underlay.ip], podCidrs: [cluster.config.pool] } : undefined);
       // In Kubernetes mode kube-proxy still owns Services until the Kubernetes lab runs without it
       // (and the agent's RBAC grants Services and EndpointSlices); etcd clusters get them now.
       if (!kube) this.services = new ServicesController(store, facts, () => this.attachments.all(), cfg.runDir, log.child('services'));
+      if (cfg.flowRecords) {
+        const policy = this.policy;
+        this.flows = new FlowRecorder({ node: cfg.nodeName, ringSize: cfg.flowRingSize, group: cfg.flowLogGroup, context: () => policy.flowContext(), log: log.child('flows') });
+      }
       this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), this.cluster.blockSource());
     } else {
       this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), staticBlocks([cfg.podCidr!]));
@@ -155,9 +167,11 @@ export class Agent {
       await this.routing.reconciler.runNow('agent start');
       this.routing.reconciler.start();
     }
+    await this.flows?.start();
     this.policy?.start();
     this.clock.start();
     this.services?.start();
+    if (this.cfg.metricsAddr) await this.startMetrics(this.cfg.metricsAddr);
     this.routes();
     await this.api.listen(this.cfg.socket);
     const netnsEntry = netnsEntrySupport();
@@ -170,7 +184,24 @@ export class Agent {
     });
   }
 
+  private async startMetrics(addr: string): Promise<void> {
+    const m = new AgentMetrics(this.cfg.nodeName, {
+      ipam: () => this.ipam.stats(),
+      ...(this.policy ? { policyCounters: () => this.policy!.counters(), watchResyncs: () => this.policy!.watchResyncs() } : {}),
+      ...(this.cluster ? { datastoreUp: () => this.cluster!.datastoreUp } : {}),
+      ...(this.flows ? { flowLost: () => this.flows!.lost(), flowStored: () => this.flows!.ring.length } : {}),
+    });
+    this.flows?.onRecord((r) => m.flow(r));
+    this.unobserve = observeReconciles((r) => m.reconcile(r.controller, r.seconds, r.ok, r.errorCode));
+    const at = await m.listen(addr);
+    this.metrics = m;
+    this.log.info('metrics', { url: `http://${at.host.includes(':') ? `[${at.host}]` : at.host}:${at.port}/metrics` });
+  }
+
   async stop(): Promise<void> {
+    this.unobserve?.();
+    await this.metrics?.close();
+    this.flows?.stop();
     clearTimeout(this.tombstoneTimer);
     this.clock.stop();
     this.routing?.reconciler.stop();
@@ -206,11 +237,16 @@ export class Agent {
     this.api
       .route('POST', CNI_API_PATH, async ({ body }) => {
         const req = body as CniRequest;
+        const t0 = performance.now();
+        const done = (result: string): void => this.metrics?.cniOperation(String(req?.command ?? 'unknown'), result, (performance.now() - t0) / 1000);
         try {
           const result = await this.cni.handle(req);
+          done('success');
           return { ok: true, result } satisfies CniResponse;
         } catch (e) {
-          return { ok: false, error: errorBody(e) } satisfies CniResponse;
+          const error = errorBody(e);
+          done(error.code);
+          return { ok: false, error } satisfies CniResponse;
         }
       })
       .route('GET', '/healthz', () => Promise.resolve({ ok: true }))
@@ -225,6 +261,32 @@ export class Agent {
         if (!this.services) throw new TwillError('NOT_FOUND', 'this agent runs standalone: Services need a datastore (--datastore)');
         return { node: this.cfg.nodeName, ...(await this.services.sync()) };
       })
+      .route('GET', '/v1/flows', async ({ query }) => {
+        if (!this.flows) throw new TwillError('NOT_FOUND', 'this agent records no flows (standalone, or started with --no-flow-records)');
+        const num = (k: string): number | undefined => {
+          const v = query.get(k);
+          if (v === null) return undefined;
+          const n = Number(v);
+          if (!Number.isInteger(n) || n < 0) throw new TwillError('VALIDATION', `query parameter ${k} must be a non-negative integer, got "${v}"`);
+          return n;
+        };
+        let filter;
+        try {
+          filter = validateFilter(query.get('filter') ? (JSON.parse(query.get('filter')!) as unknown) : undefined);
+        } catch (e) {
+          throw new TwillError('VALIDATION', `query parameter filter: ${e instanceof FilterError || e instanceof SyntaxError ? e.message : String(e)}`);
+        }
+        const after = num('after');
+        const last = num('last');
+        const waitMs = num('wait');
+        return this.flows.query({ ...(after !== undefined ? { after } : {}), ...(last !== undefined ? { last } : {}), ...(waitMs !== undefined ? { waitMs } : {}), filter });
+      })
+      .route('GET', '/v1/flows/status', () => {
+        if (!this.flows) throw new TwillError('NOT_FOUND', 'this agent records no flows (standalone, or started with --no-flow-records)');
+        return Promise.resolve(this.flows.stats());
+      })
+      .route('GET', '/v1/policy/pods', () => Promise.resolve({ node: this.cfg.nodeName, pods: this.policy?.podPolicies() ?? [] }))
+      .route('GET', '/v1/policy/counters', async () => ({ node: this.cfg.nodeName, counters: (await this.policy?.counters()) ?? null }))
       .route('POST', '/v1/policy/explain', ({ body }) => {
         if (!this.policy) throw new TwillError('NOT_FOUND', 'this agent runs standalone: NetworkPolicy needs a datastore (--datastore)');
         const verdict = this.policy.explain(parseFlow(body));
@@ -246,6 +308,7 @@ export class Agent {
       routing: this.routing?.status(),
       policy: this.policy?.summary(),
       services: this.services?.status(),
+      flows: this.flows?.stats(),
       ipam: this.ipam.stats(),
       attachments: this.attachments.all().map(attachmentView),
       problems: this.problems.list(),

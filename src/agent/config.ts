@@ -55,6 +55,16 @@ export interface AgentConfig {
   mtu?: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   logFormat: 'text' | 'json';
+  /** Flow records (cluster mode): conntrack events and NFLOG from the policy table. */
+  flowRecords: boolean;
+  /** Records the agent keeps (a ring: the oldest go first, counted). */
+  flowRingSize: number;
+  /** NFLOG group of the policy table's log rules (one per network namespace). */
+  flowLogGroup: number;
+  /** Packets per second each log rule passes to the agent (and a burst of the same size). */
+  flowLogRate: number;
+  /** Prometheus metrics on HOST:PORT (off when unset). */
+  metricsAddr?: string;
   /** Write Twill's conflist here once the agent can serve ADD (off by default: the lab's runtime needs none). */
   cniConfDir?: string;
   /** Serve /healthz and /readyz on 127.0.0.1:PORT for the kubelet's probes. */
@@ -80,6 +90,10 @@ export const CONFIG_DEFAULTS: Omit<AgentConfig, 'nodeName'> = {
   runDir: DEFAULT_RUN_DIR,
   logLevel: (process.env['TWILL_LOG_LEVEL'] as AgentConfig['logLevel'] | undefined) ?? 'info',
   logFormat: process.env['TWILL_LOG_FORMAT'] === 'json' ? 'json' : 'text',
+  flowRecords: true,
+  flowRingSize: 16_384,
+  flowLogGroup: 100,
+  flowLogRate: 5000,
 };
 
 const KEYS: Record<keyof AgentConfig, 'string' | 'number' | 'boolean'> = {
@@ -111,6 +125,11 @@ const KEYS: Record<keyof AgentConfig, 'string' | 'number' | 'boolean'> = {
   mtu: 'number',
   logLevel: 'string',
   logFormat: 'string',
+  flowRecords: 'boolean',
+  flowRingSize: 'number',
+  flowLogGroup: 'number',
+  flowLogRate: 'number',
+  metricsAddr: 'string',
   cniConfDir: 'string',
   healthPort: 'number',
   ownerDaemonSet: 'string',
@@ -185,6 +204,10 @@ export function validateConfig(c: Partial<AgentConfig>): AgentConfig {
   }
   if (!['debug', 'info', 'warn', 'error'].includes(cfg.logLevel)) bad('--log-level', 'must be debug, info, warn or error');
   if (!['text', 'json'].includes(cfg.logFormat)) bad('--log-format', 'must be text or json');
+  if (!Number.isInteger(cfg.flowRingSize) || cfg.flowRingSize < 16 || cfg.flowRingSize > 1_000_000) bad('--flow-ring-size', 'must be an integer 16..1000000');
+  if (!Number.isInteger(cfg.flowLogGroup) || cfg.flowLogGroup < 1 || cfg.flowLogGroup > 65535) bad('--flow-log-group', 'must be an NFLOG group 1..65535');
+  if (!Number.isInteger(cfg.flowLogRate) || cfg.flowLogRate < 1 || cfg.flowLogRate > 1_000_000) bad('--flow-log-rate', 'must be an integer 1..1000000 (packets per second per rule)');
+  if (cfg.metricsAddr !== undefined && !/^(\[[0-9a-fA-F:]+\]|[0-9.]+|[a-z0-9.-]+)?:\d{1,5}$/.test(cfg.metricsAddr)) bad('--metrics-addr', `"${cfg.metricsAddr}" is not HOST:PORT (e.g. 127.0.0.1:9962 or :9962)`);
   return cfg;
 }
 

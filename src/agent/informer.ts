@@ -8,6 +8,8 @@ import { TwillError } from '../util/errors.js';
 export class Informer<K extends Kind> {
   readonly items = new Map<string, ResourceOf<K>>();
   synced = false;
+  /** Times the watch had to start over from a fresh list (RESYNC: compaction or a broken watch). */
+  resyncs = 0;
   private watch: Watch | undefined;
 
   constructor(
@@ -23,7 +25,10 @@ export class Informer<K extends Kind> {
     this.watch = this.store.watch(this.kind, {
       fromRevision: revision,
       onEvent: (ev) => {
-        if (ev.type === 'RESYNC') this.replace(ev.items);
+        if (ev.type === 'RESYNC') {
+          this.resyncs++;
+          this.replace(ev.items);
+        }
         else if (ev.type === 'DELETED') this.items.delete(objectKey(ev.object));
         else this.items.set(objectKey(ev.object), ev.object);
         this.onChange(ev.type === 'RESYNC' ? `${this.kind} resync` : `${this.kind} ${objectKey(ev.object)} ${ev.type.toLowerCase()}`);

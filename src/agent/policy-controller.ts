@@ -15,12 +15,19 @@ import {
   PolicyCompiler,
   buildSnapshot,
   evaluate,
+  effectivePolicyTypes,
+  selectorMatches,
   validateNetworkPolicy,
   type Flow,
   type LocalEndpoint,
   type PolicySnapshot,
   type Verdict,
+  type CompileInfo,
+  type CounterReport,
 } from '../policy/index.js';
+import type { FlowLogOptions } from '../policy/compile.js';
+import { indexSnapshot, type SnapshotIndex } from '../policy/snapshot.js';
+import type { FlowContext } from '../flows/record.js';
 import { TwillError, describeError } from '../util/errors.js';
 import { NFT_TABLE_POLICY } from '../dataplane/kernel/names.js';
 import type { Logger } from '../util/log.js';
@@ -46,7 +53,9 @@ export class PolicyController {
   private readonly namespaces: Informer<'Namespace'>;
   private readonly policies: Informer<'NetworkPolicy'>;
   private readonly dataplane: PolicyDataplane;
-  private readonly compiler = new PolicyCompiler();
+  private readonly compiler: PolicyCompiler;
+  private info: CompileInfo | undefined;
+  private indexed: { snapshot: PolicySnapshot; index: SnapshotIndex } | undefined;
   private readonly accepted: AcceptedPolicies;
   private readonly rejected = new Map<string, { reason: string; previousVersionInForce: boolean }>();
   private snapshot: PolicySnapshot | undefined;
@@ -64,7 +73,10 @@ export class PolicyController {
     acceptedFile?: string,
     problems?: Problems,
     stateDir?: string,
+    /** NFLOG rules for flow records (none: no log rules). */
+    flowLog?: FlowLogOptions,
   ) {
+    this.compiler = new PolicyCompiler(flowLog ? { log: flowLog } : {});
     this.accepted = new AcceptedPolicies(acceptedFile, log, problems, stateDir);
     const trigger = (what: string) => this.reconciler.trigger(what);
     this.pods = new Informer(store, 'Pod', trigger);
@@ -216,9 +228,31 @@ export class PolicyController {
     const model = this.compiler.compile(snapshot);
     const r = await this.dataplane.apply(model);
     this.snapshot = snapshot;
+    this.info = model.info;
     this.firstFullAt ??= new Date().toISOString();
     if (r.fallback) this.log.debug('incremental policy update sent with nft -f', { why: r.fallback });
     return { changes: r.changes, detail: { mode: r.mode, via: r.via, policies: policies.length, rejected: this.rejected.size || undefined, localPods: localEndpoints.length, bytes: r.bytes || undefined } };
+  }
+
+  /** What flow records are resolved against: the index of the last applied snapshot (the one `explain` uses) and its chain names. */
+  flowContext(): FlowContext {
+    const s = this.snapshot;
+    if (s && this.indexed?.snapshot !== s) this.indexed = { snapshot: s, index: indexSnapshot(s) };
+    return { node: this.nodeName, ...(this.indexed ? { index: this.indexed.index } : {}), ...(this.info ? { info: this.info } : {}) };
+  }
+
+  /** Every pod of the last snapshot with the policies selecting it per direction (the UI's policy view). */
+  podPolicies(): { pod: string; node: string; ips: string[]; labels: Record<string, string>; ingress: string[]; egress: string[] }[] {
+    const idx = this.flowContext().index;
+    if (!idx) return [];
+    const select = (pod: (typeof idx.pods)[number], type: 'Ingress' | 'Egress'): string[] =>
+      idx.policies.filter((p) => p.metadata.namespace === pod.namespace && effectivePolicyTypes(p).includes(type) && selectorMatches(p.spec.podSelector, pod.labels)).map((p) => objectKey(p));
+    return idx.pods.map((pod) => ({ pod: pod.key, node: pod.node, ips: pod.ips, labels: pod.labels, ingress: select(pod, 'Ingress'), egress: select(pod, 'Egress') }));
+  }
+
+  /** Rule counters per policy (from the kernel's table). */
+  async counters(): Promise<CounterReport | undefined> {
+    return this.dataplane.applied ? this.dataplane.counters() : undefined;
   }
 
   explain(flow: Flow): Verdict {
@@ -255,6 +289,11 @@ export class PolicyController {
         };
       })
       .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+  }
+
+  /** Watch restarts of the policy inputs' informers. */
+  watchResyncs(): number {
+    return this.pods.resyncs + this.namespaces.resyncs + this.policies.resyncs;
   }
 
   summary(): Record<string, unknown> {

@@ -31,6 +31,21 @@ export interface ReconcilerOptions {
   maxBackoffMs?: number;
 }
 
+/** One finished run, for metrics. */
+export interface ReconcileRun {
+  controller: string;
+  seconds: number;
+  ok: boolean;
+  /** The error's code when it failed (KERNEL: the kernel refused a change). */
+  errorCode?: string;
+}
+const runObservers = new Set<(r: ReconcileRun) => void>();
+/** Calls `fn` after every run of every reconciler in this process; returns the unsubscribe. */
+export function observeReconciles(fn: (r: ReconcileRun) => void): () => void {
+  runObservers.add(fn);
+  return () => runObservers.delete(fn);
+}
+
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
   private periodic: NodeJS.Timeout | undefined;
@@ -108,11 +123,14 @@ export class Reconciler {
       const out = await this.work(reason);
       const ms = Math.round((performance.now() - t0) * 10) / 10;
       Object.assign(this.st, { runs: this.st.runs + 1, lastRunAt: new Date().toISOString(), lastDurationMs: ms, lastChanges: out.changes, lastError: undefined, consecutiveFailures: 0, totalChanges: this.st.totalChanges + out.changes });
+      for (const o of runObservers) o({ controller: this.name, seconds: ms / 1000, ok: true });
       const level = out.changes > 0 ? 'info' : 'debug';
       this.log.log(level, `reconcile: ${out.changes} change${out.changes === 1 ? '' : 's'}`, { reason, ms, ...out.detail });
     } catch (e) {
       this.st.consecutiveFailures++;
       const at = new Date().toISOString();
+      const code = (e as { code?: unknown }).code;
+      for (const o of runObservers) o({ controller: this.name, seconds: (performance.now() - t0) / 1000, ok: false, ...(typeof code === 'string' ? { errorCode: code } : {}) });
       Object.assign(this.st, { runs: this.st.runs + 1, lastRunAt: at, lastError: describeError(e), failures: this.st.failures + 1, lastFailure: { at, error: describeError(e) } });
       const backoff = Math.min(this.opts.maxBackoffMs ?? 10_000, 200 * 2 ** Math.min(this.st.consecutiveFailures, 8));
       this.log.warn('reconcile failed; will retry', { reason, error: describeError(e), retryInMs: backoff });

@@ -42,6 +42,11 @@ export function registerAgent(program: Command): void {
     .option('--socket <path>', 'API socket for twill-cni and the CLI (default /run/twill/agent.sock)')
     .option('--run-dir <dir>', 'runtime files, e.g. nftables scripts (default /run/twill)')
     .option('--mtu <n>', 'pod MTU (default: underlay MTU minus backend overhead)', int)
+    .option('--no-flow-records', 'do not record flows (conntrack events and NFLOG from the policy table)')
+    .option('--flow-ring-size <n>', 'flow records kept per agent (default 16384)', int)
+    .option('--flow-log-group <n>', 'NFLOG group of the policy table\'s log rules (default 100)', int)
+    .option('--flow-log-rate <n>', 'packets per second each log rule hands to the agent (default 5000)', int)
+    .option('--metrics-addr <host:port>', 'serve Prometheus metrics on http://HOST:PORT/metrics (default: off)')
     .option('--cni-conf-dir <dir>', 'write Twill\'s conflist into this CNI conf dir once the agent can serve ADD (e.g. /etc/cni/net.d)')
     .option('--health-port <n>', 'serve /healthz and /readyz on 127.0.0.1:PORT for the kubelet\'s probes', int)
     .option('--owner-daemonset <ns/name>', 'in a DaemonSet pod: the DaemonSet; when it (or its namespace) is deleted, SIGTERM removes Twill from the node')
@@ -69,9 +74,9 @@ export function registerAgent(program: Command): void {
         const fromFile = typeof opts['config'] === 'string' ? readConfigFile(opts['config']) : {};
         const flags: Partial<AgentConfig> = {};
         const rename: Record<string, keyof AgentConfig> = { blockGrace: 'blockGraceSeconds', leaseTtl: 'leaseTtlSeconds', ownerDaemonset: 'ownerDaemonSet' };
-        for (const k of ['nodeName', 'podCidr', 'datastore', 'etcdCaFile', 'etcdCertFile', 'etcdKeyFile', 'etcdUsername', 'etcdPasswordFile', 'etcdAllowPlaintext', 'kubeconfig', 'leaseNamespace', 'ipam', 'pool', 'blockPrefix', 'backend', 'vxlanVni', 'vxlanPort', 'directRouting', 'natOutgoing', 'blockGrace', 'leaseTtl', 'underlayIface', 'stateDir', 'socket', 'runDir', 'mtu', 'logLevel', 'logFormat', 'cniConfDir', 'healthPort', 'ownerDaemonset']) {
+        for (const k of ['nodeName', 'podCidr', 'datastore', 'etcdCaFile', 'etcdCertFile', 'etcdKeyFile', 'etcdUsername', 'etcdPasswordFile', 'etcdAllowPlaintext', 'kubeconfig', 'leaseNamespace', 'ipam', 'pool', 'blockPrefix', 'backend', 'vxlanVni', 'vxlanPort', 'directRouting', 'natOutgoing', 'blockGrace', 'leaseTtl', 'underlayIface', 'stateDir', 'socket', 'runDir', 'mtu', 'logLevel', 'logFormat', 'cniConfDir', 'healthPort', 'ownerDaemonset', 'flowRecords', 'flowRingSize', 'flowLogGroup', 'flowLogRate', 'metricsAddr']) {
           // commander sets natOutgoing=true by default for --no-nat-outgoing; only an explicit flag counts.
-          if (k === 'natOutgoing' && opts[k] !== false) continue;
+          if ((k === 'natOutgoing' || k === 'flowRecords') && opts[k] !== false) continue;
           if (opts[k] !== undefined) (flags as Record<string, unknown>)[rename[k] ?? k] = opts[k];
         }
         cfg = validateConfig({ ...fromFile, ...flags });

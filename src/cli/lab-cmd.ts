@@ -73,8 +73,9 @@ export function registerLab(program: Command): void {
     .option('--kubernetes', 'a real Kubernetes cluster: kube-apiserver, controllers, scheduler; containerd, runc and kubelet per node')
     .addOption(new Option('--cni <cni>', 'with --kubernetes: what wires pods (bridge = the reference bridge + host-local plugins)').choices(['twill', 'bridge']).default(KUBE_LAB_DEFAULTS.cni))
     .addOption(new Option('--install <how>', 'with --kubernetes --cni twill: kubectl apply -f deploy/twill.yaml, or a standalone agent per node').choices(['auto', 'deploy', 'standalone', 'none']).default(KUBE_LAB_DEFAULTS.install))
+    .option('--no-flow-records', 'agents record no flows (twill observe and twill ui show nothing)')
     .action(
-      action('up', async (o: { nodes: number; backend: string; directRouting?: boolean; pool: string; leaseTtl: number; blockGrace: number; name: string; kubernetes?: boolean; cni: 'twill' | 'bridge'; install: 'auto' | 'deploy' | 'standalone' | 'none' }) => {
+      action('up', async (o: { nodes: number; backend: string; directRouting?: boolean; pool: string; leaseTtl: number; blockGrace: number; name: string; kubernetes?: boolean; cni: 'twill' | 'bridge'; install: 'auto' | 'deploy' | 'standalone' | 'none'; flowRecords: boolean }) => {
         if (!isBackendName(o.backend)) throw new Error(`--backend must be vxlan or host-gw, got "${o.backend}"`);
         if (o.nodes < 1 || o.nodes > 50) throw new Error('--nodes must be between 1 and 50');
         const t0 = Date.now();
@@ -87,7 +88,7 @@ export function registerLab(program: Command): void {
           return;
         }
         print(`lab ${o.name}: bringing up ${o.nodes} node(s), backend ${o.backend}${o.directRouting ? ' (direct routing)' : ''}, pool ${o.pool}`);
-        const l = await Lab.up({ name: o.name, nodes: o.nodes, backend: o.backend as BackendName, directRouting: o.directRouting ?? false, pool: o.pool, leaseTtlSeconds: o.leaseTtl, blockGraceSeconds: o.blockGrace }, print);
+        const l = await Lab.up({ name: o.name, nodes: o.nodes, backend: o.backend as BackendName, directRouting: o.directRouting ?? false, pool: o.pool, leaseTtlSeconds: o.leaseTtl, blockGraceSeconds: o.blockGrace, ...(o.flowRecords ? {} : { agentFlags: ['--no-flow-records'] }) }, print);
         try {
           await ensureDefaultNamespace(await l.store());
           print('');

@@ -5,6 +5,8 @@ import { registerAgent } from './agent-cmd.js';
 import { registerStatus } from './status-cmd.js';
 import { registerLab } from './lab-cmd.js';
 import { registerPolicy } from './policy-cmd.js';
+import { registerObserve } from './observe-cmd.js';
+import { registerUi } from './ui-cmd.js';
 import { registerInstallCni } from './install-cni-cmd.js';
 
 process.setSourceMapsEnabled(true);
@@ -19,6 +21,8 @@ registerAgent(program);
 registerStatus(program);
 registerLab(program);
 registerPolicy(program);
+registerObserve(program);
+registerUi(program);
 registerInstallCni(program);
 
 await program.parseAsync(process.argv);

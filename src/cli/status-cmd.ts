@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { DEFAULT_AGENT_SOCKET } from '../dataplane/kernel/names.js';
 import { describeError } from '../util/errors.js';
 import { agentRequest } from './client.js';
+import { describeLost } from './flows-client.js';
+import type { FlowStats } from '../flows/index.js';
 
 interface ReconcileStatus {
   runs: number;
@@ -36,6 +38,7 @@ interface Status {
   };
   routing?: ReconcileStatus & { backend: string; routes?: number; peerErrors?: { peer: string; reason: string }[] };
   policy?: ReconcileStatus & { ready: boolean; policies: number; rejected: number; updates?: string };
+  flows?: FlowStats;
 }
 
 interface PolicyStatus {
@@ -90,6 +93,10 @@ export function registerStatus(program: Command): void {
             const c = x.counters ? `allowed ${x.counters.allowedPackets} pkts, dropped ${x.counters.droppedPackets} pkts` : 'no counters yet';
             console.log(`  ${x.namespace}/${x.name}: ${x.accepted ? 'accepted' : `REJECTED (${x.reason ?? ''})`}; ${c}`);
           }
+        }
+        if (s.flows) {
+          const f = s.flows;
+          console.log(`flows: ${f.stored}/${f.ringSize} records kept; recorded ${f.recorded.new} new, ${f.recorded.end} ended, ${f.recorded.drop} drops; lost: ${describeLost(f.lost)}`);
         }
         console.log(`attachments: ${s.attachments.length}`);
         for (const a of s.attachments) console.log(`  ${a.pod ?? a.id}  ${a.ips.join(',')}  ${a.iface}${a.recovered ? `  (rebuilt from the kernel: ${a.recovered})` : ''}`);

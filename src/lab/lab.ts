@@ -27,6 +27,8 @@ export interface LabUpOptions {
   directRouting: boolean;
   leaseTtlSeconds: number;
   blockGraceSeconds: number;
+  /** Extra `twill agent` flags for every node (e.g. --no-flow-records, --flow-ring-size 1000). */
+  agentFlags?: string[];
 }
 
 export const LAB_DEFAULTS: Omit<LabUpOptions, 'name'> = {
@@ -113,6 +115,7 @@ export class Lab {
       nodes: [],
       leaseTtlSeconds: o.leaseTtlSeconds,
       blockGraceSeconds: o.blockGraceSeconds,
+      ...(o.agentFlags?.length ? { agentFlags: o.agentFlags } : {}),
     };
     if (existing) print(`lab ${o.name} exists; checking it (${existing.nodes.length} nodes)`);
     const switchTo = existing && (existing.backend !== o.backend || existing.directRouting !== o.directRouting);
@@ -185,6 +188,7 @@ export class Lab {
       '--underlay-iface', 'eth0',
       '--lease-ttl', String(this.state.leaseTtlSeconds),
       '--block-grace', String(this.state.blockGraceSeconds),
+      ...(this.state.agentFlags ?? []),
     ];
   }
 

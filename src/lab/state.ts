@@ -29,6 +29,8 @@ export interface LabState {
   blockGraceSeconds: number;
   /** Set when the lab is a real Kubernetes cluster (`lab up --kubernetes`). */
   kubernetes?: KubeLabInfo;
+  /** Extra agent flags chosen at `lab up`. */
+  agentFlags?: string[];
 }
 
 export type LabCni = 'twill' | 'bridge';

@@ -20,6 +20,27 @@ import { rulesOf, ruleTarget, type Dir, type PodAddr, type RuleTarget } from './
 export interface CompileOptions {
   /** Table name (default twill-policy). */
   table?: string;
+  /** Flow records: NFLOG the decisions on new connections and drops (default: no log rules). */
+  log?: FlowLogOptions;
+}
+
+/**
+ * NFLOG rules in the decision paths: each group's drop, each policy's accept (reached by new
+ * connections only: established ones are accepted earlier), and anti-spoofing's drop. Every
+ * rule has its own token bucket, so a flood of drops cannot flood the agent.
+ */
+export interface FlowLogOptions {
+  group: number;
+  /** Packets per second per rule, and the burst above it. */
+  rate: number;
+  burst: number;
+}
+
+/** NFLOG prefixes: "twill <A|D|S> <chain>" — allowed by a policy chain, dropped by a group chain, dropped as spoofed. */
+export const FLOW_LOG_PREFIX = 'twill';
+export const SPOOF_LOG_CHAIN = 'antispoof_log';
+export function flowLogRule(o: FlowLogOptions, kind: 'A' | 'D' | 'S', chain: string): string {
+  return `limit rate ${o.rate}/second burst ${o.burst} packets log prefix "${FLOW_LOG_PREFIX} ${kind} ${chain}" group ${o.group}`;
 }
 
 /** The chain whose rule counters count packets dropped by anti-spoofing. */
@@ -94,6 +115,7 @@ class Compilation {
   constructor(
     private readonly snapshot: PolicySnapshot,
     prev: Memo | undefined,
+    private readonly log: FlowLogOptions | undefined,
   ) {
     const world = worldFingerprint(snapshot);
     // Pods and namespaces unchanged (the common case: a policy changed): the last compile's
@@ -112,6 +134,10 @@ class Compilation {
       : { world, targets: new Map(), elements: new Map(), selection: new Map(), index: this.idx, addrs: new Map(), objects: new Map(), parts: new Map() };
     this.prevSelection = same ? undefined : prev?.selection;
     this.prevObjects = same ? undefined : prev?.objects;
+  }
+
+  private logRule(kind: 'A' | 'D', chain: string): string[] {
+    return this.log ? [flowLogRule(this.log, kind, chain)] : [];
   }
 
   /** Reuses the objects of the last compile when `key` (their whole input) is unchanged. */
@@ -177,7 +203,7 @@ class Compilation {
         const what = `${g.dir} IPv${g.family} group of ${g.policies.map(policyKey).join(', ')}`;
         const peerField = `${ipKeyword(g.family)} ${g.dir === 'egress' ? 'daddr' : 'saddr'}`;
         return {
-          chain: { name: g.name, comment: nftComment(what), rules: [`${peerField} . meta l4proto . th dport vmap @${g.name}`, 'counter drop'] },
+          chain: { name: g.name, comment: nftComment(what), rules: [`${peerField} . meta l4proto . th dport vmap @${g.name}`, ...this.logRule('D', g.name), 'counter drop'] },
         };
       });
       const set = o.set?.elements === elements ? o.set : { name: g.name, type: [addrType(g.family), 'inet_proto', 'inet_service'], map: 'verdict' as const, flags: ['interval'], elements };
@@ -204,7 +230,7 @@ class Compilation {
     }
     const parts = [...byNs.keys()].sort().map((ns) => this.namespacePart(ns, byNs.get(ns)!));
     const sets: NftSet[] = [];
-    const chains: NftChain[] = staticChains();
+    const chains: NftChain[] = staticChains(this.log);
     const groupInfo: GroupInfo[] = [];
     const polDirs = new Map<string, Set<Dir>>();
     const dispatch = new Map<string, { v: bigint; e: NftElement }[]>();
@@ -238,7 +264,7 @@ class Compilation {
         const name = policyObjectName(key, dir);
         obj[dir] = name;
         const o = this.objects(`policy ${key} ${dir}`, () => ({
-          chain: { name, comment: nftComment(`${key} ${dir}`), rules: [`counter${dir === 'ingress' ? ' accept' : ''}`] },
+          chain: { name, comment: nftComment(`${key} ${dir}`), rules: [...this.logRule('A', name), `counter${dir === 'ingress' ? ' accept' : ''}`] },
         }));
           chains.push(o.chain);
       }
@@ -264,17 +290,22 @@ function sortByName<T extends { name: string }>(xs: T[]): T[] {
 }
 const sortElements = (els: NftElement[]): NftElement[] => [...new Map(els.map((e) => [e.key, e])).values()].sort((a, b) => (a.key < b.key ? -1 : 1));
 
-function staticChains(): NftChain[] {
+function staticChains(log: FlowLogOptions | undefined): NftChain[] {
   const twl = `"${HOST_VETH_PREFIX}*"`;
+  // With flow records, a spoofed packet is counted here (the `antispoof` chain's counters are the
+  // spoof count) and then logged and dropped in a chain of its own: a rate limit inside the
+  // dropping rule would let packets over the limit through.
+  const drop = log ? `goto ${SPOOF_LOG_CHAIN}` : 'drop';
   return [
     {
       name: 'antispoof',
       comment: 'packets from pods: the source must be the pod\'s own address',
       rules: [
-        'iifname . ip saddr != @endpoints counter drop',
-        'ip6 saddr != { ::, fe80::/10 } iifname . ip6 saddr != @endpoints6 counter drop',
+        `iifname . ip saddr != @endpoints counter ${drop}`,
+        `ip6 saddr != { ::, fe80::/10 } iifname . ip6 saddr != @endpoints6 counter ${drop}`,
       ],
     },
+    ...(log ? [{ name: SPOOF_LOG_CHAIN, comment: 'spoofed packets: log, then drop', rules: [flowLogRule(log, 'S', 'antispoof'), 'drop'] }] : []),
     {
       name: 'forward',
       base: { type: 'filter', hook: 'forward', priority: 'filter', policy: 'accept' },
@@ -310,7 +341,7 @@ export class PolicyCompiler {
   constructor(private readonly opts: CompileOptions = {}) {}
 
   compile(snapshot: PolicySnapshot): PolicyModel {
-    const c = new Compilation(snapshot, this.memo);
+    const c = new Compilation(snapshot, this.memo, this.opts.log);
     const model = c.build(this.opts.table ?? NFT_TABLE_POLICY);
     this.memo = c.next;
     return model;

@@ -90,6 +90,8 @@ function isGroupMap(s: NftSet): boolean {
 
 const GROUP_RULE = /^(ip6?) (saddr|daddr) \. meta l4proto \. th dport vmap @([A-Za-z0-9_]+)$/;
 
+const LOG_RULE = /^limit rate (\d+)\/second burst (\d+) packets log prefix "([^"\\]*)" group (\d+)$/;
+
 function rule(text: string, batch: NftBatch): Attr[] {
   const m = GROUP_RULE.exec(text);
   if (m) {
@@ -110,6 +112,8 @@ function rule(text: string, batch: NftBatch): Attr[] {
       exprs.lookup(set, 1, 0, batch.setId(set)),
     ];
   }
+  const log = LOG_RULE.exec(text);
+  if (log) return [exprs.limitPackets(Number(log[1]), Number(log[2])), exprs.logGroup(Number(log[4]), log[3]!)];
   switch (text) {
     case 'counter':
       return [exprs.counter()];

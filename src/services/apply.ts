@@ -2,7 +2,7 @@
 // one `nft -f` transaction: a full replacement the first time (and after any failure), otherwise
 // the incremental diff (map element adds and deletes, replaced per-Service chains). Then, for
 // every UDP endpoint that went away, its conntrack entries are removed so clients move on.
-import { deleteConntrack, type ConntrackFilter } from '../dataplane/kernel/conntrack.js';
+import { deleteConntrack, type ConntrackFilter } from '../dataplane/kernel/conntrack-delete.js';
 import { nftScriptPath } from '../dataplane/kernel/names.js';
 import { applyNft } from '../dataplane/kernel/nft.js';
 import { diffModels } from '../policy/diff.js';

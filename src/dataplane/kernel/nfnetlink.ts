@@ -41,6 +41,16 @@ export const u32 = (n: number): Buffer => {
   b.writeInt32BE(n | 0);
   return b;
 };
+export const u64 = (n: number): Buffer => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt(n));
+  return b;
+};
+export const be16 = (n: number): Buffer => {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(n);
+  return b;
+};
 export const str = (s: string): Buffer => Buffer.from(`${s}\0`);
 
 function attrLength(a: Attr): number {
@@ -240,6 +250,11 @@ export const exprs = {
   lookup: (set: string, sreg: number, dreg: number, setId?: number): Attr =>
     expr('lookup', [[2 /* SREG */, u32(sreg)], [3 /* DREG */, u32(dreg)], [1 /* SET */, str(set)], ...(setId ? [[4 /* SET_ID */, u32(setId)] as Attr] : [])]),
   counter: (): Attr => expr('counter', []),
+  /** `limit rate N/second burst B packets`: stops the rule when the bucket is empty. */
+  limitPackets: (perSecond: number, burst: number): Attr =>
+    expr('limit', [[1 /* RATE */, u64(perSecond)], [2 /* UNIT */, u64(1)], [3 /* BURST */, u32(burst)], [4 /* TYPE: packets */, u32(0)], [5 /* FLAGS */, u32(0)]]),
+  /** `log prefix "…" group N`: the packet goes to the NFLOG group. */
+  logGroup: (group: number, prefix: string): Attr => expr('log', [[1 /* GROUP */, be16(group)], [2 /* PREFIX */, str(prefix)]]),
   verdict: (v: Verdict): Attr => expr('immediate', [[1 /* DREG */, u32(0)], [2 /* DATA */, [verdictAttr(v)]]]),
 };
 

@@ -1,0 +1,190 @@
+// Flow records benchmark: the same 2-node lab twice in one run, agents with flow records (the
+// default) and without (--no-flow-records), measured interleaved. Prints one JSON object on
+// stdout; progress on stderr.   node --import tsx bench/flows/main.ts [--quick]
+//   throughputRatio      pod→pod iperf3, records on ÷ off (median of per-repeat ratios)   ≥ 0.95
+//   newConnRatio         new TCP connections/s at full speed, on ÷ off                   ≥ 0.90
+//   recordedAt2000       at 2,000 new connections/s for 10 s: records ÷ connections       ≥ 0.99,
+//                        and connections without a record ≤ events counted lost
+//   deniedLatencyP99Ms   a denied connection seen by `twill observe -f`, p99 of 100       ≤ 1000
+//   rssDeltaMb           agent RSS with a full default ring − the same agent, records off ≤ 50
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { agentRequest } from '../../src/cli/client.js';
+import { run } from '../../src/dataplane/kernel/exec.js';
+import { netnsPath } from '../../src/dataplane/kernel/netns.js';
+import type { FlowStats } from '../../src/flows/index.js';
+import { applyDocs, ensureDefaultNamespace } from '../../src/lab/apply.js';
+import { iperf3 } from '../../src/lab/bench-iperf.js';
+import { median } from '../../src/lab/bench-report.js';
+import { LabKubelet, type PodRecord } from '../../src/lab/kubelet.js';
+import { LAB_DEFAULTS, Lab } from '../../src/lab/lab.js';
+import { loadManifests } from '../../src/lab/manifest.js';
+import { probeFrom } from '../../src/lab/pod-sandbox.js';
+import { nodeDir, podDir } from '../../src/lab/state.js';
+import { twillBin } from '../../src/util/paths.js';
+
+const quick = process.argv.includes('--quick');
+const REPEATS = quick ? 2 : 5;
+const IPERF_S = quick ? 2 : 4;
+const CONN_S = quick ? 2 : 4;
+const DENIED = quick ? 20 : 100;
+const FLOORS = { throughputRatio: 0.95, newConnRatio: 0.9, recordedAt2000: 0.99, deniedLatencyP99Ms: 1000, rssDeltaMb: 50 };
+const log = (m: string): boolean => process.stderr.write(`[bench/flows] ${m}\n`);
+const quiet = (): void => undefined;
+const LOAD = fileURLToPath(new URL('./conn-load.mjs', import.meta.url));
+
+const MANIFEST = `apiVersion: v1
+kind: Pod
+metadata: { name: src, namespace: default, labels: { app: src } }
+spec: { nodeName: node-1, containers: [{ name: c, ports: [{ containerPort: 80 }] }] }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: dst, namespace: default, labels: { app: dst } }
+spec: { nodeName: node-2, containers: [{ name: c, ports: [{ containerPort: 80 }, { containerPort: 8080 }] }] }
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: dst-http, namespace: default }
+spec:
+  podSelector: { matchLabels: { app: dst } }
+  ingress: [{ from: [{ podSelector: { matchLabels: { app: src } } }], ports: [{ port: 80 }, { port: 5201 }] }]
+`;
+
+interface Side {
+  name: string;
+  lab: Lab;
+  src: PodRecord;
+  dst: PodRecord;
+}
+
+async function side(name: string, on: boolean): Promise<Side> {
+  await Lab.down(name, quiet);
+  const lab = await Lab.up({ ...LAB_DEFAULTS, name, nodes: 2, ...(on ? {} : { agentFlags: ['--no-flow-records'] }) }, quiet);
+  await ensureDefaultNamespace(await lab.store());
+  const file = join(nodeDir(name, 'node-1'), 'bench-flows.yaml');
+  await run('sh', ['-c', `cat > ${file} <<'EOF'\n${MANIFEST}EOF`]);
+  await applyDocs(lab, await loadManifests([file]), quiet);
+  const k = new LabKubelet(lab);
+  const src = (await k.record('default', 'src'))!;
+  const dst = (await k.record('default', 'dst'))!;
+  // Many short connections from one pod: reuse TIME_WAIT ports, use the whole port range.
+  await run('nsenter', [`--net=${netnsPath(src.netns)}`, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv4/tcp_tw_reuse; echo "1024 65535" > /proc/sys/net/ipv4/ip_local_port_range']);
+  return { name, lab, src, dst };
+}
+
+async function connLoad(s: Side, port: number, seconds: number, rate: number): Promise<{ attempted: number; connected: number; failed: number; seconds: number }> {
+  const { stdout } = await run('nsenter', [`--net=${netnsPath(s.src.netns)}`, process.execPath, LOAD, s.dst.ip, String(port), String(seconds), String(rate)]);
+  return JSON.parse(stdout) as { attempted: number; connected: number; failed: number; seconds: number };
+}
+
+const stats = (s: Side, node: string): Promise<FlowStats> => agentRequest<FlowStats>(s.lab.socket(node), 'GET', '/v1/flows/status');
+const lostSum = (st: FlowStats): number => st.lost.nflog + st.lost.nflogOverflows + st.lost.conntrackOverflows;
+
+async function rssMb(s: Side, node: string): Promise<number> {
+  const pid = (await readFile(join(nodeDir(s.name, node), 'agent.pid'), 'utf8')).trim();
+  const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0) / 1024;
+}
+
+function p(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
+}
+
+async function deniedLatency(s: Side, n: number): Promise<number[]> {
+  // Started well before the first attempt, with --since so that a slow start of the CLI cannot hide one.
+  const since = new Date().toISOString();
+  const proc = spawn(process.execPath, [twillBin(), 'observe', '--lab', s.name, '-f', '-o', 'json', '--verdict', 'DROPPED', '--port', '8080', '--since', since], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const arrivals: number[] = [];
+  let wake: (() => void) | undefined;
+  createInterface({ input: proc.stdout }).on('line', () => {
+    arrivals.push(Date.now());
+    wake?.();
+  });
+  try {
+    await new Promise((r) => setTimeout(r, 3000));
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const seen = arrivals.length;
+      const t0 = Date.now();
+      const got = new Promise<void>((resolve) => (wake = () => arrivals.length > seen && resolve()));
+      await probeFrom(podDir(s.name, 'default', 'src'), [{ ip: s.dst.ip, port: 8080, protocol: 'tcp', timeoutMs: 150 }]);
+      await Promise.race([got, new Promise((r) => setTimeout(r, 3000))]);
+      out.push(arrivals.length > seen ? arrivals[seen]! - t0 : 3000);
+      // Let the SYN's retransmission window pass without a second record.
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return out;
+  } finally {
+    proc.kill('SIGTERM');
+  }
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  log('bringing up two 2-node labs: flbon (records on) and flboff (records off)');
+  const on = await side('flbon', true);
+  const off = await side('flboff', false);
+  try {
+    const tput: { on: number; off: number; ratio: number }[] = [];
+    const conns: { on: number; off: number; ratio: number }[] = [];
+    for (let r = 0; r < REPEATS; r++) {
+      const order = r % 2 ? [off, on] : [on, off];
+      const bps: Record<string, number> = {};
+      const cps: Record<string, number> = {};
+      for (const s of order) {
+        bps[s.name] = (await iperf3({ from: s.src.netns, to: s.dst.netns, ip: s.dst.ip, seconds: IPERF_S })).gbps;
+        const c = await connLoad(s, 80, CONN_S, 0);
+        cps[s.name] = c.connected / c.seconds;
+      }
+      tput.push({ on: bps['flbon']!, off: bps['flboff']!, ratio: bps['flbon']! / bps['flboff']! });
+      conns.push({ on: cps['flbon']!, off: cps['flboff']!, ratio: cps['flbon']! / cps['flboff']! });
+      log(`repeat ${r + 1}/${REPEATS}: throughput ratio ${tput.at(-1)!.ratio.toFixed(3)}, new conn/s ratio ${conns.at(-1)!.ratio.toFixed(3)} (${Math.round(cps['flbon']!)} vs ${Math.round(cps['flboff']!)})`);
+    }
+    log('2,000 new connections/s for 10 s on both labs');
+    await new Promise((r) => setTimeout(r, 1000));
+    const before = await stats(on, 'node-2');
+    const load = await connLoad(on, 80, 10, 2000);
+    await new Promise((r) => setTimeout(r, 1500));
+    const after = await stats(on, 'node-2');
+    await connLoad(off, 80, 10, 2000);
+    const recorded = after.recorded.new - before.recorded.new;
+    const lost = lostSum(after) - lostSum(before);
+    const missing = Math.max(0, load.connected - recorded);
+    log(`recorded ${recorded} of ${load.connected} connections (lost counted: ${lost})`);
+    // RSS once the agents are idle again (V8 returns memory after a burst lazily).
+    await new Promise((r) => setTimeout(r, 5000));
+    const [rssOn, rssOff] = [await rssMb(on, 'node-2'), await rssMb(off, 'node-2')];
+    const ring = await stats(on, 'node-2');
+    log(`denied connections in observe -f × ${DENIED}`);
+    const lat = await deniedLatency(on, DENIED);
+    const result = {
+      bench: 'flows',
+      quick,
+      seconds: Math.round((Date.now() - started) / 1000),
+      throughput: { repeats: tput, medianRatio: median(tput.map((x) => x.ratio)) },
+      newConnections: { repeats: conns, medianRatio: median(conns.map((x) => x.ratio)) },
+      at2000PerSecond: { load, recordedOnDestinationNode: recorded, ratio: recorded / load.connected, missing, lostCounted: lost, everyMissingCounted: missing <= lost },
+      deniedInObserve: { attempts: lat.length, p50Ms: p(lat, 0.5), p99Ms: p(lat, 0.99), maxMs: Math.max(...lat) },
+      rss: { onMb: Math.round(rssOn), offMb: Math.round(rssOff), deltaMb: Math.round(rssOn - rssOff), ringStored: ring.stored, ringSize: ring.ringSize, ringFull: ring.stored === ring.ringSize },
+      floors: FLOORS,
+      pass: {
+        throughput: median(tput.map((x) => x.ratio)) >= FLOORS.throughputRatio,
+        newConnections: median(conns.map((x) => x.ratio)) >= FLOORS.newConnRatio,
+        recorded: recorded / load.connected >= FLOORS.recordedAt2000 && missing <= lost,
+        deniedLatency: p(lat, 0.99) <= FLOORS.deniedLatencyP99Ms,
+        rss: rssOn - rssOff <= FLOORS.rssDeltaMb && ring.stored === ring.ringSize,
+      },
+    };
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    await Lab.down('flbon', quiet);
+    await Lab.down('flboff', quiet);
+  }
+}
+
+await main();

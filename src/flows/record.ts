@@ -1,0 +1,260 @@
+// A flow record, with the field names Hubble users know (time, verdict, drop_reason, source,
+// destination, l4, traffic_direction, policies, IP, Summary), and how one is made from what the
+// kernel reported. Pure: the caller passes the clock and the policy context.
+//
+// Identities and policy names come from the same index and evaluator as `twill policy explain`
+// (evaluateIndexed), so a record and an explanation of the same flow always name the same pods
+// and policies. The kernel's own word — which NFLOG rule dropped or accepted the packet — decides
+// the verdict of a drop and is kept in `kernel_rule`.
+import { evaluateIndexed, type FlowProtocol, type SideVerdict, type Verdict } from '../policy/evaluate.js';
+import type { CompileInfo } from '../policy/model.js';
+import type { SnapshotIndex } from '../policy/snapshot.js';
+import type { CtEvent, CtTuple } from '../dataplane/kernel/conntrack.js';
+import type { NflogPacket } from '../dataplane/kernel/nflog.js';
+
+export type FlowVerdict = 'FORWARDED' | 'DROPPED';
+export type DropReason = 'POLICY_DENIED' | 'INVALID_SOURCE_IP';
+export type TrafficDirection = 'INGRESS' | 'EGRESS';
+
+export interface FlowEndpoint {
+  /** pod, world (any other address); `node` names the pod's node. */
+  kind: 'pod' | 'world';
+  ip: string;
+  namespace?: string;
+  pod_name?: string;
+  /** "key=value", sorted; a world end is ["reserved:world"]. */
+  labels: string[];
+  node_name?: string;
+}
+
+export interface FlowPolicy {
+  namespace: string;
+  name: string;
+  direction: 'ingress' | 'egress';
+  /** Index of the deciding rule in spec.ingress / spec.egress (allowed flows). */
+  rule?: number;
+  action: 'allow' | 'deny';
+}
+
+export interface FlowL4 {
+  TCP?: { source_port: number; destination_port: number };
+  UDP?: { source_port: number; destination_port: number };
+  SCTP?: { source_port: number; destination_port: number };
+  ICMPv4?: { type: number; code: number };
+  ICMPv6?: { type: number; code: number };
+  other?: { protocol: number };
+}
+
+export interface FlowRecord {
+  /** This agent's sequence number of the record (the cursor of `observe -f`). */
+  id: number;
+  time: string;
+  node_name: string;
+  /** new: a connection the kernel confirmed; end: it ended (with counts); drop: a dropped packet. */
+  event: 'new' | 'end' | 'drop';
+  verdict: FlowVerdict;
+  drop_reason?: DropReason;
+  traffic_direction: TrafficDirection;
+  IP: { source: string; destination: string; ipVersion: 'IPv4' | 'IPv6' };
+  l4: FlowL4;
+  source: FlowEndpoint;
+  destination: FlowEndpoint;
+  policies: FlowPolicy[];
+  /** Per side, in `policy explain`'s words: "allowed by shop/web ingress[0]", "no policy selects the pod", … */
+  policy_decision: { egress: string; ingress: string };
+  /** The NFLOG rule that logged it ("twill D in_…"). */
+  kernel_rule?: string;
+  counters?: { packets: number; bytes: number; reply_packets: number; reply_bytes: number; duration_seconds?: number };
+  conntrack_id?: number;
+  Summary: string;
+}
+
+/** What a record is resolved against: the policy controller's current index and compile info. */
+export interface FlowContext {
+  node: string;
+  index?: SnapshotIndex;
+  info?: CompileInfo;
+}
+
+const PROTO: Record<number, FlowProtocol> = { 6: 'TCP', 17: 'UDP', 132: 'SCTP', 1: 'ICMP', 58: 'ICMP' };
+
+function l4Of(t: { family: 4 | 6; proto: number; srcPort?: number; dstPort?: number; icmpType?: number; icmpCode?: number }): FlowL4 {
+  const ports = { source_port: t.srcPort ?? 0, destination_port: t.dstPort ?? 0 };
+  switch (t.proto) {
+    case 6:
+      return { TCP: ports };
+    case 17:
+      return { UDP: ports };
+    case 132:
+      return { SCTP: ports };
+    case 1:
+      return { ICMPv4: { type: t.icmpType ?? 0, code: t.icmpCode ?? 0 } };
+    case 58:
+      return { ICMPv6: { type: t.icmpType ?? 0, code: t.icmpCode ?? 0 } };
+  }
+  return { other: { protocol: t.proto } };
+}
+
+const podLabels = new WeakMap<object, string[]>();
+
+function endpoint(ctx: FlowContext, ip: string): FlowEndpoint {
+  const pod = ctx.index?.podByIp.get(ip);
+  if (!pod) return { kind: 'world', ip, labels: ['reserved:world'] };
+  let labels = podLabels.get(pod);
+  if (!labels) {
+    labels = Object.entries(pod.labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .sort();
+    podLabels.set(pod, labels);
+  }
+  return { kind: 'pod', ip, namespace: pod.namespace, pod_name: pod.name, labels, node_name: pod.node };
+}
+
+const isLocal = (ctx: FlowContext, e: FlowEndpoint): boolean => e.kind === 'pod' && e.node_name === ctx.node;
+
+// Verdicts per index and flow key: connections repeat the same (source, destination, port) many
+// times, and the evaluator's answer depends on nothing else. A new index (any change of pods,
+// namespaces or policies) starts afresh.
+const verdicts = new WeakMap<SnapshotIndex, Map<string, Verdict | undefined>>();
+const VERDICT_CACHE = 10_000;
+
+function evaluate(ctx: FlowContext, t: { src: string; dst: string; proto: number; dstPort?: number }): Verdict | undefined {
+  const protocol = PROTO[t.proto];
+  if (!ctx.index || !protocol) return undefined;
+  let cache = verdicts.get(ctx.index);
+  if (!cache) verdicts.set(ctx.index, (cache = new Map()));
+  const key = `${t.src} ${t.dst} ${t.proto} ${protocol === 'ICMP' ? '' : (t.dstPort ?? '')}`;
+  if (cache.has(key)) return cache.get(key);
+  let v: Verdict | undefined;
+  try {
+    v = evaluateIndexed(ctx.index, { src: { ip: t.src }, dst: { ip: t.dst }, protocol, ...(protocol !== 'ICMP' && t.dstPort !== undefined ? { port: t.dstPort } : {}) });
+  } catch {
+    v = undefined;
+  }
+  if (cache.size >= VERDICT_CACHE) cache.clear();
+  cache.set(key, v);
+  return v;
+}
+
+const split = (key: string): { namespace: string; name: string } => {
+  const i = key.indexOf('/');
+  return { namespace: key.slice(0, i), name: key.slice(i + 1) };
+};
+
+/** A side's verdict in `policy explain`'s words. */
+export function sideDecision(s: SideVerdict | undefined): string {
+  if (!s) return 'unknown (no policy snapshot)';
+  switch (s.reason) {
+    case 'not-a-pod':
+      return 'not a pod, no policy applies';
+    case 'self':
+      return 'allowed, a pod may always reach itself';
+    case 'node-local':
+      return 'allowed, traffic between a pod and its own node is never filtered';
+    case 'not-isolated':
+      return 'allowed, no policy selects the pod';
+    case 'allowed-by-rule':
+      return `allowed by ${s.deciding!.policy} ${s.deciding!.direction}[${s.deciding!.rule}]`;
+    case 'no-rule-matched':
+      return `denied, no rule of ${s.policies.join(', ')} allows it (default deny)`;
+  }
+}
+
+function policiesOf(s: SideVerdict | undefined, dir: 'ingress' | 'egress'): FlowPolicy[] {
+  if (!s?.isolated) return [];
+  if (s.deciding) return [{ ...split(s.deciding.policy), direction: dir, rule: s.deciding.rule, action: 'allow' }];
+  return s.policies.map((p) => ({ ...split(p), direction: dir, action: 'deny' as const }));
+}
+
+interface Base {
+  family: 4 | 6;
+  src: string;
+  dst: string;
+  proto: number;
+  srcPort?: number;
+  dstPort?: number;
+  icmpType?: number;
+  icmpCode?: number;
+}
+
+function build(ctx: FlowContext, t: Base, time: Date, rest: Pick<FlowRecord, 'event' | 'verdict'> & Partial<FlowRecord>, dirHint?: TrafficDirection): Omit<FlowRecord, 'id'> | undefined {
+  const source = endpoint(ctx, t.src);
+  const destination = endpoint(ctx, t.dst);
+  const srcLocal = isLocal(ctx, source);
+  if (!srcLocal && !isLocal(ctx, destination) && !dirHint) return undefined;
+  const v = evaluate(ctx, t);
+  const rec: Omit<FlowRecord, 'id'> = {
+    time: time.toISOString(),
+    node_name: ctx.node,
+    traffic_direction: dirHint ?? (srcLocal ? 'EGRESS' : 'INGRESS'),
+    IP: { source: t.src, destination: t.dst, ipVersion: t.family === 4 ? 'IPv4' : 'IPv6' },
+    l4: l4Of(t),
+    source,
+    destination,
+    policies: [...policiesOf(v?.egress, 'egress'), ...policiesOf(v?.ingress, 'ingress')],
+    policy_decision: { egress: sideDecision(v?.egress), ingress: sideDecision(v?.ingress) },
+    Summary: '',
+    ...rest,
+  };
+  rec.Summary = summary(rec);
+  return rec;
+}
+
+function summary(r: Omit<FlowRecord, 'id'>): string {
+  const l = r.l4;
+  const proto = l.TCP ? 'TCP' : l.UDP ? 'UDP' : l.SCTP ? 'SCTP' : l.ICMPv4 ? 'ICMPv4' : l.ICMPv6 ? 'ICMPv6' : `proto ${l.other?.protocol}`;
+  if (r.verdict === 'DROPPED') return `${proto} ${r.drop_reason === 'INVALID_SOURCE_IP' ? 'dropped: spoofed source address' : r.traffic_direction === 'INGRESS' ? r.policy_decision.ingress : r.policy_decision.egress}`;
+  if (r.event === 'end') return `${proto} connection ended`;
+  return `${proto} new connection`;
+}
+
+/** A record from a conntrack event, or undefined when neither end is a pod of this node. */
+export function flowFromConntrack(ctx: FlowContext, ev: CtEvent, now: Date, kernelRule?: string): Omit<FlowRecord, 'id'> | undefined {
+  const t: CtTuple = ev.orig;
+  const time = ev.type === 'destroy' && ev.stopNs ? new Date(ev.stopNs / 1e6) : now;
+  const rest: Pick<FlowRecord, 'event' | 'verdict'> & Partial<FlowRecord> = { event: ev.type === 'new' ? 'new' : 'end', verdict: 'FORWARDED' };
+  if (ev.id !== undefined) rest.conntrack_id = ev.id;
+  if (kernelRule) rest.kernel_rule = kernelRule;
+  if (ev.type === 'destroy' && ev.origCounters) {
+    rest.counters = {
+      packets: ev.origCounters.packets,
+      bytes: ev.origCounters.bytes,
+      reply_packets: ev.replyCounters?.packets ?? 0,
+      reply_bytes: ev.replyCounters?.bytes ?? 0,
+      ...(ev.startNs && ev.stopNs ? { duration_seconds: (ev.stopNs - ev.startNs) / 1e9 } : {}),
+    };
+  }
+  return build(ctx, t, time, rest);
+}
+
+/** An NFLOG prefix: "twill <A|D|S> <chain>". */
+export function parsePrefix(prefix: string): { kind: 'A' | 'D' | 'S'; chain: string } | undefined {
+  const m = /^twill ([ADS]) ([A-Za-z0-9_]+)$/.exec(prefix);
+  return m ? { kind: m[1] as 'A' | 'D' | 'S', chain: m[2]! } : undefined;
+}
+
+/** The policy and direction a policy chain (pi_/pe_) counts for. */
+export function policyOfChain(info: CompileInfo | undefined, chain: string): { policy: string; direction: 'ingress' | 'egress' } | undefined {
+  for (const p of info?.policies ?? []) {
+    if (p.ingress === chain) return { policy: p.policy, direction: 'ingress' };
+    if (p.egress === chain) return { policy: p.policy, direction: 'egress' };
+  }
+  return undefined;
+}
+
+/** A drop record from an NFLOG packet ("twill D …" or "twill S …"); accepts ("twill A …") make none. */
+export function flowFromNflog(ctx: FlowContext, pkt: NflogPacket, now: Date): Omit<FlowRecord, 'id'> | undefined {
+  const p = parsePrefix(pkt.prefix);
+  const h = pkt.headers;
+  if (!p || !h || p.kind === 'A') return undefined;
+  if (p.kind === 'S') return build(ctx, h, now, { event: 'drop', verdict: 'DROPPED', drop_reason: 'INVALID_SOURCE_IP', kernel_rule: pkt.prefix, policies: [] }, 'EGRESS');
+  const group = ctx.info?.groups.find((g) => g.name === p.chain);
+  const direction = group?.direction ?? (p.chain.startsWith('in_') ? 'ingress' : 'egress');
+  const rec = build(ctx, h, now, { event: 'drop', verdict: 'DROPPED', drop_reason: 'POLICY_DENIED', kernel_rule: pkt.prefix }, direction === 'ingress' ? 'INGRESS' : 'EGRESS');
+  if (rec && group) {
+    // The kernel's word on the dropping side: every policy of the group isolates the pod.
+    const deny: FlowPolicy[] = group.policies.map((k) => ({ ...split(k), direction, action: 'deny' }));
+    rec.policies = [...rec.policies.filter((x) => x.direction !== direction), ...deny];
+  }
+  return rec;
+}

@@ -1,0 +1,167 @@
+// The agent's flow recorder: conntrack events and NFLOG packets from this node's namespace,
+// resolved against the policy controller's current index, kept in a bounded ring. Nothing here
+// sees a packet the kernel did not hand over: the data path never waits for Node.js.
+import { ConntrackEvents, type CtEvent } from '../dataplane/kernel/conntrack.js';
+import { NflogSocket, type NflogPacket } from '../dataplane/kernel/nflog.js';
+import { describeError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { matchesFilter, type FlowFilter } from './filter.js';
+import { flowFromConntrack, flowFromNflog, parsePrefix, policyOfChain, type FlowContext, type FlowRecord } from './record.js';
+import { FlowRing } from './ring.js';
+
+export const DEFAULT_RING_SIZE = 16_384;
+export const DEFAULT_LOG_GROUP = 100;
+
+export interface FlowRecorderOptions {
+  node: string;
+  ringSize: number;
+  group: number;
+  context: () => FlowContext;
+  log: Logger;
+}
+
+export interface LostCounts {
+  /** NFLOG packets the kernel could not deliver (sequence gaps). */
+  nflog: number;
+  /** Receive-buffer overflows (ENOBUFS) on the NFLOG and conntrack sockets: each lost one or more events. */
+  nflogOverflows: number;
+  conntrackOverflows: number;
+  /** Records overwritten in the ring. */
+  ringOverwritten: number;
+}
+
+export interface FlowStats {
+  node: string;
+  ringSize: number;
+  stored: number;
+  lastId: number;
+  recorded: { new: number; end: number; drop: number };
+  /** Accepted new connections the kernel logged, per policy chain. */
+  kernelAccepts: number;
+  lost: LostCounts;
+}
+
+export type RecordListener = (r: FlowRecord) => void;
+export type AcceptListener = (a: { policy: string; direction: 'ingress' | 'egress' }) => void;
+
+export class FlowRecorder {
+  readonly ring: FlowRing;
+  private ct: ConntrackEvents | undefined;
+  private nflog: NflogSocket | undefined;
+  private readonly waiters = new Set<() => void>();
+  private readonly listeners: RecordListener[] = [];
+  private readonly acceptListeners: AcceptListener[] = [];
+  private readonly recorded = { new: 0, end: 0, drop: 0 };
+  private kernelAccepts = 0;
+
+  constructor(private readonly o: FlowRecorderOptions) {
+    this.ring = new FlowRing(o.ringSize);
+  }
+
+  /** Opens the kernel sources; one that cannot be opened is logged, and the agent runs on without it. */
+  async start(): Promise<void> {
+    try {
+      this.ct = await ConntrackEvents.open((evs) => this.onConntrack(evs));
+    } catch (e) {
+      this.o.log.error('cannot listen to conntrack events: connections will not be recorded', { error: describeError(e) });
+    }
+    try {
+      this.nflog = await NflogSocket.open(this.o.group, (pkts) => this.onNflog(pkts));
+    } catch (e) {
+      this.o.log.error('cannot bind the NFLOG group: drops will not be recorded', { group: this.o.group, error: describeError(e) });
+    }
+  }
+
+  stop(): void {
+    this.ct?.close();
+    this.nflog?.close();
+    this.ct = this.nflog = undefined;
+    for (const w of this.waiters) w();
+  }
+
+  onRecord(l: RecordListener): void {
+    this.listeners.push(l);
+  }
+
+  onAccept(l: AcceptListener): void {
+    this.acceptListeners.push(l);
+  }
+
+  private add(r: Omit<FlowRecord, 'id'> | undefined): void {
+    if (!r) return;
+    const rec = this.ring.push(r);
+    this.recorded[rec.event]++;
+    for (const l of this.listeners) l(rec);
+  }
+
+  private wake(): void {
+    const ws = [...this.waiters];
+    this.waiters.clear();
+    for (const w of ws) w();
+  }
+
+  onConntrack(evs: CtEvent[]): void {
+    const ctx = this.o.context();
+    const now = new Date();
+    for (const ev of evs) this.add(flowFromConntrack(ctx, ev, now));
+    this.wake();
+  }
+
+  onNflog(pkts: NflogPacket[]): void {
+    const ctx = this.o.context();
+    const now = new Date();
+    for (const p of pkts) {
+      const pre = parsePrefix(p.prefix);
+      if (pre?.kind === 'A') {
+        this.kernelAccepts++;
+        const pol = policyOfChain(ctx.info, pre.chain);
+        if (pol) for (const l of this.acceptListeners) l(pol);
+        continue;
+      }
+      this.add(flowFromNflog(ctx, p, now));
+    }
+    this.wake();
+  }
+
+  lost(): LostCounts {
+    return {
+      nflog: this.nflog?.lost ?? 0,
+      nflogOverflows: this.nflog?.overflows ?? 0,
+      conntrackOverflows: this.ct?.overflows ?? 0,
+      ringOverwritten: this.ring.overwritten,
+    };
+  }
+
+  stats(): FlowStats {
+    return { node: this.o.node, ringSize: this.ring.size, stored: this.ring.length, lastId: this.ring.lastId, recorded: { ...this.recorded }, kernelAccepts: this.kernelAccepts, lost: this.lost() };
+  }
+
+  /**
+   * Records after cursor `after` matching `filter` (the last `last` of them when given), waiting
+   * up to `waitMs` for a first one. `missed`: records after the cursor already overwritten.
+   */
+  async query(q: { after?: number; last?: number; filter?: FlowFilter; waitMs?: number }): Promise<{ node: string; records: FlowRecord[]; missed: number; cursor: number; lost: LostCounts }> {
+    let cur = q.after ?? 0;
+    let missedTotal = 0;
+    const deadline = Date.now() + Math.min(q.waitMs ?? 0, 30_000);
+    for (;;) {
+      const { records, missed } = this.ring.since(cur);
+      missedTotal += missed;
+      cur = this.ring.lastId;
+      let out = q.filter ? records.filter((r) => matchesFilter(q.filter!, r)) : records;
+      if (q.last !== undefined) out = q.last === 0 ? [] : out.slice(-q.last);
+      const left = deadline - Date.now();
+      if (out.length > 0 || left <= 0 || (!this.ct && !this.nflog)) return { node: this.o.node, records: out, missed: missedTotal, cursor: cur, lost: this.lost() };
+      // Nothing (matching) yet: wait for new records or the deadline, then read on from the cursor.
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(t);
+          this.waiters.delete(done);
+          resolve();
+        };
+        const t = setTimeout(done, left);
+        this.waiters.add(done);
+      });
+    }
+  }
+}
