@@ -166,16 +166,8 @@ function policiesOf(s: SideVerdict | undefined, dir: 'ingress' | 'egress'): Flow
   return s.policies.map((p) => ({ ...split(p), direction: dir, action: 'deny' as const }));
 }
 
-interface Base {
-  family: 4 | 6;
-  src: string;
-  dst: string;
-  proto: number;
-  srcPort?: number;
-  dstPort?: number;
-  icmpType?: number;
-  icmpCode?: number;
-}
+/** A record's 5-tuple: the conntrack tuple's shape (an NFLOG packet is decoded into the same). */
+type Base = CtTuple;
 
 function build(ctx: FlowContext, t: Base, time: Date, rest: Pick<FlowRecord, 'event' | 'verdict'> & Partial<FlowRecord>, dirHint?: TrafficDirection): Omit<FlowRecord, 'id'> | undefined {
   const source = endpoint(ctx, t.src);

@@ -5,15 +5,8 @@ import { matchesFilter, parseEndSelector, type FlowFilter } from '../../flows/fi
 import { decisionOf, endName, shortTime } from '../../flows/format.js';
 import type { FlowRecord } from '../../flows/record.js';
 import { layoutMap, type MapModel } from './map.js';
+import type { PodView } from '../server.js';
 
-interface PodView {
-  pod: string;
-  node: string;
-  ips: string[];
-  labels: Record<string, string>;
-  ingress: string[];
-  egress: string[];
-}
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const records: FlowRecord[] = [];
