@@ -48,7 +48,7 @@ export async function routingState(lab: Lab, node: string): Promise<string> {
       throw e;
     },
   );
-  if (vxlan === undefined) return [...routes, '--', '(no twill0)'].join('\n');
+  if (vxlan === undefined) return [...routes, '--', '(no VXLAN device)'].join('\n');
   const neigh = (await run('ip', ['-n', ns, 'neigh', 'show', 'dev', 'twill0'])).stdout.trim().split('\n').filter((l) => l.includes('PERMANENT')).sort();
   const fdb = (await run('bridge', ['-n', ns, 'fdb', 'show', 'dev', 'twill0'])).stdout.trim().split('\n').filter((l) => l.includes('dst')).sort();
   const link = vxlan.replace(/^\d+: /, '').replace(/\s+/g, ' ').replace(/ (qlen|state) \S+/g, '');
