@@ -19,7 +19,8 @@ import { PODS_YAML, clusterProblems, logOffsets, loudLinesSince, policyYaml, rea
 import { prng } from './consistency.js';
 import { recordRuns, type FaultRun } from './support.js';
 
-const NAME = 'rffc';
+// TWILL_FAULT_LAB: run a second copy beside a running suite (a lab name: ≤12 lower-case chars).
+const NAME = process.env['TWILL_FAULT_LAB'] ?? 'rffc';
 const SEED = Number(process.env['TWILL_FAULT_SEED'] ?? 13);
 const POLICY_KILLS = Number(process.env['TWILL_FAULT_POLICY_KILLS'] ?? 10);
 const CLAIM_KILLS = Number(process.env['TWILL_FAULT_CLAIM_KILLS'] ?? 8);
@@ -93,10 +94,10 @@ test('etcd flapping (2 s down, 2 s up, 3 times) while a pod is added', { timeout
   const r: FaultRun = { fault: 'etcd flapping', survived: false, nothingLost: true, visible: false };
   await record(r, async () => {
     const off = await logOffsets(lab);
-    const pod = 'rffc-flap';
+    const pod = `${NAME}-flap`;
     await createNetns(pod);
     scope.defer(() => deleteNetns(pod));
-    const rt = { containerId: 'rffc-flap', netns: netnsPath(pod), ifname: 'eth0', args: { K8S_POD_NAMESPACE: 'f', K8S_POD_NAME: 'flap' } };
+    const rt = { containerId: pod, netns: netnsPath(pod), ifname: 'eth0', args: { K8S_POD_NAMESPACE: 'f', K8S_POD_NAME: 'flap' } };
     let added = false;
     const adder = (async () => {
       for (let i = 0; i < 80 && !added; i++) {
