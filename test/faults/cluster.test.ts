@@ -15,7 +15,7 @@ import { createNetns, deleteNetns, netnsPath } from '../../src/dataplane/kernel/
 import { CniPluginError } from '../../src/lab/cni-runtime.js';
 import { TestScope } from '../support/scope.js';
 import { applyYaml, upLab } from '../support/lab.js';
-import { PODS_YAML, clusterProblems, logOffsets, loudLinesSince, policyYaml, reaches, status } from './cluster-support.js';
+import { NS, PODS_YAML, clusterProblems, convergenceSnapshot, logOffsets, loudLinesSince, policyYaml, reaches, status } from './cluster-support.js';
 import { prng } from './consistency.js';
 import { recordRuns, type FaultRun } from './support.js';
 
@@ -55,6 +55,11 @@ async function record(r: FaultRun, body: () => Promise<void>): Promise<void> {
 
 async function etcdUp(): Promise<void> {
   await lab.startEtcd();
+  await reconnected();
+}
+
+/** Every agent is connected to the (running) etcd again, converged, and its policy synced. */
+async function reconnected(): Promise<void> {
   await waitFor('agents reconnected', async () => {
     for (const n of lab.state.nodes) if (!(await status(lab, n.name)).cluster?.datastore.connected) return false;
     return true;
@@ -120,7 +125,8 @@ test('etcd flapping (2 s down, 2 s up, 3 times) while a pod is added', { timeout
       }
       await new Promise((res) => setTimeout(res, 2000));
     }
-    await etcdUp();
+    // etcd is up again after the last cycle: starting it once more would be a second etcd.
+    await reconnected();
     await adder;
     r.visible = /WARN .*(watch disconnected|datastore)/.test(await loudLinesSince(lab, off));
     const bad = await clusterProblems(lab);
@@ -140,6 +146,9 @@ test('etcd restarted with its data lost: the agents write back the cluster state
     await lab.stopEtcd();
     await rm(join(labDir(NAME), 'etcd', 'data'), { recursive: true, force: true });
     await lab.startEtcd();
+    // Proof the data is really gone (not an etcd that outlived its stop, serving the unlinked
+    // files): the user's policy is something no agent ever writes back.
+    assert.equal(await (await lab.store()).get('NetworkPolicy', `${NS}/b-from-a`), undefined, 'etcd came back with its old data: the wipe did not happen');
     // The lab's own objects (ClusterConfig written at lab up) are gone too: the agents must put
     // back the cluster configuration, their registrations and their blocks.
     await waitFor('cluster state written back', async () => {
@@ -252,7 +261,7 @@ test(`agent SIGKILLed during its block claim (${CLAIM_KILLS} kills, seed ${SEED}
       r.survived = r.nothingLost;
       r.note = `kill ${k} after ${delay} ms (${first}); ${bad.join('; ')}`;
     } catch (e) {
-      r.note = `kill ${k} threw: ${String(e)}`;
+      r.note = `kill ${k} threw: ${String(e)}\n${await convergenceSnapshot(lab)}`;
     }
     runs.push(r);
     if (!r.survived) break;
