@@ -5,6 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openStore } from '../datastore/index.js';
 import { freePort } from '../datastore/etcd/index.js';
+import { TwillError } from '../util/errors.js';
 import { isAlive, readPid, startDetached, stopPidFile, waitFor } from './processes.js';
 
 export interface LabEtcd {
@@ -14,8 +15,17 @@ export interface LabEtcd {
   pid: number;
 }
 
-/** Starts (or restarts, keeping data and `clientUrl`) the lab's etcd. */
+/**
+ * Starts (or restarts, keeping data and `clientUrl`) the lab's etcd. Refuses while one is running:
+ * a second etcd on the same data dir dies, but only after its pid replaced the live one's in the
+ * pid file, so the live etcd would be orphaned (never stopped by `lab down`) and a later "stop"
+ * would stop nothing, the old etcd serving on with its data.
+ */
 export async function startLabEtcd(dir: string, clientUrl0?: string): Promise<LabEtcd> {
+  const running = await readPid(join(dir, 'etcd.pid'));
+  if (running !== undefined && isAlive(running)) {
+    throw new TwillError('EXISTS', `the lab's etcd is already running (pid ${running}, ${dir})`, { details: 'stop it first (twill lab datastore stop) to restart it' });
+  }
   await mkdir(dir, { recursive: true });
   const port = clientUrl0 ? Number(new URL(clientUrl0).port) : await freePort();
   const clientUrl = `http://127.0.0.1:${port}`;

@@ -82,3 +82,19 @@ export async function logOffsets(lab: Lab): Promise<Map<string, number>> {
   for (const n of lab.state.nodes) m.set(n.name, (await readFile(join(nodeDir(lab.name, n.name), 'agent.log'), 'utf8')).length);
   return m;
 }
+
+/**
+ * What each agent says about its convergence (connected, routing run, peers applied, last error)
+ * and its last loud log lines: put in a failed run's note, so a timeout is diagnosable.
+ */
+export async function convergenceSnapshot(lab: Lab): Promise<string> {
+  const out: string[] = [];
+  for (const n of lab.state.nodes) {
+    const st = await lab.agentStatus(n.name, 2000).catch((e: unknown) => ({ error: String(e) }) as never);
+    const s = st as Awaited<ReturnType<Lab['agentStatus']>> & { error?: string };
+    const log = await readFile(join(nodeDir(lab.name, n.name), 'agent.log'), 'utf8').catch(() => '');
+    const loud = log.split('\n').filter((l) => / (WARN|ERROR) /.test(l)).slice(-3).map((l) => l.slice(0, 300));
+    out.push(`${n.name}: ${s.error ?? `connected=${s.cluster?.datastore.connected} peers=${s.cluster?.peers.map((p) => p.name).join(',')} routing=${JSON.stringify(s.routing?.applied)} runs=${s.routing?.runs} lastError=${s.routing?.lastError ?? '-'}`} | ${loud.join(' / ')}`);
+  }
+  return out.join('\n');
+}

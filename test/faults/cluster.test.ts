@@ -15,11 +15,12 @@ import { createNetns, deleteNetns, netnsPath } from '../../src/dataplane/kernel/
 import { CniPluginError } from '../../src/lab/cni-runtime.js';
 import { TestScope } from '../support/scope.js';
 import { applyYaml, upLab } from '../support/lab.js';
-import { PODS_YAML, clusterProblems, logOffsets, loudLinesSince, policyYaml, reaches, status } from './cluster-support.js';
+import { NS, PODS_YAML, clusterProblems, convergenceSnapshot, logOffsets, loudLinesSince, policyYaml, reaches, status } from './cluster-support.js';
 import { prng } from './consistency.js';
 import { recordRuns, type FaultRun } from './support.js';
 
-const NAME = 'rffc';
+// TWILL_FAULT_LAB: run a second copy beside a running suite (a lab name: ≤12 lower-case chars).
+const NAME = process.env['TWILL_FAULT_LAB'] ?? 'rffc';
 const SEED = Number(process.env['TWILL_FAULT_SEED'] ?? 13);
 const POLICY_KILLS = Number(process.env['TWILL_FAULT_POLICY_KILLS'] ?? 10);
 const CLAIM_KILLS = Number(process.env['TWILL_FAULT_CLAIM_KILLS'] ?? 8);
@@ -54,6 +55,11 @@ async function record(r: FaultRun, body: () => Promise<void>): Promise<void> {
 
 async function etcdUp(): Promise<void> {
   await lab.startEtcd();
+  await reconnected();
+}
+
+/** Every agent is connected to the (running) etcd again, converged, and its policy synced. */
+async function reconnected(): Promise<void> {
   await waitFor('agents reconnected', async () => {
     for (const n of lab.state.nodes) if (!(await status(lab, n.name)).cluster?.datastore.connected) return false;
     return true;
@@ -93,10 +99,10 @@ test('etcd flapping (2 s down, 2 s up, 3 times) while a pod is added', { timeout
   const r: FaultRun = { fault: 'etcd flapping', survived: false, nothingLost: true, visible: false };
   await record(r, async () => {
     const off = await logOffsets(lab);
-    const pod = 'rffc-flap';
+    const pod = `${NAME}-flap`;
     await createNetns(pod);
     scope.defer(() => deleteNetns(pod));
-    const rt = { containerId: 'rffc-flap', netns: netnsPath(pod), ifname: 'eth0', args: { K8S_POD_NAMESPACE: 'f', K8S_POD_NAME: 'flap' } };
+    const rt = { containerId: pod, netns: netnsPath(pod), ifname: 'eth0', args: { K8S_POD_NAMESPACE: 'f', K8S_POD_NAME: 'flap' } };
     let added = false;
     const adder = (async () => {
       for (let i = 0; i < 80 && !added; i++) {
@@ -119,7 +125,8 @@ test('etcd flapping (2 s down, 2 s up, 3 times) while a pod is added', { timeout
       }
       await new Promise((res) => setTimeout(res, 2000));
     }
-    await etcdUp();
+    // etcd is up again after the last cycle: starting it once more would be a second etcd.
+    await reconnected();
     await adder;
     r.visible = /WARN .*(watch disconnected|datastore)/.test(await loudLinesSince(lab, off));
     const bad = await clusterProblems(lab);
@@ -139,6 +146,9 @@ test('etcd restarted with its data lost: the agents write back the cluster state
     await lab.stopEtcd();
     await rm(join(labDir(NAME), 'etcd', 'data'), { recursive: true, force: true });
     await lab.startEtcd();
+    // Proof the data is really gone (not an etcd that outlived its stop, serving the unlinked
+    // files): the user's policy is something no agent ever writes back.
+    assert.equal(await (await lab.store()).get('NetworkPolicy', `${NS}/b-from-a`), undefined, 'etcd came back with its old data: the wipe did not happen');
     // The lab's own objects (ClusterConfig written at lab up) are gone too: the agents must put
     // back the cluster configuration, their registrations and their blocks.
     await waitFor('cluster state written back', async () => {
@@ -251,7 +261,7 @@ test(`agent SIGKILLed during its block claim (${CLAIM_KILLS} kills, seed ${SEED}
       r.survived = r.nothingLost;
       r.note = `kill ${k} after ${delay} ms (${first}); ${bad.join('; ')}`;
     } catch (e) {
-      r.note = `kill ${k} threw: ${String(e)}`;
+      r.note = `kill ${k} threw: ${String(e)}\n${await convergenceSnapshot(lab)}`;
     }
     runs.push(r);
     if (!r.survived) break;
