@@ -16,6 +16,7 @@ import { openStore } from '../datastore/index.js';
 import type { Store } from '../datastore/store.js';
 import { ClusterMember } from './cluster.js';
 import { RoutingController } from './routing-controller.js';
+import { EncryptionController } from './encryption-controller.js';
 import { PolicyController } from './policy-controller.js';
 import { explain } from '../policy/index.js';
 import { applyNat, compileNat } from '../dataplane/nat/index.js';
@@ -44,6 +45,7 @@ export class Agent {
   /** Cluster mode only. */
   readonly cluster: ClusterMember | undefined;
   readonly routing: RoutingController | undefined;
+  readonly encryption: EncryptionController | undefined;
   readonly policy: PolicyController | undefined;
   private store: Store | undefined;
   private readonly api: ApiServer;
@@ -67,15 +69,24 @@ export class Agent {
           pool: cfg.pool, blockPrefix: cfg.blockPrefix, backend: cfg.backend,
           vxlan: { vni: cfg.vxlanVni, port: cfg.vxlanPort, directRouting: cfg.directRouting },
           natOutgoing: cfg.natOutgoing, blockGraceSeconds: cfg.blockGraceSeconds,
+          ...(cfg.encryption === 'wireguard'
+            ? { encryption: 'wireguard' as const, wireguard: { port: cfg.wireguardPort, strict: cfg.wireguardStrict, nodeTraffic: cfg.wireguardNodeTraffic } }
+            : {}),
         },
         leaseTtlSeconds: cfg.leaseTtlSeconds,
         underlayIface: cfg.underlayIface,
         agentVersion: AGENT_VERSION,
         log: log.child('cluster'),
-        onChange: (what) => this.routing?.reconciler.trigger(what),
+        onChange: (what) => {
+          this.routing?.reconciler.trigger(what);
+          this.encryption?.reconciler.trigger(what);
+        },
         podMTU: () => this.podMtu(),
+        beforeRegister: () => this.encryption?.prepare() ?? Promise.resolve(),
+        wireguard: () => this.encryption?.published(),
       });
       this.routing = new RoutingController(this.cluster, cfg.runDir, log.child('routing'));
+      this.encryption = new EncryptionController(this.cluster, cfg.stateDir, cfg.runDir, log.child('encryption'));
       this.policy = new PolicyController(store, cfg.nodeName, () => this.attachments.all(), cfg.runDir, log.child('policy'), join(cfg.stateDir, 'policy', 'accepted.json'));
       this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), this.cluster.blockSource());
     } else {
@@ -99,7 +110,9 @@ export class Agent {
 
   private podMtu(): number {
     if (this.cfg.mtu) return this.cfg.mtu;
-    return this.routing ? this.routing.podMTU() : this.standaloneMtu;
+    if (!this.routing) return this.standaloneMtu;
+    // Pod traffic to other nodes may cross the backend or the tunnel: fit the smaller of the two.
+    return Math.min(this.routing.podMTU(), this.encryption?.podMTU() ?? Infinity);
   }
 
   async start(): Promise<void> {
@@ -119,6 +132,12 @@ export class Agent {
       await this.routing.reconciler.runNow('agent start');
       this.routing.reconciler.start();
     }
+    if (this.encryption) {
+      // A failure here (no WireGuard at all) is reported and retried; strict mode keeps pod
+      // traffic to other nodes from leaving in clear meanwhile.
+      await this.encryption.reconciler.runNow('agent start').catch((e: unknown) => this.log.error('encryption not ready', { error: describeError(e) }));
+      this.encryption.start();
+    }
     this.policy?.start();
     this.routes();
     await this.api.listen(this.cfg.socket);
@@ -134,6 +153,7 @@ export class Agent {
 
   async stop(): Promise<void> {
     this.routing?.reconciler.stop();
+    this.encryption?.stop();
     this.policy?.stop();
     await this.cluster?.stop();
     await this.api.close();
@@ -194,7 +214,11 @@ export class Agent {
         }
       })
       .route('GET', '/healthz', () => Promise.resolve({ ok: true }))
-      .route('GET', '/v1/status', () => Promise.resolve(this.status()))
+      .route('GET', '/v1/status', async () => ({ ...this.status(), encryption: await this.encryption?.status() }))
+      .route('POST', '/v1/encryption/rotate-key', async () => {
+        if (!this.encryption) throw new TwillError('NOT_FOUND', 'this agent runs standalone: encryption needs a cluster (--datastore)');
+        return { node: this.cfg.nodeName, ...(await this.encryption.rotateKey()) };
+      })
       .route('GET', '/v1/policy/status', async () => ({ node: this.cfg.nodeName, ready: this.policy?.ready ?? false, policies: (await this.policy?.status()) ?? [] }))
       .route('POST', '/v1/policy/sync', async () => {
         if (!this.policy) throw new TwillError('NOT_FOUND', 'this agent runs standalone: NetworkPolicy needs a datastore (--datastore)');

@@ -31,6 +31,10 @@ export interface ClusterSettings {
   /** Something routing depends on changed: peers, config, our blocks. */
   onChange: (what: string) => void;
   podMTU: () => number | undefined;
+  /** Runs before each (re-)registration: encryption prepares its key so the record carries it. */
+  beforeRegister?: () => Promise<void>;
+  /** The WireGuard key and port this node publishes, if encryption is on. */
+  wireguard?: () => { publicKey: string; port: number } | undefined;
 }
 
 export class ClusterMember {
@@ -137,7 +141,7 @@ export class ClusterMember {
 
   private applyConfig(spec: ClusterSpec): void {
     if (JSON.stringify(spec) === JSON.stringify(this.config)) return;
-    this.log.info('cluster configuration changed', { backend: spec.backend, pool: spec.pool, vni: spec.vxlan.vni, directRouting: spec.vxlan.directRouting, natOutgoing: spec.natOutgoing });
+    this.log.info('cluster configuration changed', { backend: spec.backend, pool: spec.pool, vni: spec.vxlan.vni, directRouting: spec.vxlan.directRouting, natOutgoing: spec.natOutgoing, encryption: spec.encryption ?? 'none' });
     this.config = spec;
     this.claims.setPool({ pool: spec.pool, blockPrefix: spec.blockPrefix });
     void this.cacheConfig(spec);
@@ -167,6 +171,7 @@ export class ClusterMember {
     if (cfg) this.applyConfig(cfg.spec);
     await this.claims.resync();
     await this.claims.ensureOne();
+    await this.s.beforeRegister?.();
     await this.register(true);
     await this.watchNodes();
     await this.watchConfig();
@@ -190,6 +195,7 @@ export class ClusterMember {
         blocks,
         ...(this.s.podMTU() !== undefined ? { podMTU: this.s.podMTU()! } : {}),
         agentVersion: this.s.agentVersion,
+        ...(this.s.wireguard?.() ? { wireguard: this.s.wireguard()! } : {}),
       },
     };
   }

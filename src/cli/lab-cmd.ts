@@ -15,7 +15,8 @@ import { formatMatrix, probeLab } from '../lab/probe.js';
 import { listLabs, loadLab, nodeDir, resolveLab } from '../lab/state.js';
 import { describeError } from '../util/errors.js';
 import { isBackendName } from '../dataplane/routing/registry.js';
-import type { BackendName } from '../model/types.js';
+import type { BackendName, EncryptionMode } from '../model/types.js';
+import { agentRequest } from './client.js';
 
 const print = (s: string) => console.log(s);
 
@@ -58,17 +59,19 @@ export function registerLab(program: Command): void {
     .option('--nodes <n>', 'number of nodes', int, LAB_DEFAULTS.nodes)
     .option('--backend <name>', 'vxlan | host-gw', LAB_DEFAULTS.backend)
     .option('--direct-routing', 'vxlan: plain routes between nodes on the same segment')
+    .option('--encryption <mode>', 'none | wireguard: encrypt pod traffic between nodes (on a running lab: switches it)')
     .option('--pool <cidr>', 'pod address pool', LAB_DEFAULTS.pool)
     .option('--lease-ttl <seconds>', 'node liveness lease', int, LAB_DEFAULTS.leaseTtlSeconds)
     .option('--block-grace <seconds>', 'how long a dead node keeps its blocks', int, LAB_DEFAULTS.blockGraceSeconds)
     .option('--name <name>', 'lab name', 'lab')
     .action(
-      action('up', async (o: { nodes: number; backend: string; directRouting?: boolean; pool: string; leaseTtl: number; blockGrace: number; name: string }) => {
+      action('up', async (o: { nodes: number; backend: string; directRouting?: boolean; encryption?: string; pool: string; leaseTtl: number; blockGrace: number; name: string }) => {
         if (!isBackendName(o.backend)) throw new Error(`--backend must be vxlan or host-gw, got "${o.backend}"`);
+        if (o.encryption !== undefined && o.encryption !== 'none' && o.encryption !== 'wireguard') throw new Error(`--encryption must be none or wireguard, got "${o.encryption}"`);
         if (o.nodes < 1 || o.nodes > 50) throw new Error('--nodes must be between 1 and 50');
         const t0 = Date.now();
-        print(`lab ${o.name}: bringing up ${o.nodes} node(s), backend ${o.backend}${o.directRouting ? ' (direct routing)' : ''}, pool ${o.pool}`);
-        const l = await Lab.up({ name: o.name, nodes: o.nodes, backend: o.backend as BackendName, directRouting: o.directRouting ?? false, pool: o.pool, leaseTtlSeconds: o.leaseTtl, blockGraceSeconds: o.blockGrace }, print);
+        print(`lab ${o.name}: bringing up ${o.nodes} node(s), backend ${o.backend}${o.directRouting ? ' (direct routing)' : ''}${o.encryption === 'wireguard' ? ', encrypted (WireGuard)' : ''}, pool ${o.pool}`);
+        const l = await Lab.up({ name: o.name, nodes: o.nodes, backend: o.backend as BackendName, directRouting: o.directRouting ?? false, pool: o.pool, leaseTtlSeconds: o.leaseTtl, blockGraceSeconds: o.blockGrace, ...(o.encryption ? { encryption: o.encryption as EncryptionMode } : {}) }, print);
         try {
           await ensureDefaultNamespace(await l.store());
           print('');
@@ -200,6 +203,20 @@ export function registerLab(program: Command): void {
           await l.setBackend(b, o.directRouting ?? false, print);
           await l.waitConverged();
           print(await getNodes(l, 'wide'));
+        });
+      }),
+    );
+
+  lab
+    .command('rotate-key')
+    .description('give a lab node a new WireGuard key pair (twill encryption rotate-key on that node)')
+    .argument('<node>', 'node name, e.g. node-1')
+    .addOption(nameOpt())
+    .action(
+      action('rotate-key', async (n: string, o: { name?: string }) => {
+        await withLab(o.name, async (l) => {
+          const r = await agentRequest<{ publicKey: string; previous: string }>(l.socket(n), 'POST', '/v1/encryption/rotate-key', {}, 15_000);
+          print(`${n}: new public key ${r.publicKey} (was ${r.previous})`);
         });
       }),
     );
