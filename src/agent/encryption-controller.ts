@@ -35,6 +35,8 @@ export class EncryptionController {
   private last: DesiredEncryption | undefined;
   private installed = false;
   private watchdog: NodeJS.Timeout | undefined;
+  /** The changes of the last run that changed something, for `twill status` and debugging. */
+  private lastActions: string[] = [];
 
   constructor(
     private readonly cluster: ClusterMember,
@@ -123,7 +125,10 @@ export class EncryptionController {
     this.device = r.device;
     this.pid = r.pid;
     for (const pe of desired.peerErrors) if (!this.last?.peerErrors.some((x) => x.peer === pe.peer && x.reason === pe.reason)) this.log.warn('encryption peer', pe);
-    if (r.changes) this.log.debug('encryption applied', { reason, actions: r.actions.join('; ') });
+    if (r.changes) {
+      this.lastActions = r.actions;
+      this.log.debug('encryption applied', { reason, actions: r.actions.join('; ') });
+    }
     this.last = desired;
     // Published only once our device is configured: peers start sending when they see the key.
     await this.cluster.register().catch((e: unknown) => this.log.warn('cannot publish the WireGuard key yet', { error: describeError(e) }));
@@ -170,6 +175,7 @@ export class EncryptionController {
       routes: this.last?.routes.length,
       peerErrors: this.last?.peerErrors.length ? this.last.peerErrors : undefined,
       reconcile: this.reconciler.status(),
+      lastActions: this.lastActions.length ? this.lastActions : undefined,
       device,
     };
   }

@@ -10,6 +10,7 @@ import type { DesiredEncryption, EncryptionSnapshot, WgPeerSpec, WgRouteSpec } f
 /** Outer IPv4 20 + UDP 8 + WireGuard header 16 + auth tag 16 = 60 (IPv6 underlay: 80). */
 export const WIREGUARD_OVERHEAD_V4 = 60;
 export const WIREGUARD_OVERHEAD_V6 = 80;
+export const WIREGUARD_KEEPALIVE_SECONDS = 25;
 
 function compareCidr(a: string, b: string): number {
   const x = tryParseCidr(a)!;
@@ -71,7 +72,7 @@ export function compileEncryption(snap: EncryptionSnapshot): DesiredEncryption {
     const allowed = mine.map(formatCidr);
     if (config.nodeTraffic) allowed.push(hostCidr(p.underlayIP));
     allowed.sort(compareCidr);
-    peers.push({ node: p.name, publicKey: wg.publicKey, endpoint: p.underlayIP.includes(':') ? `[${p.underlayIP}]:${wg.port}` : `${p.underlayIP}:${wg.port}`, allowedIPs: allowed });
+    peers.push({ node: p.name, publicKey: wg.publicKey, endpoint: p.underlayIP.includes(':') ? `[${p.underlayIP}]:${wg.port}` : `${p.underlayIP}:${wg.port}`, allowedIPs: allowed, persistentKeepalive: WIREGUARD_KEEPALIVE_SECONDS });
     routes.push(...allowed.map(route));
   }
   return {

@@ -19,8 +19,8 @@ export function planWgDevice(cur: WgDeviceState, want: DesiredEncryption, privat
   for (const p of cur.peers) if (!wanted.has(p.publicKey)) peers.push({ publicKey: p.publicKey, remove: true });
   for (const w of want.peers) {
     const h = have.get(w.publicKey);
-    if (h && h.endpoint === w.endpoint && sameSet(h.allowedIPs, w.allowedIPs)) continue;
-    peers.push({ publicKey: w.publicKey, endpoint: w.endpoint, allowedIPs: w.allowedIPs });
+    if (h && h.endpoint === w.endpoint && sameSet(h.allowedIPs, w.allowedIPs) && h.persistentKeepalive === w.persistentKeepalive) continue;
+    peers.push({ publicKey: w.publicKey, endpoint: w.endpoint, allowedIPs: w.allowedIPs, persistentKeepalive: w.persistentKeepalive });
   }
   change.peers = peers;
   const empty = change.privateKey === undefined && change.listenPort === undefined && change.fwmark === undefined && peers.length === 0;

@@ -50,6 +50,12 @@ export interface WgPeerSpec {
   endpoint: string;
   /** Sorted CIDRs. */
   allowedIPs: string[];
+  /**
+   * Seconds. Setting it makes the device send a keepalive — hence a handshake — at once, so a
+   * new peer's tunnel comes up when it is configured instead of on the first packet, whose lost
+   * handshake (the other side not knowing us yet) WireGuard would retry only after 5 s.
+   */
+  persistentKeepalive: number;
 }
 
 /** A route in WIREGUARD_ROUTE_TABLE: `dst dev twill-wg scope link proto 116`. */

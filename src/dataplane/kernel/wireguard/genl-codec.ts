@@ -80,6 +80,7 @@ export function encodeSetDevice(ifname: string, c: WgDeviceChange): Buffer {
       if ('remove' in p) return nest(0, [...pa, attr(WGPEER_A.FLAGS, u32(WGPEER_F.REMOVE_ME))]);
       if (p.allowedIPs !== undefined) pa.push(attr(WGPEER_A.FLAGS, u32(WGPEER_F.REPLACE_ALLOWEDIPS)));
       if (p.endpoint !== undefined) pa.push(attr(WGPEER_A.ENDPOINT, encodeSockaddr(p.endpoint)));
+      if (p.persistentKeepalive !== undefined) pa.push(attr(WGPEER_A.PERSISTENT_KEEPALIVE_INTERVAL, u16(p.persistentKeepalive)));
       if (p.allowedIPs !== undefined) pa.push(nest(WGPEER_A.ALLOWEDIPS, p.allowedIPs.map(allowedIp)));
       return nest(0, pa);
     })));
@@ -114,7 +115,7 @@ function decodeAllowedIp(b: Buffer): string | undefined {
 }
 
 function decodePeer(b: Buffer): WgPeerState {
-  const p: WgPeerState = { publicKey: '', allowedIPs: [], lastHandshakeMs: 0, rxBytes: 0, txBytes: 0 };
+  const p: WgPeerState = { publicKey: '', allowedIPs: [], lastHandshakeMs: 0, rxBytes: 0, txBytes: 0, persistentKeepalive: 0 };
   for (const a of attrs(b)) {
     switch (a.type) {
       case WGPEER_A.PUBLIC_KEY: p.publicKey = a.data.toString('base64'); break;
@@ -122,6 +123,7 @@ function decodePeer(b: Buffer): WgPeerState {
       case WGPEER_A.LAST_HANDSHAKE_TIME: p.lastHandshakeMs = Number(a.data.readBigInt64LE(0)) * 1000 + Math.floor(Number(a.data.readBigInt64LE(8)) / 1e6); break;
       case WGPEER_A.RX_BYTES: p.rxBytes = Number(a.data.readBigUInt64LE(0)); break;
       case WGPEER_A.TX_BYTES: p.txBytes = Number(a.data.readBigUInt64LE(0)); break;
+      case WGPEER_A.PERSISTENT_KEEPALIVE_INTERVAL: p.persistentKeepalive = a.data.readUInt16LE(0); break;
       case WGPEER_A.ALLOWEDIPS:
         for (const x of attrs(a.data)) { const c = decodeAllowedIp(x.data); if (c) p.allowedIPs.push(c); }
         break;
@@ -166,6 +168,7 @@ export function encodeDeviceDump(ifname: string, d: WgDeviceState): Buffer {
       attr(WGPEER_A.LAST_HANDSHAKE_TIME, ts),
       attr(WGPEER_A.RX_BYTES, u64(p.rxBytes)),
       attr(WGPEER_A.TX_BYTES, u64(p.txBytes)),
+      attr(WGPEER_A.PERSISTENT_KEEPALIVE_INTERVAL, u16(p.persistentKeepalive)),
       nest(WGPEER_A.ALLOWEDIPS, p.allowedIPs.map(allowedIp)),
     ]);
   })));

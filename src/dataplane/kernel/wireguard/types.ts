@@ -9,6 +9,8 @@ export interface WgPeerState {
   lastHandshakeMs: number;
   rxBytes: number;
   txBytes: number;
+  /** Seconds; 0 = off. */
+  persistentKeepalive: number;
 }
 
 export interface WgDeviceState {
@@ -21,7 +23,13 @@ export interface WgDeviceState {
 
 export type WgPeerChange =
   | { publicKey: string; remove: true }
-  | { publicKey: string; endpoint?: string | undefined; /** Replaces the peer's list when present. */ allowedIPs?: string[] | undefined };
+  | {
+      publicKey: string;
+      endpoint?: string | undefined;
+      /** Replaces the peer's list when present. */
+      allowedIPs?: string[] | undefined;
+      persistentKeepalive?: number | undefined;
+    };
 
 /** What to change on a device: only the fields present are sent. */
 export interface WgDeviceChange {

@@ -19,6 +19,7 @@ export function encodeUapiSet(c: WgDeviceChange): string {
       continue;
     }
     if (p.endpoint !== undefined) l.push(`endpoint=${p.endpoint}`);
+    if (p.persistentKeepalive !== undefined) l.push(`persistent_keepalive_interval=${p.persistentKeepalive}`);
     if (p.allowedIPs !== undefined) {
       l.push('replace_allowed_ips=true');
       for (const a of p.allowedIPs) l.push(`allowed_ip=${a}`);
@@ -52,7 +53,7 @@ export function parseUapiGet(answer: string): WgDeviceState {
       case 'listen_port': dev.listenPort = Number(v); break;
       case 'fwmark': dev.fwmark = Number(v); break;
       case 'public_key':
-        peer = { publicKey: b64(v), allowedIPs: [], lastHandshakeMs: 0, rxBytes: 0, txBytes: 0 };
+        peer = { publicKey: b64(v), allowedIPs: [], lastHandshakeMs: 0, rxBytes: 0, txBytes: 0, persistentKeepalive: 0 };
         dev.peers.push(peer);
         break;
       case 'endpoint': if (peer) peer.endpoint = v; break;
@@ -61,7 +62,8 @@ export function parseUapiGet(answer: string): WgDeviceState {
       case 'last_handshake_time_nsec': if (peer) peer.lastHandshakeMs = hsSec * 1000 + Math.floor(Number(v) / 1e6); break;
       case 'rx_bytes': if (peer) peer.rxBytes = Number(v); break;
       case 'tx_bytes': if (peer) peer.txBytes = Number(v); break;
-      default: break; // protocol_version, preshared_key, persistent_keepalive_interval, errno
+      case 'persistent_keepalive_interval': if (peer) peer.persistentKeepalive = Number(v); break;
+      default: break; // protocol_version, preshared_key, errno
     }
   }
   return dev;
