@@ -6,6 +6,7 @@ import { Option, type Command } from 'commander';
 import { applyDocs, deleteDocs, ensureDefaultNamespace } from '../lab/apply.js';
 import { BENCH_DEFAULTS, runBench } from '../lab/bench.js';
 import { formatBench } from '../lab/bench-report.js';
+import { formatWireguardBench, runWireguardBench } from '../lab/bench-wireguard.js';
 import { labDemo } from '../lab/demo.js';
 import { getNodes, getPods, getPolicies } from '../lab/get.js';
 import { LabKubelet } from '../lab/kubelet.js';
@@ -285,13 +286,21 @@ export function registerLab(program: Command): void {
         '-o json prints one JSON array with one object per backend, in --backend order.',
       ].join('\n'),
     )
-    .option('--backend <name...>', 'vxlan and/or host-gw', BENCH_DEFAULTS.backends)
+    .option('--backend <name...>', 'vxlan and/or host-gw; or wireguard alone: encrypted vs plain vxlan throughput, CPU per Gbit, and 20 node joins (tunnel up after the node record)', BENCH_DEFAULTS.backends)
+    .option('--joins <n>', 'wireguard: node joins to time', int, 20)
     .option('--duration <seconds>', 'length of each iperf3 run', int, BENCH_DEFAULTS.durationSeconds)
     .option('--repeats <n>', 'runs per path (medians are reported)', int, BENCH_DEFAULTS.repeats)
     .option('--name <name>', 'prefix of the labs and namespaces it creates (≤10 chars); they are removed at the end', BENCH_DEFAULTS.name)
     .addOption(outputOpt(['text', 'json']).default('text'))
     .action(
-      action('bench', async (o: { backend: string[]; duration: number; repeats: number; name: string; output: 'text' | 'json' }) => {
+      action('bench', async (o: { backend: string[]; duration: number; repeats: number; name: string; joins: number; output: 'text' | 'json' }) => {
+        if (o.backend.includes('wireguard')) {
+          if (o.backend.length > 1) throw new Error('--backend wireguard runs alone (it compares itself with vxlan in the same run)');
+          const r = await runWireguardBench({ name: o.name, durationSeconds: o.duration, repeats: o.repeats, joins: o.joins }, (l) => console.error(l));
+          print(o.output === 'json' ? JSON.stringify(r, null, 1) : formatWireguardBench(r));
+          if (!r.meetsFloor) process.exitCode = 1;
+          return;
+        }
         for (const b of o.backend) if (!isBackendName(b)) throw new Error(`--backend must be vxlan or host-gw, got "${b}"`);
         // Progress goes to stderr so that `-o json` keeps stdout machine-readable.
         const results = await runBench({ name: o.name, backends: o.backend as BackendName[], durationSeconds: o.duration, repeats: o.repeats }, (l) => console.error(l));

@@ -4,7 +4,7 @@
 // shows would otherwise leak. The tunnel outlives its agent; a key rotation is measured.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../../src/dataplane/kernel/exec.js';

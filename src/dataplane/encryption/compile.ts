@@ -67,6 +67,8 @@ export function compileEncryption(snap: EncryptionSnapshot): DesiredEncryption {
       if (h) fail(`block ${formatCidr(c)} overlaps a block held by ${h}; skipped`);
       else mine.push(c);
     }
+    // Every block refused: peering would only add a key with nothing behind it.
+    if (mine.length === 0 && p.blocks.length > 0) continue;
     for (const c of mine) taken.push({ cidr: c, owner: p.name });
     keys.set(wg.publicKey, p.name);
     const allowed = mine.map(formatCidr);

@@ -30,7 +30,7 @@ export async function ensureRule(s: RuleSpec): Promise<number> {
     const rules = await listRules(f);
     if (rules.some((r) => matches(r, s))) continue;
     // Anything else at our priority is a stale rule of ours (another table or mark): replace it.
-    for (const r of rules.filter((x) => x.priority === s.priority)) await run('ip', [`-${f}`, 'rule', 'del', 'pref', String(s.priority)]).catch(() => undefined);
+    for (const _r of rules.filter((x) => x.priority === s.priority)) await run('ip', [`-${f}`, 'rule', 'del', 'pref', String(s.priority)]).catch(() => undefined);
     await run('ip', [`-${f}`, 'rule', 'add', 'pref', String(s.priority), 'not', 'fwmark', `0x${s.notFwmark.toString(16)}`, 'lookup', String(s.table)]);
     added++;
   }
