@@ -23,7 +23,7 @@ import { applyNat, compileNat } from '../dataplane/nat/index.js';
 import { parseFlow } from './flow-request.js';
 import type { Logger } from '../util/log.js';
 import { AttachmentStore } from './attachments.js';
-import type { AgentConfig } from './config.js';
+import { etcdSecurityOf, type AgentConfig } from './config.js';
 import { CniService } from './cni-service.js';
 import { ApiServer, errorBody } from './server.js';
 import { defaultPodMtu } from './mtu.js';
@@ -104,7 +104,7 @@ export class Agent {
   }
 
   static async create(cfg: AgentConfig, log: Logger): Promise<Agent> {
-    const store = cfg.datastore ? await openStore(cfg.datastore) : undefined;
+    const store = cfg.datastore ? await openStore(cfg.datastore, { etcd: etcdSecurityOf(cfg) }) : undefined;
     return new Agent(cfg, log, store);
   }
 

@@ -308,7 +308,7 @@ export class ClusterMember {
 
   status(): Record<string, unknown> {
     return {
-      datastore: { name: this.s.store.name, connected: this.datastoreUp },
+      datastore: { name: this.s.store.name, connected: this.datastoreUp, security: this.s.store.security },
       config: this.config,
       underlay: this.underlay,
       blocks: this.claims?.current(),

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readConfigFile, validateConfig } from './config.js';
+import { etcdSecurityOf, readConfigFile, validateConfig } from './config.js';
 import { isTwillError } from '../util/errors.js';
 
 test('defaults, and exactly one of --pod-cidr / --datastore', () => {
@@ -43,4 +43,26 @@ test('config file: YAML or JSON, unknown keys and wrong types refused; flags win
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('etcd TLS and auth settings: config file keys, checks, and the password from the environment only', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'tls-cfg-'));
+  try {
+    const f = join(dir, 'agent.yaml');
+    await writeFile(f, 'nodeName: n\ndatastore: etcd:https://10.0.0.5:2379\netcdCaFile: /etc/twill/ca.crt\netcdCertFile: /etc/twill/c.crt\netcdKeyFile: /etc/twill/c.key\netcdUsername: twill\n');
+    const cfg = validateConfig(readConfigFile(f));
+    assert.deepEqual(etcdSecurityOf(cfg, { TWILL_ETCD_PASSWORD: 's3cret' }), {
+      caFile: '/etc/twill/ca.crt', certFile: '/etc/twill/c.crt', keyFile: '/etc/twill/c.key', username: 'twill', password: 's3cret',
+    });
+    const withFile = validateConfig({ ...cfg, etcdPasswordFile: '/etc/twill/pw', etcdAllowPlaintext: true });
+    assert.deepEqual(etcdSecurityOf(withFile, { TWILL_ETCD_PASSWORD: 'ignored' }), {
+      caFile: '/etc/twill/ca.crt', certFile: '/etc/twill/c.crt', keyFile: '/etc/twill/c.key', username: 'twill', passwordFile: '/etc/twill/pw', allowPlaintext: true,
+    });
+    await writeFile(f, 'nodeName: n\netcdPassword: x\n');
+    assert.throws(() => readConfigFile(f), /unknown setting "etcdPassword"/, 'no password in the config file');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  assert.throws(() => validateConfig({ nodeName: 'n', podCidr: '10.0.0.0/24', etcdCaFile: '/ca' }), /--etcd-ca-file: applies to an etcd datastore only/);
+  assert.throws(() => validateConfig({ nodeName: 'n', datastore: 'etcd:https://a:1', etcdKeyFile: 'c.key' }), /--etcd-key-file: must be an absolute path/);
 });

@@ -8,13 +8,24 @@ import { describeError } from '../util/errors.js';
 import { isBackendName } from '../dataplane/routing/registry.js';
 import { validatePool } from '../ipam/cluster/pool.js';
 import type { BackendName, EncryptionMode } from '../model/types.js';
+import { ETCD_PASSWORD_ENV, type EtcdSecurityOptions } from '../datastore/index.js';
 
 export interface AgentConfig {
   nodeName: string;
   /** Standalone mode: this node's pod CIDR (no datastore, no routing to other nodes). */
   podCidr?: string;
-  /** Cluster mode: the datastore ("etcd:http://HOST:PORT", "etcd:unix:///path"). */
+  /** Cluster mode: the datastore ("etcd:https://HOST:PORT", "etcd:http://HOST:PORT", "etcd:unix:///path"). */
   datastore?: string;
+  /** etcd over TLS: CA bundle the server certificate must chain to (default: system roots). */
+  etcdCaFile?: string;
+  /** etcd over TLS: client certificate and its key (the key readable by root only). */
+  etcdCertFile?: string;
+  etcdKeyFile?: string;
+  /** etcd auth: user name; the password from etcdPasswordFile or TWILL_ETCD_PASSWORD. */
+  etcdUsername?: string;
+  etcdPasswordFile?: string;
+  /** Allow plaintext etcd to a non-loopback address. */
+  etcdAllowPlaintext?: boolean;
   /** Cluster bootstrap settings, used only when the datastore holds no ClusterConfig yet. */
   pool: string;
   blockPrefix: number;
@@ -69,6 +80,12 @@ const KEYS: Record<keyof AgentConfig, 'string' | 'number' | 'boolean'> = {
   nodeName: 'string',
   podCidr: 'string',
   datastore: 'string',
+  etcdCaFile: 'string',
+  etcdCertFile: 'string',
+  etcdKeyFile: 'string',
+  etcdUsername: 'string',
+  etcdPasswordFile: 'string',
+  etcdAllowPlaintext: 'boolean',
   pool: 'string',
   blockPrefix: 'number',
   backend: 'string',
@@ -127,7 +144,8 @@ export function validateConfig(c: Partial<AgentConfig>): AgentConfig {
   if ((cfg.podCidr === undefined) === (cfg.datastore === undefined)) {
     bad('--pod-cidr / --datastore', 'give exactly one: --pod-cidr for a standalone node, or --datastore to join a cluster');
   }
-  if (cfg.datastore !== undefined && !/^(etcd:|memory$)/.test(cfg.datastore)) bad('--datastore', `"${cfg.datastore}" is not etcd:http://HOST:PORT or etcd:unix:///PATH`);
+  if (cfg.datastore !== undefined && !/^(etcd:|memory$)/.test(cfg.datastore)) bad('--datastore', `"${cfg.datastore}" is not etcd:https://HOST:PORT, etcd:http://HOST:PORT or etcd:unix:///PATH`);
+  checkEtcdSettings(cfg, bad);
   if (!isCidr(cfg.pool)) bad('--pool', `"${cfg.pool}" is not a CIDR`);
   if (!isBackendName(cfg.backend)) bad('--backend', `"${cfg.backend}" is not a backend (vxlan, host-gw)`);
   if (!Number.isInteger(cfg.vxlanVni) || cfg.vxlanVni < 1 || cfg.vxlanVni > 16_777_215) bad('--vxlan-vni', 'must be an integer 1..16777215');
@@ -154,4 +172,38 @@ export function validateConfig(c: Partial<AgentConfig>): AgentConfig {
   if (!['debug', 'info', 'warn', 'error'].includes(cfg.logLevel)) bad('--log-level', 'must be debug, info, warn or error');
   if (!['text', 'json'].includes(cfg.logFormat)) bad('--log-format', 'must be text or json');
   return cfg;
+}
+
+const ETCD_FILES = [
+  ['--etcd-ca-file', 'etcdCaFile'],
+  ['--etcd-cert-file', 'etcdCertFile'],
+  ['--etcd-key-file', 'etcdKeyFile'],
+  ['--etcd-password-file', 'etcdPasswordFile'],
+] as const;
+
+function checkEtcdSettings(cfg: AgentConfig, bad: (field: string, why: string) => never): void {
+  const given = [...ETCD_FILES, ['--etcd-username', 'etcdUsername'] as const, ['--etcd-allow-plaintext', 'etcdAllowPlaintext'] as const].filter(([, k]) => cfg[k] !== undefined);
+  if (given.length > 0 && !cfg.datastore?.startsWith('etcd:')) bad(given[0]![0], 'applies to an etcd datastore only (--datastore etcd:https://HOST:PORT)');
+  for (const [flag, key] of ETCD_FILES) {
+    const v = cfg[key];
+    if (v !== undefined && !v.startsWith('/')) bad(flag, `must be an absolute path, got "${v}"`);
+  }
+}
+
+/**
+ * The etcd security options of a config. The password comes from the file or, failing that, from
+ * TWILL_ETCD_PASSWORD in `env` (never a flag: flags show in `ps`); the file checks are done when
+ * the store is opened.
+ */
+export function etcdSecurityOf(cfg: AgentConfig, env: NodeJS.ProcessEnv = process.env): EtcdSecurityOptions {
+  const password = cfg.etcdPasswordFile === undefined ? env[ETCD_PASSWORD_ENV] : undefined;
+  return {
+    ...(cfg.etcdCaFile !== undefined && { caFile: cfg.etcdCaFile }),
+    ...(cfg.etcdCertFile !== undefined && { certFile: cfg.etcdCertFile }),
+    ...(cfg.etcdKeyFile !== undefined && { keyFile: cfg.etcdKeyFile }),
+    ...(cfg.etcdUsername !== undefined && { username: cfg.etcdUsername }),
+    ...(cfg.etcdPasswordFile !== undefined && { passwordFile: cfg.etcdPasswordFile }),
+    ...(password !== undefined && password !== '' && { password }),
+    ...(cfg.etcdAllowPlaintext && { allowPlaintext: true }),
+  };
 }

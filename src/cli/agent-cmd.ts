@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { Agent } from '../agent/agent.js';
 import { readConfigFile, validateConfig, type AgentConfig } from '../agent/config.js';
+import { ETCD_PASSWORD_ENV } from '../datastore/index.js';
 import { describeError } from '../util/errors.js';
 import { rootLogger, setLogFormat, setLogLevel } from '../util/log.js';
 
@@ -16,7 +17,13 @@ export function registerAgent(program: Command): void {
     .description('run the per-node agent (programs pod networking; serves twill-cni on a unix socket)')
     .option('--node-name <name>', 'this node\'s name (Kubernetes node name)')
     .option('--pod-cidr <cidr>', 'standalone mode: the pod address range of this node')
-    .option('--datastore <spec>', 'cluster mode: etcd:http://HOST:PORT or etcd:unix:///PATH')
+    .option('--datastore <spec>', 'cluster mode: etcd:https://HOST:PORT[,…], etcd:http://HOST:PORT or etcd:unix:///PATH')
+    .option('--etcd-ca-file <file>', 'etcd TLS: CA bundle that signed etcd\'s server certificate (default: system roots)')
+    .option('--etcd-cert-file <file>', 'etcd TLS: client certificate to present')
+    .option('--etcd-key-file <file>', 'etcd TLS: key of --etcd-cert-file (must be mode 0600, owned by root)')
+    .option('--etcd-username <name>', 'etcd auth: user name (password from --etcd-password-file or TWILL_ETCD_PASSWORD)')
+    .option('--etcd-password-file <file>', 'etcd auth: file holding the password (must be mode 0600, owned by root)')
+    .option('--etcd-allow-plaintext', 'allow etcd:http:// to a non-loopback address (data and passwords in clear)')
     .option('--pool <cidr>', 'cluster pod pool, if the datastore has no cluster config yet (default 10.244.0.0/16)')
     .option('--block-prefix <n>', 'IPAM block size as a prefix length (default 26)', int)
     .option('--backend <name>', 'vxlan | host-gw, if the datastore has no cluster config yet (default vxlan)')
@@ -40,7 +47,14 @@ export function registerAgent(program: Command): void {
     .option('--log-format <format>', 'text | json')
     .addHelpText(
       'after',
-      '\nEnvironment:\n  TWILL_LOG_LEVEL, TWILL_LOG_FORMAT  defaults for --log-level and --log-format\n' +
+      '\netcd over TLS (etcd started with --client-cert-auth --trusted-ca-file … --cert-file … --key-file …):\n' +
+        '  twill agent --node-name n1 --datastore etcd:https://10.0.0.5:2379,https://10.0.0.6:2379 \\\n' +
+        '    --etcd-ca-file /etc/twill/etcd-ca.crt --etcd-cert-file /etc/twill/etcd-client.crt \\\n' +
+        '    --etcd-key-file /etc/twill/etcd-client.key\n' +
+        '  Plaintext etcd:http:// is refused unless the host is loopback or --etcd-allow-plaintext is given.\n' +
+        '  Config file keys: etcdCaFile, etcdCertFile, etcdKeyFile, etcdUsername, etcdPasswordFile, etcdAllowPlaintext.\n' +
+        '\nEnvironment:\n  TWILL_LOG_LEVEL, TWILL_LOG_FORMAT  defaults for --log-level and --log-format\n' +
+        '  TWILL_ETCD_PASSWORD               etcd password for --etcd-username when no --etcd-password-file is given\n' +
         '  TWILL_NETNS_EXEC=1                configure pod namespaces by running `ip` inside them instead of\n' +
         '                                    entering them with setns(2) (slower; the automatic fallback)\n' +
         '  TWILL_POLICY_NETLINK=0            send every policy update with `nft -f` instead of incremental\n' +
@@ -56,7 +70,7 @@ export function registerAgent(program: Command): void {
         const fromFile = typeof opts['config'] === 'string' ? readConfigFile(opts['config']) : {};
         const flags: Partial<AgentConfig> = {};
         const rename: Record<string, keyof AgentConfig> = { blockGrace: 'blockGraceSeconds', leaseTtl: 'leaseTtlSeconds' };
-        for (const k of ['nodeName', 'podCidr', 'datastore', 'pool', 'blockPrefix', 'backend', 'vxlanVni', 'vxlanPort', 'directRouting', 'natOutgoing', 'blockGrace', 'leaseTtl', 'underlayIface', 'stateDir', 'socket', 'runDir', 'mtu', 'logLevel', 'logFormat', 'encryption', 'wireguardPort', 'wireguardStrict', 'wireguardNodeTraffic']) {
+        for (const k of ['nodeName', 'podCidr', 'datastore', 'etcdCaFile', 'etcdCertFile', 'etcdKeyFile', 'etcdUsername', 'etcdPasswordFile', 'etcdAllowPlaintext', 'pool', 'blockPrefix', 'backend', 'vxlanVni', 'vxlanPort', 'directRouting', 'natOutgoing', 'blockGrace', 'leaseTtl', 'underlayIface', 'stateDir', 'socket', 'runDir', 'mtu', 'logLevel', 'logFormat', 'encryption', 'wireguardPort', 'wireguardStrict', 'wireguardNodeTraffic']) {
           // commander sets natOutgoing=true by default for --no-nat-outgoing; only an explicit flag counts.
           if ((k === 'natOutgoing' || k === 'wireguardStrict') && opts[k] !== false) continue;
           if (opts[k] !== undefined) (flags as Record<string, unknown>)[rename[k] ?? k] = opts[k];
@@ -72,6 +86,8 @@ export function registerAgent(program: Command): void {
       let agent: Agent;
       try {
         agent = await Agent.create(cfg, log);
+        // Read once into the store; the tools the agent runs (ip, nft) need not inherit it.
+        delete process.env[ETCD_PASSWORD_ENV];
       } catch (e) {
         log.error('agent failed to start', { error: describeError(e) });
         process.exit(1);

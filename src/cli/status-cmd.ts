@@ -23,7 +23,8 @@ interface Status {
   ipam: { blocks: string[]; allocated: number; capacity: number };
   attachments: { id: string; ips: string[]; iface: string; pod?: string }[];
   cluster?: {
-    datastore: { name: string; connected: boolean };
+    /** security: how the etcd connection is protected (paths and user name only). */
+    datastore: { name: string; connected: boolean; security?: string };
     config: { backend: string; pool: string; vxlan: { vni: number; port: number; directRouting: boolean }; natOutgoing: boolean };
     underlay: { iface: string; ip: string; cidr: string; mtu: number };
     peers: { name: string; underlayIP: string; backend: string; blocks: string[] }[];
@@ -73,7 +74,7 @@ export function registerStatus(program: Command): void {
         console.log(`IPAM: ${s.ipam.allocated}/${s.ipam.capacity} addresses in ${s.ipam.blocks.join(', ') || '(no blocks)'}`);
         if (s.cluster) {
           const c = s.cluster;
-          console.log(`datastore: ${c.datastore.name} ${c.datastore.connected ? 'connected' : 'NOT CONNECTED (datapath kept as it is)'}`);
+          console.log(`datastore: ${c.datastore.name} ${c.datastore.connected ? 'connected' : 'NOT CONNECTED (datapath kept as it is)'}${c.datastore.security ? `; ${c.datastore.security}` : ''}`);
           console.log(`cluster: backend ${c.config.backend}${c.config.vxlan.directRouting ? ' +directRouting' : ''}, pool ${c.config.pool}, NAT ${c.config.natOutgoing ? 'on' : 'off'}; underlay ${c.underlay.ip} on ${c.underlay.iface} (MTU ${c.underlay.mtu})`);
           console.log(`peers (${c.peers.length}): ${c.peers.map((x) => `${x.name} ${x.underlayIP} [${x.blocks.join(',')}]`).join('; ') || 'none'}`);
           if (c.lostBlocks?.length) console.log(`WARNING: blocks taken over by other nodes: ${c.lostBlocks.join(', ')}`);

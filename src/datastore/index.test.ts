@@ -8,17 +8,22 @@ describe('openStore', () => {
     const m = await openStore('memory');
     assert.ok(m instanceof MemoryStore);
     await m.close();
-    for (const spec of ['etcd:http://127.0.0.1:2379', 'etcd:unix:///run/twill/etcd.sock:0', 'etcd:http://10.0.0.1:2379,http://10.0.0.2:2379']) {
+    for (const spec of ['etcd:http://127.0.0.1:2379', 'etcd:unix:///run/twill/etcd.sock:0', 'etcd:https://10.0.0.1:2379,https://10.0.0.2:2379']) {
       const s = await openStore(spec, { prefix: '/lab/' });
       assert.ok(s instanceof EtcdStore);
       assert.equal(s.name, spec); // connecting is lazy: nothing is dialled until the first call
       await s.close();
     }
+    const plain = 'etcd:http://10.0.0.1:2379,http://10.0.0.2:2379';
+    await assert.rejects(openStore(plain), (e: unknown) => isTwillError(e, 'CONFIG_INVALID') && e.message.includes('--etcd-allow-plaintext'));
+    const allowed = await openStore(plain, { etcd: { allowPlaintext: true } });
+    assert.equal(allowed.name, plain);
+    await allowed.close();
   });
 
   it('refuses anything else with a message that shows the accepted forms', async () => {
     for (const spec of ['', 'etcd', 'etcd:', 'etcd:127.0.0.1:2379', 'etcd:unix://relative.sock', 'kubernetes', 'redis://x']) {
-      await assert.rejects(openStore(spec), (e: unknown) => isTwillError(e, 'CONFIG_INVALID') && e.message.includes('etcd:http://'), spec);
+      await assert.rejects(openStore(spec), (e: unknown) => isTwillError(e, 'CONFIG_INVALID') && e.message.includes('https://HOST:PORT') && e.message.includes('unix:///'), spec);
     }
   });
 });

@@ -81,6 +81,8 @@ export interface WriteOptions {
 
 export interface Store {
   readonly name: string;
+  /** How the connection is secured (TLS, client certificate, user), for `twill status`; no secrets. */
+  readonly security?: string;
 
   /** Every object of `kind` (of one namespace when given), consistent at one revision. */
   list<K extends Kind>(kind: K, opts?: { namespace?: string }): Promise<ListResult<K>>;

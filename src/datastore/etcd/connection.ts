@@ -4,6 +4,8 @@
 // short reconnect backoff, and keepalive pings that notice a hung server.
 import { EtcdLeaseInvalidError, Etcd3, GRPCDeadlineExceededError, type IOptions } from 'etcd3';
 import { TwillError, describeError } from '../../util/errors.js';
+import { explainSecurityError } from './security-errors.js';
+import { loadEtcdSecurity, type EtcdClientSecurity, type EtcdSecurityOptions } from './security.js';
 
 export interface EtcdStoreOptions {
   /** `http://127.0.0.1:2379`, `unix:///abs/path/etcd.sock:0`, or several of them. */
@@ -12,6 +14,8 @@ export interface EtcdStoreOptions {
   prefix?: string;
   /** Deadline of each unary call. Default 5000 ms. */
   callTimeoutMs?: number;
+  /** TLS files, etcd user, and whether plaintext to a non-loopback host is allowed. */
+  security?: EtcdSecurityOptions;
 }
 
 type FaultPolicy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
@@ -28,6 +32,7 @@ export class EtcdConnection {
   readonly client: Etcd3;
   readonly endpoint: string;
   readonly callTimeoutMs: number;
+  readonly security: EtcdClientSecurity;
 
   constructor(opts: EtcdStoreOptions) {
     const hosts = typeof opts.hosts === 'string' ? [opts.hosts] : opts.hosts;
@@ -37,8 +42,13 @@ export class EtcdConnection {
     this.endpoint = hosts.join(',');
     this.callTimeoutMs = opts.callTimeoutMs ?? 5_000;
     const timeout = this.callTimeoutMs;
-    this.client = new Etcd3({
+    this.security = loadEtcdSecurity(hosts, opts.security);
+    const { credentials, auth } = this.security;
+    if (this.security.tls) muteIpServernameWarning();
+    this.client = newClient(this.endpoint, opts.security, {
       hosts,
+      ...(credentials && { credentials }),
+      ...(auth && { auth }),
       faultHandling: { host: () => passThrough, global: passThrough },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
       grpcOptions: {
@@ -63,6 +73,8 @@ export class EtcdConnection {
 
   error(what: string, e: unknown): TwillError {
     if (e instanceof TwillError) return e;
+    const sec = explainSecurityError(e, this.security.options, this.security.tls);
+    if (sec) return new TwillError('DATASTORE', `etcd at ${this.endpoint}: ${what} failed: ${sec.message}`, { cause: e, details: sec.problem });
     if (e instanceof GRPCDeadlineExceededError) {
       return new TwillError('TIMEOUT', `etcd at ${this.endpoint}: ${what} got no answer within ${this.callTimeoutMs} ms; is etcd up?`, { cause: e });
     }
@@ -72,7 +84,47 @@ export class EtcdConnection {
     return new TwillError('DATASTORE', `etcd at ${this.endpoint}: ${what} failed: ${describeError(e)}`, { cause: e });
   }
 
+  /**
+   * For a broken watch or keep-alive stream. etcd forgets its auth tokens when it restarts;
+   * etcd3 fetches a new one when a unary call meets "invalid auth token", but a stream that
+   * meets it would reopen with the stale token for ever. Drop the cached token so the next
+   * stream authenticates again (no-op without a user).
+   */
+  streamFailed(e: unknown): void {
+    if (!this.security.auth || !/invalid auth token/i.test(e instanceof Error ? e.message : String(e))) return;
+    (this.client as unknown as { pool?: { authenticator?: { invalidateMetadata?: () => void } } }).pool?.authenticator?.invalidateMetadata?.();
+  }
+
   close(): void {
     this.client.close();
   }
+}
+
+/** The client, with a TLS set-up failure (a key not matching its certificate) named by file. */
+function newClient(endpoint: string, sec: EtcdSecurityOptions | undefined, options: IOptions): Etcd3 {
+  try {
+    return new Etcd3(options);
+  } catch (e) {
+    const files = [sec?.certFile && `--etcd-cert-file ${sec.certFile}`, sec?.keyFile && `--etcd-key-file ${sec.keyFile}`, sec?.caFile && `--etcd-ca-file ${sec.caFile}`].filter(Boolean).join(', ');
+    const code = (e as { code?: string }).code ?? '';
+    const why = /KEY_VALUES_MISMATCH/.test(code) ? 'the key does not belong to the certificate' : describeError(e);
+    throw new TwillError('CONFIG_INVALID', `etcd at ${endpoint}: cannot set up TLS with ${files || 'the system roots'}: ${why}; give the certificate and the key made with it`, { cause: e });
+  }
+}
+
+let muted = false;
+/**
+ * grpc-js always sends the endpoint's host as TLS SNI, and Node warns (DEP0123) when that is an IP
+ * address. etcd endpoints are usually IPs and the server certificate is still checked against the
+ * IP in its subjectAltName, so the warning would only alarm operators reading the agent's log.
+ * Only this one warning is dropped.
+ */
+function muteIpServernameWarning(): void {
+  if (muted) return;
+  muted = true;
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((...args: unknown[]) => {
+    if (args[2] === 'DEP0123' || (typeof args[1] === 'object' && (args[1] as { code?: string } | null)?.code === 'DEP0123')) return;
+    emit(...args);
+  }) as typeof process.emitWarning;
 }

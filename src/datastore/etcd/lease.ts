@@ -104,6 +104,7 @@ export class EtcdLease implements Lease {
   }
 
   private drop(e: unknown): void {
+    this.conn.streamFailed(e);
     if (this.stream) endQuietly(this.stream);
     this.stream = undefined;
     this.sentAt = [];
@@ -137,6 +138,10 @@ export class EtcdLease implements Lease {
 function endQuietly(stream: KeepAliveStream): void {
   stream.on('error', () => {}); // a cancelled call reports CANCELLED; nobody needs to hear it
   try {
+    // Half-close first: etcd3 treats a CANCELLED on a still-writable stream as a broken host and
+    // closes every channel of the client, failing unrelated calls in flight ("Channel closed
+    // before call started"; seen over TLS, where the close lands while the next call starts).
+    stream.end();
     stream.cancel();
   } catch {
     // already closed

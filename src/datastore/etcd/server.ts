@@ -13,10 +13,12 @@ export interface EtcdServerOptions {
   /** Created if missing. Holds `data/`, `etcd.log` and the unix socket `etcd.sock:0`. */
   dataDir: string;
   /**
-   * Client listeners: `unix` (socket `etcd.sock:0` in dataDir), `http` (a free loopback port) or
-   * `http://127.0.0.1:PORT`. Default: `['unix']`.
+   * Client listeners: `unix` (socket `etcd.sock:0` in dataDir), `http` / `https` (a free loopback
+   * port) or `http(s)://127.0.0.1:PORT`. Default: `['unix']`. `https` needs `tls`.
    */
   clientUrls?: string[];
+  /** Server certificate for the https listeners; with `clientCertAuth`, clients must present one. */
+  tls?: EtcdServerTls;
   /** Loopback peer port; a free one by default. */
   peerPort?: number;
   /** Bound on waiting for the server to report healthy. Default 20 s. */
@@ -28,6 +30,15 @@ export interface EtcdServerOptions {
    * SIGKILL when its parent dies (via setpriv --pdeathsig), so a crashed test leaks no server.
    */
   outliveParent?: boolean;
+}
+
+export interface EtcdServerTls {
+  certFile: string;
+  keyFile: string;
+  /** CA that client certificates must chain to (etcd's --trusted-ca-file). */
+  trustedCaFile?: string;
+  /** etcd's --client-cert-auth: refuse https clients without a certificate from trustedCaFile. */
+  clientCertAuth?: boolean;
 }
 
 export interface EtcdServer {
@@ -65,23 +76,34 @@ export async function startEtcd(opts: EtcdServerOptions): Promise<EtcdServer> {
       listen.push(`unix://${SOCKET_NAME}`);
       endpoints.push(`unix://${join(dir, SOCKET_NAME)}`);
     } else {
-      const url = u === 'http' ? `http://127.0.0.1:${await freePort()}` : checkHttpUrl(u);
+      const url = u === 'http' || u === 'https' ? `${u}://127.0.0.1:${await freePort()}` : checkHttpUrl(u);
+      if (url.startsWith('https:') && !opts.tls) throw new TwillError('CONFIG_INVALID', `etcd client URL ${url} needs tls (a server certificate and key)`);
       listen.push(url);
       endpoints.push(url);
     }
   }
   await mkdir(dir, { recursive: true });
-  let argv = [opts.binary ?? 'etcd', ...etcdArgs(dir, listen, peerPort)];
+  const extra: string[] = [];
+  // Health is probed over a plain loopback metrics listener, so probing needs no client certificate.
+  let healthUrl = endpoints[0];
+  if (opts.tls) {
+    const t = opts.tls;
+    healthUrl = `http://127.0.0.1:${await freePort()}`;
+    extra.push(`--cert-file=${t.certFile}`, `--key-file=${t.keyFile}`, `--listen-metrics-urls=${healthUrl}`);
+    if (t.trustedCaFile) extra.push(`--trusted-ca-file=${t.trustedCaFile}`);
+    if (t.clientCertAuth) extra.push('--client-cert-auth');
+  }
+  let argv = [opts.binary ?? 'etcd', ...etcdArgs(dir, listen, peerPort), ...extra];
   if (!opts.outliveParent && existsSync(SETPRIV)) argv = [SETPRIV, '--pdeathsig', 'KILL', '--', ...argv];
-  const server = new ManagedEtcd(dir, argv, endpoints, opts.startTimeoutMs ?? 20_000);
+  const server = new ManagedEtcd(dir, argv, endpoints, healthUrl, opts.startTimeoutMs ?? 20_000);
   await server.start();
   return server;
 }
 
 function checkHttpUrl(u: string): string {
-  const m = /^http:\/\/127\.0\.0\.1:(\d+)$/.exec(u);
+  const m = /^https?:\/\/127\.0\.0\.1:(\d+)$/.exec(u);
   if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) {
-    throw new TwillError('CONFIG_INVALID', `etcd client URL ${JSON.stringify(u)} is not allowed: use 'unix', 'http' or http://127.0.0.1:PORT (loopback only)`);
+    throw new TwillError('CONFIG_INVALID', `etcd client URL ${JSON.stringify(u)} is not allowed: use 'unix', 'http', 'https' or http(s)://127.0.0.1:PORT (loopback only)`);
   }
   return u;
 }
@@ -117,6 +139,7 @@ class ManagedEtcd implements EtcdServer {
     readonly dataDir: string,
     private readonly argv: string[],
     readonly endpoints: string[],
+    private readonly healthUrl: string | undefined,
     private readonly startTimeoutMs: number,
   ) {
     this.logFile = join(dataDir, 'etcd.log');
@@ -186,7 +209,7 @@ class ManagedEtcd implements EtcdServer {
 
   /** etcd's /health answers true once the member has a leader and serves requests. */
   private healthy(): Promise<boolean> {
-    const ep = this.endpoints[0];
+    const ep = this.healthUrl;
     if (!ep) return Promise.resolve(false);
     const target = ep.startsWith('unix://') ? { socketPath: ep.slice('unix://'.length) } : { host: '127.0.0.1', port: Number(new URL(ep).port) };
     return new Promise((res) => {

@@ -19,6 +19,7 @@ const PAGE = 500;
 
 export class EtcdStore implements Store {
   readonly name: string;
+  readonly security: string;
   private readonly conn: EtcdConnection;
   private readonly codec: KeyCodec;
   private readonly watches = new Set<Watch>();
@@ -29,6 +30,7 @@ export class EtcdStore implements Store {
     this.codec = new KeyCodec(opts.prefix);
     this.conn = new EtcdConnection(opts);
     this.name = `etcd:${this.conn.endpoint}`;
+    this.security = this.conn.security.summary;
   }
 
   async list<K extends Kind>(kind: K, opts: { namespace?: string } = {}): Promise<ListResult<K>> {

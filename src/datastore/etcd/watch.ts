@@ -132,6 +132,7 @@ export class EtcdWatch<K extends Kind> implements Watch {
 
   private broken(e: unknown): void {
     if (this.stopped) return;
+    this.deps.conn.streamFailed(e);
     this.detach();
     this.status(false, e);
     const wait = this.backoffMs * (0.8 + Math.random() * 0.4);
@@ -157,6 +158,10 @@ export class EtcdWatch<K extends Kind> implements Watch {
 function cancelQuietly(stream: WatchStream): void {
   stream.on('error', () => {}); // a cancelled call reports CANCELLED; nobody needs to hear it
   try {
+    // Half-close first: etcd3 treats a CANCELLED on a still-writable stream as a broken host and
+    // closes every channel of the client, failing unrelated calls in flight ("Channel closed
+    // before call started"; seen over TLS, where the close lands while the next call starts).
+    stream.end();
     stream.cancel();
   } catch {
     // already closed
