@@ -17,6 +17,7 @@ import {
   type KeyPair,
 } from '../dataplane/encryption/index.js';
 import { DEFAULT_WIREGUARD_PORT, WIREGUARD_DEVICE } from '../dataplane/kernel/names.js';
+import { Netlink } from '../dataplane/kernel/netlink.js';
 import { selectWireguard, userspacePaths, type WgDeviceHandle, type WgSelection } from '../dataplane/kernel/wireguard/index.js';
 import type { WireguardSettings } from '../model/types.js';
 import { TwillError, describeError } from '../util/errors.js';
@@ -37,6 +38,8 @@ export class EncryptionController {
   private watchdog: NodeJS.Timeout | undefined;
   /** The changes of the last run that changed something, for `twill status` and debugging. */
   private lastActions: string[] = [];
+  /** A netlink socket of its own: a dump must not meet routing's concurrent dump (EBUSY). */
+  private readonly nl = new Netlink();
 
   constructor(
     private readonly cluster: ClusterMember,
@@ -95,6 +98,7 @@ export class EncryptionController {
   stop(): void {
     this.reconciler.stop();
     clearInterval(this.watchdog);
+    this.nl.close();
   }
 
   snapshot(): EncryptionSnapshot {
@@ -110,7 +114,7 @@ export class EncryptionController {
   private async reconcile(reason: string): Promise<ReconcileOutcome> {
     if (!this.enabled) {
       if (!this.installed && reason !== 'agent start') return { changes: 0 };
-      const actions = await removeEncryption({ runDir: this.runDir });
+      const actions = await removeEncryption({ runDir: this.runDir, nl: this.nl });
       if (actions.length) this.log.info('encryption switched off', { actions: actions.join('; ') });
       this.installed = false;
       this.last = undefined;
@@ -120,7 +124,7 @@ export class EncryptionController {
     if (!this.cluster.peersKnown) return { changes: 0, detail: { skipped: 'peer list not known yet' } };
     await this.prepare();
     const desired = compileEncryption(this.snapshot());
-    const r = await applyEncryption(desired, this.key!.privateKey, this.selection!, { runDir: this.runDir });
+    const r = await applyEncryption(desired, this.key!.privateKey, this.selection!, { runDir: this.runDir, nl: this.nl });
     this.installed = true;
     this.device = r.device;
     this.pid = r.pid;
