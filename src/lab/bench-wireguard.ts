@@ -42,6 +42,11 @@ export interface WireguardBenchResult {
   wireguardCpuSecondsPerGbit: number | undefined;
   vxlanCpuSecondsPerGbit: number | undefined;
   samples: { wireguard: number[]; vxlan: number[] };
+  /**
+   * Share of each run's wall time in which some task waited for a CPU (PSI), wireguard runs
+   * then vxlan runs: wireguard-go is CPU-bound, so on a busy machine this explains its figure.
+   */
+  cpuPressure: { wireguard: number[]; vxlan: number[] };
   join: { count: number; p50Ms: number; p99Ms: number; maxMs: number; samplesMs: number[]; failures: string[] };
   floors: { gbps: number; joinP99Ms: number };
   meetsFloor: boolean;
@@ -81,6 +86,12 @@ async function wgCpuSeconds(lab: Lab): Promise<number> {
     ticks += Number(f[11] ?? 0) + Number(f[12] ?? 0); // utime, stime (fields 14, 15)
   }
   return ticks / 100; // USER_HZ
+}
+
+/** Microseconds some task has waited for a CPU since boot (PSI); undefined without PSI. */
+async function cpuStallMicros(): Promise<number | undefined> {
+  const m = /^some .*total=(\d+)/m.exec(await readFile('/proc/pressure/cpu', 'utf8').catch(() => ''));
+  return m ? Number(m[1]) : undefined;
 }
 
 /** Time from `since` to the first ping reply from `fromNetns` to `ip` (ping -D timestamps). */
@@ -157,12 +168,17 @@ export async function runWireguardBench(o: WireguardBenchOptions, progress: Prin
     cleanups.push(() => plain.lab.close());
     const implementation = (await wg.lab.agentStatus('node-1')).encryption?.implementation;
     const runs = { wireguard: [] as number[], vxlan: [] as number[], wgCpu: [] as number[], vxCpu: [] as number[] };
+    const pressure = { wireguard: [] as number[], vxlan: [] as number[] };
     for (let r = 1; r <= o.repeats; r++) {
       const order = r % 2 ? ['wireguard', 'vxlan'] as const : ['vxlan', 'wireguard'] as const;
       for (const m of order) {
         const p = m === 'wireguard' ? wg : plain;
         const cpu0 = m === 'wireguard' ? await wgCpuSeconds(wg.lab) : 0;
+        const stall0 = await cpuStallMicros();
+        const t0 = performance.now();
         const s = await iperf3({ from: p.src, to: p.dst, ip: p.dstIp, seconds: o.durationSeconds });
+        const stall1 = await cpuStallMicros();
+        if (stall0 !== undefined && stall1 !== undefined) pressure[m].push(Math.round(((stall1 - stall0) / ((performance.now() - t0) * 1000)) * 100) / 100);
         const extra = m === 'wireguard' ? (await wgCpuSeconds(wg.lab)) - cpu0 : 0;
         const gbit = s.gbps * o.durationSeconds;
         const iperfCpu = s.gbitPerCpuSecond ? gbit / s.gbitPerCpuSecond : undefined;
@@ -184,6 +200,7 @@ export async function runWireguardBench(o: WireguardBenchOptions, progress: Prin
       wireguardCpuSecondsPerGbit: runs.wgCpu.length ? r3(median(runs.wgCpu)) : undefined,
       vxlanCpuSecondsPerGbit: runs.vxCpu.length ? r3(median(runs.vxCpu)) : undefined,
       samples: { wireguard: runs.wireguard.map(r3), vxlan: runs.vxlan.map(r3) },
+      cpuPressure: pressure,
       join: j,
       floors: { gbps: WG_FLOOR_GBPS, joinP99Ms: WG_JOIN_P99_FLOOR_MS },
       meetsFloor: false,
@@ -198,6 +215,7 @@ export async function runWireguardBench(o: WireguardBenchOptions, progress: Prin
 export function formatWireguardBench(r: WireguardBenchResult): string {
   return [
     `wireguard (${r.implementation ?? '?'}): ${r.wireguardGbps} Gbit/s vs vxlan ${r.vxlanGbps} Gbit/s (ratio ${r.ratioToVxlan}); CPU per Gbit: wireguard ${r.wireguardCpuSecondsPerGbit ?? '?'} s, vxlan ${r.vxlanCpuSecondsPerGbit ?? '?'} s`,
+    `CPU pressure during the runs (PSI, share of time a task waited for a CPU): wireguard ${r.cpuPressure.wireguard.join(', ') || '?'}; vxlan ${r.cpuPressure.vxlan.join(', ') || '?'}`,
     `joins: ${r.join.count}, tunnel carries traffic p50 ${r.join.p50Ms} ms, p99 ${r.join.p99Ms} ms, max ${r.join.maxMs} ms after the node record appeared${r.join.failures.length ? `; ${r.join.failures.length} failed` : ''}`,
     `floors: ≥ ${r.floors.gbps} Gbit/s, join p99 ≤ ${r.floors.joinP99Ms} ms: ${r.meetsFloor ? 'met' : 'NOT MET'}`,
   ].join('\n');
