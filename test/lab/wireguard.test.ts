@@ -168,3 +168,21 @@ test('wg: key rotation during a stream — peers follow, pods untouched; the gap
   assert.equal(mode, '600');
   assert.ok((await allConnected(lab, 1000)).ok);
 });
+
+test('wg: host-gw and vxlan directRouting go through the tunnel too (backend switched under encryption)', { timeout: 90_000 }, async () => {
+  for (const [backend, direct] of [['host-gw', false], ['vxlan', true]] as const) {
+    await lab.setBackend(backend, direct, () => undefined);
+    await lab.waitEncrypted(true);
+    const cap = await underlay();
+    const probe = await allConnected(lab, 2000);
+    const s = await udpStream(1, 5);
+    const frames = await cap.stop();
+    const label = `${backend}${direct ? ' + directRouting' : ''}`;
+    assert.ok(probe.ok, `${label}: every pod reaches every pod`);
+    assert.ok(s.received > 100, `${label}: the stream arrived (${s.received})`);
+    const nodes = nodeIps();
+    const clear = frames.filter((f) => f.ipv4 && ((nodes.has(f.ipv4.src) && nodes.has(f.ipv4.dst) && !(f.ipv4.proto === 17 && (f.ipv4.dport === PORT || f.ipv4.sport === PORT))) || inPool(f.ipv4.src) || inPool(f.ipv4.dst)));
+    assert.deepEqual(clear.map((f) => f.ipv4), [], `${label}: only WireGuard between the nodes`);
+    assert.equal(hasCanary(frames), 0, `${label}: the payload never appears`);
+  }
+});
