@@ -4,12 +4,13 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test
 export NODE_EXTRA_CA_CERTS :=
 
-.PHONY: help deps build lint typecheck test test-unit test-e2e lab lab-down bench clean
+.PHONY: help deps build lint typecheck test test-unit test-e2e lab lab-down bench image images clean
 
 help:
 	@echo "make lab    bring up the lab and show it working"
 	@echo "make test   install, build, lint, type-check and run every test"
 	@echo "make bench  run the benchmarks (JSON on stdout)"
+	@echo "make image  build Twill's container image as an OCI archive (images: + pause, agnhost)"
 
 deps:
 	@./scripts/setup.sh
@@ -40,6 +41,13 @@ lab-down:
 
 bench: build
 	@npm run --silent bench
+
+# Container images as OCI archives (no Docker daemon): see scripts/images/build.sh.
+image: build
+	@./scripts/images/build.sh twill
+
+images: build
+	@./scripts/images/build.sh pause agnhost twill
 
 clean:
 	rm -rf dist

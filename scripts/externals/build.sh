@@ -4,8 +4,8 @@
 # without the module) — from their published Go modules into a cache that
 # later runs reuse. Nothing of these projects is committed here: the Go module proxy is the source.
 #
-#   scripts/externals/build.sh [PART…]     parts: kubernetes containerd runc crictl e2e agnhost pause
-#                                           wireguard-go (default: every part but e2e); `all` adds e2e
+#   scripts/externals/build.sh [PART…]     parts: kubernetes containerd runc crictl e2e agnhost pause helm
+#                                           wireguard-go (default: every part but e2e and helm); `all` adds them
 #   TWILL_EXTERNALS=/var/cache/twill/externals   where the binaries go (one folder per part+version)
 #
 # Safe to run any number of times: a part whose binaries exist is skipped. Progress goes to stderr;
@@ -16,6 +16,7 @@ K8S_VERSION=v1.37.2
 CONTAINERD_VERSION=v2.4.2
 RUNC_VERSION=v1.5.3
 CRICTL_VERSION=v1.37.0
+HELM_VERSION=v3.22.0
 # wireguard-go publishes no tags on the module proxy; this pseudo-version is the 2026-05-22 tree.
 # Debian's 2022 package carries ~0.27 Gbit/s here, this one ~1.4 (issue 12).
 WIREGUARD_GO_VERSION=v0.0.0-20260522210424-ecfc5a8d5446
@@ -182,6 +183,16 @@ build_crictl() {
     -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
 }
 
+# Helm renders deploy/helm/twill in the test that checks the chart against deploy/twill.yaml.
+build_helm() {
+  local out=$CACHE/helm-$HELM_VERSION
+  if have_all "$out" helm; then say "helm $HELM_VERSION: cached"; return; fi
+  mkdir -p "$out"
+  say "helm $HELM_VERSION: building (~2 min)"
+  run "helm" "$CACHE/logs/helm.log" env CGO_ENABLED=0 GOBIN="$out" go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+}
+
 build_runc() {
   local out=$CACHE/runc-$RUNC_VERSION
   if have_all "$out" runc; then say "runc $RUNC_VERSION: cached"; return; fi
@@ -210,7 +221,7 @@ build_wireguard_go() {
 mkdir -p "$CACHE/logs" "$CACHE/src"
 parts=("$@")
 [ ${#parts[@]} -gt 0 ] || parts=(containerd runc crictl pause kubernetes agnhost wireguard-go)
-[ "${parts[*]}" != all ] || parts=(containerd runc crictl pause kubernetes agnhost wireguard-go e2e)
+[ "${parts[*]}" != all ] || parts=(containerd runc crictl pause kubernetes agnhost wireguard-go e2e helm)
 for p in "${parts[@]}"; do
   case $p in
     kubernetes) build_kubernetes ;;
@@ -220,8 +231,9 @@ for p in "${parts[@]}"; do
     containerd) build_containerd ;;
     runc) build_runc ;;
     crictl) build_crictl ;;
+    helm) build_helm ;;
     wireguard-go) build_wireguard_go ;;
-    *) fail "unknown part '$p' (kubernetes, containerd, runc, crictl, e2e, agnhost, pause, wireguard-go, all)" ;;
+    *) fail "unknown part '$p' (kubernetes, containerd, runc, crictl, e2e, agnhost, pause, helm, wireguard-go, all)" ;;
   esac
 done
 echo "$CACHE"

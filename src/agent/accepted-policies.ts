@@ -8,6 +8,8 @@ import type { NetworkPolicy } from '../model/types.js';
 import { validateNetworkPolicy } from '../policy/index.js';
 import { describeError, errnoCode } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
+import { quarantineFile } from '../util/quarantine.js';
+import type { Problems } from './problems.js';
 
 export class AcceptedPolicies {
   private readonly byKey = new Map<string, NetworkPolicy>();
@@ -17,7 +19,21 @@ export class AcceptedPolicies {
   constructor(
     private readonly file: string | undefined,
     private readonly log: Logger,
+    private readonly problems?: Problems,
+    /** The state directory (for the quarantine). */
+    private readonly stateDir?: string,
   ) {}
+
+  /**
+   * An unreadable file is moved aside (not overwritten by the next save) and kept as a problem:
+   * a policy whose only valid version was in it may now be dropped, and the operator must know.
+   */
+  private unusable(file: string, why: string, e: unknown): void {
+    const q = this.stateDir ? quarantineFile(file, this.stateDir, 'policy') : { file };
+    const details = { error: describeError(e), ...q };
+    if (this.problems) this.problems.report('policy-cache', 'error', `the accepted policy versions are ${why}; starting without them (a policy whose stored version is invalid is not enforced until it is fixed)`, details);
+    else this.log.error(`the accepted policy versions are ${why}; starting without them`, details);
+  }
 
   async load(): Promise<void> {
     if (!this.file) return;
@@ -25,16 +41,18 @@ export class AcceptedPolicies {
     try {
       text = await readFile(this.file, 'utf8');
     } catch (e) {
-      if (errnoCode(e) !== 'ENOENT') this.log.warn('cannot read the accepted policy versions; starting without them', { file: this.file, error: describeError(e) });
+      if (errnoCode(e) !== 'ENOENT') this.unusable(this.file, 'unreadable', e);
       return;
     }
     try {
-      for (const [key, p] of Object.entries(JSON.parse(text) as Record<string, NetworkPolicy>)) {
+      const all = JSON.parse(text) as Record<string, NetworkPolicy> | null;
+      if (all === null || typeof all !== 'object' || Array.isArray(all)) throw new Error('not a JSON object');
+      for (const [key, p] of Object.entries(all)) {
         if (validateNetworkPolicy(p).length === 0) this.byKey.set(key, p);
       }
       this.saved = text;
     } catch (e) {
-      this.log.warn('the accepted policy versions file is not valid JSON; starting without it', { file: this.file, error: describeError(e) });
+      this.unusable(this.file, 'not valid JSON', e);
     }
   }
 

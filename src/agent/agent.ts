@@ -1,18 +1,14 @@
 // The per-node agent: wiring, start-up recovery, the API. No direct kernel calls live here; the
 // parts it wires (endpoint, routing, policy) own their own reconcile.
-import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CniRequest, CniResponse } from '../cni/api.js';
 import { CNI_API_PATH } from '../cni/api.js';
-import { HOST_VETH_PREFIX, tombstoneDir } from '../dataplane/kernel/names.js';
-import { netlink } from '../dataplane/kernel/netlink.js';
-import { netnsExists } from '../dataplane/kernel/netns.js';
 import { netnsEntrySupport, podNetnsMethod } from '../dataplane/kernel/setns.js';
 import { ensureSysctl } from '../dataplane/kernel/sysctl.js';
-import { reconcileEndpointRoutes } from '../dataplane/endpoint/reconcile.js';
-import { LocalIpam, ownerKey, staticBlocks } from '../ipam/local/index.js';
+import { LocalIpam, staticBlocks } from '../ipam/local/index.js';
 import { TwillError, describeError } from '../util/errors.js';
-import { openStore } from '../datastore/index.js';
+import { KubernetesStore, openStore } from '../datastore/index.js';
+import { KubernetesNode } from './kubernetes-node.js';
 import type { Store } from '../datastore/store.js';
 import { ClusterMember } from './cluster.js';
 import { RoutingController } from './routing-controller.js';
@@ -27,16 +23,10 @@ import { etcdSecurityOf, type AgentConfig } from './config.js';
 import { CniService } from './cni-service.js';
 import { ApiServer, errorBody } from './server.js';
 import { defaultPodMtu } from './mtu.js';
+import { Problems } from './problems.js';
+import { attachmentView, processTombstones, recover, type RecoveryDeps, type StartupReport } from './recovery.js';
 
 export const AGENT_VERSION = '0.1.0';
-
-export interface StartupReport {
-  tombstones: number;
-  staleAttachments: number;
-  freedAddresses: number;
-  strayLinks: number;
-  routeChanges: number;
-}
 
 export class Agent {
   readonly ipam: LocalIpam;
@@ -47,6 +37,7 @@ export class Agent {
   readonly routing: RoutingController | undefined;
   readonly encryption: EncryptionController | undefined;
   readonly policy: PolicyController | undefined;
+  readonly problems: Problems;
   private store: Store | undefined;
   private readonly api: ApiServer;
   private readonly startedAt = Date.now();
@@ -57,8 +48,11 @@ export class Agent {
     readonly cfg: AgentConfig,
     private readonly log: Logger,
     store: Store | undefined,
+    /** Kubernetes mode: this node's Node object, as read at start. */
+    private readonly kube?: { node: KubernetesNode; underlayAddress?: string | undefined; podCidrs?: string[] | undefined },
   ) {
     this.store = store;
+    this.problems = new Problems(log);
     this.attachments = new AttachmentStore(join(cfg.stateDir, 'attachments'));
     if (store) {
       this.cluster = new ClusterMember({
@@ -75,8 +69,11 @@ export class Agent {
         },
         leaseTtlSeconds: cfg.leaseTtlSeconds,
         underlayIface: cfg.underlayIface,
+        underlayAddress: kube?.underlayAddress,
+        fixedBlocks: kube?.podCidrs,
         agentVersion: AGENT_VERSION,
         log: log.child('cluster'),
+        problems: this.problems,
         onChange: (what) => {
           this.routing?.reconciler.trigger(what);
           this.encryption?.reconciler.trigger(what);
@@ -85,9 +82,9 @@ export class Agent {
         beforeRegister: () => this.encryption?.prepare() ?? Promise.resolve(),
         wireguard: () => this.encryption?.published(),
       });
-      this.routing = new RoutingController(this.cluster, cfg.runDir, log.child('routing'));
+      this.routing = new RoutingController(this.cluster, cfg.runDir, log.child('routing'), () => kube?.node.markNetworkUp());
       this.encryption = new EncryptionController(this.cluster, cfg.stateDir, cfg.runDir, log.child('encryption'));
-      this.policy = new PolicyController(store, cfg.nodeName, () => this.attachments.all(), cfg.runDir, log.child('policy'), join(cfg.stateDir, 'policy', 'accepted.json'));
+      this.policy = new PolicyController(store, cfg.nodeName, () => this.attachments.all(), cfg.runDir, log.child('policy'), join(cfg.stateDir, 'policy', 'accepted.json'), this.problems, cfg.stateDir);
       this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), this.cluster.blockSource());
     } else {
       this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), staticBlocks([cfg.podCidr!]));
@@ -98,14 +95,41 @@ export class Agent {
       log: log.child('cni'),
       mtu: () => this.podMtu(),
       canGrow: () => this.cluster?.datastoreUp ?? false,
-      onChange: (_a, change) => (change === 'added' ? this.policy?.endpointsChanged() : this.policy?.reconciler.trigger('local endpoint removed')),
+      problems: this.problems,
+      onChange: (a, change) => {
+        if (change === 'added' && a.pod && kube) this.publishPodIps(kube.node, a.pod.namespace, a.pod.name, a.ips);
+        return change === 'added' ? this.policy?.endpointsChanged(a) : this.policy?.reconciler.trigger('local endpoint removed');
+      },
     });
     this.api = new ApiServer(log.child('api'));
   }
 
   static async create(cfg: AgentConfig, log: Logger): Promise<Agent> {
-    const store = cfg.datastore ? await openStore(cfg.datastore, { etcd: etcdSecurityOf(cfg) }) : undefined;
-    return new Agent(cfg, log, store);
+    const store = cfg.datastore ? await openStore(cfg.datastore, { etcd: etcdSecurityOf(cfg), ...(cfg.kubeconfig ? { kubeconfig: cfg.kubeconfig } : {}), leaseNamespace: cfg.leaseNamespace }) : undefined;
+    if (!(store instanceof KubernetesStore)) return new Agent(cfg, log, store);
+    // Kubernetes mode: the Node object gives the underlay address and (ipam: kubernetes) the blocks.
+    const node = new KubernetesNode(store, cfg.nodeName, log.child('kubernetes'));
+    try {
+      const n = await node.read();
+      const internal = KubernetesNode.internalIp(n);
+      return new Agent(cfg, log, store, {
+        node,
+        underlayAddress: cfg.underlayIface ? undefined : internal,
+        podCidrs: cfg.ipam === 'kubernetes' ? KubernetesNode.podCidrs(n) : undefined,
+      });
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+  }
+
+  /** Other nodes learn a new pod's address now rather than when kubelet reports it. */
+  private publishPodIps(node: KubernetesNode, namespace: string, name: string, ips: string[]): void {
+    const t0 = performance.now();
+    node.publishPodIps(namespace, name, ips).then(
+      () => this.log.debug('published pod addresses', { pod: `${namespace}/${name}`, ips: ips.join(','), ms: +(performance.now() - t0).toFixed(1) }),
+      (e: unknown) => this.log.warn('cannot publish pod addresses; other nodes learn them when kubelet reports status', { pod: `${namespace}/${name}`, error: describeError(e) }),
+    );
   }
 
   private podMtu(): number {
@@ -125,9 +149,10 @@ export class Agent {
       if (nat.changed) this.log.info('outbound NAT', { enabled: this.cfg.natOutgoing, pool: this.cfg.podCidr, script: nat.file });
     }
     await this.ipam.init();
-    await this.attachments.init();
+    const bad = await this.attachments.init();
     await this.cluster?.start();
-    this.startup = await this.recover();
+    this.startup = await recover(this.recoveryDeps(), bad);
+    if (this.startup.tombstonesPending) this.retryTombstones(1000);
     if (this.routing) {
       await this.routing.reconciler.runNow('agent start');
       this.routing.reconciler.start();
@@ -146,12 +171,13 @@ export class Agent {
       this.log.warn('pod namespaces are configured by running `ip` inside them (~4 ms more per ADD)', { reason: netnsEntry.why });
     }
     this.log.info('agent ready', {
-      node: this.cfg.nodeName, mode: this.cluster ? 'cluster' : 'standalone', podCidr: this.cfg.podCidr, blocks: this.cluster?.claims.current().join(','),
+      node: this.cfg.nodeName, mode: this.cluster ? 'cluster' : 'standalone', datastore: this.store?.name, ipam: this.cluster ? this.cfg.ipam : undefined, podCidr: this.cfg.podCidr, blocks: this.cluster?.claims.current().join(','),
       mtu: this.podMtu(), podNetns: podNetnsMethod(), socket: this.cfg.socket, attachments: this.attachments.all().length, ms: Math.round(performance.now() - t0), ...this.startup,
     });
   }
 
   async stop(): Promise<void> {
+    clearTimeout(this.tombstoneTimer);
     this.routing?.reconciler.stop();
     this.encryption?.stop();
     this.policy?.stop();
@@ -161,45 +187,24 @@ export class Agent {
     this.store = undefined;
   }
 
-  /**
-   * Start-up recovery, in order: DELs the shim recorded while we were down; attachments whose pod
-   * is gone; addresses nobody owns (an ADD interrupted by a crash); host veths nobody owns; the
-   * /32 routes of live attachments (diffed, so a restart with nothing to do changes nothing).
-   */
-  private async recover(): Promise<StartupReport> {
-    const rep: StartupReport = { tombstones: 0, staleAttachments: 0, freedAddresses: 0, strayLinks: 0, routeChanges: 0 };
-    const tdir = tombstoneDir(this.cfg.socket);
-    for (const name of await readdir(tdir).catch(() => [] as string[])) {
-      if (!name.endsWith('.json')) continue;
-      const file = join(tdir, name);
-      try {
-        const t = JSON.parse(await readFile(file, 'utf8')) as { containerId: string; ifname: string; netns?: string };
-        await this.cni.remove({ containerId: t.containerId, ifname: t.ifname }, t.netns);
-        rep.tombstones++;
-      } catch (e) {
-        this.log.warn('cannot process tombstone; removing it', { file, error: describeError(e) });
-      }
-      await rm(file, { force: true });
-    }
-    const nl = netlink();
-    for (const a of this.attachments.all()) {
-      if (!netnsExists(a.netns) && !(await nl.getLink(a.hostIface))) {
-        this.log.info('pod gone while the agent was down; releasing', { attachment: ownerKey(a), ip: a.ips.join(',') });
-        await this.cni.remove(a);
-        rep.staleAttachments++;
-      }
-    }
-    const keep = new Set(this.attachments.all().map((a) => ownerKey(a)));
-    rep.freedAddresses = (await this.ipam.gc(keep)).length;
-    const owned = new Set(this.attachments.all().map((a) => a.hostIface));
-    for (const l of await nl.listLinks()) {
-      if (l.name.startsWith(HOST_VETH_PREFIX) && l.kind === 'veth' && !owned.has(l.name)) {
-        await nl.deleteLink(l.name);
-        rep.strayLinks++;
-      }
-    }
-    rep.routeChanges = await reconcileEndpointRoutes(this.attachments.all());
-    return rep;
+  private recoveryDeps(): RecoveryDeps {
+    return { stateDir: this.cfg.stateDir, socket: this.cfg.socket, ipam: this.ipam, attachments: this.attachments, cni: this.cni, log: this.log.child('recovery'), problems: this.problems };
+  }
+
+  private tombstoneTimer: NodeJS.Timeout | undefined;
+
+  /** DELs that could not be finished at start-up are retried, with backoff, until they are. */
+  private retryTombstones(delayMs: number): void {
+    this.tombstoneTimer = setTimeout(() => {
+      void processTombstones(this.recoveryDeps()).then(
+        (r) => (r.pending ? this.retryTombstones(Math.min(delayMs * 2, 30_000)) : undefined),
+        (e: unknown) => {
+          this.problems.report('tombstones', 'error', 'cannot read the tombstone directory; retrying', { error: describeError(e) });
+          this.retryTombstones(Math.min(delayMs * 2, 30_000));
+        },
+      );
+    }, delayMs);
+    this.tombstoneTimer.unref();
   }
 
   private routes(): void {
@@ -240,10 +245,13 @@ export class Agent {
       mtu: this.podMtu(),
       podNetns: podNetnsMethod(),
       cluster: this.cluster?.status(),
+      ...(this.store instanceof KubernetesStore ? { apiTraffic: { ...this.store.client.traffic } } : {}),
+      memoryMB: Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, +(v / 1048576).toFixed(1)])),
       routing: this.routing?.status(),
       policy: this.policy?.summary(),
       ipam: this.ipam.stats(),
-      attachments: this.attachments.all().map((a) => ({ id: ownerKey(a), ips: a.ips, iface: a.hostIface, pod: a.pod ? `${a.pod.namespace}/${a.pod.name}` : undefined })),
+      attachments: this.attachments.all().map(attachmentView),
+      problems: this.problems.list(),
       startup: this.startup,
     };
   }

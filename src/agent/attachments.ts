@@ -3,8 +3,9 @@
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errnoCode } from '../util/errors.js';
+import { TwillError, describeError, errnoCode } from '../util/errors.js';
 import type { Owner } from '../ipam/local/index.js';
+import { quarantineFile, stateDirOf, type Quarantined } from '../util/quarantine.js';
 
 export interface Attachment {
   containerId: string;
@@ -18,6 +19,35 @@ export interface Attachment {
   /** K8S_POD_NAMESPACE / K8S_POD_NAME from CNI_ARGS, when the runtime sent them. */
   pod?: { namespace: string; name: string; uid?: string } | undefined;
   createdAt: string;
+  /**
+   * Set when this record was rebuilt from the kernel and the IPAM record because the original was
+   * unreadable: why. netns and network may then be empty (unknown).
+   */
+  recovered?: string;
+}
+
+/** An attachment file that could not be read or trusted, moved aside at start-up. */
+export interface BadAttachment extends Quarantined {
+  /** The owner its file name says (containerId_ifname.json), when the name parses. */
+  owner?: Owner;
+  reason: string;
+}
+
+/** The fields every record must have; anything else is a record we cannot trust. */
+function parseAttachment(text: string): Attachment {
+  const a = JSON.parse(text) as Partial<Attachment> | null;
+  const str = (v: unknown): v is string => typeof v === 'string';
+  if (a === null || typeof a !== 'object') throw new Error('not a JSON object');
+  const missing = (['containerId', 'ifname', 'netns', 'hostIface'] as const).filter((k) => !str(a[k]) || (a[k] === '' && k !== 'netns'));
+  if (missing.length) throw new Error(`missing or invalid ${missing.join(', ')}`);
+  if (!Array.isArray(a.ips) || a.ips.length === 0 || !a.ips.every(str)) throw new Error('missing or invalid ips');
+  return a as Attachment;
+}
+
+/** `<containerId>_<ifname>.json` → owner (the interface name never holds `_` here: eth0, net1…). */
+export function ownerFromFileName(name: string): Owner | undefined {
+  const m = /^(.+)_([^_]+)\.json$/.exec(name);
+  return m ? { containerId: m[1]!, ifname: m[2]! } : undefined;
 }
 
 function fileName(o: Owner): string {
@@ -33,17 +63,26 @@ export class AttachmentStore {
     return `${o.containerId}/${o.ifname}`;
   }
 
-  async init(): Promise<void> {
+  /**
+   * Loads every record. One that cannot be read or parsed (a disk error, a bad sector, a hand
+   * edit) is moved to quarantine and returned: the caller must treat that pod as possibly alive.
+   */
+  async init(): Promise<BadAttachment[]> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const bad: BadAttachment[] = [];
     for (const name of await readdir(this.dir)) {
       if (!name.endsWith('.json')) continue;
+      const file = join(this.dir, name);
       try {
-        const a = JSON.parse(await readFile(join(this.dir, name), 'utf8')) as Attachment;
+        const a = parseAttachment(await readFile(file, 'utf8'));
+        if (fileName(a) !== name) throw new Error(`it describes ${AttachmentStore.key(a)}, not the owner its name says`);
         this.byKey.set(AttachmentStore.key(a), a);
-      } catch {
-        // A torn write cannot happen (rename is atomic); a hand-edited file is ignored.
+      } catch (e) {
+        const owner = ownerFromFileName(name);
+        bad.push({ ...quarantineFile(file, stateDirOf(this.dir), 'attachment'), ...(owner ? { owner } : {}), reason: describeError(e) });
       }
     }
+    return bad;
   }
 
   get(o: Owner): Attachment | undefined {
@@ -58,8 +97,13 @@ export class AttachmentStore {
   save(a: Attachment): void {
     const file = join(this.dir, fileName(a));
     const tmp = `${file}.tmp-${process.pid}`;
-    writeFileSync(tmp, JSON.stringify(a, null, 1) + '\n', { mode: 0o600 });
-    renameSync(tmp, file);
+    try {
+      writeFileSync(tmp, JSON.stringify(a, null, 1) + '\n', { mode: 0o600 });
+      renameSync(tmp, file);
+    } catch (e) {
+      rmSync(tmp, { force: true }); // a partial tmp file (disk full) would only waste the space left
+      throw new TwillError('IO', `cannot write the attachment record ${file}: ${describeError(e)}`, { cause: e });
+    }
     this.byKey.set(AttachmentStore.key(a), a);
   }
 

@@ -8,11 +8,14 @@ import { LeasedObjects } from '../datastore/index.js';
 import type { Store, Watch } from '../datastore/store.js';
 import { vtepIp, vtepMac } from '../dataplane/routing/index.js';
 import { BlockClaims } from '../ipam/cluster/claims.js';
+import { FixedBlocks, type BlockHolder } from '../ipam/cluster/fixed.js';
 import type { BlockSource } from '../ipam/local/index.js';
 import { validatePool } from '../ipam/cluster/pool.js';
 import { TWILL_API, type ClusterConfig, type TwillNode } from '../model/types.js';
 import { describeError, isTwillError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
+import type { Problems } from './problems.js';
+import { Informer } from './informer.js';
 import { detectUnderlay, type Underlay } from './underlay.js';
 
 export type ClusterSpec = ClusterConfig['spec'];
@@ -26,8 +29,14 @@ export interface ClusterSettings {
   bootstrap: ClusterSpec;
   leaseTtlSeconds: number;
   underlayIface?: string | undefined;
+  /** Without underlayIface: the interface holding this address (the Node's InternalIP). */
+  underlayAddress?: string | undefined;
+  /** `ipam: kubernetes`: the Node's podCIDRs instead of claimed blocks. */
+  fixedBlocks?: string[] | undefined;
   agentVersion: string;
   log: Logger;
+  /** Where faults that outlast one attempt are shown (`twill status`). */
+  problems: Problems;
   /** Something routing depends on changed: peers, config, our blocks. */
   onChange: (what: string) => void;
   podMTU: () => number | undefined;
@@ -40,17 +49,21 @@ export interface ClusterSettings {
 export class ClusterMember {
   config!: ClusterSpec;
   underlay!: Underlay;
-  claims!: BlockClaims;
+  claims!: BlockHolder;
   readonly peers = new Map<string, TwillNode>();
   /** True once a complete peer list has been read: before that, routing must not run. */
   peersKnown = false;
   readonly goneSince = new Map<string, number>();
   datastoreUp = false;
   private registration: LeasedObjects | undefined;
+  /** Every IPAMBlock, watched: the reclaim timer reads it instead of listing (1,000 nodes × a list each tick is a storm). */
+  private blocks: Informer<'IPAMBlock'> | undefined;
   private watches: Watch[] = [];
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
   private registered = '';
+  private registering: Promise<void> | undefined;
+  private registerAgain = false;
 
   constructor(private readonly s: ClusterSettings) {}
 
@@ -63,21 +76,24 @@ export class ClusterMember {
   }
 
   async start(): Promise<void> {
-    this.underlay = await detectUnderlay(this.s.underlayIface);
+    this.underlay = await detectUnderlay(this.s.underlayIface, this.s.underlayAddress);
     this.config = await this.loadConfig();
     validatePool({ pool: this.config.pool, blockPrefix: this.config.blockPrefix });
-    this.claims = new BlockClaims(this.s.store, this.s.nodeName, { pool: this.config.pool, blockPrefix: this.config.blockPrefix }, join(this.s.stateDir, 'blocks.json'), this.log.child('ipam'));
+    this.claims = this.s.fixedBlocks
+      ? new FixedBlocks(this.s.fixedBlocks)
+      : new BlockClaims(this.s.store, this.s.nodeName, { pool: this.config.pool, blockPrefix: this.config.blockPrefix }, join(this.s.stateDir, 'blocks.json'), this.log.child('ipam'));
     await this.claims.init();
     await this.claims.ensureOne().catch((e: unknown) => this.log.warn('no address block yet; will keep trying', { error: describeError(e) }));
     void this.connectLoop();
     const reclaimEvery = Math.max(1000, Math.min(30_000, (this.config.blockGraceSeconds * 1000) / 4));
-    this.timers.push(setInterval(() => void this.reclaimTick(), reclaimEvery));
+    if (!this.s.fixedBlocks) this.timers.push(setInterval(() => void this.reclaimTick(), reclaimEvery));
     for (const t of this.timers) t.unref();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     for (const w of this.watches) w.stop();
+    this.blocks?.stop();
     for (const t of this.timers) clearInterval(t);
     // Keep the registration until the lease runs out: a restarting agent must not make its peers
     // withdraw routes to its pods.
@@ -91,7 +107,7 @@ export class ClusterMember {
       claimMore: async () => {
         const b = await this.claims.claimMore();
         if (b) {
-          await this.register().catch((e: unknown) => this.log.warn('cannot advertise the new block yet', { error: describeError(e) }));
+          this.registerInBackground(`claimed block ${b}`);
           this.s.onChange(`claimed block ${b}`);
         }
         return b;
@@ -144,8 +160,8 @@ export class ClusterMember {
     this.log.info('cluster configuration changed', { backend: spec.backend, pool: spec.pool, vni: spec.vxlan.vni, directRouting: spec.vxlan.directRouting, natOutgoing: spec.natOutgoing, encryption: spec.encryption ?? 'none' });
     this.config = spec;
     this.claims.setPool({ pool: spec.pool, blockPrefix: spec.blockPrefix });
-    void this.cacheConfig(spec);
-    void this.register();
+    this.cacheConfig(spec).catch((e: unknown) => this.log.warn('cannot cache the cluster configuration on disk (a restart during a datastore outage would use the flags)', { error: describeError(e) }));
+    this.registerInBackground('cluster configuration changed');
     this.s.onChange('cluster configuration');
   }
 
@@ -175,6 +191,11 @@ export class ClusterMember {
     await this.register(true);
     await this.watchNodes();
     await this.watchConfig();
+    if (!this.s.fixedBlocks && !this.blocks) {
+      const inf = new Informer(this.s.store, 'IPAMBlock', () => undefined);
+      await inf.start();
+      this.blocks = inf;
+    }
     this.datastoreUp = true;
     this.log.info('joined the cluster', { node: this.s.nodeName, underlay: `${this.underlay.ip} (${this.underlay.iface})`, blocks: this.claims.current().join(','), peers: this.peers.size });
   }
@@ -214,13 +235,43 @@ export class ClusterMember {
     this.registered = text;
   }
 
+  /**
+   * Registers (again) until it works: peers withdraw the routes to a node whose TwillNode is gone,
+   * so a failure here is never dropped. Each failed attempt is logged at error and shown in
+   * `twill status` until one succeeds; attempts back off from 250 ms to 10 s.
+   */
+  registerInBackground(reason: string): void {
+    this.registerAgain = true;
+    if (this.registering) return;
+    this.registering = (async () => {
+      let delay = 250;
+      while (this.registerAgain && !this.stopped) {
+        this.registerAgain = false;
+        try {
+          await this.register(true);
+          this.s.problems.clear('registration', 'node registered again');
+        } catch (e) {
+          this.registerAgain = true;
+          this.s.problems.report('registration', 'error', 'cannot register this node in the datastore; peers may withdraw their routes to its pods; retrying', { reason, error: describeError(e), retryInMs: delay });
+          await new Promise((r) => setTimeout(r, delay).unref());
+          delay = Math.min(delay * 2, 10_000);
+        }
+      }
+    })().finally(() => (this.registering = undefined));
+  }
+
+  /** Resolves when no registration is pending (tests). */
+  async registrationSettled(): Promise<void> {
+    while (this.registering) await this.registering;
+  }
+
   private onNodeEvent(n: TwillNode, deleted: boolean): void {
     const name = n.metadata.name;
     if (name === this.s.nodeName) {
       // Our own record vanished (lease expired while we were cut off): put it back.
       if (deleted && !this.stopped) {
         this.registered = '';
-        void this.register(true).catch(() => undefined);
+        this.registerInBackground('our TwillNode was deleted (lease expired while cut off?)');
       }
       return;
     }
@@ -247,7 +298,7 @@ export class ClusterMember {
         onStatus: (st) => {
           if (st.connected !== this.datastoreUp) this.log.info(st.connected ? 'datastore connection restored' : 'datastore connection lost', st.error ? { error: describeError(st.error) } : {});
           this.datastoreUp = st.connected;
-          if (st.connected) void this.register(true).catch(() => undefined);
+          if (st.connected) this.registerInBackground('datastore connection restored');
         },
       }),
     );
@@ -291,18 +342,19 @@ export class ClusterMember {
   private async reclaimTick(): Promise<void> {
     if (!this.datastoreUp || !this.peersKnown) return;
     try {
-      const { items } = await this.s.store.list('IPAMBlock');
+      const items = this.blocks?.synced ? this.blocks.list() : (await this.s.store.list('IPAMBlock')).items;
       const now = Date.now();
       for (const b of items) {
         const holder = b.spec.node;
         if (holder !== this.s.nodeName && !this.peers.has(holder) && !this.goneSince.has(holder)) this.goneSince.set(holder, now);
       }
-      const freed = await this.claims.reclaimDead(this.goneSince, this.config.blockGraceSeconds * 1000, now);
+      const freed = await this.claims.reclaimDead(this.goneSince, this.config.blockGraceSeconds * 1000, now, items);
       for (const [node] of this.goneSince) {
         if (!items.some((b) => b.spec.node === node && !freed.includes(b.spec.cidr)) && !this.peers.has(node)) this.goneSince.delete(node);
       }
     } catch (e) {
-      this.log.debug('block reclaim skipped', { error: describeError(e) });
+      // Retried at the next tick; a dead node's blocks wait a little longer, nothing is lost.
+      this.log.warn('cannot return dead nodes\' blocks to the pool this time; retrying', { error: describeError(e) });
     }
   }
 
@@ -313,6 +365,7 @@ export class ClusterMember {
       underlay: this.underlay,
       blocks: this.claims?.current(),
       lostBlocks: this.claims?.lostBlocks().length ? this.claims.lostBlocks() : undefined,
+      blockCacheError: this.claims?.cacheError,
       peers: [...this.peers.values()].map((p) => ({ name: p.metadata.name, underlayIP: p.spec.underlayIP, backend: p.spec.backend, blocks: p.spec.blocks })),
       deadNodes: Object.fromEntries([...this.goneSince].map(([n, t]) => [n, `${Math.round((Date.now() - t) / 1000)}s`])),
     };

@@ -8,9 +8,10 @@ import { addEndpoint, checkEndpoint, compileEndpoint, deleteEndpoint } from '../
 import { hostVethName } from '../dataplane/kernel/names.js';
 import { isNamespaceFile, netnsExists } from '../dataplane/kernel/netns.js';
 import { ownerKey, type LocalIpam, type Owner } from '../ipam/local/index.js';
-import { TwillError, describeError } from '../util/errors.js';
+import { TwillError, describeError, isTwillError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { UndoStack } from '../util/undo.js';
+import type { Problems } from './problems.js';
 import type { AttachmentStore} from './attachments.js';
 import { type Attachment } from './attachments.js';
 
@@ -25,10 +26,13 @@ export interface CniServiceDeps {
   /** Whether IPAM can claim another block when the current ones are full. */
   canGrow?: () => boolean;
   /**
-   * Called after an attachment is added or removed (policy follows pods). ADD waits for it, so a
-   * pod's first packet already meets its policy and anti-spoofing entry.
+   * Called after an attachment is added or removed (policy follows pods). ADD waits for it and
+   * fails (undone) when it throws, so a pod's first packet already meets its policy and
+   * anti-spoofing entry.
    */
   onChange?: (a: Attachment, change: 'added' | 'removed') => Promise<void> | void;
+  /** Faults that outlast one request (the state directory not writable) are shown here. */
+  problems?: Problems;
 }
 
 function need(v: string | undefined, name: string): string {
@@ -101,16 +105,25 @@ export class CniService {
       };
       t = performance.now();
       this.d.attachments.save(att);
+      undo.push('forget the attachment record', async () => {
+        this.d.attachments.remove(owner);
+        await this.d.onChange?.(att, 'removed');
+      });
       lap('record', t);
-      undo.commit();
-      this.d.log.info('ADD', { attachment: ownerKey(owner), ip, iface: plan.hostIface, pod: pod ? `${pod.namespace}/${pod.name}` : undefined, ms: +(performance.now() - t0).toFixed(1) });
       t = performance.now();
+      // Policy follows pods: ADD succeeds only once the pod's policy is confirmed in the kernel.
       await this.d.onChange?.(att, 'added');
       lap('policy', t);
+      undo.commit();
+      this.d.problems?.clear('state-write', 'the state directory is writable again');
+      this.d.log.info('ADD', { attachment: ownerKey(owner), ip, iface: plan.hostIface, pod: pod ? `${pod.namespace}/${pod.name}` : undefined, ms: +(performance.now() - t0).toFixed(1) });
       this.d.log.debug('ADD timing', { attachment: ownerKey(owner), ...steps });
       return encodeResult(plan.result, conf.cniVersion);
     } catch (e) {
       const leftovers = await undo.unwind();
+      if (isTwillError(e, 'IO')) {
+        this.d.problems?.report('state-write', 'error', 'cannot write the agent state directory (disk full?); ADDs fail (undone) until it can', { attachment: ownerKey(owner), error: describeError(e) });
+      }
       this.d.log.warn('ADD failed, undone', { attachment: ownerKey(owner), error: describeError(e), undoFailures: leftovers.length ? leftovers : undefined });
       if (leftovers.length) {
         throw new TwillError('INTERNAL', `${describeError(e)}; and undo left state behind: ${leftovers.join('; ')}`, { cause: e });
@@ -145,7 +158,8 @@ export class CniService {
     if (!netnsExists(netns)) throw new TwillError('CONTAINER_UNKNOWN', `network namespace ${netns} does not exist`);
     const att = this.d.attachments.get(owner);
     if (!att) throw new TwillError('CHECK_FAILED', `no attachment ${ownerKey(owner)} on this node (ADD it first)`);
-    if (att.netns !== netns) throw new TwillError('CHECK_FAILED', `${ownerKey(owner)} is attached in ${att.netns}, not ${netns}`);
+    // A record rebuilt from the kernel does not know the netns (''): the interface check below decides.
+    if (att.netns !== '' && att.netns !== netns) throw new TwillError('CHECK_FAILED', `${ownerKey(owner)} is attached in ${att.netns}, not ${netns}`);
     const plan = compileEndpoint(att);
     checkPrevResult(conf.prevResult, plan.result, att);
     if (this.d.ipam.lookup(owner) !== att.ips[0]) {
@@ -160,12 +174,15 @@ export class CniService {
     const valid = conf.validAttachments && new Set(conf.validAttachments.map((v) => ownerKey({ containerId: v.containerID, ifname: v.ifname })));
     let removed = 0;
     for (const att of this.d.attachments.all()) {
-      if (!valid || att.network !== conf.name || valid.has(ownerKey(att))) continue;
+      // A record rebuilt from the kernel does not know its network (''): the runtime's list is
+      // then the only evidence, and a pod it does not list under this network is gone.
+      if (!valid || (att.network !== conf.name && att.network !== '') || valid.has(ownerKey(att))) continue;
       await this.remove(att);
       removed++;
     }
     const keep = new Set(this.d.attachments.all().map((a) => ownerKey(a)));
-    const freed = await this.d.ipam.gc(keep);
+    // Addresses of live attachments stay even when their address record is unreadable.
+    const freed = await this.d.ipam.gc(keep, new Set(this.d.attachments.all().flatMap((a) => a.ips)));
     this.d.log.info('GC', { network: conf.name, valid: valid?.size ?? 'no list', removedAttachments: removed, freedAddresses: freed.length });
     return undefined;
   }

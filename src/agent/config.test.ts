@@ -70,3 +70,13 @@ test('etcd TLS and auth settings: config file keys, checks, and the password fro
   assert.throws(() => validateConfig({ nodeName: 'n', podCidr: '10.0.0.0/24', etcdCaFile: '/ca' }), /--etcd-ca-file: applies to an etcd datastore only/);
   assert.throws(() => validateConfig({ nodeName: 'n', datastore: 'etcd:https://a:1', etcdKeyFile: 'c.key' }), /--etcd-key-file: must be an absolute path/);
 });
+
+test('kubernetes mode: --kubeconfig and --ipam kubernetes only with --datastore kubernetes', () => {
+  const c = validateConfig({ nodeName: 'n', datastore: 'kubernetes', kubeconfig: '/etc/kubernetes/admin.conf', ipam: 'kubernetes' });
+  assert.equal(c.leaseNamespace, 'twill-system');
+  assert.equal(validateConfig({ nodeName: 'n', datastore: 'kubernetes' }).ipam, 'blocks');
+  assert.throws(() => validateConfig({ nodeName: 'n', datastore: 'memory', kubeconfig: '/x' }), /--kubeconfig: only applies with --datastore kubernetes/);
+  assert.throws(() => validateConfig({ nodeName: 'n', datastore: 'memory', ipam: 'kubernetes' }), /--ipam: kubernetes \(Node podCIDRs\) needs --datastore kubernetes/);
+  assert.throws(() => validateConfig({ nodeName: 'n', datastore: 'kubernetes', ipam: 'host-local' as never }), /--ipam: "host-local"/);
+  assert.throws(() => validateConfig({ nodeName: 'n', datastore: 'kubernetes', leaseNamespace: 'Bad_NS' }), /--lease-namespace/);
+});

@@ -14,7 +14,7 @@ export interface AgentConfig {
   nodeName: string;
   /** Standalone mode: this node's pod CIDR (no datastore, no routing to other nodes). */
   podCidr?: string;
-  /** Cluster mode: the datastore ("etcd:https://HOST:PORT", "etcd:http://HOST:PORT", "etcd:unix:///path"). */
+  /** Cluster mode: the datastore ("kubernetes", "etcd:https://HOST:PORT", "etcd:http://HOST:PORT", "etcd:unix:///path"). */
   datastore?: string;
   /** etcd over TLS: CA bundle the server certificate must chain to (default: system roots). */
   etcdCaFile?: string;
@@ -26,6 +26,15 @@ export interface AgentConfig {
   etcdPasswordFile?: string;
   /** Allow plaintext etcd to a non-loopback address. */
   etcdAllowPlaintext?: boolean;
+  /** datastore kubernetes outside a pod: the kubeconfig file (in a pod: the service account). */
+  kubeconfig?: string;
+  /** datastore kubernetes: the namespace of Twill's liveness Leases. */
+  leaseNamespace: string;
+  /**
+   * Where pod addresses come from: `blocks` (Twill's block pool, claimed as IPAMBlocks) or
+   * `kubernetes` (this Node's spec.podCIDRs, from kube-controller-manager --allocate-node-cidrs).
+   */
+  ipam: 'blocks' | 'kubernetes';
   /** Cluster bootstrap settings, used only when the datastore holds no ClusterConfig yet. */
   pool: string;
   blockPrefix: number;
@@ -53,9 +62,17 @@ export interface AgentConfig {
   mtu?: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   logFormat: 'text' | 'json';
+  /** Write Twill's conflist here once the agent can serve ADD (off by default: the lab's runtime needs none). */
+  cniConfDir?: string;
+  /** Serve /healthz and /readyz on 127.0.0.1:PORT for the kubelet's probes. */
+  healthPort?: number;
+  /** NAMESPACE/NAME of the DaemonSet running this agent: its deletion makes SIGTERM an uninstall. */
+  ownerDaemonSet?: string;
 }
 
 export const CONFIG_DEFAULTS: Omit<AgentConfig, 'nodeName'> = {
+  leaseNamespace: 'twill-system',
+  ipam: 'blocks',
   pool: '10.244.0.0/16',
   blockPrefix: 26,
   backend: 'vxlan',
@@ -86,6 +103,9 @@ const KEYS: Record<keyof AgentConfig, 'string' | 'number' | 'boolean'> = {
   etcdUsername: 'string',
   etcdPasswordFile: 'string',
   etcdAllowPlaintext: 'boolean',
+  kubeconfig: 'string',
+  leaseNamespace: 'string',
+  ipam: 'string',
   pool: 'string',
   blockPrefix: 'number',
   backend: 'string',
@@ -106,6 +126,9 @@ const KEYS: Record<keyof AgentConfig, 'string' | 'number' | 'boolean'> = {
   mtu: 'number',
   logLevel: 'string',
   logFormat: 'string',
+  cniConfDir: 'string',
+  healthPort: 'number',
+  ownerDaemonSet: 'string',
 };
 
 export function readConfigFile(path: string): Partial<AgentConfig> {
@@ -144,8 +167,12 @@ export function validateConfig(c: Partial<AgentConfig>): AgentConfig {
   if ((cfg.podCidr === undefined) === (cfg.datastore === undefined)) {
     bad('--pod-cidr / --datastore', 'give exactly one: --pod-cidr for a standalone node, or --datastore to join a cluster');
   }
-  if (cfg.datastore !== undefined && !/^(etcd:|memory$)/.test(cfg.datastore)) bad('--datastore', `"${cfg.datastore}" is not etcd:https://HOST:PORT, etcd:http://HOST:PORT or etcd:unix:///PATH`);
+  if (cfg.datastore !== undefined && !/^(etcd:|memory$|kubernetes$)/.test(cfg.datastore)) bad('--datastore', `"${cfg.datastore}" is not kubernetes, etcd:https://HOST:PORT, etcd:http://HOST:PORT or etcd:unix:///PATH`);
   checkEtcdSettings(cfg, bad);
+  if (cfg.kubeconfig !== undefined && cfg.datastore !== 'kubernetes') bad('--kubeconfig', 'only applies with --datastore kubernetes');
+  if (cfg.ipam !== 'blocks' && cfg.ipam !== 'kubernetes') bad('--ipam', `"${String(cfg.ipam)}" is not blocks or kubernetes`);
+  if (cfg.ipam === 'kubernetes' && cfg.datastore !== 'kubernetes') bad('--ipam', 'kubernetes (Node podCIDRs) needs --datastore kubernetes');
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(cfg.leaseNamespace)) bad('--lease-namespace', `"${cfg.leaseNamespace}" is not a namespace name`);
   if (!isCidr(cfg.pool)) bad('--pool', `"${cfg.pool}" is not a CIDR`);
   if (!isBackendName(cfg.backend)) bad('--backend', `"${cfg.backend}" is not a backend (vxlan, host-gw)`);
   if (!Number.isInteger(cfg.vxlanVni) || cfg.vxlanVni < 1 || cfg.vxlanVni > 16_777_215) bad('--vxlan-vni', 'must be an integer 1..16777215');
@@ -168,6 +195,11 @@ export function validateConfig(c: Partial<AgentConfig>): AgentConfig {
   if (cfg.mtu !== undefined && (!Number.isInteger(cfg.mtu) || cfg.mtu < 576 || cfg.mtu > 9000)) bad('--mtu', 'must be an integer between 576 and 9000');
   for (const [f, v] of [['--state-dir', cfg.stateDir], ['--socket', cfg.socket], ['--run-dir', cfg.runDir]] as const) {
     if (!v.startsWith('/')) bad(f, `must be an absolute path, got "${v}"`);
+  }
+  if (cfg.cniConfDir !== undefined && !cfg.cniConfDir.startsWith('/')) bad('--cni-conf-dir', `must be an absolute path, got "${cfg.cniConfDir}"`);
+  if (cfg.healthPort !== undefined && (!Number.isInteger(cfg.healthPort) || cfg.healthPort < 1 || cfg.healthPort > 65535)) bad('--health-port', 'must be a port number (1..65535)');
+  if (cfg.ownerDaemonSet !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(cfg.ownerDaemonSet)) {
+    bad('--owner-daemonset', `"${cfg.ownerDaemonSet}" is not NAMESPACE/NAME (e.g. twill-system/twill)`);
   }
   if (!['debug', 'info', 'warn', 'error'].includes(cfg.logLevel)) bad('--log-level', 'must be debug, info, warn or error');
   if (!['text', 'json'].includes(cfg.logFormat)) bad('--log-format', 'must be text or json');

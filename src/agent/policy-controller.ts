@@ -22,9 +22,11 @@ import {
   type Verdict,
 } from '../policy/index.js';
 import { TwillError, describeError } from '../util/errors.js';
+import { NFT_TABLE_POLICY } from '../dataplane/kernel/names.js';
 import type { Logger } from '../util/log.js';
 import type { Attachment } from './attachments.js';
 import { AcceptedPolicies } from './accepted-policies.js';
+import type { Problems } from './problems.js';
 import { Informer } from './informer.js';
 import { Reconciler, type ReconcileOutcome } from './reconciler.js';
 
@@ -49,6 +51,8 @@ export class PolicyController {
   private readonly rejected = new Map<string, { reason: string; previousVersionInForce: boolean }>();
   private snapshot: PolicySnapshot | undefined;
   private stopped = false;
+  /** When the first reconcile from complete inputs finished (start-up time, for status and benches). */
+  private firstFullAt: string | undefined;
 
   constructor(
     store: Store,
@@ -58,8 +62,10 @@ export class PolicyController {
     private readonly log: Logger,
     /** Where the last accepted version of each policy is kept (none: memory only). */
     acceptedFile?: string,
+    problems?: Problems,
+    stateDir?: string,
   ) {
-    this.accepted = new AcceptedPolicies(acceptedFile, log);
+    this.accepted = new AcceptedPolicies(acceptedFile, log, problems, stateDir);
     const trigger = (what: string) => this.reconciler.trigger(what);
     this.pods = new Informer(store, 'Pod', trigger);
     this.namespaces = new Informer(store, 'Namespace', trigger);
@@ -100,14 +106,30 @@ export class PolicyController {
     return this.pods.synced && this.namespaces.synced && this.policies.synced;
   }
 
-  /** Waits until the ruleset includes the current local endpoints (CNI ADD calls this). */
-  async endpointsChanged(timeoutMs = 3000): Promise<void> {
-    if (!this.ready) return;
+  /**
+   * CNI ADD's wait: resolves only once a reconcile that includes `att` succeeded and the kernel's
+   * anti-spoofing set holds the pod's interface and addresses (read back). Otherwise throws
+   * TRY_AGAIN (CNI code 11) saying why, and ADD undoes itself: a pod never starts before its
+   * policy is in the kernel.
+   */
+  async endpointsChanged(att: Attachment, timeoutMs = 3000): Promise<void> {
+    const pod = att.pod ? `${att.pod.namespace}/${att.pod.name}` : `${att.containerId}/${att.ifname}`;
+    if (!this.ready) {
+      throw new TwillError('TRY_AGAIN', `cannot confirm the NetworkPolicy of pod ${pod}: this agent has not read the policy inputs from the datastore yet (is it reachable? see twill status); retry shortly`);
+    }
     const done = this.reconciler.settled();
     this.reconciler.trigger('local endpoint changed');
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([done, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+    const timedOut = await Promise.race([done.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs)))]);
     clearTimeout(timer);
+    if (timedOut) throw new TwillError('TRY_AGAIN', `cannot confirm the NetworkPolicy of pod ${pod}: no policy reconcile completed within ${timeoutMs} ms; retry shortly`);
+    const st = this.reconciler.status();
+    if (st.lastError) throw new TwillError('TRY_AGAIN', `cannot confirm the NetworkPolicy of pod ${pod}: the policy reconcile failed (${st.lastError}); it is retried, and so should this ADD be`);
+    for (const ip of att.ips) {
+      if (!(await this.dataplane.endpointInKernel(NFT_TABLE_POLICY, att.hostIface, ip))) {
+        throw new TwillError('TRY_AGAIN', `cannot confirm the NetworkPolicy of pod ${pod}: the kernel's anti-spoofing set lacks ${att.hostIface} . ${ip} after the reconcile; retry shortly`);
+      }
+    }
   }
 
   /**
@@ -162,9 +184,12 @@ export class PolicyController {
   private snapshotInput(): { pods: Pod[]; localEndpoints: LocalEndpoint[] } {
     const pods = new Map(this.pods.list().map((p) => [objectKey(p), p]));
     const localEndpoints: LocalEndpoint[] = [];
+    const mine = this.pods.list().filter((p) => p.spec.nodeName === this.nodeName);
     for (const a of this.attachments()) {
-      const ns = a.pod?.namespace ?? 'unknown-namespace';
-      const name = a.pod?.name ?? `unknown-${a.containerId.slice(0, 12)}`;
+      // A record rebuilt from the kernel lost the pod's name: the Pod object with its address says it.
+      const byIp = a.pod ? undefined : mine.find((p) => a.ips.every((ip) => (p.status?.podIPs?.map((x) => x.ip) ?? [p.status?.podIP]).includes(ip)));
+      const ns = a.pod?.namespace ?? byIp?.metadata.namespace ?? 'unknown-namespace';
+      const name = a.pod?.name ?? byIp?.metadata.name ?? `unknown-${a.containerId.slice(0, 12)}`;
       const key = `${ns}/${name}`;
       const known = pods.get(key);
       const ips = known?.status?.podIPs?.map((x) => x.ip) ?? (known?.status?.podIP ? [known.status.podIP] : []);
@@ -191,6 +216,7 @@ export class PolicyController {
     const model = this.compiler.compile(snapshot);
     const r = await this.dataplane.apply(model);
     this.snapshot = snapshot;
+    this.firstFullAt ??= new Date().toISOString();
     if (r.fallback) this.log.debug('incremental policy update sent with nft -f', { why: r.fallback });
     return { changes: r.changes, detail: { mode: r.mode, via: r.via, policies: policies.length, rejected: this.rejected.size || undefined, localPods: localEndpoints.length, bytes: r.bytes || undefined } };
   }
@@ -232,6 +258,6 @@ export class PolicyController {
   }
 
   summary(): Record<string, unknown> {
-    return { ...this.reconciler.status(), ready: this.ready, policies: this.policies.items.size, rejected: this.rejected.size, updates: this.dataplane.method };
+    return { ...this.reconciler.status(), ready: this.ready, firstFullReconcileAt: this.firstFullAt, policies: this.policies.items.size, rejected: this.rejected.size, updates: this.dataplane.method };
   }
 }

@@ -14,11 +14,15 @@ export class RoutingController {
   /** What the last successful run was computed from: lets callers wait for a switch to finish. */
   private applied: { backend: string; peers: number; peersOnBackend: number } | undefined;
   private periodicRuns = 0;
+  /** When routes were first programmed from the full peer list. */
+  private firstAppliedAt: string | undefined;
 
   constructor(
     private readonly cluster: ClusterMember,
     private readonly runDir: string,
     private readonly log: Logger,
+    /** Called after each run that programmed routes with the full peer list. */
+    private readonly onApplied?: () => void,
   ) {
     this.reconciler = new Reconciler('routing', (reason) => this.reconcile(reason), log, { debounceMs: 10, periodMs: 30_000 });
   }
@@ -69,6 +73,8 @@ export class RoutingController {
     this.last = desired;
     this.applied = { backend: snap.config.backend, peers: snap.peers.length, peersOnBackend: snap.peers.filter((p) => p.backend === snap.config.backend).length };
     const changes = summary.added + summary.removed + summary.changed + (nat.changed ? 1 : 0);
+    this.firstAppliedAt ??= new Date().toISOString();
+    this.onApplied?.();
     return {
       changes,
       detail: { peers: this.cluster.peers.size, routes: desired.routes.length, added: summary.added, removed: summary.removed, changed: summary.changed, nat: nat.changed || undefined, peerErrors: desired.peerErrors.length || undefined },
@@ -80,6 +86,7 @@ export class RoutingController {
       ...this.reconciler.status(),
       backend: this.cluster.config.backend,
       applied: this.applied,
+      firstAppliedAt: this.firstAppliedAt,
       podMTU: this.last?.podMTU,
       routes: this.last?.routes.length,
       peerErrors: this.last?.peerErrors,

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { Agent } from '../agent/agent.js';
 import { readConfigFile, validateConfig, type AgentConfig } from '../agent/config.js';
+import { NodeLifecycle } from '../agent/node-lifecycle.js';
 import { ETCD_PASSWORD_ENV } from '../datastore/index.js';
 import { describeError } from '../util/errors.js';
 import { rootLogger, setLogFormat, setLogLevel } from '../util/log.js';
@@ -17,13 +18,16 @@ export function registerAgent(program: Command): void {
     .description('run the per-node agent (programs pod networking; serves twill-cni on a unix socket)')
     .option('--node-name <name>', 'this node\'s name (Kubernetes node name)')
     .option('--pod-cidr <cidr>', 'standalone mode: the pod address range of this node')
-    .option('--datastore <spec>', 'cluster mode: etcd:https://HOST:PORT[,…], etcd:http://HOST:PORT or etcd:unix:///PATH')
+    .option('--datastore <spec>', 'cluster mode: kubernetes, etcd:https://HOST:PORT[,…], etcd:http://HOST:PORT or etcd:unix:///PATH')
     .option('--etcd-ca-file <file>', 'etcd TLS: CA bundle that signed etcd\'s server certificate (default: system roots)')
     .option('--etcd-cert-file <file>', 'etcd TLS: client certificate to present')
     .option('--etcd-key-file <file>', 'etcd TLS: key of --etcd-cert-file (must be mode 0600, owned by root)')
     .option('--etcd-username <name>', 'etcd auth: user name (password from --etcd-password-file or TWILL_ETCD_PASSWORD)')
     .option('--etcd-password-file <file>', 'etcd auth: file holding the password (must be mode 0600, owned by root)')
     .option('--etcd-allow-plaintext', 'allow etcd:http:// to a non-loopback address (data and passwords in clear)')
+    .option('--kubeconfig <file>', 'datastore kubernetes outside a pod: kubeconfig file (in a pod: its service account)')
+    .option('--lease-namespace <ns>', 'datastore kubernetes: namespace of the node liveness Leases (default twill-system)')
+    .option('--ipam <mode>', 'blocks (Twill\'s block pool, default) | kubernetes (the Node\'s spec.podCIDRs)')
     .option('--pool <cidr>', 'cluster pod pool, if the datastore has no cluster config yet (default 10.244.0.0/16)')
     .option('--block-prefix <n>', 'IPAM block size as a prefix length (default 26)', int)
     .option('--backend <name>', 'vxlan | host-gw, if the datastore has no cluster config yet (default vxlan)')
@@ -37,11 +41,14 @@ export function registerAgent(program: Command): void {
     .option('--wireguard-node-traffic', 'wireguard: also encrypt node ↔ remote-pod traffic')
     .option('--block-grace <seconds>', 'how long a dead node\'s blocks stay reserved (default 600)', int)
     .option('--lease-ttl <seconds>', 'node liveness lease TTL (default 20)', int)
-    .option('--underlay-iface <name>', 'interface other nodes reach this one through (default: the default route\'s)')
+    .option('--underlay-iface <name>', 'interface other nodes reach this one through (default: with datastore kubernetes the one holding the Node\'s InternalIP, else the default route\'s)')
     .option('--state-dir <dir>', 'where IPAM records and attachments are kept (default /var/lib/twill)')
     .option('--socket <path>', 'API socket for twill-cni and the CLI (default /run/twill/agent.sock)')
     .option('--run-dir <dir>', 'runtime files, e.g. nftables scripts (default /run/twill)')
     .option('--mtu <n>', 'pod MTU (default: underlay MTU minus backend overhead)', int)
+    .option('--cni-conf-dir <dir>', 'write Twill\'s conflist into this CNI conf dir once the agent can serve ADD (e.g. /etc/cni/net.d)')
+    .option('--health-port <n>', 'serve /healthz and /readyz on 127.0.0.1:PORT for the kubelet\'s probes', int)
+    .option('--owner-daemonset <ns/name>', 'in a DaemonSet pod: the DaemonSet; when it (or its namespace) is deleted, SIGTERM removes Twill from the node')
     .option('--config <file>', 'config file (JSON or YAML); flags win over it')
     .option('--log-level <level>', 'debug | info | warn | error')
     .option('--log-format <format>', 'text | json')
@@ -69,8 +76,8 @@ export function registerAgent(program: Command): void {
       try {
         const fromFile = typeof opts['config'] === 'string' ? readConfigFile(opts['config']) : {};
         const flags: Partial<AgentConfig> = {};
-        const rename: Record<string, keyof AgentConfig> = { blockGrace: 'blockGraceSeconds', leaseTtl: 'leaseTtlSeconds' };
-        for (const k of ['nodeName', 'podCidr', 'datastore', 'etcdCaFile', 'etcdCertFile', 'etcdKeyFile', 'etcdUsername', 'etcdPasswordFile', 'etcdAllowPlaintext', 'pool', 'blockPrefix', 'backend', 'vxlanVni', 'vxlanPort', 'directRouting', 'natOutgoing', 'blockGrace', 'leaseTtl', 'underlayIface', 'stateDir', 'socket', 'runDir', 'mtu', 'logLevel', 'logFormat', 'encryption', 'wireguardPort', 'wireguardStrict', 'wireguardNodeTraffic']) {
+        const rename: Record<string, keyof AgentConfig> = { blockGrace: 'blockGraceSeconds', leaseTtl: 'leaseTtlSeconds', ownerDaemonset: 'ownerDaemonSet' };
+        for (const k of ['nodeName', 'podCidr', 'datastore', 'etcdCaFile', 'etcdCertFile', 'etcdKeyFile', 'etcdUsername', 'etcdPasswordFile', 'etcdAllowPlaintext', 'kubeconfig', 'leaseNamespace', 'ipam', 'pool', 'blockPrefix', 'backend', 'vxlanVni', 'vxlanPort', 'directRouting', 'natOutgoing', 'blockGrace', 'leaseTtl', 'underlayIface', 'stateDir', 'socket', 'runDir', 'mtu', 'logLevel', 'logFormat', 'encryption', 'wireguardPort', 'wireguardStrict', 'wireguardNodeTraffic', 'cniConfDir', 'healthPort', 'ownerDaemonset']) {
           // commander sets natOutgoing=true by default for --no-nat-outgoing; only an explicit flag counts.
           if ((k === 'natOutgoing' || k === 'wireguardStrict') && opts[k] !== false) continue;
           if (opts[k] !== undefined) (flags as Record<string, unknown>)[rename[k] ?? k] = opts[k];
@@ -83,8 +90,19 @@ export function registerAgent(program: Command): void {
       setLogLevel(cfg.logLevel);
       setLogFormat(cfg.logFormat);
       const log = rootLogger.child('agent', { node: cfg.nodeName });
-      let agent: Agent;
+      const lifecycle = new NodeLifecycle(cfg, log);
+      let agent: Agent | undefined;
+      let stopping = false;
+      const stop = (sig: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info('stopping', { signal: sig });
+        void lifecycle.stop(agent).finally(() => process.exit(0));
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
       try {
+        await lifecycle.begin();
         agent = await Agent.create(cfg, log);
         // Read once into the store; the tools the agent runs (ip, nft) need not inherit it.
         delete process.env[ETCD_PASSWORD_ENV];
@@ -92,14 +110,9 @@ export function registerAgent(program: Command): void {
         log.error('agent failed to start', { error: describeError(e) });
         process.exit(1);
       }
-      const stop = (sig: string) => {
-        log.info('stopping', { signal: sig });
-        void agent.stop().finally(() => process.exit(0));
-      };
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      process.on('SIGINT', () => stop('SIGINT'));
       try {
         await agent.start();
+        await lifecycle.started(agent);
       } catch (e) {
         log.error('agent failed to start', { error: describeError(e) });
         process.exit(1);

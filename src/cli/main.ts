@@ -5,6 +5,7 @@ import { registerAgent } from './agent-cmd.js';
 import { registerStatus } from './status-cmd.js';
 import { registerLab } from './lab-cmd.js';
 import { registerPolicy } from './policy-cmd.js';
+import { registerInstallCni } from './install-cni-cmd.js';
 import { registerEncryption } from './encryption-cmd.js';
 
 process.setSourceMapsEnabled(true);
@@ -19,6 +20,7 @@ registerAgent(program);
 registerStatus(program);
 registerLab(program);
 registerPolicy(program);
+registerInstallCni(program);
 registerEncryption(program);
 
 await program.parseAsync(process.argv);

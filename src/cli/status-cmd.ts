@@ -21,7 +21,8 @@ interface Status {
   podNetns?: string;
   mtu: number;
   ipam: { blocks: string[]; allocated: number; capacity: number };
-  attachments: { id: string; ips: string[]; iface: string; pod?: string }[];
+  attachments: { id: string; ips: string[]; iface: string; pod?: string; recovered?: string }[];
+  problems?: { id: string; level: string; message: string; since: string; count: number; details?: Record<string, unknown> }[];
   cluster?: {
     /** security: how the etcd connection is protected (paths and user name only). */
     datastore: { name: string; connected: boolean; security?: string };
@@ -29,6 +30,7 @@ interface Status {
     underlay: { iface: string; ip: string; cidr: string; mtu: number };
     peers: { name: string; underlayIP: string; backend: string; blocks: string[] }[];
     lostBlocks?: string[];
+    blockCacheError?: string;
   };
   routing?: ReconcileStatus & { backend: string; routes?: number; peerErrors?: { peer: string; reason: string }[] };
   policy?: ReconcileStatus & { ready: boolean; policies: number; rejected: number; updates?: string };
@@ -71,12 +73,21 @@ export function registerStatus(program: Command): void {
           return;
         }
         console.log(`node ${s.node}  agent ${s.version}  mode ${s.mode}  up ${s.uptimeSeconds}s  pod MTU ${s.mtu}  pod netns via ${s.podNetns ?? '?'}`);
+        const problems = s.problems ?? [];
+        if (problems.length) {
+          console.log(`PROBLEMS (${problems.length}):`);
+          for (const x of problems) {
+            const det = Object.entries(x.details ?? {}).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+            console.log(`  ${x.level.toUpperCase()} ${x.message}${x.count > 1 ? ` (${x.count} times since ${x.since})` : ` (since ${x.since})`}${det ? `\n    ${det}` : ''}`);
+          }
+        }
         console.log(`IPAM: ${s.ipam.allocated}/${s.ipam.capacity} addresses in ${s.ipam.blocks.join(', ') || '(no blocks)'}`);
         if (s.cluster) {
           const c = s.cluster;
           console.log(`datastore: ${c.datastore.name} ${c.datastore.connected ? 'connected' : 'NOT CONNECTED (datapath kept as it is)'}${c.datastore.security ? `; ${c.datastore.security}` : ''}`);
           console.log(`cluster: backend ${c.config.backend}${c.config.vxlan.directRouting ? ' +directRouting' : ''}, pool ${c.config.pool}, NAT ${c.config.natOutgoing ? 'on' : 'off'}; underlay ${c.underlay.ip} on ${c.underlay.iface} (MTU ${c.underlay.mtu})`);
           console.log(`peers (${c.peers.length}): ${c.peers.map((x) => `${x.name} ${x.underlayIP} [${x.blocks.join(',')}]`).join('; ') || 'none'}`);
+          if (c.blockCacheError) console.log(`ERROR: ${c.blockCacheError}`);
           if (c.lostBlocks?.length) console.log(`WARNING: blocks taken over by other nodes: ${c.lostBlocks.join(', ')}`);
         }
         if (s.routing) {
@@ -103,7 +114,7 @@ export function registerStatus(program: Command): void {
           for (const x of e.peerErrors ?? []) console.log(`  ${x.peer}: ${x.reason}`);
         }
         console.log(`attachments: ${s.attachments.length}`);
-        for (const a of s.attachments) console.log(`  ${a.pod ?? a.id}  ${a.ips.join(',')}  ${a.iface}`);
+        for (const a of s.attachments) console.log(`  ${a.pod ?? a.id}  ${a.ips.join(',')}  ${a.iface}${a.recovered ? `  (rebuilt from the kernel: ${a.recovered})` : ''}`);
       } catch (e) {
         console.error(`twill status: ${describeError(e)}`);
         process.exit(1);

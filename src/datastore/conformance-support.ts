@@ -18,6 +18,11 @@ export interface ConformanceBackend {
   outage(ms: number): Promise<void>;
   /** Revokes lease `id` behind its holder's back (an operator, another tool). */
   revokeElsewhere(id: string): Promise<void>;
+  /**
+   * Whether a lease expiry deletes all its objects in one revision (etcd, memory). Kubernetes
+   * deletes them one by one (false): watchers still see every DELETED, at several revisions.
+   */
+  readonly atomicLeaseExpiry?: boolean;
   /** Frees the backend; the suite closes the clients it connected. */
   close(): Promise<void>;
 }
@@ -26,7 +31,7 @@ export interface ConformanceBackend {
 export type Case = (b: ConformanceBackend, connect: () => Promise<Store>) => Promise<void>;
 
 export function pod(namespace: string, name: string, labels: Record<string, string> = {}): Pod {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { namespace, name, labels }, spec: { containers: [{ name: 'c' }] } };
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { namespace, name, labels }, spec: { containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }] } };
 }
 
 export function node(name: string, blocks: string[] = []): TwillNode {

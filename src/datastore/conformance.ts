@@ -98,11 +98,11 @@ const CASES: Record<string, Case> = {
 
   'put creates or overwrites without a revision check': async (_b, connect) => {
     const s = await connect();
-    const p1 = await s.put(node('n1', ['a']));
-    const p2 = await s.put({ ...node('n1', ['b']), metadata: { name: 'n1', resourceVersion: '1' } });
+    const p1 = await s.put(node('n1', ['10.244.1.0/26']));
+    const p2 = await s.put({ ...node('n1', ['10.244.2.0/26']), metadata: { name: 'n1', resourceVersion: '1' } });
     assert.ok(rv(p2) > rv(p1));
     assert.deepEqual(await s.get('TwillNode', 'n1'), p2);
-    assert.deepEqual(p2.spec.blocks, ['b']);
+    assert.deepEqual(p2.spec.blocks, ['10.244.2.0/26']);
   },
 
   'bad keys and objects are refused before they reach the store': async (_b, connect) => {
@@ -141,7 +141,7 @@ const CASES: Record<string, Case> = {
     const live = new Recorder(s, 'TwillNode', revision);
     await eventually(() => live.statuses.includes(true), 5_000, () => 'the live watch to connect');
     const a = await s.create(node('a'));
-    const a2 = await s.update({ ...a, spec: { ...a.spec, blocks: ['x'] } });
+    const a2 = await s.update({ ...a, spec: { ...a.spec, blocks: ['10.244.3.0/26'] } });
     await s.create(pod('ns', 'ignored'));
     const b = await s.create(node('b'));
     await s.delete('TwillNode', 'a');
@@ -153,7 +153,7 @@ const CASES: Record<string, Case> = {
       assertIncreasing(r.revisions());
       assert.deepEqual(r.revisions().slice(0, 3), [rv(a), rv(a2), rv(b)]);
       const del = r.events[3]!;
-      assert.ok(del.type === 'DELETED' && del.object.spec.blocks[0] === 'x', 'DELETED carries the last stored object');
+      assert.ok(del.type === 'DELETED' && del.object.spec.blocks[0] === '10.244.3.0/26', 'DELETED carries the last stored object');
     }
     // A watch from a later revision starts there; a stopped watch hears nothing more.
     const tail = new Recorder(s, 'TwillNode', b.metadata.resourceVersion!);
@@ -200,7 +200,7 @@ const CASES: Record<string, Case> = {
     await retrying(() => s.ping().then((ok) => assert.ok(ok, 'store reachable again')));
     await s.create(node('n2'));
     const n1 = await other.get('TwillNode', 'n1');
-    await other.update({ ...n1!, spec: { ...n1!.spec, blocks: ['b'] } });
+    await other.update({ ...n1!, spec: { ...n1!.spec, blocks: ['10.244.2.0/26'] } });
     await other.create(node('n3'));
     await s.delete('TwillNode', 'n2');
     assert.deepEqual(await rec.waitFor(5, 15_000), ['ADDED n1', 'ADDED n2', 'MODIFIED n1', 'ADDED n3', 'DELETED n2']);
@@ -214,7 +214,7 @@ const CASES: Record<string, Case> = {
     const s = await connect();
     const from = (await s.list('TwillNode')).revision;
     const x = await s.create(node('x'));
-    await s.update({ ...x, spec: { ...x.spec, blocks: ['1'] } });
+    await s.update({ ...x, spec: { ...x.spec, blocks: ['10.244.4.0/26'] } });
     const y = await s.create(node('y'));
     await s.create(node('gone'));
     await s.delete('TwillNode', 'gone');
@@ -225,7 +225,7 @@ const CASES: Record<string, Case> = {
     assert.equal(first.type, 'RESYNC');
     assert.ok(first.type === 'RESYNC');
     assert.deepEqual(first.items.map((o) => o.metadata.name).sort(), ['x', 'y']);
-    assert.deepEqual(first.items.find((o) => o.metadata.name === 'x')?.spec.blocks, ['1']);
+    assert.deepEqual(first.items.find((o) => o.metadata.name === 'x')?.spec.blocks, ['10.244.4.0/26']);
     assert.ok(BigInt(first.revision) > rv(y));
     await s.create(node('z'));
     assert.deepEqual(await rec.waitFor(2), ['RESYNC x,y', 'ADDED z']);

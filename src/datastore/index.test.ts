@@ -22,8 +22,18 @@ describe('openStore', () => {
   });
 
   it('refuses anything else with a message that shows the accepted forms', async () => {
-    for (const spec of ['', 'etcd', 'etcd:', 'etcd:127.0.0.1:2379', 'etcd:unix://relative.sock', 'kubernetes', 'redis://x']) {
+    for (const spec of ['', 'etcd', 'etcd:', 'etcd:127.0.0.1:2379', 'etcd:unix://relative.sock', 'kubernetes:', 'redis://x']) {
       await assert.rejects(openStore(spec), (e: unknown) => isTwillError(e, 'CONFIG_INVALID') && e.message.includes('https://HOST:PORT') && e.message.includes('unix:///'), spec);
+    }
+  });
+
+  it('kubernetes outside a pod without a kubeconfig says what to pass', async () => {
+    const saved = process.env['KUBERNETES_SERVICE_HOST'];
+    delete process.env['KUBERNETES_SERVICE_HOST'];
+    try {
+      await assert.rejects(openStore('kubernetes'), (e: unknown) => isTwillError(e, 'CONFIG_INVALID') && e.message.includes('--kubeconfig'));
+    } finally {
+      if (saved !== undefined) process.env['KUBERNETES_SERVICE_HOST'] = saved;
     }
   });
 });

@@ -9,6 +9,7 @@ import { TwillError } from '../util/errors.js';
 export const RESOURCE_PLURAL: Record<Kind, string> = {
   Pod: 'pods',
   Namespace: 'namespaces',
+  Node: 'nodes',
   NetworkPolicy: 'networkpolicies',
   TwillNode: 'twillnodes',
   IPAMBlock: 'ipamblocks',
@@ -19,6 +20,7 @@ export const RESOURCE_PLURAL: Record<Kind, string> = {
 export const API_VERSION: Record<Kind, string> = {
   Pod: 'v1',
   Namespace: 'v1',
+  Node: 'v1',
   NetworkPolicy: 'networking.k8s.io/v1',
   TwillNode: TWILL_API,
   IPAMBlock: TWILL_API,

@@ -1,21 +1,27 @@
-// The datastore seam. Every implementation (memory, etcd, later kubernetes) passes one shared
+// The datastore seam. Every implementation (memory, etcd, kubernetes) passes one shared
 // conformance suite (conformance.ts). Callers never learn which one they hold.
 //
-// How a `kubernetes` store maps each method (so callers never change when it arrives):
+// How the `kubernetes` store (kubernetes/) maps each method:
 // - revision / resourceVersion: the apiserver's resourceVersion (etcd's revision underneath).
-// - list:   GET /…/<plural>[?namespace], revision = the list's metadata.resourceVersion.
-// - get:    GET /…/<plural>/<name>; 404 → undefined.
+// - list:   GET /…/<plural>?limit=500&continue=… (pages of one snapshot), revision = the list's
+//           metadata.resourceVersion. Objects are projected to the fields Twill reads.
+// - get:    GET /…/<plural>/<name>; 404 → undefined (a 404 for a whole twill.dev resource means
+//           the CRDs are missing: an error that says to apply deploy/twill.yaml).
 // - create: POST; 409 AlreadyExists → EXISTS.
 // - update: PUT carrying metadata.resourceVersion; 409 Conflict → CONFLICT, 404 → NOT_FOUND.
-// - put:    PUT without resourceVersion (unconditional), POST when it does not exist yet.
+// - put:    GET, then POST or PUT with the stored resourceVersion (custom resources refuse an
+//           unconditional update), again on a lost race.
 // - delete: DELETE with preconditions.resourceVersion; 409 → CONFLICT, 404 → false.
 // - watch:  GET ?watch=1&resourceVersion=R&allowWatchBookmarks=true (bookmarks advance R);
 //           "410 Gone" / an expired resourceVersion → relist and deliver RESYNC.
 // - leases: a coordination.k8s.io/v1 Lease (holderIdentity, leaseDurationSeconds, renewTime);
-//           keep-alive updates renewTime every TTL/3; attaching = an ownerReference to the Lease
-//           so the garbage collector deletes dependents when the Lease is deleted; revoke =
-//           DELETE the Lease; expiry = any agent that sees renewTime + duration in the past
-//           deletes the Lease (there is no server-side TTL in Kubernetes).
+//           keep-alive patches renewTime every TTL/3; attaching = the label twill.dev/lease=<name>
+//           (an ownerReference cannot work: cluster-scoped objects may not be owned by a namespaced
+//           Lease, and no garbage collector may be running); revoke = DELETE the Lease, then
+//           DELETE the collection of each Twill kind by that label; expiry = every store holding a
+//           lease watches the lease namespace and reaps a Lease unchanged for its duration (by its
+//           own clock). Objects of one lease are deleted one by one: several revisions, not one.
+//           Pods, Nodes, Namespaces and NetworkPolicies cannot be attached to a lease.
 // - ping:   GET /readyz with a short timeout.
 import type { Kind, ResourceOf } from '../model/types.js';
 
@@ -40,7 +46,8 @@ export interface WatchOptions<K extends Kind> {
   fromRevision: string;
   /**
    * Called once per change, in revision order, never concurrently. Events of one revision (a
-   * lease expiry deleting several objects) arrive back to back. Coalescing is the caller's job.
+   * lease expiry deleting several objects in etcd) arrive back to back. Coalescing is the
+   * caller's job.
    */
   onEvent: (ev: WatchEvent<K>) => void;
   /**

@@ -85,9 +85,21 @@ export async function getPolicies(lab: Lab, out: Output): Promise<string> {
   const items = (await store.list('NetworkPolicy')).items.sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
   const views = new Map<string, PolicyView>();
   for (const p of items) views.set(`${p.metadata.namespace}/${p.metadata.name}`, { namespace: p.metadata.namespace, name: p.metadata.name, accepted: true });
+  // Accepted means every agent said so: a node that did not answer, or did not list the policy
+  // yet, makes the verdict Unknown (unless another node rejected it, which is known).
+  const unknownOn = new Map<string, string[]>();
+  const unknown = (key: string, node: string): void => void unknownOn.set(key, [...(unknownOn.get(key) ?? []), node]);
   for (const n of lab.state.nodes) {
-    const st = await agentRequest<{ policies: PolicyView[] }>(lab.socket(n.name), 'GET', '/v1/policy/status', undefined, 3000).catch(() => undefined);
-    for (const v of st?.policies ?? []) {
+    let st: { policies: PolicyView[] } | undefined;
+    try {
+      st = await agentRequest<{ policies: PolicyView[] }>(lab.socket(n.name), 'GET', '/v1/policy/status', undefined, 3000);
+    } catch (e) {
+      for (const key of views.keys()) unknown(key, `${n.name} (${describeError(e)})`);
+      continue;
+    }
+    const listed = new Set(st.policies.map((v) => `${v.namespace}/${v.name}`));
+    for (const key of views.keys()) if (!listed.has(key)) unknown(key, `${n.name} (not seen yet)`);
+    for (const v of st.policies) {
       const cur = views.get(`${v.namespace}/${v.name}`);
       if (!cur) continue;
       if (!v.accepted) Object.assign(cur, { accepted: false, reason: v.reason, previousVersionInForce: (cur.previousVersionInForce ?? true) && !!v.previousVersionInForce });
@@ -98,8 +110,18 @@ export async function getPolicies(lab: Lab, out: Output): Promise<string> {
       }
     }
   }
+  const verdict = (key: string): string => {
+    const v = views.get(key)!;
+    if (!v.accepted) return `Rejected${v.previousVersionInForce ? ' (previous version in force)' : ''}: ${v.reason ?? ''}`;
+    const on = unknownOn.get(key);
+    return on ? `Unknown: no verdict from ${on.join(', ')}` : 'Accepted';
+  };
   if (out === 'json') {
-    return JSON.stringify({ apiVersion: 'v1', kind: 'List', items: items.map((p) => ({ ...p, status: views.get(`${p.metadata.namespace}/${p.metadata.name}`) })) }, null, 1);
+    return JSON.stringify({ apiVersion: 'v1', kind: 'List', items: items.map((p) => {
+      const key = `${p.metadata.namespace}/${p.metadata.name}`;
+      const v = views.get(key)!;
+      return { ...p, status: { ...v, accepted: v.accepted && !unknownOn.has(key) ? true : v.accepted ? undefined : false, ...(unknownOn.has(key) && v.accepted ? { unknownOn: unknownOn.get(key) } : {}) } };
+    }) }, null, 1);
   }
   const head = ['NAMESPACE', 'NAME', 'POD-SELECTOR', 'STATUS'];
   if (out === 'wide') head.push('ALLOWED-PKTS', 'DROPPED-PKTS');
@@ -109,7 +131,7 @@ export async function getPolicies(lab: Lab, out: Output): Promise<string> {
     const ps = (p.spec as Partial<NetworkPolicy['spec']> | undefined)?.podSelector;
     const labels = ps?.matchLabels !== null && typeof ps?.matchLabels === 'object' ? ps.matchLabels : {};
     const sel = Object.entries(labels).map(([k, x]) => `${k}=${x}`).join(',') || (Array.isArray(ps?.matchExpressions) && ps.matchExpressions.length ? '<expressions>' : ps ? '<all>' : '-');
-    const r = [p.metadata.namespace, p.metadata.name, sel, v.accepted ? 'Accepted' : `Rejected${v.previousVersionInForce ? ' (previous version in force)' : ''}: ${v.reason ?? ''}`];
+    const r = [p.metadata.namespace, p.metadata.name, sel, verdict(`${p.metadata.namespace}/${p.metadata.name}`)];
     if (out === 'wide') r.push(String(v.counters?.allowedPackets ?? '-'), String(v.counters?.droppedPackets ?? '-'));
     return r;
   });

@@ -53,6 +53,31 @@ export interface Pod extends TypeMeta {
   };
 }
 
+/** The part of a core/v1 Node the agent reads (underlay address, podCIDRs) and writes (conditions). */
+export interface Node extends TypeMeta {
+  apiVersion: 'v1';
+  kind: 'Node';
+  metadata: ObjectMeta;
+  spec: {
+    /** Set by kube-controller-manager --allocate-node-cidrs (used by `ipam: kubernetes`). */
+    podCIDR?: string;
+    podCIDRs?: string[];
+  };
+  status?: {
+    addresses?: { type: string; address: string }[];
+    conditions?: NodeCondition[];
+  };
+}
+
+export interface NodeCondition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+  lastHeartbeatTime?: string;
+}
+
 export interface Namespace extends TypeMeta {
   apiVersion: 'v1';
   kind: 'Namespace';
@@ -195,7 +220,7 @@ export interface WireguardSettings {
   nodeTraffic: boolean;
 }
 
-export type AnyResource = Pod | Namespace | NetworkPolicy | TwillNode | IPAMBlock | ClusterConfig;
+export type AnyResource = Pod | Namespace | Node | NetworkPolicy | TwillNode | IPAMBlock | ClusterConfig;
 
 export type Kind = AnyResource['kind'];
 
@@ -210,6 +235,7 @@ export const NAMESPACED: Record<Kind, boolean> = {
   Pod: true,
   NetworkPolicy: true,
   Namespace: false,
+  Node: false,
   TwillNode: false,
   IPAMBlock: false,
   ClusterConfig: false,

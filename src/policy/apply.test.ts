@@ -5,24 +5,31 @@ import assert from 'node:assert/strict';
 import { isTwillError } from '../util/errors.js';
 import { PolicyDataplane, type NftRunner } from './apply.js';
 import { compilePolicy } from './compile.js';
+import { diffModels } from './diff.js';
 import { NftFake } from './nft-fake.js';
 import { renderFullReplace } from './render.js';
 import { PODS, shopSnapshot } from './testing/fixtures.js';
 
-function fakeRunner(): NftRunner & { fake: NftFake; scripts: string[]; files: string[]; failNext: boolean } {
+function fakeRunner(): NftRunner & { fake: NftFake; scripts: string[]; files: string[]; failNext: boolean; refuseIf: ((script: string) => boolean) | undefined } {
   const r = {
     fake: new NftFake(),
     scripts: [] as string[],
     files: [] as string[],
     failNext: false,
+    /** The kernel refuses every transaction this matches (content, not call order). */
+    refuseIf: undefined as ((script: string) => boolean) | undefined,
     apply(script: string, file: string): Promise<void> {
       r.scripts.push(script);
       r.files.push(file);
-      if (r.failNext) {
+      try {
+        // A refusal is the fake kernel's own: the transaction it is given ends with a rule that
+        // jumps to a chain that does not exist, and the fake, like the kernel, applies all or nothing.
+        r.fake.apply(r.failNext || r.refuseIf?.(script) ? `${script}add rule inet twill-policy forward jump no-such-chain\n` : script);
+      } catch (e) {
+        return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+      } finally {
         r.failNext = false;
-        return Promise.reject(new Error('Error: Could not process rule: No such file or directory'));
       }
-      r.fake.apply(script);
       return Promise.resolve();
     },
     listTable: () => Promise.resolve({ nftables: [] }),
@@ -58,11 +65,18 @@ test('a refused update keeps the old ruleset, says so, and the next apply is ful
   const m1 = compilePolicy(shopSnapshot());
   await dp.apply(m1);
   const before = nft.fake.dump('twill-policy');
-  nft.failNext = true;
   const m2 = compilePolicy(shopSnapshot({ policies: [] }));
-  await assert.rejects(dp.apply(m2), (e) => isTwillError(e, 'KERNEL') && /No such file or directory\).*previous ruleset is still in force/.test(e.message) && /kept at \/run\/twill-test\/nft\/twill-policy\.nft/.test(e.details ?? ''));
+  // The kernel refuses the part of this update that comes last: a dataplane that sent it in
+  // pieces would leave the first pieces applied.
+  const last = diffModels(m1, m2).script.trim().split('\n').pop()!;
+  nft.refuseIf = (script) => script.includes(last);
+  const sent = nft.scripts.length;
+  await assert.rejects(dp.apply(m2), (e) => isTwillError(e, 'KERNEL') && /no-such-chain.*\).*previous ruleset is still in force/.test(e.message) && /kept at \/run\/twill-test\/nft\/twill-policy\.nft/.test(e.details ?? ''));
+  assert.equal(nft.scripts.length, sent + 1, 'one transaction, nothing sent after the refusal');
+  assert.notEqual(before, fresh(m2), 'the refused update would have changed the ruleset');
   assert.equal(nft.fake.dump('twill-policy'), before);
   assert.equal(dp.applied, undefined);
+  nft.refuseIf = undefined;
   assert.equal((await dp.apply(m2)).mode, 'full');
   assert.equal(nft.fake.dump('twill-policy'), fresh(m2));
 });

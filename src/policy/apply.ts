@@ -141,9 +141,33 @@ export class PolicyDataplane {
     return policyCounters(await this.nft.listTable(this.last.table), this.last.info);
   }
 
+  /**
+   * Whether the kernel's anti-spoofing set of `table` holds (iface, ip) now: read back from the
+   * kernel, so CNI ADD can confirm that a pod's packets will meet its policy before it starts.
+   */
+  async endpointInKernel(table: string, iface: string, ip: string): Promise<boolean> {
+    const set = ip.includes(':') ? 'endpoints6' : 'endpoints';
+    const json = this.opts.nft ? await this.nft.listTable(table) : await nftListJson(['set', 'inet', table, set], this.opts.netnsPath ? { netnsPath: this.opts.netnsPath } : {});
+    return hasConcatElement(json, set, [iface, ip]);
+  }
+
   /** Deletes the table (harmless when it is absent). */
   async remove(table: string): Promise<void> {
     this.last = undefined;
     await this.nft.apply(`add table inet ${table}\ndelete table inet ${table}\n`, nftScriptPath(this.opts.runDir, table));
   }
+}
+
+/** Finds the element `a . b . …` in set `name` of `nft -j list` output. */
+export function hasConcatElement(json: unknown, name: string, key: string[]): boolean {
+  const items = (json as { nftables?: { set?: { name: string; elem?: unknown[] } }[] } | undefined)?.nftables ?? [];
+  for (const it of items) {
+    if (it.set?.name !== name) continue;
+    for (const e of it.set.elem ?? []) {
+      const v = (e as { elem?: { val?: unknown } }).elem?.val ?? e;
+      const parts = (v as { concat?: unknown[] }).concat;
+      if (Array.isArray(parts) && parts.length === key.length && parts.every((p, i) => p === key[i])) return true;
+    }
+  }
+  return false;
 }

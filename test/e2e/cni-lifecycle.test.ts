@@ -66,8 +66,19 @@ describe('ADD, CHECK, DEL', () => {
   test('DEL three times succeeds; DEL of something never added succeeds', async () => {
     const pod = await node.sandbox();
     const list = node.conflist();
-    await node.runtime.addNetworkList(list, pod);
-    for (let i = 0; i < 3; i++) await node.runtime.delNetworkList(list, pod);
+    const ip = resultIp(await node.runtime.addNetworkList(list, pod));
+    const host = hostVethName(pod.containerId, 'eth0');
+    assert.ok(await hostLinkExists(host));
+    for (let i = 0; i < 3; i++) {
+      await node.runtime.delNetworkList(list, pod);
+      assert.ok(!(await hostLinkExists(host)), `DEL ${i + 1}: host veth gone`);
+      assert.ok(!(await addressRecords()).includes(ip), `DEL ${i + 1}: address record gone`);
+      const podLinks = (await node.exec(pod.name, ['ip', '-j', 'addr', 'show'])).stdout;
+      assert.ok(!podLinks.includes('"eth0"') && !podLinks.includes(ip), `DEL ${i + 1}: no eth0 or address left in the pod: ${podLinks}`);
+      const nodeRoutes = (await node.exec(node.netns, ['ip', 'route', 'show', 'proto', '116'])).stdout;
+      assert.ok(!nodeRoutes.includes(`${ip} `), `DEL ${i + 1}: no route to ${ip} left`);
+      assert.ok(!(await readdir(join(node.stateDir(), 'attachments'))).some((f) => f.startsWith(pod.containerId)), `DEL ${i + 1}: attachment record gone`);
+    }
     const never = await node.sandbox();
     await node.runtime.delNetworkList(list, never);
   });

@@ -37,6 +37,11 @@ test('agent SIGKILLed and restarted during a TCP stream: the stream survives, no
   const p1 = (await kube.record('r', 'p1'))!;
   const p2 = (await kube.record('r', 'p2'))!;
   const before = { n1: await routingState(lab, 'node-1'), n2: await routingState(lab, 'node-2') };
+  for (const [n, st] of Object.entries(before)) {
+    // Two empty states would compare equal: the comparison below is only worth something if each
+    // holds the routes to both peers' blocks and the VXLAN device.
+    assert.ok(st.split('\n').filter((l) => l.includes(' via ')).length >= 2 && / vxlan id /.test(st), `${n}: routing state read from the kernel:\n${st}`);
+  }
   scope.spawn('ip', ['netns', 'exec', p2.netns, 'iperf3', '-s', '-1', '-p', '5202']);
   await waitTcpListening(p2.netns, 5202);
   // 8 s of TCP from a pod on node-1 to a pod on node-2, limited to 200 Mbit/s so the machine

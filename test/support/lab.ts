@@ -34,13 +34,24 @@ export function podYaml(ns: string, name: string, node: string, ports: number[],
   return `apiVersion: v1\nkind: Pod\nmetadata: { name: ${name}, namespace: ${ns}, labels: { ${l} } }\nspec:\n  nodeName: ${node}\n  containers: [{ name: c, ports: [${p}] }]\n---\n`;
 }
 
-/** The routing state Twill owns on a node, normalised (for before/after comparisons). */
+/**
+ * The routing state Twill owns on a node, normalised (for before/after comparisons). Read errors
+ * fail the caller: only a missing twill0 (a backend without VXLAN) is a state, written as such.
+ */
 export async function routingState(lab: Lab, node: string): Promise<string> {
   const ns = lab.node(node).netns;
-  const routes = (await run('ip', ['-n', ns, 'route', 'show', 'proto', '116'])).stdout.trim().split('\n').sort();
-  const neigh = (await run('ip', ['-n', ns, 'neigh', 'show', 'dev', 'twill0']).catch(() => ({ stdout: '' }))).stdout.trim().split('\n').filter((l) => l.includes('PERMANENT')).sort();
-  const fdb = (await run('bridge', ['-n', ns, 'fdb', 'show', 'dev', 'twill0']).catch(() => ({ stdout: '' }))).stdout.trim().split('\n').filter((l) => l.includes('dst')).sort();
-  const link = (await run('ip', ['-n', ns, '-d', 'link', 'show', 'twill0']).catch(() => ({ stdout: '' }))).stdout.replace(/^\d+: /, '').replace(/\s+/g, ' ').replace(/ (qlen|state) \S+/g, '');
+  const routes = (await run('ip', ['-n', ns, 'route', 'show', 'proto', '116'])).stdout.trim().split('\n').filter(Boolean).sort();
+  const vxlan = await run('ip', ['-n', ns, '-d', 'link', 'show', 'twill0']).then(
+    (r) => r.stdout,
+    (e: unknown) => {
+      if (/does not exist/.test((e as { stderr?: string }).stderr ?? '')) return undefined;
+      throw e;
+    },
+  );
+  if (vxlan === undefined) return [...routes, '--', '(no twill0)'].join('\n');
+  const neigh = (await run('ip', ['-n', ns, 'neigh', 'show', 'dev', 'twill0'])).stdout.trim().split('\n').filter((l) => l.includes('PERMANENT')).sort();
+  const fdb = (await run('bridge', ['-n', ns, 'fdb', 'show', 'dev', 'twill0'])).stdout.trim().split('\n').filter((l) => l.includes('dst')).sort();
+  const link = vxlan.replace(/^\d+: /, '').replace(/\s+/g, ' ').replace(/ (qlen|state) \S+/g, '');
   return [...routes, '--', ...neigh, '--', ...fdb, '--', link].join('\n');
 }
 

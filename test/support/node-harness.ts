@@ -1,13 +1,13 @@
 // One lab node for end-to-end tests: a node namespace running a real `twill agent` (the built
 // dist/ bundle), a libcni-style runtime that runs the built `twill-cni` inside the node namespace,
 // and helpers to make pod sandboxes. Everything is registered with a TestScope for cleanup.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../../src/dataplane/kernel/exec.js';
 import { createNetns, deleteNetns, netnsPath } from '../../src/dataplane/kernel/netns.js';
 import { CniRuntime, type ConfList, type PluginConf, type RuntimeConf } from '../../src/lab/cni-runtime.js';
 import { agentSocket, startNodeAgent, stopNodeAgent } from '../../src/lab/node-agent.js';
-import { twillCniDir } from '../../src/util/paths.js';
+import { twillBin, twillCniDir } from '../../src/util/paths.js';
 import { uniqueName, type TestScope } from './scope.js';
 
 export interface NodeHarnessOptions {
@@ -17,6 +17,10 @@ export interface NodeHarnessOptions {
   nodeIp?: string;
   /** Extra environment for the agent. */
   agentEnv?: Record<string, string>;
+  /** Put the agent's state directory on a tmpfs of this size (disk-full tests), e.g. '160k'. */
+  stateTmpfs?: string;
+  /** Prefix of the namespaces this harness creates (default `twt-`): `<prefix>n-…`, `<prefix>p-…`. */
+  prefix?: string;
 }
 
 export class NodeHarness {
@@ -35,10 +39,15 @@ export class NodeHarness {
   }
 
   static async start(scope: TestScope, opts: NodeHarnessOptions = {}): Promise<NodeHarness> {
-    const { name } = await scope.netns('twt-n-');
+    const { name } = await scope.netns(`${opts.prefix ?? 'twt-'}n-`);
     const dir = await scope.tmpdir('twill-node-');
     const h = new NodeHarness(scope, name, dir, opts);
     await run('ip', ['-n', name, 'addr', 'add', `${h.nodeIp}/32`, 'dev', 'lo']);
+    if (opts.stateTmpfs) {
+      await mkdir(h.stateDir(), { recursive: true });
+      await run('mount', ['-t', 'tmpfs', '-o', `size=${opts.stateTmpfs},mode=0700`, 'tmpfs', h.stateDir()]);
+      scope.defer(() => run('umount', ['-l', h.stateDir()]).then(() => undefined));
+    }
     scope.defer(() => stopNodeAgent(dir, 'SIGKILL'));
     await h.startAgent();
     return h;
@@ -65,7 +74,7 @@ export class NodeHarness {
 
   /** A fresh pod sandbox (netns), removed at cleanup. */
   async sandbox(): Promise<RuntimeConf & { name: string }> {
-    const name = uniqueName('twt-p-');
+    const name = uniqueName(`${this.opts.prefix ?? 'twt-'}p-`);
     await createNetns(name);
     this.scope.defer(() => deleteNetns(name));
     const id = `${name}-${++this.pods}`;
@@ -79,6 +88,16 @@ export class NodeHarness {
 
   ping(fromNetns: string, ip: string): Promise<boolean> {
     return this.exec(fromNetns, ['ping', '-c', '1', '-W', '2', ip]).then(() => true, () => false);
+  }
+
+  /** `twill status` for this node's agent, as a person would read it. */
+  async status(output: 'text' | 'json' = 'text'): Promise<string> {
+    return (await run(process.execPath, [twillBin(), 'status', '--socket', this.socket, '-o', output])).stdout;
+  }
+
+  /** The agent's log so far. */
+  log(): Promise<string> {
+    return readFile(join(this.dir, 'agent.log'), 'utf8');
   }
 
   stateDir(): string {

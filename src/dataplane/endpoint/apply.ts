@@ -86,8 +86,13 @@ export async function deleteEndpoint(a: { hostIface: string; netns?: string | un
     // The host end is gone but the pod may still hold an interface of that name we created.
     await inPodNamespace(
       netns,
-      async (nl) => void (await nl.deleteLink(a.ifname).catch(() => undefined)),
-      async () => void (await ipInNetns(netns, ['link', 'del', a.ifname]).catch(() => undefined)),
+      // deleteLink answers false for an absent link; any other failure is DEL's failure.
+      async (nl) => void (await nl.deleteLink(a.ifname)),
+      async () =>
+        void (await ipInNetns(netns, ['link', 'del', a.ifname]).catch((e: unknown) => {
+          // Only "it is not there" is success for DEL; anything else is reported.
+          if (!/Cannot find device|does not exist/.test(e instanceof Error ? e.message + String((e as { stderr?: string }).stderr ?? '') : String(e))) throw e;
+        })),
     );
   }
 }
@@ -133,6 +138,7 @@ async function readPodSide(netns: string, ifname: string): Promise<PodSideState 
       };
     },
     async () => {
+      // Read-only (CHECK): an interface `ip` cannot show is reported by the caller as missing.
       const pod = (await ipJsonInNetns<IpAddrJson[]>(netns, ['addr', 'show', 'dev', ifname]).catch(() => []))[0];
       if (!pod) return undefined;
       const routes = await ipJsonInNetns<IpRouteJson[]>(netns, ['route', 'show']);

@@ -1,7 +1,7 @@
 // Block claims against the in-memory datastore: races, the local cache, dead nodes' blocks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryBackend, MemoryStore } from '../../datastore/index.js';
@@ -45,6 +45,29 @@ test('blocks survive a restart through the local cache, even with the datastore 
     await again.init();
     assert.deepEqual(again.current(), held);
     assert.equal(await again.claimMore(), undefined, 'no new block without the datastore');
+  }));
+
+test('an unreadable block cache is quarantined and reported, never silently taken as "no blocks"', () =>
+  withDir(async (dir) => {
+    const backend = new MemoryBackend();
+    const a = new BlockClaims(new MemoryStore(backend), 'a', pool, join(dir, 'a.json'), log);
+    await a.init();
+    await a.ensureOne();
+    const held = a.current();
+    for (const corrupt of ['{"node":"a","blo', '']) {
+      await writeFile(join(dir, 'a.json'), corrupt);
+      backend.stop();
+      const down = new BlockClaims(new MemoryStore(backend), 'a', pool, join(dir, 'a.json'), log);
+      await down.init();
+      assert.match(down.cacheError ?? '', /unusable \(cannot parse it.*quarantined to .*quarantine\/blocks-a\.json\./, 'the fault is reported');
+      assert.deepEqual(down.current(), [], 'no block is guessed while the datastore is down');
+      backend.start();
+      const up = new BlockClaims(new MemoryStore(backend), 'a', pool, join(dir, 'a.json'), log);
+      await up.init();
+      assert.deepEqual(up.current(), held, 'the datastore gives the blocks back');
+      assert.equal(up.cacheError, undefined);
+    }
+    assert.equal((await readdir(join(dir, 'quarantine'))).length, 2);
   }));
 
 test('a block taken over by another node is never used again; a lost record is claimed back', () =>

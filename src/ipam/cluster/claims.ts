@@ -4,7 +4,9 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Store } from '../../datastore/store.js';
 import { TWILL_API, type IPAMBlock } from '../../model/types.js';
-import { TwillError, describeError, isTwillError } from '../../util/errors.js';
+import { TwillError, describeError, errnoCode, isTwillError } from '../../util/errors.js';
+import { quarantineFile } from '../../util/quarantine.js';
+import { dirname } from 'node:path';
 import { compareIp, parseCidr } from '../../util/ip.js';
 import type { Logger } from '../../util/log.js';
 import type { BlockSource } from '../local/allocator.js';
@@ -44,15 +46,38 @@ export class BlockClaims implements BlockSource {
     this.pool = p;
   }
 
-  /** Loads the local cache, then (if the datastore answers) confirms each block with it. */
+  /** Why the local block cache could not be used at start-up (shown by `twill status`). */
+  cacheError: string | undefined;
+
+  /**
+   * Loads the local cache, then (if the datastore answers) confirms each block with it. No cache
+   * is a first start; a cache that cannot be read or parsed is quarantined and reported, and the
+   * datastore alone says which blocks this node holds (until it answers, none: new pods wait).
+   */
   async init(): Promise<void> {
+    this.blocks = [];
+    let text: string | undefined;
     try {
-      const cached = JSON.parse(await readFile(this.cacheFile, 'utf8')) as { blocks?: string[] };
-      this.blocks = (cached.blocks ?? []).filter((b) => typeof b === 'string');
-    } catch {
-      this.blocks = [];
+      text = await readFile(this.cacheFile, 'utf8');
+    } catch (e) {
+      if (errnoCode(e) !== 'ENOENT') this.badCache(`cannot read it: ${describeError(e)}`);
+    }
+    if (text !== undefined) {
+      try {
+        const cached = JSON.parse(text) as { blocks?: unknown } | null;
+        if (!cached || !Array.isArray(cached.blocks) || !cached.blocks.every((b) => typeof b === 'string' && /\/\d+$/.test(b))) throw new Error('no list of blocks in it');
+        this.blocks = cached.blocks as string[];
+      } catch (e) {
+        this.badCache(`cannot parse it: ${describeError(e)}`);
+      }
     }
     await this.resync().catch((e: unknown) => this.log.warn('datastore unreachable; using cached blocks', { blocks: this.blocks.join(',') || 'none', error: describeError(e) }));
+  }
+
+  private badCache(why: string): void {
+    const q = quarantineFile(this.cacheFile, dirname(this.cacheFile), 'blocks');
+    this.cacheError = `block cache ${this.cacheFile} unusable (${why}); ${q.movedTo ? `quarantined to ${q.movedTo}` : `not moved: ${q.moveError}`}`;
+    this.log.error('the local block cache is unusable; the blocks this node holds are taken from the datastore', { file: this.cacheFile, why, quarantinedTo: q.movedTo, moveError: q.moveError });
   }
 
   private async persist(): Promise<void> {
@@ -122,7 +147,8 @@ export class BlockClaims implements BlockSource {
       }
       return undefined;
     } catch (e) {
-      this.log.warn('cannot claim a block: datastore unreachable', { error: describeError(e) });
+      // The datastore refused or was unreachable, or the cache could not be written: say which.
+      this.log.warn('cannot claim a block', { error: describeError(e) });
       return undefined;
     }
   }
@@ -142,10 +168,11 @@ export class BlockClaims implements BlockSource {
 
   /**
    * Returns dead nodes' blocks to the pool: `goneSince` says since when each absent node has been
-   * gone. Deletion is compare-and-swap, so when several agents try, one succeeds.
+   * gone. Deletion is compare-and-swap, so when several agents try, one succeeds. `known` is a
+   * watched cache of the blocks (no list per call); without it the blocks are listed.
    */
-  async reclaimDead(goneSince: ReadonlyMap<string, number>, graceMs: number, nowMs: number): Promise<string[]> {
-    const { items } = await this.store.list('IPAMBlock');
+  async reclaimDead(goneSince: ReadonlyMap<string, number>, graceMs: number, nowMs: number, known?: IPAMBlock[]): Promise<string[]> {
+    const items = known ?? (await this.store.list('IPAMBlock')).items;
     const freed: string[] = [];
     for (const b of items) {
       if (b.spec.node === this.node) continue;

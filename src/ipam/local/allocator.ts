@@ -138,14 +138,41 @@ export class LocalIpam {
     });
   }
 
+  /** Records whose file could not be read or parsed (owner unknown; the address stays reserved). */
+  unreadable(): AddressRecord[] {
+    return [...this.byIp.values()].filter((r) => r.unreadable !== undefined);
+  }
+
   /**
-   * Releases every address whose owner is not in `keep` (CNI GC and start-up GC). Records with no
-   * readable owner (a crash mid-write) are released too: no completed ADD can own them.
+   * Rewrites the record of `ip` as owned by `owner` (repair from an attachment record, which is
+   * written after the address record and so is the later truth). Refuses to take an address from
+   * another readable owner.
    */
-  async gc(keep: Set<string>): Promise<AddressRecord[]> {
+  async adopt(owner: Owner, ip: string): Promise<void> {
+    return this.mutex.run(async () => {
+      const cur = this.byIp.get(ip);
+      if (cur?.containerId && ownerKey(cur) !== ownerKey(owner)) {
+        throw new TwillError('CONFLICT', `address ${ip} is recorded for ${ownerKey(cur)}, not ${ownerKey(owner)}`);
+      }
+      const prev = this.byOwner.get(ownerKey(owner));
+      if (prev && prev !== ip) throw new TwillError('CONFLICT', `${ownerKey(owner)} already holds ${prev}, not ${ip}`);
+      const rec: AddressRecord = { ip, ...owner, allocatedAt: this.now().toISOString() };
+      this.records.rewrite(rec);
+      this.index(rec);
+    });
+  }
+
+  /**
+   * Releases every address whose owner is not in `keep` (CNI GC and start-up GC), except the
+   * addresses in `keepIps` (in use by a live interface whose record is unreadable: evidence in
+   * the kernel beats a missing file). A record with no readable owner is released only when its
+   * address is not in `keepIps`: the caller checks the attachments and the kernel first.
+   */
+  async gc(keep: Set<string>, keepIps: ReadonlySet<string> = new Set()): Promise<AddressRecord[]> {
     return this.mutex.run(async () => {
       const freed: AddressRecord[] = [];
       for (const rec of [...this.byIp.values()]) {
+        if (keepIps.has(rec.ip)) continue;
         if (rec.containerId && keep.has(ownerKey(rec))) continue;
         this.records.remove(rec.ip);
         this.byIp.delete(rec.ip);

@@ -1,10 +1,10 @@
 // On-disk address records: one file per allocated address, named by the address, created with
 // O_EXCL so two allocators can never both own an address (host-local's idea). Writing a record is
 // the commit point of an allocation; deleting it is the release.
-import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errnoCode, TwillError } from '../../util/errors.js';
+import { describeError, errnoCode, TwillError } from '../../util/errors.js';
 import { isIp } from '../../util/ip.js';
 
 export interface AddressRecord {
@@ -13,6 +13,8 @@ export interface AddressRecord {
   ifname: string;
   /** ISO time of allocation. */
   allocatedAt: string;
+  /** Set (in memory only) when the file could not be read or parsed: why. */
+  unreadable?: string;
 }
 
 export class RecordDir {
@@ -41,14 +43,34 @@ export class RecordDir {
     }
     try {
       writeSync(fd, JSON.stringify(rec) + '\n');
-    } finally {
+    } catch (e) {
+      // Disk full after the create: the empty file would reserve the address with no owner.
       closeSync(fd);
+      rmSync(this.path(rec.ip), { force: true });
+      throw new TwillError('IO', `cannot write address record for ${rec.ip} in ${this.dir}: ${describeError(e)}`, { cause: e });
     }
+    closeSync(fd);
     return true;
   }
 
+  /** Overwrites the record (repair from a trusted source); atomic (tmp + rename). */
+  rewrite(rec: AddressRecord): void {
+    const file = this.path(rec.ip);
+    const tmp = `${file}.tmp-${process.pid}`;
+    try {
+      // Whatever is in the way (an unreadable record, even a directory of that name) is replaced.
+      rmSync(file, { force: true, recursive: true });
+      writeFileSync(tmp, JSON.stringify(rec) + '\n', { mode: 0o600 });
+      renameSync(tmp, file);
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw new TwillError('IO', `cannot rewrite address record for ${rec.ip} in ${this.dir}`, { cause: e });
+    }
+  }
+
   remove(ip: string): void {
-    rmSync(this.path(ip), { force: true });
+    // recursive: an unreadable "record" that is a directory must not make release fail forever.
+    rmSync(this.path(ip), { force: true, recursive: true });
   }
 
   /** Every record on disk. A torn record (crash mid-write) still reserves its address. */
@@ -66,9 +88,12 @@ export class RecordDir {
       let rec: AddressRecord;
       try {
         rec = JSON.parse(await readFile(this.path(name), 'utf8')) as AddressRecord;
+        if (typeof rec !== 'object' || rec === null || typeof rec.containerId !== 'string' || typeof rec.ifname !== 'string') throw new Error('not an address record');
         rec.ip = name;
-      } catch {
-        rec = { ip: name, containerId: '', ifname: '', allocatedAt: '' };
+      } catch (e) {
+        // The file name is the address, so the address stays reserved; who owns it is unknown
+        // (the caller decides, from the attachments and the kernel, whether anyone does).
+        rec = { ip: name, containerId: '', ifname: '', allocatedAt: '', unreadable: describeError(e) };
       }
       out.push(rec);
     }

@@ -1,0 +1,221 @@
+// A small kube-apiserver client on node:https: keep-alive connections, JSON in and out (gzip for
+// large lists), streamed watch bodies split into lines with a bounded buffer, and errors mapped to
+// TwillError codes with a message that says what to do. A heavy npm client would cost the agent
+// memory it has to spend on 30,000 pods.
+import { readFile } from 'node:fs/promises';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { gunzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import { TwillError, describeError, type ErrorCode } from '../../util/errors.js';
+import type { ClusterAccess } from './access.js';
+
+const gunzipAsync = promisify(gunzip);
+const TOKEN_REREAD_MS = 60_000;
+/** A watch line longer than this is a broken stream, not an object we can hold. */
+export const MAX_LINE_BYTES = 16 << 20;
+
+export interface ApiStatus {
+  kind?: string;
+  status?: string;
+  message?: string;
+  reason?: string;
+  code?: number;
+  details?: { name?: string; kind?: string; group?: string };
+}
+
+/** A failed request: the HTTP status and the apiserver's Status object when it sent one. */
+export class ApiError extends TwillError {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    readonly httpStatus: number,
+    readonly status: ApiStatus | undefined,
+  ) {
+    super(code, message);
+  }
+}
+
+export interface RequestOptions {
+  method?: string;
+  body?: unknown;
+  contentType?: string;
+  timeoutMs?: number;
+  /** What the request was for, in messages: "listing pods". */
+  what: string;
+}
+
+export interface Traffic {
+  /** Response body bytes received (as sent on the wire, before gunzip). */
+  bytesIn: number;
+  requests: number;
+}
+
+export class KubeClient {
+  private readonly agent: HttpAgent;
+  private readonly tls: boolean;
+  private readonly host: string;
+  private readonly port: number;
+  private token: string | undefined;
+  private tokenReadAt = 0;
+  readonly traffic: Traffic = { bytesIn: 0, requests: 0 };
+
+  constructor(readonly access: ClusterAccess) {
+    const url = new URL(access.server);
+    this.tls = url.protocol === 'https:';
+    this.host = url.hostname.replace(/^\[|\]$/g, '');
+    this.port = Number(url.port || (this.tls ? 443 : 80));
+    const opts = { keepAlive: true, keepAliveMsecs: 10_000, maxFreeSockets: 4 };
+    this.agent = this.tls
+      ? new HttpsAgent({ ...opts, ca: access.ca, cert: access.cert, key: access.key, rejectUnauthorized: access.insecureSkipVerify !== true })
+      : new HttpAgent(opts);
+    this.token = access.token;
+  }
+
+  get server(): string {
+    return this.access.server;
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private async authHeader(): Promise<Record<string, string>> {
+    if (this.access.tokenFile && Date.now() - this.tokenReadAt > TOKEN_REREAD_MS) {
+      try {
+        this.token = (await readFile(this.access.tokenFile, 'utf8')).trim();
+        this.tokenReadAt = Date.now();
+      } catch (e) {
+        if (this.token === undefined) throw new TwillError('DATASTORE', `cannot read the token ${this.access.tokenFile}: ${describeError(e)}`, { cause: e });
+      }
+    }
+    return this.token ? { authorization: `Bearer ${this.token}` } : {};
+  }
+
+  /** Opens a request and resolves with the response head (body unread). */
+  async open(path: string, o: RequestOptions, extraHeaders: Record<string, string> = {}): Promise<IncomingMessage> {
+    const body = o.body === undefined ? undefined : Buffer.from(JSON.stringify(o.body));
+    const headers: Record<string, string> = { accept: 'application/json', ...(await this.authHeader()), ...extraHeaders };
+    if (body) {
+      headers['content-type'] = o.contentType ?? 'application/json';
+      headers['content-length'] = String(body.length);
+    }
+    const req = (this.tls ? httpsRequest : httpRequest)({ host: this.host, port: this.port, path, method: o.method ?? 'GET', headers, agent: this.agent });
+    this.traffic.requests++;
+    return await new Promise<IncomingMessage>((resolve, reject) => {
+      const timer = o.timeoutMs === undefined ? undefined : setTimeout(() => req.destroy(new TwillError('TIMEOUT', `${o.what}: kube-apiserver ${this.server} did not answer within ${o.timeoutMs} ms`)), o.timeoutMs);
+      req.on('response', (res) => {
+        if (timer) clearTimeout(timer);
+        resolve(res);
+      });
+      req.on('error', (e) => {
+        if (timer) clearTimeout(timer);
+        reject(e instanceof TwillError ? e : new TwillError('DATASTORE', `${o.what}: cannot reach kube-apiserver at ${this.server}: ${describeError(e)}`, { cause: e }));
+      });
+      req.end(body);
+    });
+  }
+
+  /** A request whose answer is not JSON (/readyz): resolves with the HTTP status, body discarded. */
+  async probe(path: string, o: RequestOptions): Promise<number> {
+    const res = await this.open(path, { timeoutMs: 5_000, ...o });
+    const body = await readAll(res);
+    this.traffic.bytesIn += body.length;
+    return res.statusCode ?? 0;
+  }
+
+  /** A complete request: parsed JSON body, or an ApiError for any non-2xx answer. */
+  async request<T = unknown>(path: string, o: RequestOptions): Promise<T> {
+    const res = await this.open(path, { timeoutMs: 30_000, ...o }, { 'accept-encoding': 'gzip' });
+    let raw: Buffer;
+    try {
+      raw = await readAll(res);
+      this.traffic.bytesIn += raw.length;
+      if (res.headers['content-encoding'] === 'gzip') raw = await gunzipAsync(raw);
+    } catch (e) {
+      throw new TwillError('DATASTORE', `${o.what}: the answer from ${this.server} broke off: ${describeError(e)}`, { cause: e });
+    }
+    const code = res.statusCode ?? 0;
+    let parsed: unknown;
+    try {
+      parsed = raw.length === 0 ? undefined : JSON.parse(raw.toString('utf8'));
+    } catch {
+      parsed = undefined;
+    }
+    if (code >= 200 && code < 300) {
+      if (parsed === undefined && raw.length > 0) throw new TwillError('DECODE', `${o.what}: kube-apiserver sent a body that is not JSON`);
+      return parsed as T;
+    }
+    throw apiError(code, parsed as ApiStatus | undefined, o.what, this.server, raw);
+  }
+}
+
+async function readAll(res: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** Maps an apiserver answer to a TwillError whose message says what to do. */
+export function apiError(code: number, st: ApiStatus | undefined, what: string, server: string, raw?: Buffer): ApiError {
+  const msg = st?.message ?? (raw ? raw.toString('utf8').slice(0, 200) : '');
+  const at = `kube-apiserver ${server}`;
+  switch (code) {
+    case 401:
+      return new ApiError('DATASTORE', `${what}: ${at} rejected our credentials (401 Unauthorized: expired or wrong token or client certificate); check --kubeconfig or the agent's service-account token`, code, st);
+    case 403:
+      return new ApiError('DATASTORE', `${what}: ${at} forbids it (403): ${msg}. The agent's ClusterRole/Role lack this verb and resource: apply deploy/twill.yaml (rules in src/datastore/kubernetes/rbac.ts)`, code, st);
+    case 404:
+      // An object that is not there comes with a Status naming it; a resource the server does not
+      // serve at all gets a bare "404 page not found".
+      if (st?.details?.name === undefined && /twill\.dev/.test(what)) {
+        return new ApiError('DATASTORE', `${what}: ${at} does not serve Twill's kinds (404): the CRDs are not installed; apply deploy/twill.yaml`, code, st);
+      }
+      return new ApiError('NOT_FOUND', `${what}: not found (${msg})`, code, st);
+    case 409:
+      return new ApiError(st?.reason === 'AlreadyExists' ? 'EXISTS' : 'CONFLICT', `${what}: ${msg}`, code, st);
+    case 410:
+      return new ApiError('DATASTORE', `${what}: resourceVersion too old (410 Gone): ${msg}`, code, st);
+    case 400:
+    case 422:
+      return new ApiError('VALIDATION', `${what}: ${at} refused the object: ${msg}`, code, st);
+    case 429:
+      return new ApiError('TRY_AGAIN', `${what}: ${at} is throttling (429); retry later`, code, st);
+    default:
+      return new ApiError('DATASTORE', `${what}: ${at} answered ${code}: ${msg}`, code, st);
+  }
+}
+
+/**
+ * Calls `onLine` for each newline-terminated line of a streamed body. A line over `maxBytes`
+ * destroys the stream with an error (a broken or hostile server must not grow our memory).
+ */
+export function splitLines(res: IncomingMessage, onLine: (line: string) => void, maxBytes = MAX_LINE_BYTES, traffic?: Traffic): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let parts: Buffer[] = [];
+    let size = 0;
+    res.on('data', (chunk: Buffer) => {
+      if (traffic) traffic.bytesIn += chunk.length;
+      let start = 0;
+      for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
+        parts.push(chunk.subarray(start, nl));
+        const line = Buffer.concat(parts).toString('utf8');
+        parts = [];
+        size = 0;
+        start = nl + 1;
+        if (line.trim() !== '') onLine(line);
+      }
+      if (start < chunk.length) {
+        size += chunk.length - start;
+        if (size > maxBytes) {
+          res.destroy(new TwillError('DATASTORE', `a watch event is larger than ${maxBytes} bytes; reconnecting`));
+          return;
+        }
+        parts.push(chunk.subarray(start));
+      }
+    });
+    res.on('end', () => resolve());
+    res.on('error', reject);
+    res.on('close', () => resolve());
+  });
+}

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { LEASE_LABEL, POD_IPS_ANNOTATION, collectionPath, decodeObject, encodeObject, objectPath } from './resources.js';
+
+// A Pod as kube-apiserver returns it (defaults, managedFields, status), trimmed to what matters.
+const apiPod = {
+  metadata: {
+    name: 'web', namespace: 'shop', uid: 'u-1', resourceVersion: '42', creationTimestamp: '2026-01-01T00:00:00Z', generation: 1,
+    labels: { app: 'web' },
+    annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"x":1}', [POD_IPS_ANNOTATION]: '10.244.1.5,fd00:10:244::5' },
+    managedFields: [{ manager: 'kubectl', operation: 'Apply' }],
+  },
+  spec: {
+    nodeName: 'n1', restartPolicy: 'Always', dnsPolicy: 'ClusterFirst', schedulerName: 'default-scheduler',
+    containers: [{ name: 'c', image: 'nginx', imagePullPolicy: 'Always', terminationMessagePath: '/dev/termination-log', ports: [{ name: 'http', containerPort: 80, protocol: 'TCP' }] }],
+  },
+  status: { phase: 'Pending', qosClass: 'BestEffort', conditions: [{ type: 'PodScheduled', status: 'True' }] },
+};
+
+describe('kubernetes resources', () => {
+  it('paths: core and named groups, namespaced and cluster-scoped', () => {
+    assert.equal(collectionPath('Pod'), '/api/v1/pods');
+    assert.equal(collectionPath('Pod', 'shop'), '/api/v1/namespaces/shop/pods');
+    assert.equal(objectPath('NetworkPolicy', 'deny', 'shop'), '/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/deny');
+    assert.equal(objectPath('TwillNode', 'n1'), '/apis/twill.dev/v1alpha1/twillnodes/n1');
+    assert.equal(collectionPath('Node'), '/api/v1/nodes');
+  });
+
+  it('a Pod is projected to what Twill reads; published addresses stand in for status.podIPs', () => {
+    const p = decodeObject('Pod', apiPod);
+    assert.deepEqual(p, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'web', namespace: 'shop', labels: { app: 'web' }, resourceVersion: '42' },
+      spec: { containers: [{ name: 'c', ports: [{ name: 'http', containerPort: 80, protocol: 'TCP' }] }], nodeName: 'n1' },
+      status: { phase: 'Pending', podIP: '10.244.1.5', podIPs: [{ ip: '10.244.1.5' }, { ip: 'fd00:10:244::5' }] },
+    });
+    const reported = decodeObject('Pod', { ...apiPod, status: { phase: 'Running', podIP: '10.244.1.6', podIPs: [{ ip: '10.244.1.6' }] } });
+    assert.deepEqual(reported.status?.podIPs, [{ ip: '10.244.1.6' }], 'kubelet\'s status wins over the annotation');
+    const twin = decodeObject('Pod', { ...apiPod, metadata: { ...apiPod.metadata, name: 'web-2' } });
+    assert.equal(twin.metadata.labels, p.metadata.labels, 'identical label sets are one shared object');
+    assert.equal(twin.spec.containers, p.spec.containers, 'identical container port lists are shared');
+    const bare = decodeObject('Pod', { metadata: { name: 'x', namespace: 'shop' }, spec: { containers: [{ name: 'c', image: 'pause' }] } });
+    assert.deepEqual(bare.spec.containers, [], 'containers without ports are not kept');
+  });
+
+  it('a Node keeps addresses, podCIDRs and conditions; the lease label is hidden and re-attached on write', () => {
+    const n = decodeObject('Node', {
+      metadata: { name: 'n1', resourceVersion: '7', labels: { 'kubernetes.io/hostname': 'n1' } },
+      spec: { podCIDR: '10.244.1.0/24', podCIDRs: ['10.244.1.0/24'], providerID: 'x' },
+      status: { addresses: [{ type: 'InternalIP', address: '192.0.2.11' }], conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'ok', lastHeartbeatTime: 't' }], images: [{ names: ['big'] }] },
+    });
+    assert.deepEqual(n.spec, { podCIDR: '10.244.1.0/24', podCIDRs: ['10.244.1.0/24'] });
+    assert.deepEqual(n.status, { addresses: [{ type: 'InternalIP', address: '192.0.2.11' }], conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'ok' }] });
+    const tn = decodeObject('TwillNode', { metadata: { name: 'n1', resourceVersion: '3', labels: { [LEASE_LABEL]: 'twill-1' } }, spec: { underlayIP: '192.0.2.11', underlayCIDR: '192.0.2.0/24', backend: 'vxlan', blocks: [] } });
+    assert.equal(tn.metadata.labels, undefined);
+    const body = encodeObject({ ...tn, metadata: { ...tn.metadata, labels: { a: 'b', [LEASE_LABEL]: 'forged' } } }, 'twill-2', '3') as { metadata: Record<string, unknown> };
+    assert.deepEqual(body.metadata, { name: 'n1', labels: { a: 'b', [LEASE_LABEL]: 'twill-2' }, resourceVersion: '3' });
+    const plain = encodeObject(tn, undefined) as { metadata: Record<string, unknown> };
+    assert.deepEqual(plain.metadata, { name: 'n1' }, 'no lease, no resourceVersion: neither is sent');
+  });
+});

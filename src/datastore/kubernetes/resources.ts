@@ -1,0 +1,151 @@
+// Where each kind lives in the Kubernetes API, and the translation between API objects and the
+// model. Objects are projected on decode to the fields Twill reads: the apiserver's defaults,
+// managedFields and kubectl's last-applied annotation would otherwise multiply the agent's memory
+// (30,000 pods). Projection is why core kinds are read-mostly here: writing back a projected Pod
+// would drop what the store never kept.
+import { NAMESPACED, TWILL_API, type AnyResource, type Kind, type ResourceOf } from '../../model/types.js';
+import { API_VERSION, RESOURCE_PLURAL } from '../keys.js';
+import { Interner } from './intern.js';
+
+const shared = new Interner();
+
+/** The label that attaches an object to a Lease (value: the Lease's name). */
+export const LEASE_LABEL = 'twill.dev/lease';
+/** Addresses the agent publishes on a Pod at CNI ADD, before kubelet writes status.podIPs. */
+export const POD_IPS_ANNOTATION = 'twill.dev/pod-ips';
+
+const DROPPED_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration'];
+
+/** The kinds a lease's objects can be of (Twill's own; core kinds are not ours to expire). */
+export const TWILL_KINDS: readonly Kind[] = ['TwillNode', 'IPAMBlock', 'ClusterConfig'];
+
+export function isTwillKind(kind: Kind): boolean {
+  return API_VERSION[kind] === TWILL_API;
+}
+
+function groupPath(kind: Kind): string {
+  const av = API_VERSION[kind];
+  return av === 'v1' ? '/api/v1' : `/apis/${av}`;
+}
+
+/** Collection path: all namespaces (or cluster-scoped), or one namespace. */
+export function collectionPath(kind: Kind, namespace?: string): string {
+  const ns = NAMESPACED[kind] && namespace !== undefined ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+  return `${groupPath(kind)}${ns}/${RESOURCE_PLURAL[kind]}`;
+}
+
+export function objectPath(kind: Kind, name: string, namespace?: string): string {
+  return `${collectionPath(kind, namespace)}/${encodeURIComponent(name)}`;
+}
+
+/** "listing pods", "creating twillnodes.twill.dev n1": what a request is for, in messages. */
+export function describeOp(verb: string, kind: Kind, key?: string): string {
+  const av = API_VERSION[kind];
+  const group = av.includes('/') ? `.${av.split('/')[0]}` : '';
+  return `${verb} ${RESOURCE_PLURAL[kind]}${group}${key ? ` ${key}` : ''}`;
+}
+
+type Obj = Record<string, unknown>;
+
+function pick(o: Obj | undefined, keys: string[]): Obj | undefined {
+  if (!o) return undefined;
+  const out: Obj = {};
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return Object.keys(out).length ? out : undefined;
+}
+
+function decodeMeta(m: Obj, keepAnnotations: boolean): AnyResource['metadata'] {
+  const meta: Obj = { name: m['name'] };
+  if (m['namespace'] !== undefined) meta['namespace'] = shared.str(m['namespace'] as string);
+  const labels = { ...((m['labels'] as Record<string, string> | undefined) ?? {}) };
+  delete labels[LEASE_LABEL];
+  if (Object.keys(labels).length) meta['labels'] = shared.value(labels);
+  const ann = { ...((m['annotations'] as Record<string, string> | undefined) ?? {}) };
+  for (const a of DROPPED_ANNOTATIONS) delete ann[a];
+  if (keepAnnotations && Object.keys(ann).length) meta['annotations'] = ann;
+  if (m['resourceVersion'] !== undefined) meta['resourceVersion'] = m['resourceVersion'];
+  return meta as unknown as AnyResource['metadata'];
+}
+
+/**
+ * A Pod keeps what policy and routing read: labels, node, hostNetwork, its addresses, and the
+ * containers' ports (named ports); images, container names without ports, annotations and every
+ * API default are dropped, and repeated values are shared (intern.ts).
+ */
+function decodePod(o: Obj): Obj {
+  const meta = (o['metadata'] ?? {}) as Obj;
+  const spec = (o['spec'] ?? {}) as Obj;
+  const containers: Obj[] = [];
+  for (const c of (spec['containers'] as Obj[] | undefined) ?? []) {
+    const ports = (c['ports'] as Obj[] | undefined)?.map((p) => pick(p, ['name', 'containerPort', 'protocol'])!);
+    if (ports?.length) containers.push({ name: c['name'], ports });
+  }
+  const podSpec: Obj = { ...pick(spec, ['hostNetwork']), containers: shared.value(containers) };
+  if (typeof spec['nodeName'] === 'string') podSpec['nodeName'] = shared.str(spec['nodeName']);
+  const res: Obj = { spec: podSpec };
+  const st = (o['status'] ?? {}) as Obj;
+  const status: Obj = {};
+  if (st['phase'] !== undefined) status['phase'] = shared.str(st['phase'] as string);
+  if (st['hostIP'] !== undefined) status['hostIP'] = shared.str(st['hostIP'] as string);
+  if (st['message'] !== undefined) status['message'] = st['message'];
+  let ips = ((st['podIPs'] as { ip: string }[] | undefined) ?? []).map((x) => x.ip);
+  if (ips.length === 0 && typeof st['podIP'] === 'string') ips = [st['podIP']];
+  // Until kubelet reports status.podIPs, the addresses the agent published at CNI ADD stand in.
+  const published = (meta['annotations'] as Record<string, string> | undefined)?.[POD_IPS_ANNOTATION];
+  if (ips.length === 0 && published) ips = published.split(',').filter((ip) => /^[0-9a-fA-F:.]+$/.test(ip));
+  if (ips.length) Object.assign(status, { podIP: ips[0], podIPs: ips.map((ip) => ({ ip })) });
+  if (Object.keys(status).length) res['status'] = status;
+  return res;
+}
+
+function decodeNode(o: Obj): Obj {
+  const status = (o['status'] ?? {}) as Obj;
+  const conditions = (status['conditions'] as Obj[] | undefined)?.map((c) => pick(c, ['type', 'status', 'reason', 'message']));
+  const st: Obj = {};
+  if (status['addresses']) st['addresses'] = status['addresses'];
+  if (conditions) st['conditions'] = conditions;
+  return { spec: pick(o['spec'] as Obj | undefined, ['podCIDR', 'podCIDRs']) ?? {}, status: st };
+}
+
+/** An API object (or a list item, which lacks apiVersion/kind) as the model's resource. */
+export function decodeObject<K extends Kind>(kind: K, o: Obj): ResourceOf<K> {
+  const base: Obj = { apiVersion: API_VERSION[kind], kind, metadata: decodeMeta((o['metadata'] ?? {}) as Obj, kind !== 'Pod') };
+  let rest: Obj;
+  switch (kind) {
+    case 'Pod':
+      rest = decodePod(o);
+      break;
+    case 'Node':
+      rest = decodeNode(o);
+      break;
+    case 'Namespace':
+      rest = {};
+      break;
+    default:
+      // NetworkPolicy and Twill's kinds: spec as stored (the CRD schema prunes unknown fields).
+      rest = { spec: o['spec'] };
+  }
+  return { ...base, ...rest } as unknown as ResourceOf<K>;
+}
+
+/** The lease a stored API object is attached to (undefined when none). */
+export function leaseOfRaw(o: Obj): string | undefined {
+  return ((o['metadata'] as Obj | undefined)?.['labels'] as Record<string, string> | undefined)?.[LEASE_LABEL];
+}
+
+/** A model object as the request body for POST/PUT, attached to `lease` when given. */
+export function encodeObject(obj: AnyResource, lease: string | undefined, resourceVersion?: string): Obj {
+  const body = structuredClone(obj) as unknown as Obj;
+  body['apiVersion'] = API_VERSION[obj.kind];
+  const meta = body['metadata'] as Obj;
+  delete meta['resourceVersion'];
+  delete meta['uid'];
+  delete meta['creationTimestamp'];
+  if (resourceVersion !== undefined) meta['resourceVersion'] = resourceVersion;
+  const labels = { ...((meta['labels'] as Record<string, string> | undefined) ?? {}) };
+  delete labels[LEASE_LABEL];
+  if (lease !== undefined) labels[LEASE_LABEL] = lease;
+  if (Object.keys(labels).length) meta['labels'] = labels;
+  else delete meta['labels'];
+  return body;
+}

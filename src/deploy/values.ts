@@ -1,0 +1,46 @@
+// The settings an operator may change when installing Twill. deploy/twill.yaml is rendered with
+// DEFAULT_VALUES; the Helm chart's values.yaml is the same object, and its templates are the same
+// render with each setting replaced by a Helm reference (see helm.ts). That is why manifest.ts may
+// only pass settings through, never branch on them: a branch could not become a template.
+
+export interface DeployValues {
+  /** Namespace of the agent's objects and its node Leases. */
+  namespace: string;
+  /** Twill's container image (scripts/images/build.sh twill names it twill.local/twill:VERSION). */
+  image: string;
+  imagePullPolicy: string;
+  /** Cluster pod pool and IPAM block size, used when the cluster has no ClusterConfig yet. */
+  pool: string;
+  blockPrefix: number;
+  /** Routing backend: vxlan | host-gw. */
+  backend: string;
+  vxlanVni: number;
+  vxlanPort: number;
+  natOutgoing: boolean;
+  /** Host directories the runtime reads CNI binaries and configuration from. */
+  cniBinDir: string;
+  cniConfDir: string;
+  /** Loopback port of the agent's /healthz and /readyz (the pod shares the node's network). */
+  healthPort: number;
+  logLevel: string;
+}
+
+export const DEFAULT_VALUES: DeployValues = {
+  namespace: 'twill-system',
+  image: 'twill.local/twill:0.1.0',
+  imagePullPolicy: 'IfNotPresent',
+  pool: '10.244.0.0/16',
+  blockPrefix: 26,
+  backend: 'vxlan',
+  vxlanVni: 4096,
+  vxlanPort: 4789,
+  natOutgoing: true,
+  cniBinDir: '/opt/cni/bin',
+  cniConfDir: '/etc/cni/net.d',
+  healthPort: 9099,
+  logLevel: 'info',
+};
+
+/** The DaemonSet's name: the agent watches it to tell an uninstall from a rolling update. */
+export const DAEMONSET_NAME = 'twill';
+export const SERVICE_ACCOUNT = 'twill-agent';
