@@ -17,7 +17,7 @@ export class Capture {
   static async start(scope: TestScope, netns: string, iface: string): Promise<Capture> {
     const dir = await scope.tmpdir('twill-wg-cap-');
     const file = join(dir, 'underlay.pcap');
-    const child = scope.spawn('nsenter', [`--net=/run/netns/${netns}`, '--', 'tcpdump', '-i', iface, '-U', '-n', '-s', '0', '-w', file]);
+    const child = scope.spawn('nsenter', [`--net=/run/netns/${netns}`, '--', 'tcpdump', '--immediate-mode', '-i', iface, '-U', '-n', '-s', '0', '-w', file]);
     await new Promise<void>((resolve, reject) => {
       let err = '';
       const t = setTimeout(() => reject(new Error(`tcpdump did not start: ${err}`)), 10_000);
@@ -35,7 +35,8 @@ export class Capture {
 
   async stop(): Promise<Frame[]> {
     if (this.child.exitCode === null) {
-      // tcpdump stops reading on SIGINT: give it time to drain what the kernel already queued.
+      // tcpdump stops reading on SIGINT; with --immediate-mode nothing waits in a ring block, but
+    // give it a moment for what is in flight.
       await new Promise((r) => setTimeout(r, 300));
       const done = new Promise((r) => this.child.once('exit', r));
       this.child.kill('SIGINT');
