@@ -18,8 +18,9 @@ if [ "$node_major" -lt 20 ]; then
 fi
 
 # Debian packages: kernel tools, the lab's etcd, the reference CNI plugins (chain tests and the
-# benchmark baseline), iperf3 (lab bench), conntrack (diagnostics and flow tests), chromium (the web UI's browser test).
-pkgs=(iproute2 iputils-ping nftables iptables etcd-server etcd-client containernetworking-plugins iperf3 conntrack util-linux procps kmod chromium)
+# benchmark baseline), iperf3 (lab bench), conntrack (diagnostics and flow tests), chromium (the web
+# UI's browser test), tcpdump (the encryption test captures the underlay), wireguard-tools (`wg show`).
+pkgs=(iproute2 iputils-ping nftables iptables etcd-server etcd-client containernetworking-plugins iperf3 conntrack util-linux procps kmod chromium tcpdump wireguard-tools)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -42,3 +43,10 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 mkdir -p /run/twill
+
+# wireguard-go for `encryption: wireguard` on kernels without the module (this one): built once
+# from its Go module into the externals cache (~1 min), then reused. Without Go, encryption tests
+# say what is missing.
+if command -v go >/dev/null && ! ls /var/cache/twill/externals/wireguard-go-*/wireguard-go >/dev/null 2>&1; then
+  ./scripts/externals/build.sh wireguard-go >/dev/null
+fi

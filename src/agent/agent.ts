@@ -12,6 +12,7 @@ import { KubernetesNode } from './kubernetes-node.js';
 import type { Store } from '../datastore/store.js';
 import { ClusterMember } from './cluster.js';
 import { RoutingController } from './routing-controller.js';
+import { EncryptionController } from './encryption-controller.js';
 import { PolicyController } from './policy-controller.js';
 import { ServicesController } from './services-controller.js';
 import { explain } from '../policy/index.js';
@@ -40,6 +41,7 @@ export class Agent {
   /** Cluster mode only. */
   readonly cluster: ClusterMember | undefined;
   readonly routing: RoutingController | undefined;
+  readonly encryption: EncryptionController | undefined;
   readonly policy: PolicyController | undefined;
   readonly services: ServicesController | undefined;
   readonly flows: FlowRecorder | undefined;
@@ -73,6 +75,9 @@ export class Agent {
           pool: cfg.pool, blockPrefix: cfg.blockPrefix, backend: cfg.backend,
           vxlan: { vni: cfg.vxlanVni, port: cfg.vxlanPort, directRouting: cfg.directRouting },
           natOutgoing: cfg.natOutgoing, blockGraceSeconds: cfg.blockGraceSeconds,
+          ...(cfg.encryption === 'wireguard'
+            ? { encryption: 'wireguard' as const, wireguard: { port: cfg.wireguardPort, strict: cfg.wireguardStrict, nodeTraffic: cfg.wireguardNodeTraffic } }
+            : {}),
         },
         leaseTtlSeconds: cfg.leaseTtlSeconds,
         underlayIface: cfg.underlayIface,
@@ -81,10 +86,16 @@ export class Agent {
         agentVersion: AGENT_VERSION,
         log: log.child('cluster'),
         problems: this.problems,
-        onChange: (what) => this.routing?.reconciler.trigger(what),
+        onChange: (what) => {
+          this.routing?.reconciler.trigger(what);
+          this.encryption?.reconciler.trigger(what);
+        },
         podMTU: () => this.podMtu(),
+        beforeRegister: () => this.encryption?.prepare() ?? Promise.resolve(),
+        wireguard: () => this.encryption?.published(),
       });
       this.routing = new RoutingController(this.cluster, cfg.runDir, log.child('routing'), () => kube?.node.markNetworkUp());
+      this.encryption = new EncryptionController(this.cluster, cfg.stateDir, cfg.runDir, log.child('encryption'));
       const flowLog = cfg.flowRecords ? { group: cfg.flowLogGroup, rate: cfg.flowLogRate, burst: cfg.flowLogRate } : undefined;
       this.policy = new PolicyController(store, cfg.nodeName, () => this.attachments.all(), cfg.runDir, log.child('policy'), join(cfg.stateDir, 'policy', 'accepted.json'), this.problems, cfg.stateDir, flowLog);
       const cluster = this.cluster;
@@ -146,7 +157,9 @@ export class Agent {
 
   private podMtu(): number {
     if (this.cfg.mtu) return this.cfg.mtu;
-    return this.routing ? this.routing.podMTU() : this.standaloneMtu;
+    if (!this.routing) return this.standaloneMtu;
+    // Pod traffic to other nodes may cross the backend or the tunnel: fit the smaller of the two.
+    return Math.min(this.routing.podMTU(), this.encryption?.podMTU() ?? Infinity);
   }
 
   async start(): Promise<void> {
@@ -168,6 +181,12 @@ export class Agent {
       this.routing.reconciler.start();
     }
     await this.flows?.start();
+    if (this.encryption) {
+      // A failure here (no WireGuard at all) is reported and retried; strict mode keeps pod
+      // traffic to other nodes from leaving in clear meanwhile.
+      await this.encryption.reconciler.runNow('agent start').catch((e: unknown) => this.log.error('encryption not ready', { error: describeError(e) }));
+      this.encryption.start();
+    }
     this.policy?.start();
     this.clock.start();
     this.services?.start();
@@ -205,6 +224,7 @@ export class Agent {
     clearTimeout(this.tombstoneTimer);
     this.clock.stop();
     this.routing?.reconciler.stop();
+    this.encryption?.stop();
     this.policy?.stop();
     await this.services?.stop();
     await this.cluster?.stop();
@@ -250,7 +270,11 @@ export class Agent {
         }
       })
       .route('GET', '/healthz', () => Promise.resolve({ ok: true }))
-      .route('GET', '/v1/status', () => Promise.resolve(this.status()))
+      .route('GET', '/v1/status', async () => ({ ...this.status(), encryption: await this.encryption?.status() }))
+      .route('POST', '/v1/encryption/rotate-key', async () => {
+        if (!this.encryption) throw new TwillError('NOT_FOUND', 'this agent runs standalone: encryption needs a cluster (--datastore)');
+        return { node: this.cfg.nodeName, ...(await this.encryption.rotateKey()) };
+      })
       .route('GET', '/v1/policy/status', async () => ({ node: this.cfg.nodeName, ready: this.policy?.ready ?? false, policies: (await this.policy?.status()) ?? [] }))
       .route('POST', '/v1/policy/sync', async () => {
         if (!this.policy) throw new TwillError('NOT_FOUND', 'this agent runs standalone: NetworkPolicy needs a datastore (--datastore)');

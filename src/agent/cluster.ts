@@ -46,6 +46,10 @@ export interface ClusterSettings {
    * node's forever. Tests may pass their own.
    */
   monotonicMs?: () => number;
+  /** Runs before each (re-)registration: encryption prepares its key so the record carries it. */
+  beforeRegister?: () => Promise<void>;
+  /** The WireGuard key and port this node publishes, if encryption is on. */
+  wireguard?: () => { publicKey: string; port: number } | undefined;
 }
 
 export class ClusterMember {
@@ -163,7 +167,7 @@ export class ClusterMember {
 
   private applyConfig(spec: ClusterSpec): void {
     if (JSON.stringify(spec) === JSON.stringify(this.config)) return;
-    this.log.info('cluster configuration changed', { backend: spec.backend, pool: spec.pool, vni: spec.vxlan.vni, directRouting: spec.vxlan.directRouting, natOutgoing: spec.natOutgoing });
+    this.log.info('cluster configuration changed', { backend: spec.backend, pool: spec.pool, vni: spec.vxlan.vni, directRouting: spec.vxlan.directRouting, natOutgoing: spec.natOutgoing, encryption: spec.encryption ?? 'none' });
     this.config = spec;
     this.claims.setPool({ pool: spec.pool, blockPrefix: spec.blockPrefix });
     this.cacheConfig(spec).catch((e: unknown) => this.log.warn('cannot cache the cluster configuration on disk (a restart during a datastore outage would use the flags)', { error: describeError(e) }));
@@ -193,6 +197,7 @@ export class ClusterMember {
     if (cfg) this.applyConfig(cfg.spec);
     await this.claims.resync();
     await this.claims.ensureOne();
+    await this.s.beforeRegister?.();
     await this.register(true);
     await this.watchNodes();
     await this.watchConfig();
@@ -221,6 +226,7 @@ export class ClusterMember {
         blocks,
         ...(this.s.podMTU() !== undefined ? { podMTU: this.s.podMTU()! } : {}),
         agentVersion: this.s.agentVersion,
+        ...(this.s.wireguard?.() ? { wireguard: this.s.wireguard()! } : {}),
       },
     };
   }

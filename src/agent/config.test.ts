@@ -10,6 +10,7 @@ test('defaults, and exactly one of --pod-cidr / --datastore', () => {
   const c = validateConfig({ nodeName: 'node-1', podCidr: '10.244.1.0/24' });
   assert.equal(c.socket, '/run/twill/agent.sock');
   assert.equal(c.backend, 'vxlan');
+  assert.deepEqual([c.encryption, c.wireguardPort, c.wireguardStrict, c.wireguardNodeTraffic], ['none', 51871, true, false]);
   assert.throws(() => validateConfig({ nodeName: 'node-1' }), /give exactly one/);
   assert.throws(() => validateConfig({ nodeName: 'node-1', podCidr: '10.244.1.0/24', datastore: 'etcd:http://127.0.0.1:2379' }), /give exactly one/);
 });
@@ -24,6 +25,9 @@ test('each bad setting is named with what to do', () => {
     [{ nodeName: 'n', datastore: 'memory', backend: 'ipip' }, /--backend: "ipip" is not a backend/],
     [{ nodeName: 'n', datastore: 'memory', blockPrefix: 8 }, /--block-prefix/],
     [{ nodeName: 'n', podCidr: '10.0.0.0/24', socket: 'agent.sock' }, /--socket: must be an absolute path/],
+    [{ nodeName: 'n', datastore: 'memory', encryption: 'ipsec' }, /--encryption: "ipsec" is not an encryption mode \(none, wireguard\)/],
+    [{ nodeName: 'n', datastore: 'memory', encryption: 'wireguard', wireguardPort: 0 }, /--wireguard-port: must be a port number/],
+    [{ nodeName: 'n', datastore: 'memory', encryption: 'wireguard', wireguardPort: 4789 }, /--wireguard-port: must differ from the VXLAN port 4789/],
   ];
   for (const [cfg, msg] of bad) assert.throws(() => validateConfig(cfg), (e) => isTwillError(e, 'CONFIG_INVALID') && msg.test(e.message), JSON.stringify(cfg));
 });

@@ -1,13 +1,13 @@
 // Agent configuration: defaults < config file (JSON or YAML) < command-line flags.
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { DEFAULT_AGENT_SOCKET, DEFAULT_RUN_DIR, DEFAULT_STATE_DIR } from '../dataplane/kernel/names.js';
+import { DEFAULT_AGENT_SOCKET, DEFAULT_RUN_DIR, DEFAULT_STATE_DIR, DEFAULT_WIREGUARD_PORT } from '../dataplane/kernel/names.js';
 import { TwillError } from '../util/errors.js';
 import { isCidr, parseCidr } from '../util/ip.js';
 import { describeError } from '../util/errors.js';
 import { isBackendName } from '../dataplane/routing/registry.js';
 import { validatePool } from '../ipam/cluster/pool.js';
-import type { BackendName } from '../model/types.js';
+import type { BackendName, EncryptionMode } from '../model/types.js';
 import { ETCD_PASSWORD_ENV, type EtcdSecurityOptions } from '../datastore/index.js';
 
 export interface AgentConfig {
@@ -44,6 +44,13 @@ export interface AgentConfig {
   directRouting: boolean;
   natOutgoing: boolean;
   blockGraceSeconds: number;
+  /** Cluster bootstrap: transparent encryption of pod traffic between nodes. */
+  encryption: EncryptionMode;
+  wireguardPort: number;
+  /** Drop pod traffic to other nodes rather than send it in clear (default on). */
+  wireguardStrict: boolean;
+  /** Also encrypt node ↔ remote-pod traffic. */
+  wireguardNodeTraffic: boolean;
   /** Seconds without keep-alive after which peers consider this node gone. */
   leaseTtlSeconds: number;
   /** Interface other nodes reach this node through (default: the default route's). */
@@ -84,6 +91,10 @@ export const CONFIG_DEFAULTS: Omit<AgentConfig, 'nodeName'> = {
   directRouting: false,
   natOutgoing: true,
   blockGraceSeconds: 600,
+  encryption: 'none',
+  wireguardPort: DEFAULT_WIREGUARD_PORT,
+  wireguardStrict: true,
+  wireguardNodeTraffic: false,
   leaseTtlSeconds: 20,
   stateDir: DEFAULT_STATE_DIR,
   socket: DEFAULT_AGENT_SOCKET,
@@ -117,6 +128,10 @@ const KEYS: Record<keyof AgentConfig, 'string' | 'number' | 'boolean'> = {
   directRouting: 'boolean',
   natOutgoing: 'boolean',
   blockGraceSeconds: 'number',
+  encryption: 'string',
+  wireguardPort: 'number',
+  wireguardStrict: 'boolean',
+  wireguardNodeTraffic: 'boolean',
   leaseTtlSeconds: 'number',
   underlayIface: 'string',
   stateDir: 'string',
@@ -181,6 +196,9 @@ export function validateConfig(c: Partial<AgentConfig>): AgentConfig {
   if (!isBackendName(cfg.backend)) bad('--backend', `"${cfg.backend}" is not a backend (vxlan, host-gw)`);
   if (!Number.isInteger(cfg.vxlanVni) || cfg.vxlanVni < 1 || cfg.vxlanVni > 16_777_215) bad('--vxlan-vni', 'must be an integer 1..16777215');
   if (!Number.isInteger(cfg.vxlanPort) || cfg.vxlanPort < 1 || cfg.vxlanPort > 65535) bad('--vxlan-port', 'must be a port number');
+  if (cfg.encryption !== 'none' && cfg.encryption !== 'wireguard') bad('--encryption', `"${String(cfg.encryption)}" is not an encryption mode (none, wireguard)`);
+  if (!Number.isInteger(cfg.wireguardPort) || cfg.wireguardPort < 1 || cfg.wireguardPort > 65535) bad('--wireguard-port', 'must be a port number');
+  if (cfg.encryption === 'wireguard' && cfg.wireguardPort === cfg.vxlanPort) bad('--wireguard-port', `must differ from the VXLAN port ${cfg.vxlanPort}`);
   if (!Number.isInteger(cfg.leaseTtlSeconds) || cfg.leaseTtlSeconds < 2) bad('--lease-ttl', 'must be an integer of at least 2 seconds');
   if (!Number.isInteger(cfg.blockGraceSeconds) || cfg.blockGraceSeconds < 0) bad('--block-grace', 'must be a non-negative integer (seconds)');
   try {

@@ -35,6 +35,10 @@ export function registerAgent(program: Command): void {
     .option('--vxlan-port <n>', 'VXLAN UDP port (default 4789)', int)
     .option('--direct-routing', 'vxlan: plain routes to peers on the same L2 segment')
     .option('--no-nat-outgoing', 'do not masquerade pod traffic leaving the pool')
+    .option('--encryption <mode>', 'none | wireguard: encrypt pod traffic between nodes, if the datastore has no cluster config yet (default none)')
+    .option('--wireguard-port <n>', 'UDP port of the WireGuard device (default 51871)', int)
+    .option('--no-wireguard-strict', 'wireguard: let pod traffic to a peer without a working tunnel go in clear instead of dropping it')
+    .option('--wireguard-node-traffic', 'wireguard: also encrypt node ↔ remote-pod traffic')
     .option('--block-grace <seconds>', 'how long a dead node\'s blocks stay reserved (default 600)', int)
     .option('--lease-ttl <seconds>', 'node liveness lease TTL (default 20)', int)
     .option('--underlay-iface <name>', 'interface other nodes reach this one through (default: with datastore kubernetes the one holding the Node\'s InternalIP, else the default route\'s)')
@@ -66,7 +70,11 @@ export function registerAgent(program: Command): void {
         '  TWILL_NETNS_EXEC=1                configure pod namespaces by running `ip` inside them instead of\n' +
         '                                    entering them with setns(2) (slower; the automatic fallback)\n' +
         '  TWILL_POLICY_NETLINK=0            send every policy update with `nft -f` instead of incremental\n' +
-        '                                    ones as nf_tables netlink batches (slower on large tables)\n',
+        '                                    ones as nf_tables netlink batches (slower on large tables)\n' +
+        '  TWILL_WIREGUARD=kernel|userspace  force a WireGuard implementation (default: the kernel module when\n' +
+        '                                    present, else wireguard-go)\n' +
+        '  TWILL_WIREGUARD_GO=PATH           the wireguard-go binary (default: the pinned build in\n' +
+        '                                    /var/cache/twill/externals, else PATH)\n',
     )
     .action(async (opts: Record<string, unknown>) => {
       let cfg: AgentConfig;
@@ -74,9 +82,9 @@ export function registerAgent(program: Command): void {
         const fromFile = typeof opts['config'] === 'string' ? readConfigFile(opts['config']) : {};
         const flags: Partial<AgentConfig> = {};
         const rename: Record<string, keyof AgentConfig> = { blockGrace: 'blockGraceSeconds', leaseTtl: 'leaseTtlSeconds', ownerDaemonset: 'ownerDaemonSet' };
-        for (const k of ['nodeName', 'podCidr', 'datastore', 'etcdCaFile', 'etcdCertFile', 'etcdKeyFile', 'etcdUsername', 'etcdPasswordFile', 'etcdAllowPlaintext', 'kubeconfig', 'leaseNamespace', 'ipam', 'pool', 'blockPrefix', 'backend', 'vxlanVni', 'vxlanPort', 'directRouting', 'natOutgoing', 'blockGrace', 'leaseTtl', 'underlayIface', 'stateDir', 'socket', 'runDir', 'mtu', 'logLevel', 'logFormat', 'cniConfDir', 'healthPort', 'ownerDaemonset', 'flowRecords', 'flowRingSize', 'flowLogGroup', 'flowLogRate', 'metricsAddr']) {
+        for (const k of ['nodeName', 'podCidr', 'datastore', 'etcdCaFile', 'etcdCertFile', 'etcdKeyFile', 'etcdUsername', 'etcdPasswordFile', 'etcdAllowPlaintext', 'kubeconfig', 'leaseNamespace', 'ipam', 'pool', 'blockPrefix', 'backend', 'vxlanVni', 'vxlanPort', 'directRouting', 'natOutgoing', 'blockGrace', 'leaseTtl', 'underlayIface', 'stateDir', 'socket', 'runDir', 'mtu', 'logLevel', 'logFormat', 'encryption', 'wireguardPort', 'wireguardStrict', 'wireguardNodeTraffic', 'cniConfDir', 'healthPort', 'ownerDaemonset', 'flowRecords', 'flowRingSize', 'flowLogGroup', 'flowLogRate', 'metricsAddr']) {
           // commander sets natOutgoing=true by default for --no-nat-outgoing; only an explicit flag counts.
-          if ((k === 'natOutgoing' || k === 'flowRecords') && opts[k] !== false) continue;
+          if ((k === 'natOutgoing' || k === 'flowRecords' || k === 'wireguardStrict') && opts[k] !== false) continue;
           if (opts[k] !== undefined) (flags as Record<string, unknown>)[rename[k] ?? k] = opts[k];
         }
         cfg = validateConfig({ ...fromFile, ...flags });

@@ -7,6 +7,7 @@ import { applyDocs, deleteDocs, ensureDefaultNamespace } from '../lab/apply.js';
 import { formatServiceProbe, probeService } from '../lab/services/probe.js';
 import { BENCH_DEFAULTS, runBench } from '../lab/bench.js';
 import { formatBench } from '../lab/bench-report.js';
+import { formatWireguardBench, runWireguardBench } from '../lab/bench-wireguard.js';
 import { labDemo } from '../lab/demo.js';
 import { getNodes, getPods, getPolicies } from '../lab/get.js';
 import { LabKubelet } from '../lab/kubelet.js';
@@ -21,7 +22,8 @@ import { getPod, podNetnsPath, probeKubeLab } from '../lab/kubernetes/pods.js';
 import { kubeLogFile } from '../lab/kubernetes/logs.js';
 import type { LabState } from '../lab/state.js';
 import { isBackendName } from '../dataplane/routing/registry.js';
-import type { BackendName } from '../model/types.js';
+import type { BackendName, EncryptionMode } from '../model/types.js';
+import { agentRequest } from './client.js';
 
 const print = (s: string) => console.log(s);
 
@@ -66,6 +68,7 @@ export function registerLab(program: Command): void {
     .option('--nodes <n>', 'number of nodes', int, LAB_DEFAULTS.nodes)
     .option('--backend <name>', 'vxlan | host-gw', LAB_DEFAULTS.backend)
     .option('--direct-routing', 'vxlan: plain routes between nodes on the same segment')
+    .option('--encryption <mode>', 'none | wireguard: encrypt pod traffic between nodes (on a running lab: switches it)')
     .option('--pool <cidr>', 'pod address pool', LAB_DEFAULTS.pool)
     .option('--lease-ttl <seconds>', 'node liveness lease', int, LAB_DEFAULTS.leaseTtlSeconds)
     .option('--block-grace <seconds>', 'how long a dead node keeps its blocks', int, LAB_DEFAULTS.blockGraceSeconds)
@@ -75,8 +78,9 @@ export function registerLab(program: Command): void {
     .addOption(new Option('--install <how>', 'with --kubernetes --cni twill: kubectl apply -f deploy/twill.yaml, or a standalone agent per node').choices(['auto', 'deploy', 'standalone', 'none']).default(KUBE_LAB_DEFAULTS.install))
     .option('--no-flow-records', 'agents record no flows (twill observe and twill ui show nothing)')
     .action(
-      action('up', async (o: { nodes: number; backend: string; directRouting?: boolean; pool: string; leaseTtl: number; blockGrace: number; name: string; kubernetes?: boolean; cni: 'twill' | 'bridge'; install: 'auto' | 'deploy' | 'standalone' | 'none'; flowRecords: boolean }) => {
+      action('up', async (o: { nodes: number; backend: string; directRouting?: boolean; pool: string; leaseTtl: number; blockGrace: number; name: string; encryption?: string; kubernetes?: boolean; cni: 'twill' | 'bridge'; install: 'auto' | 'deploy' | 'standalone' | 'none'; flowRecords: boolean }) => {
         if (!isBackendName(o.backend)) throw new Error(`--backend must be vxlan or host-gw, got "${o.backend}"`);
+        if (o.encryption !== undefined && o.encryption !== 'none' && o.encryption !== 'wireguard') throw new Error(`--encryption must be none or wireguard, got "${o.encryption}"`);
         if (o.nodes < 1 || o.nodes > 50) throw new Error('--nodes must be between 1 and 50');
         const t0 = Date.now();
         if (o.kubernetes) {
@@ -87,8 +91,8 @@ export function registerLab(program: Command): void {
           print(`lab ${o.name} is up (${((Date.now() - t0) / 1000).toFixed(1)} s). Next: twill lab kubectl -- get pods -A; twill lab apply -f FILE; twill lab probe`);
           return;
         }
-        print(`lab ${o.name}: bringing up ${o.nodes} node(s), backend ${o.backend}${o.directRouting ? ' (direct routing)' : ''}, pool ${o.pool}`);
-        const l = await Lab.up({ name: o.name, nodes: o.nodes, backend: o.backend as BackendName, directRouting: o.directRouting ?? false, pool: o.pool, leaseTtlSeconds: o.leaseTtl, blockGraceSeconds: o.blockGrace, ...(o.flowRecords ? {} : { agentFlags: ['--no-flow-records'] }) }, print);
+        print(`lab ${o.name}: bringing up ${o.nodes} node(s), backend ${o.backend}${o.directRouting ? ' (direct routing)' : ''}${o.encryption === 'wireguard' ? ', encrypted (WireGuard)' : ''}, pool ${o.pool}`);
+        const l = await Lab.up({ name: o.name, nodes: o.nodes, backend: o.backend as BackendName, directRouting: o.directRouting ?? false, pool: o.pool, leaseTtlSeconds: o.leaseTtl, blockGraceSeconds: o.blockGrace, ...(o.flowRecords ? {} : { agentFlags: ['--no-flow-records'] }), ...(o.encryption ? { encryption: o.encryption as EncryptionMode } : {}) }, print);
         try {
           await ensureDefaultNamespace(await l.store());
           print('');
@@ -289,6 +293,20 @@ export function registerLab(program: Command): void {
     );
 
   lab
+    .command('rotate-key')
+    .description('give a lab node a new WireGuard key pair (twill encryption rotate-key on that node)')
+    .argument('<node>', 'node name, e.g. node-1')
+    .addOption(nameOpt())
+    .action(
+      action('rotate-key', async (n: string, o: { name?: string }) => {
+        await withLab(o.name, async (l) => {
+          const r = await agentRequest<{ publicKey: string; previous: string }>(l.socket(n), 'POST', '/v1/encryption/rotate-key', {}, 15_000);
+          print(`${n}: new public key ${r.publicKey} (was ${r.previous})`);
+        });
+      }),
+    );
+
+  lab
     .command('datastore')
     .description('stop or start the lab\'s etcd (to see the datapath carry on without it)')
     .argument('<action>', 'stop | start')
@@ -352,13 +370,21 @@ export function registerLab(program: Command): void {
         '-o json prints one JSON array with one object per backend, in --backend order.',
       ].join('\n'),
     )
-    .option('--backend <name...>', 'vxlan and/or host-gw', BENCH_DEFAULTS.backends)
+    .option('--backend <name...>', 'vxlan and/or host-gw; or wireguard alone: encrypted vs plain vxlan throughput, CPU per Gbit, and 20 node joins (tunnel up after the node record)', BENCH_DEFAULTS.backends)
+    .option('--joins <n>', 'wireguard: node joins to time', int, 20)
     .option('--duration <seconds>', 'length of each iperf3 run', int, BENCH_DEFAULTS.durationSeconds)
     .option('--repeats <n>', 'runs per path (medians are reported)', int, BENCH_DEFAULTS.repeats)
     .option('--name <name>', 'prefix of the labs and namespaces it creates (≤10 chars); they are removed at the end', BENCH_DEFAULTS.name)
     .addOption(outputOpt(['text', 'json']).default('text'))
     .action(
-      action('bench', async (o: { backend: string[]; duration: number; repeats: number; name: string; output: 'text' | 'json' }) => {
+      action('bench', async (o: { backend: string[]; duration: number; repeats: number; name: string; joins: number; output: 'text' | 'json' }) => {
+        if (o.backend.includes('wireguard')) {
+          if (o.backend.length > 1) throw new Error('--backend wireguard runs alone (it compares itself with vxlan in the same run)');
+          const r = await runWireguardBench({ name: o.name, durationSeconds: o.duration, repeats: o.repeats, joins: o.joins }, (l) => console.error(l));
+          print(o.output === 'json' ? JSON.stringify(r, null, 1) : formatWireguardBench(r));
+          if (!r.meetsFloor) process.exitCode = 1;
+          return;
+        }
         for (const b of o.backend) if (!isBackendName(b)) throw new Error(`--backend must be vxlan or host-gw, got "${b}"`);
         // Progress goes to stderr so that `-o json` keeps stdout machine-readable.
         const results = await runBench({ name: o.name, backends: o.backend as BackendName[], durationSeconds: o.duration, repeats: o.repeats }, (l) => console.error(l));

@@ -8,6 +8,7 @@ import { registerPolicy } from './policy-cmd.js';
 import { registerObserve } from './observe-cmd.js';
 import { registerUi } from './ui-cmd.js';
 import { registerInstallCni } from './install-cni-cmd.js';
+import { registerEncryption } from './encryption-cmd.js';
 
 process.setSourceMapsEnabled(true);
 
@@ -24,5 +25,6 @@ registerPolicy(program);
 registerObserve(program);
 registerUi(program);
 registerInstallCni(program);
+registerEncryption(program);
 
 await program.parseAsync(process.argv);

@@ -39,6 +39,19 @@ interface Status {
   routing?: ReconcileStatus & { backend: string; routes?: number; peerErrors?: { peer: string; reason: string }[] };
   policy?: ReconcileStatus & { ready: boolean; policies: number; rejected: number; updates?: string };
   flows?: FlowStats;
+  encryption?: {
+    implementation?: string;
+    why?: string;
+    interface: string;
+    pid?: number;
+    publicKey?: string;
+    port: number;
+    strict: boolean;
+    nodeTraffic: boolean;
+    reconcile: ReconcileStatus;
+    peerErrors?: { peer: string; reason: string }[];
+    device?: { error?: string; peers?: { node?: string; endpoint?: string; allowedIPs: string[]; lastHandshake?: string; rxBytes: number; txBytes: number }[] };
+  };
 }
 
 interface PolicyStatus {
@@ -97,6 +110,18 @@ export function registerStatus(program: Command): void {
         if (s.flows) {
           const f = s.flows;
           console.log(`flows: ${f.stored}/${f.ringSize} records kept; recorded ${f.recorded.new} new, ${f.recorded.end} ended, ${f.recorded.drop} drops; lost: ${describeLost(f.lost)}`);
+        }
+        if (s.encryption) {
+          const e = s.encryption;
+          const impl = e.implementation === 'userspace' ? `userspace (wireguard-go pid ${e.pid ?? '?'})` : e.implementation === 'kernel' ? 'kernel module' : 'NOT RUNNING';
+          console.log(`encryption: wireguard, ${impl}, ${e.interface} port ${e.port}, strict ${e.strict ? 'on' : 'OFF'}${e.nodeTraffic ? ', node traffic too' : ''}; ${reconcileLine(e.reconcile)}`);
+          if (e.why) console.log(`  implementation: ${e.why}`);
+          console.log(`  public key ${e.publicKey ?? '(none yet)'}`);
+          if (e.device?.error) console.log(`  device: ${e.device.error}`);
+          for (const x of e.device?.peers ?? []) {
+            console.log(`  peer ${x.node ?? '?'} ${x.endpoint ?? '-'} [${x.allowedIPs.join(',')}] handshake ${x.lastHandshake ?? 'never'}, rx ${x.rxBytes} B, tx ${x.txBytes} B`);
+          }
+          for (const x of e.peerErrors ?? []) console.log(`  ${x.peer}: ${x.reason}`);
         }
         console.log(`attachments: ${s.attachments.length}`);
         for (const a of s.attachments) console.log(`  ${a.pod ?? a.id}  ${a.ips.join(',')}  ${a.iface}${a.recovered ? `  (rebuilt from the kernel: ${a.recovered})` : ''}`);

@@ -6,7 +6,9 @@ import { agentRequest } from '../cli/client.js';
 import { openStore } from '../datastore/index.js';
 import type { Store } from '../datastore/store.js';
 import { deleteNetns, listNetns, netnsExists } from '../dataplane/kernel/netns.js';
-import { TWILL_API, type BackendName, type ClusterConfig } from '../model/types.js';
+import { TWILL_API, type BackendName, type ClusterConfig, type EncryptionMode } from '../model/types.js';
+import { stopUserspace } from '../dataplane/kernel/wireguard/index.js';
+import { DEFAULT_WIREGUARD_PORT, WIREGUARD_DEVICE } from '../dataplane/kernel/names.js';
 import { TwillError, describeError } from '../util/errors.js';
 import { twillCniDir } from '../util/paths.js';
 import { CniRuntime, type ConfList } from './cni-runtime.js';
@@ -29,6 +31,7 @@ export interface LabUpOptions {
   blockGraceSeconds: number;
   /** Extra `twill agent` flags for every node (e.g. --no-flow-records, --flow-ring-size 1000). */
   agentFlags?: string[];
+  encryption?: EncryptionMode;
 }
 
 export const LAB_DEFAULTS: Omit<LabUpOptions, 'name'> = {
@@ -38,6 +41,7 @@ export const LAB_DEFAULTS: Omit<LabUpOptions, 'name'> = {
   directRouting: false,
   leaseTtlSeconds: 5,
   blockGraceSeconds: 30,
+  encryption: 'none',
 };
 
 export type Print = (line: string) => void;
@@ -48,6 +52,15 @@ export interface AgentStatus {
   mtu: number;
   cluster?: { datastore: { connected: boolean }; blocks: string[]; peers: { name: string }[] };
   routing?: { runs: number; lastChanges?: number; lastError?: string; backend: string; routes?: number; applied?: { backend: string; peers: number; peersOnBackend: number } };
+  encryption?: {
+    implementation?: string;
+    pid?: number;
+    port: number;
+    publicKey?: string;
+    reconcile: { lastError?: string };
+    peerErrors?: { peer: string; reason: string }[];
+    device?: { peers?: { node?: string; publicKey: string; lastHandshake?: string; rxBytes: number; txBytes: number }[] };
+  };
   attachments: { id: string; ips: string[]; pod?: string }[];
 }
 
@@ -110,6 +123,7 @@ export class Lab {
       pool: o.pool,
       backend: o.backend,
       directRouting: o.directRouting,
+      encryption: o.encryption ?? 'none',
       etcd: { clientUrl: '', socket: '' },
       underlayNetns: underlayNetns(o.name),
       nodes: [],
@@ -137,7 +151,9 @@ export class Lab {
     await saveLab(state);
     await Promise.all(state.nodes.map((n) => lab.ensureNode(n, print)));
     if (switchTo) await lab.setBackend(o.backend, o.directRouting, print);
+    if (existing && o.encryption !== undefined && (existing.encryption ?? 'none') !== o.encryption) await lab.setEncryption(o.encryption, print);
     await lab.waitConverged();
+    if ((state.encryption ?? 'none') === 'wireguard') await lab.waitEncrypted(true);
     return lab;
   }
 
@@ -164,6 +180,32 @@ export class Lab {
     }, 30_000, 100);
   }
 
+  /** Switches encryption of the running lab on or off: agents reconverge, pods keep running. */
+  async setEncryption(mode: EncryptionMode, print: Print): Promise<void> {
+    const store = await this.store();
+    const cur = await store.get('ClusterConfig', 'default');
+    if (!cur) throw new TwillError('NOT_FOUND', `lab ${this.name} has no cluster configuration in its datastore`);
+    const spec = { ...cur.spec, encryption: mode, wireguard: cur.spec.wireguard ?? { port: DEFAULT_WIREGUARD_PORT, strict: true, nodeTraffic: false } };
+    await store.update({ ...cur, spec });
+    this.state.encryption = mode;
+    await saveLab(this.state);
+    print(`lab ${this.name}: encryption ${cur.spec.encryption ?? 'none'} → ${mode}`);
+    await this.waitEncrypted(mode === 'wireguard');
+  }
+
+  /** Every node's tunnel has every other node as a configured peer (or, when off, none has a device). */
+  async waitEncrypted(on = (this.state.encryption ?? 'none') === 'wireguard', timeoutMs = 30_000): Promise<void> {
+    const want = this.state.nodes.length - 1;
+    await waitFor(`lab ${this.name} encryption ${on ? 'on' : 'off'}`, async () => {
+      for (const n of this.state.nodes) {
+        const e = (await this.agentStatus(n.name, 2000)).encryption;
+        if (!on) { if (e) return false; continue; }
+        if (!e || e.reconcile.lastError || (e.device?.peers?.length ?? -1) !== want || e.peerErrors?.length) return false;
+      }
+      return true;
+    }, timeoutMs, 100);
+  }
+
   private async writeClusterConfig(): Promise<void> {
     const store = await this.store();
     const cfg: ClusterConfig = {
@@ -177,6 +219,7 @@ export class Lab {
         vxlan: { vni: 4096, port: 4789, directRouting: this.state.directRouting },
         natOutgoing: true,
         blockGraceSeconds: this.state.blockGraceSeconds,
+        ...(this.state.encryption === 'wireguard' ? { encryption: 'wireguard' as const, wireguard: { port: DEFAULT_WIREGUARD_PORT, strict: true, nodeTraffic: false } } : {}),
       },
     };
     await store.put(cfg);
@@ -226,6 +269,7 @@ export class Lab {
   async removeNode(node: string): Promise<void> {
     const n = this.node(node);
     await this.stopAgent(node, 'SIGKILL');
+    await stopUserspace(join(nodeDir(this.name, node), 'run'), WIREGUARD_DEVICE).catch(() => undefined);
     for (const r of (await new LabKubelet(this).records()).filter((r) => r.node === node)) {
       await stopPidFile(join(podDir(this.name, r.namespace, r.name), 'server.pid'), 500);
     }
@@ -274,7 +318,11 @@ export class Lab {
     const podsDir = join(dir, 'pods');
     for (const p of await readdir(podsDir).catch(() => [] as string[])) await stopPidFile(join(podsDir, p, 'server.pid'), 500);
     const nodesDir = join(dir, 'nodes');
-    for (const n of await readdir(nodesDir).catch(() => [] as string[])) await stopNodeAgent(join(nodesDir, n), 'SIGTERM').catch(() => undefined);
+    for (const n of await readdir(nodesDir).catch(() => [] as string[])) {
+      await stopNodeAgent(join(nodesDir, n), 'SIGTERM').catch(() => undefined);
+      // wireguard-go outlives its agent on purpose; the lab owns it, so the lab ends it.
+      await stopUserspace(join(nodesDir, n, 'run'), WIREGUARD_DEVICE).catch(() => undefined);
+    }
     // A Kubernetes lab's kubelets, containerds, containers, mounts, cgroups and control plane.
     await downKubeParts(name);
     await stopLabEtcd(join(dir, 'etcd'));

@@ -4,7 +4,7 @@
 //   files       /run/twill/labs/<lab>/ (lab.json, etcd/, nodes/<node>/, pods/<ns>_<pod>/)
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { BackendName } from '../model/types.js';
+import type { BackendName, EncryptionMode } from '../model/types.js';
 import { TwillError } from '../util/errors.js';
 
 export const LABS_DIR = '/run/twill/labs';
@@ -21,6 +21,8 @@ export interface LabState {
   pool: string;
   backend: BackendName;
   directRouting: boolean;
+  /** Absent in labs made before encryption existed: none. */
+  encryption?: EncryptionMode;
   etcd: { clientUrl: string; socket: string; pid?: number };
   underlayNetns: string;
   nodes: LabNode[];

@@ -250,6 +250,8 @@ export interface TwillNode extends TypeMeta {
     /** Pod MTU this node computed, for diagnostics. */
     podMTU?: number;
     agentVersion?: string;
+    /** Present when this node runs WireGuard: its public key (base64) and UDP port. */
+    wireguard?: { publicKey: string; port: number };
   };
 }
 
@@ -278,7 +280,22 @@ export interface ClusterConfig extends TypeMeta {
     natOutgoing: boolean;
     /** Seconds a dead node's blocks stay reserved before returning to the pool. */
     blockGraceSeconds: number;
+    /** Transparent encryption of pod traffic between nodes (absent: none). */
+    encryption?: EncryptionMode;
+    /** WireGuard settings, used when `encryption` is `wireguard`. */
+    wireguard?: WireguardSettings;
   };
+}
+
+export type EncryptionMode = 'none' | 'wireguard';
+
+export interface WireguardSettings {
+  /** UDP port every node's WireGuard device listens on (default 51871). */
+  port: number;
+  /** Drop pod traffic to another node rather than send it in clear (default true). */
+  strict: boolean;
+  /** Also encrypt node ↔ remote-pod traffic (peers' node addresses become allowed IPs). */
+  nodeTraffic: boolean;
 }
 
 export type AnyResource = Pod | Namespace | Node | NetworkPolicy | TwillNode | IPAMBlock | ClusterConfig | Service | EndpointSlice;

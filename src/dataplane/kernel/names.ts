@@ -22,8 +22,26 @@ export const HOST_VETH_PREFIX = 'twl';
 /** The VXLAN device of the vxlan backend. */
 export const VXLAN_DEVICE = 'twill0';
 
+/** The WireGuard device of `encryption: wireguard` (kernel module or wireguard-go's TUN). */
+export const WIREGUARD_DEVICE = 'twill-wg';
+
+/** Default UDP port of the WireGuard device (configurable in the ClusterConfig). */
+export const DEFAULT_WIREGUARD_PORT = 51871;
+
+/**
+ * Routing table holding `<peer pod block> dev twill-wg` routes. A policy rule (priority
+ * WIREGUARD_RULE_PRIORITY) looks it up before main for every packet not carrying
+ * WIREGUARD_FWMARK, the mark WireGuard puts on its own UDP packets, so the tunnel never routes
+ * itself into itself. A destination without a route here falls through to main (the backend's
+ * route), where strict mode's nftables table drops it.
+ */
+export const WIREGUARD_ROUTE_TABLE = 117;
+export const WIREGUARD_RULE_PRIORITY = 99;
+export const WIREGUARD_FWMARK = 0x7117;
+
 /** nftables tables, one per owner (inet family unless noted). */
 export const NFT_TABLE_POLICY = 'twill-policy';
+export const NFT_TABLE_ENCRYPTION = 'twill-encrypt';
 export const NFT_TABLE_NAT = 'twill-nat';
 export const NFT_TABLE_SERVICES = 'twill-services';
 
