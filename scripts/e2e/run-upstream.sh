@@ -2,7 +2,7 @@
 # Runs the upstream Kubernetes e2e tests (e2e.test of k8s.io/kubernetes v1.37.2, built from its Go
 # module) against a Kubernetes lab with Twill installed from deploy/twill.yaml.
 #
-#   scripts/e2e/run-upstream.sh [--name LAB] [--nodes N] [--focus REGEX] [--keep]
+#   scripts/e2e/run-upstream.sh [--name LAB] [--nodes N] [--focus REGEX] [--keep]   (E2E_TIMEOUT=2h)
 #
 # Default focus: the "Networking Granular Checks: Pods" conformance tests and the [sig-network]
 # NetworkPolicy (Netpol) tests. A lab named LAB is brought up when it does not exist (and taken down
@@ -46,7 +46,7 @@ set +e
 nsenter --net="/run/netns/twl-$LAB-ul" "$E2E" \
   --kubeconfig="$KC" --provider=skeleton --report-dir="$OUT" \
   --ginkgo.focus="$FOCUS" --ginkgo.skip='\[Disruptive\]|\[Serial\]|\[Flaky\]|IPv6|SCTP' \
-  --ginkgo.timeout=2h --ginkgo.no-color --allowed-not-ready-nodes=0 \
+  --ginkgo.timeout="${E2E_TIMEOUT:-2h}" --ginkgo.no-color --allowed-not-ready-nodes=0 \
   --node-os-distro=debian 2>&1 | tee "$OUT/e2e.log"
 rc=${PIPESTATUS[0]}
 set -e
