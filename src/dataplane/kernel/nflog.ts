@@ -8,7 +8,7 @@
 // exactly. (include/uapi/linux/netfilter/nfnetlink_log.h)
 import nl from 'netlink';
 import { TwillError } from '../../util/errors.js';
-import { be32, cstr, ipText, parseAttrs, splitMessages } from './nlattr.js';
+import { attr, be32, cstr, ipText, parseAttrs, splitMessages } from './nlattr.js';
 
 const NETLINK_NETFILTER = 12;
 const NFNL_SUBSYS_ULOG = 4;
@@ -113,15 +113,6 @@ export class SeqGaps {
 }
 
 // ---- the socket ----
-
-function attr(type: number, value: Buffer): Buffer {
-  const len = 4 + value.length;
-  const b = Buffer.alloc((len + 3) & ~3);
-  b.writeUInt16LE(len, 0);
-  b.writeUInt16LE(type, 2);
-  value.copy(b, 4);
-  return b;
-}
 
 /** One NFULNL_MSG_CONFIG message for `group`. */
 export function nflogConfigMessage(group: number, seq: number, attrs: Buffer[]): Buffer {

@@ -67,3 +67,13 @@ export function ipText(b: Buffer): string {
   if (best < 0) return words.join(':');
   return `${words.slice(0, best).join(':')}::${words.slice(best + bestLen).join(':')}`;
 }
+
+/** One netlink attribute: length, type, the value, padded to 4 bytes. */
+export function attr(type: number, value: Buffer): Buffer {
+  const len = 4 + value.length;
+  const b = Buffer.alloc((len + 3) & ~3);
+  b.writeUInt16LE(len, 0);
+  b.writeUInt16LE(type, 2);
+  value.copy(b, 4);
+  return b;
+}

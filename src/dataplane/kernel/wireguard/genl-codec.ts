@@ -4,6 +4,7 @@
 import { TwillError } from '../../../util/errors.js';
 import { formatIp, ipFromBytes, ipToBytes, parseCidr, parseIp } from '../../../util/ip.js';
 import type { WgDeviceChange, WgDeviceState, WgPeerState } from './types.js';
+import { attr } from '../nlattr.js';
 
 export const WG_GENL_NAME = 'wireguard';
 export const WG_GENL_VERSION = 1;
@@ -20,14 +21,6 @@ export const WGPEER_A = { PUBLIC_KEY: 1, PRESHARED_KEY: 2, FLAGS: 3, ENDPOINT: 4
 export const WGALLOWEDIP_A = { FAMILY: 1, IPADDR: 2, CIDR_MASK: 3 } as const;
 export const WGPEER_F = { REMOVE_ME: 1, REPLACE_ALLOWEDIPS: 2, UPDATE_ONLY: 4 } as const;
 
-function attr(type: number, payload: Buffer): Buffer {
-  const len = 4 + payload.length;
-  const out = Buffer.alloc((len + 3) & ~3);
-  out.writeUInt16LE(len, 0);
-  out.writeUInt16LE(type, 2);
-  payload.copy(out, 4);
-  return out;
-}
 const nest = (type: number, parts: Buffer[]): Buffer => attr(type | NLA_F_NESTED, Buffer.concat(parts));
 const u8 = (v: number): Buffer => Buffer.from([v]);
 const u16 = (v: number): Buffer => { const b = Buffer.alloc(2); b.writeUInt16LE(v); return b; };
