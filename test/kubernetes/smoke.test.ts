@@ -44,10 +44,23 @@ const readyNodes = async (): Promise<string[]> =>
 const connects = async (from: KubePod, ip: string, port: number, timeoutMs = 1500): Promise<boolean> => (await probeInNetns(await podNetnsPath(st, from), [{ ip, port, timeoutMs }]))[0]!.ok;
 
 async function onNodes(app: string): Promise<[KubePod, KubePod]> {
-  const all = await podsByLabel(st, `app=${app}`);
-  const pods = all.filter((p) => p.status.phase === 'Running').sort((a, b) => a.spec.nodeName!.localeCompare(b.spec.nodeName!));
-  assert.equal(pods.length, 2, `two ${app} pods Running, one per node; found: ${all.map((p) => `${p.metadata.name}@${p.spec.nodeName ?? '-'}=${p.status.phase}`).join(' ')}`);
-  return [pods[0]!, pods[1]!];
+  const running = async (): Promise<{ all: KubePod[]; pods: KubePod[] }> => {
+    const all = await podsByLabel(st, `app=${app}`);
+    return { all, pods: all.filter((p) => p.status.phase === 'Running').sort((a, b) => a.spec.nodeName!.localeCompare(b.spec.nodeName!)) };
+  };
+  let r = await running();
+  if (r.pods.length !== 2) {
+    // Not expected (the previous step saw them Running): say so loudly, with the lab's state, and
+    // give the cluster a bounded while to settle before asserting.
+    console.error(`[smoke] ${app} pods not both Running (${r.all.map((p) => `${p.metadata.name}@${p.spec.nodeName ?? '-'}=${p.status.phase}`).join(' ')}); waiting ≤ 30 s\n${await diagnose(st)}`);
+    const until = Date.now() + 30_000;
+    while (r.pods.length !== 2 && Date.now() < until) {
+      await sleep(500);
+      r = await running();
+    }
+  }
+  assert.equal(r.pods.length, 2, `two ${app} pods Running, one per node; found: ${r.all.map((p) => `${p.metadata.name}@${p.spec.nodeName ?? '-'}=${p.status.phase}`).join(' ')}`);
+  return [r.pods[0]!, r.pods[1]!];
 }
 
 // The steps build on each other: after a failure the rest are skipped (not failed with a
