@@ -4,7 +4,6 @@
 // serving pods from its cached blocks and leaves the datapath as it is until it can see again.
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LeasedObjects } from '../datastore/index.js';
 import type { Store, Watch } from '../datastore/store.js';
 import { vtepIp, vtepMac } from '../dataplane/routing/index.js';
 import { BlockClaims } from '../ipam/cluster/claims.js';
@@ -17,9 +16,11 @@ import type { Logger } from '../util/log.js';
 import type { Problems } from './problems.js';
 import { Informer } from './informer.js';
 import { detectUnderlay, type Underlay } from './underlay.js';
+import { CLUSTER_CONFIG_NAME, NodeRegistration } from './cluster-registration.js';
+import { reclaimDeadNodes } from './cluster-reclaim.js';
 
 export type ClusterSpec = ClusterConfig['spec'];
-export const CLUSTER_CONFIG_NAME = 'default';
+export { CLUSTER_CONFIG_NAME };
 
 export interface ClusterSettings {
   store: Store;
@@ -61,20 +62,21 @@ export class ClusterMember {
   peersKnown = false;
   readonly goneSince = new Map<string, number>();
   datastoreUp = false;
-  private registration: LeasedObjects | undefined;
+  private readonly registration: NodeRegistration;
   /** Every IPAMBlock, watched: the reclaim timer reads it instead of listing (1,000 nodes × a list each tick is a storm). */
   private blocks: Informer<'IPAMBlock'> | undefined;
   private watches: Watch[] = [];
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
-  private registered = '';
-  private registering: Promise<void> | undefined;
-  private registerAgain = false;
 
   private readonly mono: () => number;
 
   constructor(private readonly s: ClusterSettings) {
     this.mono = s.monotonicMs ?? (() => performance.now());
+    this.registration = new NodeRegistration({
+      store: s.store, leaseTtlSeconds: s.leaseTtlSeconds, log: s.log, problems: s.problems,
+      nodeObject: () => this.nodeObject(), config: () => this.config, claims: () => this.claims, stopped: () => this.stopped,
+    });
   }
 
   get nodeName(): string {
@@ -105,9 +107,7 @@ export class ClusterMember {
     for (const w of this.watches) w.stop();
     this.blocks?.stop();
     for (const t of this.timers) clearInterval(t);
-    // Keep the registration until the lease runs out: a restarting agent must not make its peers
-    // withdraw routes to its pods.
-    await this.registration?.close({ revoke: false });
+    await this.registration.close();
   }
 
   /** The block source LocalIpam allocates from: claiming a block re-advertises our node. */
@@ -232,64 +232,18 @@ export class ClusterMember {
   }
 
   /** Writes our TwillNode (attached to our liveness lease) when its content changed or `force`. */
-  async register(force = false): Promise<void> {
-    const obj = this.nodeObject();
-    const text = JSON.stringify(obj.spec);
-    if (!force && text === this.registered) return;
-    this.registration ??= await LeasedObjects.open(this.s.store, {
-      ttlSeconds: this.s.leaseTtlSeconds,
-      onLost: () => this.log.warn('liveness lease lost; registering again'),
-      onRegained: () => this.log.info('registered again under a new lease'),
-    });
-    await this.registration.put(obj);
-    this.registered = text;
+  register(force = false): Promise<void> {
+    return this.registration.register(force);
   }
 
-  /**
-   * Registers (again) until it works: peers withdraw the routes to a node whose TwillNode is gone,
-   * so a failure here is never dropped. Each failed attempt is logged at error and shown in
-   * `twill status` until one succeeds; attempts back off from 250 ms to 10 s.
-   */
+  /** Registers (again) until it works, retried with backoff and shown (cluster-registration.ts). */
   registerInBackground(reason: string): void {
-    this.registerAgain = true;
-    if (this.registering) return;
-    this.registering = (async () => {
-      let delay = 250;
-      while (this.registerAgain && !this.stopped) {
-        this.registerAgain = false;
-        try {
-          // The datastore may have lost what we wrote (restored from an old backup, or its data
-          // gone): put back the cluster configuration and our blocks before registering.
-          await this.ensureConfigStored();
-          await this.claims.resync();
-          await this.register(true);
-          this.s.problems.clear('registration', 'node registered again');
-          this.s.problems.clear('datastore-reset', 'the datastore holds this node\'s registration and blocks again');
-        } catch (e) {
-          this.registerAgain = true;
-          this.s.problems.report('registration', 'error', 'cannot register this node in the datastore; peers may withdraw their routes to its pods; retrying', { reason, error: describeError(e), retryInMs: delay });
-          await new Promise((r) => setTimeout(r, delay).unref());
-          delay = Math.min(delay * 2, 10_000);
-        }
-      }
-    })().finally(() => (this.registering = undefined));
-  }
-
-  /** The ClusterConfig vanished from the datastore: write back the one this node runs with. */
-  private async ensureConfigStored(): Promise<void> {
-    if (await this.s.store.get('ClusterConfig', CLUSTER_CONFIG_NAME)) return;
-    const obj: ClusterConfig = { apiVersion: TWILL_API, kind: 'ClusterConfig', metadata: { name: CLUSTER_CONFIG_NAME }, spec: this.config };
-    try {
-      await this.s.store.create(obj);
-      this.s.problems.report('cluster-config', 'warn', 'the cluster configuration was missing from the datastore (data lost?); wrote back the one this node runs with', { backend: this.config.backend, pool: this.config.pool });
-    } catch (e) {
-      if (!isTwillError(e, 'EXISTS')) throw e;
-    }
+    this.registration.inBackground(reason);
   }
 
   /** Resolves when no registration is pending (tests). */
-  async registrationSettled(): Promise<void> {
-    while (this.registering) await this.registering;
+  registrationSettled(): Promise<void> {
+    return this.registration.settled();
   }
 
   private onNodeEvent(n: TwillNode, deleted: boolean): void {
@@ -297,7 +251,7 @@ export class ClusterMember {
     if (name === this.s.nodeName) {
       // Our own record vanished (lease expired while we were cut off): put it back.
       if (deleted && !this.stopped) {
-        this.registered = '';
+        this.registration.forget();
         this.registerInBackground('our TwillNode was deleted (lease expired while cut off?)');
       }
       return;
@@ -322,7 +276,7 @@ export class ClusterMember {
             this.resetPeers(ev.items);
             if (!ev.items.some((n) => n.metadata.name === this.s.nodeName)) {
               this.s.problems.report('datastore-reset', 'warn', 'this node\'s TwillNode is missing from the datastore after a relist (its data lost or restored?); writing back the configuration, blocks and registration');
-              this.registered = '';
+              this.registration.forget();
               this.registerInBackground('our TwillNode is missing after a relist');
             }
           }
@@ -372,24 +326,13 @@ export class ClusterMember {
     );
   }
 
-  /** Dead nodes' blocks go back to the pool after the grace period. */
+  /** Dead nodes' blocks go back to the pool after the grace period (cluster-reclaim.ts). */
   private async reclaimTick(): Promise<void> {
     if (!this.datastoreUp || !this.peersKnown) return;
-    try {
-      const items = this.blocks?.synced ? this.blocks.list() : (await this.s.store.list('IPAMBlock')).items;
-      const now = this.mono();
-      for (const b of items) {
-        const holder = b.spec.node;
-        if (holder !== this.s.nodeName && !this.peers.has(holder) && !this.goneSince.has(holder)) this.goneSince.set(holder, now);
-      }
-      const freed = await this.claims.reclaimDead(this.goneSince, this.config.blockGraceSeconds * 1000, now, items);
-      for (const [node] of this.goneSince) {
-        if (!items.some((b) => b.spec.node === node && !freed.includes(b.spec.cidr)) && !this.peers.has(node)) this.goneSince.delete(node);
-      }
-    } catch (e) {
-      // Retried at the next tick; a dead node's blocks wait a little longer, nothing is lost.
-      this.log.warn('cannot return dead nodes\' blocks to the pool this time; retrying', { error: describeError(e) });
-    }
+    await reclaimDeadNodes({
+      store: this.s.store, nodeName: this.s.nodeName, claims: this.claims, peers: this.peers, goneSince: this.goneSince,
+      blocks: this.blocks?.synced ? this.blocks.list() : undefined, graceMs: this.config.blockGraceSeconds * 1000, nowMs: this.mono(), log: this.log,
+    });
   }
 
   status(): Record<string, unknown> {
