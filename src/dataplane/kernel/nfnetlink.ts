@@ -312,6 +312,7 @@ export class NfTablesSocket {
   commit(batch: NftBatch, timeoutMs = 5000): Promise<void> {
     const run = this.queue.then(() => this.send(batch, timeoutMs));
     // The queue only orders batches; this batch's failure reaches its caller through `run`.
+    // why: the queue only orders batches; this batch's failure reaches its caller through `run`
     this.queue = run.catch(() => undefined);
     return run;
   }

@@ -144,6 +144,6 @@ function endQuietly(stream: KeepAliveStream): void {
     stream.end();
     stream.cancel();
   } catch {
-    // already closed
+    // why: already closed
   }
 }

@@ -139,6 +139,7 @@ export class EtcdStore implements Store {
       await this.conn.client.kv.range({ key: Buffer.from(this.codec.prefix), count_only: true }, { deadline: Date.now() + timeoutMs });
       return true;
     } catch {
+      // why: ping answers a yes/no question: any failure is no
       return false;
     }
   }
