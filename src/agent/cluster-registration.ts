@@ -22,6 +22,8 @@ export interface RegistrationDeps {
   config: () => ClusterConfig['spec'];
   claims: () => BlockHolder;
   stopped: () => boolean;
+  /** The datastore lost what this node wrote (the cluster configuration was missing). */
+  onDataLost: (why: string) => void;
 }
 
 export class NodeRegistration {
@@ -67,9 +69,12 @@ export class NodeRegistration {
           // gone): put back the cluster configuration and our blocks before registering.
           await this.ensureConfigStored();
           await this.d.claims().resync();
+          const name = this.d.nodeObject().metadata.name;
+          if (this.registered !== '' && !(await this.d.store.get('TwillNode', name))) {
+            this.d.problems.event('node-record-deleted', 'warn', 'this node\'s TwillNode was missing from the datastore (deleted, its lease expired while cut off, or the data lost); writing it back', { reason });
+          }
           await this.register(true);
           this.d.problems.clear('registration', 'node registered again');
-          this.d.problems.clear('datastore-reset', 'the datastore holds this node\'s registration and blocks again');
         } catch (e) {
           this.again = true;
           this.d.problems.report('registration', 'error', 'cannot register this node in the datastore; peers may withdraw their routes to its pods; retrying', { reason, error: describeError(e), retryInMs: delay });
@@ -88,6 +93,7 @@ export class NodeRegistration {
     try {
       await this.d.store.create(obj);
       this.d.problems.report('cluster-config', 'warn', 'the cluster configuration was missing from the datastore (data lost?); wrote back the one this node runs with', { backend: spec.backend, pool: spec.pool });
+      this.d.onDataLost('the cluster configuration was missing');
     } catch (e) {
       if (!isTwillError(e, 'EXISTS')) throw e;
     }

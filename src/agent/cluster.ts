@@ -18,6 +18,8 @@ import { Informer } from './informer.js';
 import { detectUnderlay, type Underlay } from './underlay.js';
 import { CLUSTER_CONFIG_NAME, NodeRegistration } from './cluster-registration.js';
 import { reclaimDeadNodes } from './cluster-reclaim.js';
+import { ClaimFreeze } from './cluster-reset.js';
+import type { InflightJournal } from './inflight.js';
 
 export type ClusterSpec = ClusterConfig['spec'];
 export { CLUSTER_CONFIG_NAME };
@@ -47,6 +49,13 @@ export interface ClusterSettings {
    * node's forever. Tests may pass their own.
    */
   monotonicMs?: () => number;
+  /** Names a block claim in flight, so a restart after a kill can say it interrupted one. */
+  journal?: InflightJournal;
+  /**
+   * How long new block claims stay frozen after the datastore lost its data (default: three lease
+   * TTLs, at least 30 s): the time every live agent needs to notice and write back its blocks.
+   */
+  resetFreezeMs?: number;
   /** Runs before each (re-)registration: encryption prepares its key so the record carries it. */
   beforeRegister?: () => Promise<void>;
   /** The WireGuard key and port this node publishes, if encryption is on. */
@@ -63,6 +72,7 @@ export class ClusterMember {
   readonly goneSince = new Map<string, number>();
   datastoreUp = false;
   private readonly registration: NodeRegistration;
+  private readonly freeze: ClaimFreeze;
   /** Every IPAMBlock, watched: the reclaim timer reads it instead of listing (1,000 nodes × a list each tick is a storm). */
   private blocks: Informer<'IPAMBlock'> | undefined;
   private watches: Watch[] = [];
@@ -76,7 +86,9 @@ export class ClusterMember {
     this.registration = new NodeRegistration({
       store: s.store, leaseTtlSeconds: s.leaseTtlSeconds, log: s.log, problems: s.problems,
       nodeObject: () => this.nodeObject(), config: () => this.config, claims: () => this.claims, stopped: () => this.stopped,
+      onDataLost: (why) => this.freeze.freeze(why),
     });
+    this.freeze = new ClaimFreeze(s.problems, this.mono, s.resetFreezeMs ?? Math.max(30_000, 3 * s.leaseTtlSeconds * 1000));
   }
 
   get nodeName(): string {
@@ -94,8 +106,12 @@ export class ClusterMember {
     this.claims = this.s.fixedBlocks
       ? new FixedBlocks(this.s.fixedBlocks)
       : new BlockClaims(this.s.store, this.s.nodeName, { pool: this.config.pool, blockPrefix: this.config.blockPrefix }, join(this.s.stateDir, 'blocks.json'), this.log.child('ipam'));
+    if (this.claims instanceof BlockClaims) {
+      this.claims.onWrittenBack = (b) => this.s.problems.event('block-record-deleted', 'warn', 'an IPAMBlock this node holds was missing from the datastore; wrote it back', { block: b });
+      this.claims.claimGate = () => this.claimsFrozen();
+    }
     await this.claims.init();
-    await this.claims.ensureOne().catch((e: unknown) => this.log.warn('no address block yet; will keep trying', { error: describeError(e) }));
+    await this.claimed(() => this.claims.ensureOne()).catch((e: unknown) => this.log.warn('no address block yet; will keep trying', { error: describeError(e) }));
     void this.connectLoop();
     const reclaimEvery = Math.max(1000, Math.min(30_000, (this.config.blockGraceSeconds * 1000) / 4));
     if (!this.s.fixedBlocks) this.timers.push(setInterval(() => void this.reclaimTick(), reclaimEvery));
@@ -115,7 +131,7 @@ export class ClusterMember {
     return {
       current: () => this.claims.current(),
       claimMore: async () => {
-        const b = await this.claims.claimMore();
+        const b = await this.claimed(() => this.claims.claimMore());
         if (b) {
           this.registerInBackground(`claimed block ${b}`);
           this.s.onChange(`claimed block ${b}`);
@@ -123,6 +139,20 @@ export class ClusterMember {
         return b;
       },
     };
+  }
+
+  /** Why new block claims are refused now (undefined: they are not); see cluster-reset.ts. */
+  claimsFrozen(): string | undefined {
+    return this.freeze.reason();
+  }
+
+  private async claimed<T>(fn: () => Promise<T>): Promise<T> {
+    const end = this.s.journal?.begin('claim', `a block for ${this.s.nodeName}`);
+    try {
+      return await fn();
+    } finally {
+      end?.();
+    }
   }
 
   // ---- configuration ----
@@ -196,18 +226,33 @@ export class ClusterMember {
     const cfg = await this.s.store.get('ClusterConfig', CLUSTER_CONFIG_NAME);
     if (cfg) this.applyConfig(cfg.spec);
     await this.claims.resync();
-    await this.claims.ensureOne();
+    await this.claimed(() => this.claims.ensureOne());
     await this.s.beforeRegister?.();
     await this.register(true);
     await this.watchNodes();
     await this.watchConfig();
     if (!this.s.fixedBlocks && !this.blocks) {
-      const inf = new Informer(this.s.store, 'IPAMBlock', () => undefined);
+      const inf = new Informer(this.s.store, 'IPAMBlock', (what) => this.onBlocksChange(what));
       await inf.start();
       this.blocks = inf;
     }
     this.datastoreUp = true;
     this.log.info('joined the cluster', { node: this.s.nodeName, underlay: `${this.underlay.ip} (${this.underlay.iface})`, blocks: this.claims.current().join(','), peers: this.peers.size });
+  }
+
+  /**
+   * A block this node holds vanished from the datastore (deleted by hand, or reclaimed while this
+   * node was cut off): another node could claim it and hand out addresses our pods hold. Write it
+   * back now (the registration resyncs the claims), loudly. Only deletions and relists are
+   * looked at: an ADDED event may trail our own claim.
+   */
+  private onBlocksChange(what: string): void {
+    if (!this.blocks?.synced || this.stopped || !(what.endsWith(' deleted') || what.endsWith(' resync'))) return;
+    const held = new Set(this.blocks.list().filter((b) => b.spec.node === this.s.nodeName).map((b) => b.spec.cidr));
+    const missing = this.claims.current().filter((b) => !held.has(b));
+    if (missing.length === 0) return;
+    this.s.problems.event('block-record-deleted', 'warn', 'an IPAMBlock this node holds vanished from the datastore (deleted by hand, or reclaimed while this node was cut off); writing it back', { blocks: missing.join(','), event: what });
+    this.registerInBackground(`our IPAMBlock ${missing.join(',')} vanished`);
   }
 
   nodeObject(): TwillNode {
@@ -249,8 +294,10 @@ export class ClusterMember {
   private onNodeEvent(n: TwillNode, deleted: boolean): void {
     const name = n.metadata.name;
     if (name === this.s.nodeName) {
-      // Our own record vanished (lease expired while we were cut off): put it back.
+      // Our own record vanished (deleted by hand, or the lease expired while we were cut off):
+      // peers withdraw their routes to our pods until it is back, so put it back, loudly.
       if (deleted && !this.stopped) {
+        this.s.problems.event('node-record-deleted', 'warn', 'this node\'s TwillNode was deleted from the datastore (by hand, or its lease expired while cut off); peers withdraw their routes to its pods until it is written back; writing it back');
         this.registration.forget();
         this.registerInBackground('our TwillNode was deleted (lease expired while cut off?)');
       }
@@ -275,7 +322,8 @@ export class ClusterMember {
           if (ev.type === 'RESYNC') {
             this.resetPeers(ev.items);
             if (!ev.items.some((n) => n.metadata.name === this.s.nodeName)) {
-              this.s.problems.report('datastore-reset', 'warn', 'this node\'s TwillNode is missing from the datastore after a relist (its data lost or restored?); writing back the configuration, blocks and registration');
+              this.freeze.freeze('this node\'s TwillNode was missing after a relist');
+              this.s.problems.event('datastore-reset', 'warn', 'this node\'s TwillNode is missing from the datastore after a relist (its data lost or restored?); writing back the configuration, blocks and registration');
               this.registration.forget();
               this.registerInBackground('our TwillNode is missing after a relist');
             }
@@ -284,7 +332,8 @@ export class ClusterMember {
           this.s.onChange(ev.type === 'RESYNC' ? 'peer list resynced' : `node ${ev.object.metadata.name} ${ev.type.toLowerCase()}`);
         },
         onStatus: (st) => {
-          if (st.connected !== this.datastoreUp) this.log.info(st.connected ? 'datastore connection restored' : 'datastore connection lost', st.error ? { error: describeError(st.error) } : {});
+          // Lost is a fault (the node cannot see peers or claim blocks; the datapath stays as it is).
+          if (st.connected !== this.datastoreUp) this.log.log(st.connected ? 'info' : 'warn', st.connected ? 'datastore connection restored' : 'datastore connection lost; the datapath stays as it is until it is back', st.error ? { error: describeError(st.error) } : {});
           this.datastoreUp = st.connected;
           if (st.connected) this.registerInBackground('datastore connection restored');
         },
@@ -343,6 +392,7 @@ export class ClusterMember {
       blocks: this.claims?.current(),
       lostBlocks: this.claims?.lostBlocks().length ? this.claims.lostBlocks() : undefined,
       blockCacheError: this.claims?.cacheError,
+      claimsFrozen: this.claimsFrozen(),
       peers: [...this.peers.values()].map((p) => ({ name: p.metadata.name, underlayIP: p.spec.underlayIP, backend: p.spec.backend, blocks: p.spec.blocks })),
       deadNodes: Object.fromEntries([...this.goneSince].map(([n, t]) => [n, `${Math.round((this.mono() - t) / 1000)}s`])),
     };
