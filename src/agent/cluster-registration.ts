@@ -72,6 +72,7 @@ export class NodeRegistration {
           const name = this.d.nodeObject().metadata.name;
           if (this.registered !== '' && !(await this.d.store.get('TwillNode', name))) {
             this.d.problems.event('node-record-deleted', 'warn', 'this node\'s TwillNode was missing from the datastore (deleted, its lease expired while cut off, or the data lost); writing it back', { reason });
+            this.d.onDataLost('this node\'s TwillNode was missing');
           }
           await this.register(true);
           this.d.problems.clear('registration', 'node registered again');
@@ -90,10 +91,11 @@ export class NodeRegistration {
     if (await this.d.store.get('ClusterConfig', CLUSTER_CONFIG_NAME)) return;
     const spec = this.d.config();
     const obj: ClusterConfig = { apiVersion: TWILL_API, kind: 'ClusterConfig', metadata: { name: CLUSTER_CONFIG_NAME }, spec };
+    // Missing is the evidence, whoever writes it back first.
+    this.d.onDataLost('the cluster configuration was missing');
     try {
       await this.d.store.create(obj);
       this.d.problems.report('cluster-config', 'warn', 'the cluster configuration was missing from the datastore (data lost?); wrote back the one this node runs with', { backend: spec.backend, pool: spec.pool });
-      this.d.onDataLost('the cluster configuration was missing');
     } catch (e) {
       if (!isTwillError(e, 'EXISTS')) throw e;
     }

@@ -7,6 +7,7 @@
 // writing back its own blocks is not a claim and goes on. Nothing is deleted by the loss: a
 // peer's blocks come back with its registration, and only a node still gone after the grace
 // period loses them, as always.
+import type { IPAMBlock } from '../model/types.js';
 import type { Problems } from './problems.js';
 
 export class ClaimFreeze {
@@ -31,4 +32,15 @@ export class ClaimFreeze {
     const left = this.until - this.mono();
     return left > 0 ? `the datastore lost its data (${this.why}); new block claims are frozen for ${Math.ceil(left / 1000)} s more while the agents write back their blocks` : undefined;
   }
+}
+
+/**
+ * Blocks this node holds that the watched list no longer shows (deleted by hand, or reclaimed
+ * while this node was cut off): another node could claim them and hand out addresses our pods
+ * hold. Only deletions and relists count: an ADDED event may trail our own claim.
+ */
+export function vanishedBlocks(event: string, listed: IPAMBlock[], node: string, held: string[]): string[] {
+  if (!event.endsWith(' deleted') && !event.endsWith(' resync')) return [];
+  const inList = new Set(listed.filter((b) => b.spec.node === node).map((b) => b.spec.cidr));
+  return held.filter((b) => !inList.has(b));
 }

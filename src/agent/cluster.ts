@@ -18,7 +18,7 @@ import { Informer } from './informer.js';
 import { detectUnderlay, type Underlay } from './underlay.js';
 import { CLUSTER_CONFIG_NAME, NodeRegistration } from './cluster-registration.js';
 import { reclaimDeadNodes } from './cluster-reclaim.js';
-import { ClaimFreeze } from './cluster-reset.js';
+import { ClaimFreeze, vanishedBlocks } from './cluster-reset.js';
 import type { InflightJournal } from './inflight.js';
 
 export type ClusterSpec = ClusterConfig['spec'];
@@ -107,7 +107,10 @@ export class ClusterMember {
       ? new FixedBlocks(this.s.fixedBlocks)
       : new BlockClaims(this.s.store, this.s.nodeName, { pool: this.config.pool, blockPrefix: this.config.blockPrefix }, join(this.s.stateDir, 'blocks.json'), this.log.child('ipam'));
     if (this.claims instanceof BlockClaims) {
-      this.claims.onWrittenBack = (b) => this.s.problems.event('block-record-deleted', 'warn', 'an IPAMBlock this node holds was missing from the datastore; wrote it back', { block: b });
+      this.claims.onWrittenBack = (b) => {
+        this.s.problems.event('block-record-deleted', 'warn', 'an IPAMBlock this node holds was missing from the datastore; wrote it back', { block: b });
+        this.freeze.freeze(`block ${b} was missing`);
+      };
       this.claims.claimGate = () => this.claimsFrozen();
     }
     await this.claims.init();
@@ -240,16 +243,10 @@ export class ClusterMember {
     this.log.info('joined the cluster', { node: this.s.nodeName, underlay: `${this.underlay.ip} (${this.underlay.iface})`, blocks: this.claims.current().join(','), peers: this.peers.size });
   }
 
-  /**
-   * A block this node holds vanished from the datastore (deleted by hand, or reclaimed while this
-   * node was cut off): another node could claim it and hand out addresses our pods hold. Write it
-   * back now (the registration resyncs the claims), loudly. Only deletions and relists are
-   * looked at: an ADDED event may trail our own claim.
-   */
+  /** A block we hold vanished from the datastore: write it back now, loudly (cluster-reset.ts). */
   private onBlocksChange(what: string): void {
-    if (!this.blocks?.synced || this.stopped || !(what.endsWith(' deleted') || what.endsWith(' resync'))) return;
-    const held = new Set(this.blocks.list().filter((b) => b.spec.node === this.s.nodeName).map((b) => b.spec.cidr));
-    const missing = this.claims.current().filter((b) => !held.has(b));
+    if (!this.blocks?.synced || this.stopped) return;
+    const missing = vanishedBlocks(what, this.blocks.list(), this.s.nodeName, this.claims.current());
     if (missing.length === 0) return;
     this.s.problems.event('block-record-deleted', 'warn', 'an IPAMBlock this node holds vanished from the datastore (deleted by hand, or reclaimed while this node was cut off); writing it back', { blocks: missing.join(','), event: what });
     this.registerInBackground(`our IPAMBlock ${missing.join(',')} vanished`);
