@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { ClusterMember } from '../../src/agent/cluster.js';
 import { Problems } from '../../src/agent/problems.js';
+import { ClockWatch } from '../../src/agent/clock-watch.js';
 import { KubernetesStore } from '../../src/datastore/kubernetes/store.js';
 import { startControlPlane, type ControlPlane } from '../../src/datastore/kubernetes/testing/control-plane.js';
 import { TcpProxy } from '../../src/datastore/kubernetes/testing/tcp-proxy.js';
@@ -187,4 +188,30 @@ test('a watch resumes into 410 Gone after deletions it never saw', { timeout: 90
     r.survived = r.nothingLost;
     r.note = `block ${b.cidr}; node-2 problems ${p2.list().map((p) => p.id).join(',')}`;
   });
+});
+
+test('a wall-clock jump of ±1 h reaps no live Lease and loses none', { timeout: 60_000 }, async () => {
+  const realNow = Date.now;
+  const problems = new Problems(new Logger('clock'));
+  const watch = new ClockWatch(problems);
+  let prev = 0;
+  try {
+    for (const jump of [3_600_000, -3_600_000]) {
+      const n = lines.length;
+      Date.now = () => realNow() + jump;
+      // Renewals (every few seconds) re-arm the reaper's timer; with wall-clock arithmetic a +1 h
+      // step would make every Lease it saw look expired at the next one, and reap them all.
+      await new Promise((res) => setTimeout(res, 7000));
+      const reaped = lines.slice(n).filter((l) => /lease expired; deleted it|liveness lease lost/.test(l));
+      const bad = await lost();
+      const ok = reaped.length === 0 && bad.length === 0;
+      const seen = Math.abs(watch.check() - (jump - prev)) < 5000 && problems.has('clock-jump');
+      prev = jump;
+      assert.ok(seen, 'the jump is reported (warn, twill status)');
+      recordRuns([{ fault: `wall clock jump ${jump > 0 ? '+' : '-'}1 h (kubernetes leases)`, survived: ok, nothingLost: ok, visible: seen, note: `${reaped.join(' ')} ${bad.join('; ')}`.trim() } satisfies FaultRun]);
+      assert.ok(ok, `clock ${jump > 0 ? '+' : '-'}1 h: ${reaped.join(' ')} ${bad.join('; ')}`);
+    }
+  } finally {
+    Date.now = realNow;
+  }
 });
