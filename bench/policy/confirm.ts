@@ -2,7 +2,8 @@
 // anti-spoofing set back to confirm the pod's element is there (PolicyDataplane.endpointInKernel).
 // `npm run bench:cni` cannot show it: its node is standalone, and the confirmation runs only in
 // cluster mode. This measures the read-back itself, on the benchmark cluster's policy table
-// (bench/policy/cluster.ts) with 100 local pods (spread) and 1,000 (all-local).
+// (bench/policy/cluster.ts) with 100 local pods (spread) and 1,000 (all-local): the agent's one
+// netlink GETSETELEM for the pod's element against the `nft -j list set` it replaced.
 //   node --import tsx bench/policy/confirm.ts [--reps 60]
 // Prints one JSON object; run it under the kernel-test lock.
 import { loadavg } from 'node:os';
@@ -30,18 +31,26 @@ async function main(): Promise<void> {
     for (const [name, nodes] of [['spread', 10], ['all-local', 1]] as const) {
       const topo = await buildTopology(scope, [], { ip: '192.0.2.100', extraIps: [], routes: [] });
       const snap = benchSnapshot(benchCluster(nodes), 'n0');
-      const dp = new PolicyDataplane({ runDir: topo.scratch, netnsPath: topo.node.path });
-      await dp.apply(new PolicyCompiler().compile(snap), { full: true });
-      const ms: number[] = [];
-      let found = 0;
+      // The agent's way (one GETSETELEM over netlink) and the earlier one (`nft -j list set`),
+      // alternated on the same table so load hits both alike.
+      const ways = { netlink: new PolicyDataplane({ runDir: topo.scratch, netnsPath: topo.node.path }), nftList: new PolicyDataplane({ runDir: topo.scratch, netnsPath: topo.node.path, netlink: false }) };
+      await ways.netlink.apply(new PolicyCompiler().compile(snap), { full: true });
+      const res: Record<string, unknown> = { localPods: snap.localEndpoints.length };
+      const ms = { netlink: [] as number[], nftList: [] as number[] };
+      const found = { netlink: 0, nftList: 0 };
       for (let i = 0; i < REPS; i++) {
         const e = snap.localEndpoints[(i * 7919) % snap.localEndpoints.length]!;
-        const t0 = performance.now();
-        if (await dp.endpointInKernel(NFT_TABLE_POLICY, e.hostIface, e.ip)) found++;
-        ms.push(performance.now() - t0);
+        for (const k of (i % 2 ? ['nftList', 'netlink'] : ['netlink', 'nftList']) as (keyof typeof ways)[]) {
+          const t0 = performance.now();
+          if (await ways[k].endpointInKernel(NFT_TABLE_POLICY, e.hostIface, e.ip)) found[k]++;
+          ms[k].push(performance.now() - t0);
+        }
       }
-      const absent = await dp.endpointInKernel(NFT_TABLE_POLICY, 'twlnotthere0', '10.255.255.254');
-      out[name] = { localPods: snap.localEndpoints.length, found: `${found}/${REPS}`, absentFound: absent, readBackMs: stats(ms) };
+      for (const k of ['netlink', 'nftList'] as const) {
+        res[k] = { found: `${found[k]}/${REPS}`, absentFound: await ways[k].endpointInKernel(NFT_TABLE_POLICY, 'twlnotthere0', '10.255.255.254'), readBackMs: stats(ms[k]) };
+      }
+      ways.netlink.close();
+      out[name] = res;
       process.stderr.write(`[bench/confirm] ${name}: ${JSON.stringify(out[name])}\n`);
     }
   } finally {
