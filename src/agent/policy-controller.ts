@@ -277,6 +277,7 @@ export class PolicyController {
           });
         }
       } catch (e) {
+        // why: read-only: the status lists the policies without counters this time
         this.log.debug('cannot read policy counters', { error: describeError(e) });
       }
     }

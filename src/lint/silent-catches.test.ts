@@ -16,10 +16,11 @@ p.catch(() => {});
 try { a(); } catch (e) { if (code(e) !== 'ENOENT') throw e; }
 try { a(); } catch { log.warn('x'); }
 p.catch((e) => this.log.error('y', { e }));
+p.catch((e) => log.debug('z', { e }));
 p.catch(() => undefined); // why: read-only probe
 try { a(); } catch {
   // why: already gone
 }
 `;
-  assert.deepEqual(silentCatchesIn('x.ts', src).map((c) => c.line), [2, 3, 4, 5]);
+  assert.deepEqual(silentCatchesIn('x.ts', src).map((c) => c.line), [2, 3, 4, 5, 9]);
 });

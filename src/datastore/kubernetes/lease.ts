@@ -267,6 +267,8 @@ export class LeaseReaper {
           s.expiresAt = now + 1000;
         }
       } catch (e) {
+        // why: retried every second; a reap fails only while the apiserver does (an outage that
+        // is loud already), and until it works a dead node's objects merely linger
         retry = true;
         log.debug('cannot reap an expired lease yet', { lease: name, error: describeError(e) });
       }
