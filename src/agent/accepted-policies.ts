@@ -10,6 +10,7 @@ import { describeError, errnoCode } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { quarantineFile } from '../util/quarantine.js';
 import type { Problems } from './problems.js';
+import { quarantineDamaged, readState, type AuditFinding } from './state-audit.js';
 
 export class AcceptedPolicies {
   private readonly byKey = new Map<string, NetworkPolicy>();
@@ -75,8 +76,32 @@ export class AcceptedPolicies {
     const text = JSON.stringify(Object.fromEntries([...this.byKey].sort(([a], [b]) => (a < b ? -1 : 1)))) + '\n';
     if (text === this.saved) return;
     await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
-    await writeFile(`${this.file}.tmp`, text, { mode: 0o600 });
-    await rename(`${this.file}.tmp`, this.file);
-    this.saved = text;
+    this.saving++;
+    try {
+      await writeFile(`${this.file}.tmp`, text, { mode: 0o600 });
+      await rename(`${this.file}.tmp`, this.file);
+      this.saved = text;
+    } finally {
+      this.saving--;
+    }
+  }
+
+  private saving = 0;
+
+  /**
+   * The state audit: the file must hold what was last saved. Otherwise (damaged while the agent
+   * ran) it is quarantined and written again, so a restart still knows the accepted versions.
+   */
+  async audit(): Promise<AuditFinding[]> {
+    if (!this.file || this.saved === '' || this.saving > 0) return [];
+    const { text, error } = readState(this.file);
+    if (text === this.saved) return [];
+    const damage = error ?? (text === undefined ? 'missing' : 'content differs from what the agent saved');
+    const quarantinedTo = this.stateDir ? quarantineDamaged(this.file, this.stateDir, 'policy', text !== undefined || error !== undefined) : undefined;
+    const saved = this.saved;
+    this.saved = '';
+    await this.save();
+    if (this.saved === '') this.saved = saved;
+    return [{ kind: 'policy-cache', file: this.file, damage, repair: 'quarantined it and wrote the accepted policy versions again from the agent\'s memory', quarantinedTo }];
   }
 }

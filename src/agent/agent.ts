@@ -30,7 +30,9 @@ import { FilterError, validateFilter } from '../flows/filter.js';
 import { observeReconciles } from './reconciler.js';
 import { Problems } from './problems.js';
 import { ClockWatch } from './clock-watch.js';
-import { attachmentView, processTombstones, recover, type RecoveryDeps, type StartupReport } from './recovery.js';
+import { InflightJournal, describeInterrupted, type PreviousRun } from './inflight.js';
+import { StateAudit } from './state-audit.js';
+import { attachmentView, auditTombstones, processTombstones, recover, type RecoveryDeps, type StartupReport } from './recovery.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -53,7 +55,11 @@ export class Agent {
   private readonly api: ApiServer;
   private readonly startedAt = Date.now();
   private standaloneMtu = 1500;
-  startup: StartupReport | undefined;
+  startup: (StartupReport & { previous: PreviousRun }) | undefined;
+  /** Names the ADD/DEL/GC/claim in flight, for the start after a kill (inflight.ts). */
+  private readonly journal: InflightJournal;
+  /** State files checked against memory while running (state-audit.ts). */
+  readonly audit: StateAudit;
 
   private constructor(
     readonly cfg: AgentConfig,
@@ -66,6 +72,7 @@ export class Agent {
     this.problems = new Problems(log);
     this.clock = new ClockWatch(this.problems);
     this.attachments = new AttachmentStore(join(cfg.stateDir, 'attachments'));
+    this.journal = new InflightJournal(cfg.stateDir);
     if (store) {
       this.cluster = new ClusterMember({
         store,
@@ -86,6 +93,7 @@ export class Agent {
         agentVersion: AGENT_VERSION,
         log: log.child('cluster'),
         problems: this.problems,
+        journal: this.journal,
         onChange: (what) => {
           this.routing?.reconciler.trigger(what);
           this.encryption?.reconciler.trigger(what);
@@ -111,6 +119,14 @@ export class Agent {
     } else {
       this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), staticBlocks([cfg.podCidr!]));
     }
+    const cluster = this.cluster;
+    this.audit = new StateAudit([
+      () => this.attachments.audit(),
+      async () => (await this.ipam.audit()).map((f) => ({ kind: 'address' as const, ...f })),
+      async () => (cluster ? (await cluster.claims.audit()).map((f) => ({ kind: 'block-cache' as const, ...f })) : []),
+      () => this.policy?.auditCache() ?? [],
+      () => auditTombstones({ socket: cfg.socket, stateDir: cfg.stateDir }),
+    ], this.problems);
     this.cni = new CniService({
       ipam: this.ipam,
       attachments: this.attachments,
@@ -118,6 +134,7 @@ export class Agent {
       mtu: () => this.podMtu(),
       canGrow: () => this.cluster?.datastoreUp ?? false,
       problems: this.problems,
+      journal: this.journal,
       onChange: (a, change) => {
         this.services?.reconciler.trigger(`local endpoint ${change}`);
         if (change === 'added' && a.pod && kube) this.publishPodIps(kube.node, a.pod.namespace, a.pod.name, a.ips);
@@ -171,10 +188,12 @@ export class Agent {
       const nat = await applyNat(compileNat({ enabled: this.cfg.natOutgoing, pools: [this.cfg.podCidr!] }), { runDir: this.cfg.runDir });
       if (nat.changed) this.log.info('outbound NAT', { enabled: this.cfg.natOutgoing, pool: this.cfg.podCidr, script: nat.file });
     }
+    const previous = this.journal.takeOver();
     await this.ipam.init();
     const bad = await this.attachments.init();
     await this.cluster?.start();
-    this.startup = await recover(this.recoveryDeps(), bad);
+    this.startup = { ...(await recover(this.recoveryDeps(), bad)), previous };
+    if (previous.unclean) this.reportUncleanRestart(previous, this.startup);
     if (this.startup.tombstonesPending) this.retryTombstones(1000);
     if (this.routing) {
       await this.routing.reconciler.runNow('agent start');
@@ -189,6 +208,7 @@ export class Agent {
     }
     this.policy?.start();
     this.clock.start();
+    this.audit.start(this.cfg.stateAuditSeconds);
     this.services?.start();
     if (this.cfg.metricsAddr) await this.startMetrics(this.cfg.metricsAddr);
     this.routes();
@@ -200,6 +220,17 @@ export class Agent {
     this.log.info('agent ready', {
       node: this.cfg.nodeName, mode: this.cluster ? 'cluster' : 'standalone', datastore: this.store?.name, ipam: this.cluster ? this.cfg.ipam : undefined, podCidr: this.cfg.podCidr, blocks: this.cluster?.claims.current().join(','),
       mtu: this.podMtu(), podNetns: podNetnsMethod(), socket: this.cfg.socket, attachments: this.attachments.all().length, ms: Math.round(performance.now() - t0), ...this.startup,
+    });
+  }
+
+  /**
+   * The previous agent was killed or crashed: say so at warn, naming what it was doing and what
+   * recovery repaired, and list it under PROBLEMS for ten minutes (it is an event, not a state).
+   */
+  private reportUncleanRestart(previous: PreviousRun, rep: StartupReport): void {
+    const repaired = Object.entries(rep).filter(([, v]) => typeof v === 'number' && v > 0).map(([k, v]) => `${k}=${String(v)}`);
+    this.problems.event('restart-after-kill', 'warn', `the previous agent did not stop cleanly (killed or crashed); it was running: ${describeInterrupted(previous.interrupted)}; start-up recovery repaired: ${repaired.join(' ') || 'nothing (records and kernel agreed)'}`, {
+      previousPid: previous.pid, previousStartedAt: previous.startedAt, interrupted: previous.interrupted.map((i) => `${i.op} ${i.what}`), repaired: repaired.join(' ') || 'nothing',
     });
   }
 
@@ -223,6 +254,7 @@ export class Agent {
     this.flows?.stop();
     clearTimeout(this.tombstoneTimer);
     this.clock.stop();
+    this.audit.stop();
     this.routing?.reconciler.stop();
     this.encryption?.stop();
     this.policy?.stop();
@@ -231,6 +263,7 @@ export class Agent {
     await this.api.close();
     await this.store?.close();
     this.store = undefined;
+    this.journal.close();
   }
 
   private recoveryDeps(): RecoveryDeps {
@@ -337,6 +370,7 @@ export class Agent {
       attachments: this.attachments.all().map(attachmentView),
       problems: this.problems.list(),
       startup: this.startup,
+      stateAudit: { everySeconds: this.cfg.stateAuditSeconds, ...this.audit.status() },
     };
   }
 }

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { TwillError, describeError, errnoCode } from '../util/errors.js';
 import type { Owner } from '../ipam/local/index.js';
 import { quarantineFile, stateDirOf, type Quarantined } from '../util/quarantine.js';
+import { readdirSync } from 'node:fs';
+import { quarantineDamaged, readState, type AuditFinding } from './state-audit.js';
 
 export interface Attachment {
   containerId: string;
@@ -109,11 +111,52 @@ export class AttachmentStore {
 
   remove(o: Owner): boolean {
     const had = this.byKey.delete(AttachmentStore.key(o));
+    const file = join(this.dir, fileName(o));
     try {
-      rmSync(join(this.dir, fileName(o)));
+      rmSync(file);
     } catch (e) {
-      if (errnoCode(e) !== 'ENOENT') throw e;
+      if (errnoCode(e) === 'ENOENT') return had;
+      // Something that is no file (damaged: a directory of that name) must not make DEL fail
+      // forever: moved aside for inspection, like every damaged record.
+      if (quarantineFile(file, stateDirOf(this.dir), 'attachment').movedTo === undefined) throw e;
     }
     return had;
+  }
+
+  /**
+   * Compares every record on disk with the one held in memory (synchronous, so no ADD or DEL
+   * interleaves): a damaged record is quarantined and rewritten; a file the agent holds no
+   * attachment for is quarantined (it would be trusted at the next start).
+   */
+  audit(): AuditFinding[] {
+    const out: AuditFinding[] = [];
+    const stateDir = stateDirOf(this.dir);
+    for (const a of this.byKey.values()) {
+      const file = join(this.dir, fileName(a));
+      const { text, error } = readState(file);
+      const want = JSON.stringify(a, null, 1) + '\n';
+      if (text === want) continue;
+      let damage = error ?? (text === undefined ? 'missing' : 'content differs');
+      if (text !== undefined && !error) {
+        try {
+          const got = parseAttachment(text);
+          if (JSON.stringify(got) === JSON.stringify(a)) continue; // same record, other layout
+        } catch (e) {
+          damage = `unparsable: ${describeError(e)}`;
+        }
+      }
+      const quarantinedTo = quarantineDamaged(file, stateDir, 'attachment', text !== undefined || error !== undefined);
+      this.save(a);
+      out.push({ kind: 'attachment', file, damage, repair: 'quarantined it and rewrote it from the agent\'s memory (the pod keeps its interface and address)', quarantinedTo });
+    }
+    for (const name of readdirSync(this.dir)) {
+      if (!name.endsWith('.json')) continue;
+      const owner = ownerFromFileName(name);
+      if (owner && this.byKey.has(AttachmentStore.key(owner))) continue;
+      const file = join(this.dir, name);
+      const quarantinedTo = quarantineDamaged(file, stateDir, 'attachment', true);
+      out.push({ kind: 'attachment', file, damage: 'a record of no attachment this agent holds', repair: 'quarantined it (it would be trusted at the next start)', quarantinedTo });
+    }
+    return out;
   }
 }

@@ -4,7 +4,6 @@
 // serving pods from its cached blocks and leaves the datapath as it is until it can see again.
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LeasedObjects } from '../datastore/index.js';
 import type { Store, Watch } from '../datastore/store.js';
 import { vtepIp, vtepMac } from '../dataplane/routing/index.js';
 import { BlockClaims } from '../ipam/cluster/claims.js';
@@ -17,9 +16,13 @@ import type { Logger } from '../util/log.js';
 import type { Problems } from './problems.js';
 import { Informer } from './informer.js';
 import { detectUnderlay, type Underlay } from './underlay.js';
+import { CLUSTER_CONFIG_NAME, NodeRegistration } from './cluster-registration.js';
+import { reclaimDeadNodes } from './cluster-reclaim.js';
+import { ClaimFreeze, vanishedBlocks } from './cluster-reset.js';
+import type { InflightJournal } from './inflight.js';
 
 export type ClusterSpec = ClusterConfig['spec'];
-export const CLUSTER_CONFIG_NAME = 'default';
+export { CLUSTER_CONFIG_NAME };
 
 export interface ClusterSettings {
   store: Store;
@@ -46,6 +49,13 @@ export interface ClusterSettings {
    * node's forever. Tests may pass their own.
    */
   monotonicMs?: () => number;
+  /** Names a block claim in flight, so a restart after a kill can say it interrupted one. */
+  journal?: InflightJournal;
+  /**
+   * How long new block claims stay frozen after the datastore lost its data (default: three lease
+   * TTLs, at least 30 s): the time every live agent needs to notice and write back its blocks.
+   */
+  resetFreezeMs?: number;
   /** Runs before each (re-)registration: encryption prepares its key so the record carries it. */
   beforeRegister?: () => Promise<void>;
   /** The WireGuard key and port this node publishes, if encryption is on. */
@@ -61,20 +71,24 @@ export class ClusterMember {
   peersKnown = false;
   readonly goneSince = new Map<string, number>();
   datastoreUp = false;
-  private registration: LeasedObjects | undefined;
+  private readonly registration: NodeRegistration;
+  private readonly freeze: ClaimFreeze;
   /** Every IPAMBlock, watched: the reclaim timer reads it instead of listing (1,000 nodes × a list each tick is a storm). */
   private blocks: Informer<'IPAMBlock'> | undefined;
   private watches: Watch[] = [];
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
-  private registered = '';
-  private registering: Promise<void> | undefined;
-  private registerAgain = false;
 
   private readonly mono: () => number;
 
   constructor(private readonly s: ClusterSettings) {
     this.mono = s.monotonicMs ?? (() => performance.now());
+    this.registration = new NodeRegistration({
+      store: s.store, leaseTtlSeconds: s.leaseTtlSeconds, log: s.log, problems: s.problems,
+      nodeObject: () => this.nodeObject(), config: () => this.config, claims: () => this.claims, stopped: () => this.stopped,
+      onDataLost: (why) => this.freeze.freeze(why),
+    });
+    this.freeze = new ClaimFreeze(s.problems, this.mono, s.resetFreezeMs ?? Math.max(30_000, 3 * s.leaseTtlSeconds * 1000));
   }
 
   get nodeName(): string {
@@ -92,8 +106,15 @@ export class ClusterMember {
     this.claims = this.s.fixedBlocks
       ? new FixedBlocks(this.s.fixedBlocks)
       : new BlockClaims(this.s.store, this.s.nodeName, { pool: this.config.pool, blockPrefix: this.config.blockPrefix }, join(this.s.stateDir, 'blocks.json'), this.log.child('ipam'));
+    if (this.claims instanceof BlockClaims) {
+      this.claims.onWrittenBack = (b) => {
+        this.s.problems.event('block-record-deleted', 'warn', 'an IPAMBlock this node holds was missing from the datastore; wrote it back', { block: b });
+        this.freeze.freeze(`block ${b} was missing`);
+      };
+      this.claims.claimGate = () => this.claimsFrozen();
+    }
     await this.claims.init();
-    await this.claims.ensureOne().catch((e: unknown) => this.log.warn('no address block yet; will keep trying', { error: describeError(e) }));
+    await this.claimed(() => this.claims.ensureOne()).catch((e: unknown) => this.log.warn('no address block yet; will keep trying', { error: describeError(e) }));
     void this.connectLoop();
     const reclaimEvery = Math.max(1000, Math.min(30_000, (this.config.blockGraceSeconds * 1000) / 4));
     if (!this.s.fixedBlocks) this.timers.push(setInterval(() => void this.reclaimTick(), reclaimEvery));
@@ -105,9 +126,7 @@ export class ClusterMember {
     for (const w of this.watches) w.stop();
     this.blocks?.stop();
     for (const t of this.timers) clearInterval(t);
-    // Keep the registration until the lease runs out: a restarting agent must not make its peers
-    // withdraw routes to its pods.
-    await this.registration?.close({ revoke: false });
+    await this.registration.close();
   }
 
   /** The block source LocalIpam allocates from: claiming a block re-advertises our node. */
@@ -115,7 +134,7 @@ export class ClusterMember {
     return {
       current: () => this.claims.current(),
       claimMore: async () => {
-        const b = await this.claims.claimMore();
+        const b = await this.claimed(() => this.claims.claimMore());
         if (b) {
           this.registerInBackground(`claimed block ${b}`);
           this.s.onChange(`claimed block ${b}`);
@@ -123,6 +142,20 @@ export class ClusterMember {
         return b;
       },
     };
+  }
+
+  /** Why new block claims are refused now (undefined: they are not); see cluster-reset.ts. */
+  claimsFrozen(): string | undefined {
+    return this.freeze.reason();
+  }
+
+  private async claimed<T>(fn: () => Promise<T>): Promise<T> {
+    const end = this.s.journal?.begin('claim', `a block for ${this.s.nodeName}`);
+    try {
+      return await fn();
+    } finally {
+      end?.();
+    }
   }
 
   // ---- configuration ----
@@ -196,18 +229,27 @@ export class ClusterMember {
     const cfg = await this.s.store.get('ClusterConfig', CLUSTER_CONFIG_NAME);
     if (cfg) this.applyConfig(cfg.spec);
     await this.claims.resync();
-    await this.claims.ensureOne();
+    await this.claimed(() => this.claims.ensureOne());
     await this.s.beforeRegister?.();
     await this.register(true);
     await this.watchNodes();
     await this.watchConfig();
     if (!this.s.fixedBlocks && !this.blocks) {
-      const inf = new Informer(this.s.store, 'IPAMBlock', () => undefined);
+      const inf = new Informer(this.s.store, 'IPAMBlock', (what) => this.onBlocksChange(what));
       await inf.start();
       this.blocks = inf;
     }
     this.datastoreUp = true;
     this.log.info('joined the cluster', { node: this.s.nodeName, underlay: `${this.underlay.ip} (${this.underlay.iface})`, blocks: this.claims.current().join(','), peers: this.peers.size });
+  }
+
+  /** A block we hold vanished from the datastore: write it back now, loudly (cluster-reset.ts). */
+  private onBlocksChange(what: string): void {
+    if (!this.blocks?.synced || this.stopped) return;
+    const missing = vanishedBlocks(what, this.blocks.list(), this.s.nodeName, this.claims.current());
+    if (missing.length === 0) return;
+    this.s.problems.event('block-record-deleted', 'warn', 'an IPAMBlock this node holds vanished from the datastore (deleted by hand, or reclaimed while this node was cut off); writing it back', { blocks: missing.join(','), event: what });
+    this.registerInBackground(`our IPAMBlock ${missing.join(',')} vanished`);
   }
 
   nodeObject(): TwillNode {
@@ -232,72 +274,28 @@ export class ClusterMember {
   }
 
   /** Writes our TwillNode (attached to our liveness lease) when its content changed or `force`. */
-  async register(force = false): Promise<void> {
-    const obj = this.nodeObject();
-    const text = JSON.stringify(obj.spec);
-    if (!force && text === this.registered) return;
-    this.registration ??= await LeasedObjects.open(this.s.store, {
-      ttlSeconds: this.s.leaseTtlSeconds,
-      onLost: () => this.log.warn('liveness lease lost; registering again'),
-      onRegained: () => this.log.info('registered again under a new lease'),
-    });
-    await this.registration.put(obj);
-    this.registered = text;
+  register(force = false): Promise<void> {
+    return this.registration.register(force);
   }
 
-  /**
-   * Registers (again) until it works: peers withdraw the routes to a node whose TwillNode is gone,
-   * so a failure here is never dropped. Each failed attempt is logged at error and shown in
-   * `twill status` until one succeeds; attempts back off from 250 ms to 10 s.
-   */
+  /** Registers (again) until it works, retried with backoff and shown (cluster-registration.ts). */
   registerInBackground(reason: string): void {
-    this.registerAgain = true;
-    if (this.registering) return;
-    this.registering = (async () => {
-      let delay = 250;
-      while (this.registerAgain && !this.stopped) {
-        this.registerAgain = false;
-        try {
-          // The datastore may have lost what we wrote (restored from an old backup, or its data
-          // gone): put back the cluster configuration and our blocks before registering.
-          await this.ensureConfigStored();
-          await this.claims.resync();
-          await this.register(true);
-          this.s.problems.clear('registration', 'node registered again');
-          this.s.problems.clear('datastore-reset', 'the datastore holds this node\'s registration and blocks again');
-        } catch (e) {
-          this.registerAgain = true;
-          this.s.problems.report('registration', 'error', 'cannot register this node in the datastore; peers may withdraw their routes to its pods; retrying', { reason, error: describeError(e), retryInMs: delay });
-          await new Promise((r) => setTimeout(r, delay).unref());
-          delay = Math.min(delay * 2, 10_000);
-        }
-      }
-    })().finally(() => (this.registering = undefined));
-  }
-
-  /** The ClusterConfig vanished from the datastore: write back the one this node runs with. */
-  private async ensureConfigStored(): Promise<void> {
-    if (await this.s.store.get('ClusterConfig', CLUSTER_CONFIG_NAME)) return;
-    const obj: ClusterConfig = { apiVersion: TWILL_API, kind: 'ClusterConfig', metadata: { name: CLUSTER_CONFIG_NAME }, spec: this.config };
-    try {
-      await this.s.store.create(obj);
-      this.s.problems.report('cluster-config', 'warn', 'the cluster configuration was missing from the datastore (data lost?); wrote back the one this node runs with', { backend: this.config.backend, pool: this.config.pool });
-    } catch (e) {
-      if (!isTwillError(e, 'EXISTS')) throw e;
-    }
+    this.registration.inBackground(reason);
   }
 
   /** Resolves when no registration is pending (tests). */
-  async registrationSettled(): Promise<void> {
-    while (this.registering) await this.registering;
+  registrationSettled(): Promise<void> {
+    return this.registration.settled();
   }
 
   private onNodeEvent(n: TwillNode, deleted: boolean): void {
     const name = n.metadata.name;
     if (name === this.s.nodeName) {
-      // Our own record vanished (lease expired while we were cut off): put it back.
+      // Our own record vanished (deleted by hand, or the lease expired while we were cut off):
+      // peers withdraw their routes to our pods until it is back, so put it back, loudly.
       if (deleted && !this.stopped) {
-        this.registered = '';
+        this.s.problems.event('node-record-deleted', 'warn', 'this node\'s TwillNode was deleted from the datastore (by hand, or its lease expired while cut off); peers withdraw their routes to its pods until it is written back; writing it back');
+        this.registration.forget();
         this.registerInBackground('our TwillNode was deleted (lease expired while cut off?)');
       }
       return;
@@ -321,8 +319,9 @@ export class ClusterMember {
           if (ev.type === 'RESYNC') {
             this.resetPeers(ev.items);
             if (!ev.items.some((n) => n.metadata.name === this.s.nodeName)) {
-              this.s.problems.report('datastore-reset', 'warn', 'this node\'s TwillNode is missing from the datastore after a relist (its data lost or restored?); writing back the configuration, blocks and registration');
-              this.registered = '';
+              this.freeze.freeze('this node\'s TwillNode was missing after a relist');
+              this.s.problems.event('datastore-reset', 'warn', 'this node\'s TwillNode is missing from the datastore after a relist (its data lost or restored?); writing back the configuration, blocks and registration');
+              this.registration.forget();
               this.registerInBackground('our TwillNode is missing after a relist');
             }
           }
@@ -330,7 +329,8 @@ export class ClusterMember {
           this.s.onChange(ev.type === 'RESYNC' ? 'peer list resynced' : `node ${ev.object.metadata.name} ${ev.type.toLowerCase()}`);
         },
         onStatus: (st) => {
-          if (st.connected !== this.datastoreUp) this.log.info(st.connected ? 'datastore connection restored' : 'datastore connection lost', st.error ? { error: describeError(st.error) } : {});
+          // Lost is a fault (the node cannot see peers or claim blocks; the datapath stays as it is).
+          if (st.connected !== this.datastoreUp) this.log.log(st.connected ? 'info' : 'warn', st.connected ? 'datastore connection restored' : 'datastore connection lost; the datapath stays as it is until it is back', st.error ? { error: describeError(st.error) } : {});
           this.datastoreUp = st.connected;
           if (st.connected) this.registerInBackground('datastore connection restored');
         },
@@ -372,24 +372,13 @@ export class ClusterMember {
     );
   }
 
-  /** Dead nodes' blocks go back to the pool after the grace period. */
+  /** Dead nodes' blocks go back to the pool after the grace period (cluster-reclaim.ts). */
   private async reclaimTick(): Promise<void> {
     if (!this.datastoreUp || !this.peersKnown) return;
-    try {
-      const items = this.blocks?.synced ? this.blocks.list() : (await this.s.store.list('IPAMBlock')).items;
-      const now = this.mono();
-      for (const b of items) {
-        const holder = b.spec.node;
-        if (holder !== this.s.nodeName && !this.peers.has(holder) && !this.goneSince.has(holder)) this.goneSince.set(holder, now);
-      }
-      const freed = await this.claims.reclaimDead(this.goneSince, this.config.blockGraceSeconds * 1000, now, items);
-      for (const [node] of this.goneSince) {
-        if (!items.some((b) => b.spec.node === node && !freed.includes(b.spec.cidr)) && !this.peers.has(node)) this.goneSince.delete(node);
-      }
-    } catch (e) {
-      // Retried at the next tick; a dead node's blocks wait a little longer, nothing is lost.
-      this.log.warn('cannot return dead nodes\' blocks to the pool this time; retrying', { error: describeError(e) });
-    }
+    await reclaimDeadNodes({
+      store: this.s.store, nodeName: this.s.nodeName, claims: this.claims, peers: this.peers, goneSince: this.goneSince,
+      blocks: this.blocks?.synced ? this.blocks.list() : undefined, graceMs: this.config.blockGraceSeconds * 1000, nowMs: this.mono(), log: this.log,
+    });
   }
 
   status(): Record<string, unknown> {
@@ -400,6 +389,7 @@ export class ClusterMember {
       blocks: this.claims?.current(),
       lostBlocks: this.claims?.lostBlocks().length ? this.claims.lostBlocks() : undefined,
       blockCacheError: this.claims?.cacheError,
+      claimsFrozen: this.claimsFrozen(),
       peers: [...this.peers.values()].map((p) => ({ name: p.metadata.name, underlayIP: p.spec.underlayIP, backend: p.spec.backend, blocks: p.spec.blocks })),
       deadNodes: Object.fromEntries([...this.goneSince].map(([n, t]) => [n, `${Math.round((this.mono() - t) / 1000)}s`])),
     };

@@ -19,6 +19,7 @@ async function sameContent(a: string, b: string | Buffer): Promise<boolean> {
     const cur = await readFile(a);
     return cur.equals(typeof b === 'string' ? Buffer.from(b) : b);
   } catch {
+    // why: read-only comparison: a file that cannot be read differs, so it is rewritten
     return false;
   }
 }

@@ -12,6 +12,7 @@ import { TwillError, describeError, isTwillError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { UndoStack } from '../util/undo.js';
 import type { Problems } from './problems.js';
+import type { InflightJournal } from './inflight.js';
 import type { AttachmentStore} from './attachments.js';
 import { type Attachment } from './attachments.js';
 
@@ -33,6 +34,8 @@ export interface CniServiceDeps {
   onChange?: (a: Attachment, change: 'added' | 'removed') => Promise<void> | void;
   /** Faults that outlast one request (the state directory not writable) are shown here. */
   problems?: Problems;
+  /** Names the ADD/DEL/GC in flight, so a restart after a kill can say which it interrupted. */
+  journal?: InflightJournal;
 }
 
 function need(v: string | undefined, name: string): string {
@@ -47,15 +50,24 @@ export class CniService {
     const conf = parseNetConf(req.config, req.command);
     switch (req.command) {
       case 'ADD':
-        return this.add(req, conf);
+        return this.journaled('ADD', `${req.containerId}/${req.ifname}`, () => this.add(req, conf));
       case 'DEL':
-        return this.del(req, conf);
+        return this.journaled('DEL', `${req.containerId}/${req.ifname}`, () => this.del(req, conf));
       case 'CHECK':
         return this.check(req, conf);
       case 'GC':
-        return this.gc(conf);
+        return this.journaled('GC', `network ${conf.name}`, () => this.gc(conf));
       case 'STATUS':
         return this.status();
+    }
+  }
+
+  private async journaled<T>(op: 'ADD' | 'DEL' | 'GC', what: string, fn: () => Promise<T>): Promise<T> {
+    const end = this.d.journal?.begin(op, what);
+    try {
+      return await fn();
+    } finally {
+      end?.();
     }
   }
 

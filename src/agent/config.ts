@@ -53,6 +53,8 @@ export interface AgentConfig {
   wireguardNodeTraffic: boolean;
   /** Seconds without keep-alive after which peers consider this node gone. */
   leaseTtlSeconds: number;
+  /** Every N seconds the agent checks its state files against what it holds (0: never). */
+  stateAuditSeconds: number;
   /** Interface other nodes reach this node through (default: the default route's). */
   underlayIface?: string;
   stateDir: string;
@@ -96,6 +98,7 @@ export const CONFIG_DEFAULTS: Omit<AgentConfig, 'nodeName'> = {
   wireguardStrict: true,
   wireguardNodeTraffic: false,
   leaseTtlSeconds: 20,
+  stateAuditSeconds: 30,
   stateDir: DEFAULT_STATE_DIR,
   socket: DEFAULT_AGENT_SOCKET,
   runDir: DEFAULT_RUN_DIR,
@@ -133,6 +136,7 @@ const KEYS: Record<keyof AgentConfig, 'string' | 'number' | 'boolean'> = {
   wireguardStrict: 'boolean',
   wireguardNodeTraffic: 'boolean',
   leaseTtlSeconds: 'number',
+  stateAuditSeconds: 'number',
   underlayIface: 'string',
   stateDir: 'string',
   socket: 'string',
@@ -199,6 +203,7 @@ export function validateConfig(c: Partial<AgentConfig>): AgentConfig {
   if (cfg.encryption !== 'none' && cfg.encryption !== 'wireguard') bad('--encryption', `"${String(cfg.encryption)}" is not an encryption mode (none, wireguard)`);
   if (!Number.isInteger(cfg.wireguardPort) || cfg.wireguardPort < 1 || cfg.wireguardPort > 65535) bad('--wireguard-port', 'must be a port number');
   if (cfg.encryption === 'wireguard' && cfg.wireguardPort === cfg.vxlanPort) bad('--wireguard-port', `must differ from the VXLAN port ${cfg.vxlanPort}`);
+  if (!Number.isInteger(cfg.stateAuditSeconds) || cfg.stateAuditSeconds < 0) bad('--state-audit', 'must be a whole number of seconds (0 turns the check off)');
   if (!Number.isInteger(cfg.leaseTtlSeconds) || cfg.leaseTtlSeconds < 2) bad('--lease-ttl', 'must be an integer of at least 2 seconds');
   if (!Number.isInteger(cfg.blockGraceSeconds) || cfg.blockGraceSeconds < 0) bad('--block-grace', 'must be a non-negative integer (seconds)');
   try {

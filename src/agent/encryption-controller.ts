@@ -190,6 +190,7 @@ function alive(pid: number): boolean {
   try {
     return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
+    // why: read-only liveness probe: no /proc entry means the process is gone
     return false;
   }
 }

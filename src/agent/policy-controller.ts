@@ -33,6 +33,7 @@ import { NFT_TABLE_POLICY } from '../dataplane/kernel/names.js';
 import type { Logger } from '../util/log.js';
 import type { Attachment } from './attachments.js';
 import { AcceptedPolicies } from './accepted-policies.js';
+import type { AuditFinding } from './state-audit.js';
 import type { Problems } from './problems.js';
 import { Informer } from './informer.js';
 import { Reconciler, type ReconcileOutcome } from './reconciler.js';
@@ -112,6 +113,11 @@ export class PolicyController {
         }
       }
     }
+  }
+
+  /** The state audit's check of the accepted-policy cache (state-audit.ts). */
+  auditCache(): Promise<AuditFinding[]> {
+    return this.accepted.audit();
   }
 
   get ready(): boolean {
@@ -271,6 +277,7 @@ export class PolicyController {
           });
         }
       } catch (e) {
+        // why: read-only: the status lists the policies without counters this time
         this.log.debug('cannot read policy counters', { error: describeError(e) });
       }
     }

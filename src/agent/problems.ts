@@ -26,6 +26,24 @@ export class Problems {
     this.log.log(level, message, { problem: id, ...details, ...(was ? { times: was.count + 1 } : {}) });
   }
 
+  /**
+   * A fault that is over as soon as it is seen (a restart after a kill, a file repaired, a record
+   * written back): reported like a problem and listed for `listMs` (ten minutes) so that
+   * `twill status` shows it after the fact, then cleared.
+   */
+  event(id: string, level: 'warn' | 'error', message: string, details?: Record<string, unknown>, listMs = 600_000): void {
+    this.report(id, level, message, details);
+    clearTimeout(this.expiry.get(id));
+    const t = setTimeout(() => {
+      this.expiry.delete(id);
+      this.clear(id);
+    }, listMs);
+    t.unref();
+    this.expiry.set(id, t);
+  }
+
+  private readonly expiry = new Map<string, NodeJS.Timeout>();
+
   /** The fault is over: logged once at info, then no longer listed. */
   clear(id: string, message?: string): void {
     const was = this.open.get(id);

@@ -16,6 +16,7 @@ import { quarantineFile } from '../util/quarantine.js';
 import { AttachmentStore, type Attachment, type BadAttachment } from './attachments.js';
 import type { CniService } from './cni-service.js';
 import type { Problems } from './problems.js';
+import type { AuditFinding } from './state-audit.js';
 
 export interface StartupReport {
   tombstones: number;
@@ -97,6 +98,35 @@ export async function processTombstones(d: RecoveryDeps): Promise<{ done: number
     done++;
   }
   return { done, pending };
+}
+
+/**
+ * The state audit's look at the tombstones: one that cannot be parsed is quarantined and reported
+ * now rather than at the next start. Parsable ones are left for start-up, whose DELs run before
+ * any ADD (a DEL replayed now could remove a pod ADDed again under the same container id).
+ */
+export async function auditTombstones(d: Pick<RecoveryDeps, 'socket' | 'stateDir'>): Promise<AuditFinding[]> {
+  const tdir = tombstoneDir(d.socket);
+  let names: string[];
+  try {
+    names = await readdir(tdir);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return [];
+    throw e;
+  }
+  const out: AuditFinding[] = [];
+  for (const name of names) {
+    if (!name.endsWith('.json')) continue;
+    const file = join(tdir, name);
+    try {
+      parseTombstone(await readFile(file, 'utf8'));
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') continue; // why: finished (removed) by the start-up pass meanwhile
+      const q = quarantineFile(file, d.stateDir, 'tombstone');
+      out.push({ kind: 'tombstone', file, damage: describeError(e), repair: 'quarantined it (that DEL is unknown: CNI GC or the next DEL of the pod frees what it held)', quarantinedTo: q.movedTo ?? q.moveError });
+    }
+  }
+  return out;
 }
 
 /** The /32 (or /128) pod addresses routed (proto 116) into each host veth. */

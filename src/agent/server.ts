@@ -68,6 +68,7 @@ export class ApiServer {
 
   async listen(socketPath: string): Promise<void> {
     await mkdir(dirname(socketPath), { recursive: true, mode: 0o755 });
+    // why: read-only: no socket file means there is nothing to probe or remove
     if (await stat(socketPath).catch(() => undefined)) {
       if (await socketAlive(socketPath)) {
         throw new TwillError('EXISTS', `another agent is already listening on ${socketPath}`, { details: 'stop it first, or pass --socket' });

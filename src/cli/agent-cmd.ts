@@ -41,6 +41,7 @@ export function registerAgent(program: Command): void {
     .option('--wireguard-node-traffic', 'wireguard: also encrypt node ↔ remote-pod traffic')
     .option('--block-grace <seconds>', 'how long a dead node\'s blocks stay reserved (default 600)', int)
     .option('--lease-ttl <seconds>', 'node liveness lease TTL (default 20)', int)
+    .option('--state-audit <seconds>', 'check the state files against what the agent holds every N seconds; a damaged one is quarantined and rewritten (default 30; 0: off)', int)
     .option('--underlay-iface <name>', 'interface other nodes reach this one through (default: with datastore kubernetes the one holding the Node\'s InternalIP, else the default route\'s)')
     .option('--state-dir <dir>', 'where IPAM records and attachments are kept (default /var/lib/twill)')
     .option('--socket <path>', 'API socket for twill-cni and the CLI (default /run/twill/agent.sock)')
@@ -81,8 +82,8 @@ export function registerAgent(program: Command): void {
       try {
         const fromFile = typeof opts['config'] === 'string' ? readConfigFile(opts['config']) : {};
         const flags: Partial<AgentConfig> = {};
-        const rename: Record<string, keyof AgentConfig> = { blockGrace: 'blockGraceSeconds', leaseTtl: 'leaseTtlSeconds', ownerDaemonset: 'ownerDaemonSet' };
-        for (const k of ['nodeName', 'podCidr', 'datastore', 'etcdCaFile', 'etcdCertFile', 'etcdKeyFile', 'etcdUsername', 'etcdPasswordFile', 'etcdAllowPlaintext', 'kubeconfig', 'leaseNamespace', 'ipam', 'pool', 'blockPrefix', 'backend', 'vxlanVni', 'vxlanPort', 'directRouting', 'natOutgoing', 'blockGrace', 'leaseTtl', 'underlayIface', 'stateDir', 'socket', 'runDir', 'mtu', 'logLevel', 'logFormat', 'encryption', 'wireguardPort', 'wireguardStrict', 'wireguardNodeTraffic', 'cniConfDir', 'healthPort', 'ownerDaemonset', 'flowRecords', 'flowRingSize', 'flowLogGroup', 'flowLogRate', 'metricsAddr']) {
+        const rename: Record<string, keyof AgentConfig> = { blockGrace: 'blockGraceSeconds', leaseTtl: 'leaseTtlSeconds', stateAudit: 'stateAuditSeconds', ownerDaemonset: 'ownerDaemonSet' };
+        for (const k of ['nodeName', 'podCidr', 'datastore', 'etcdCaFile', 'etcdCertFile', 'etcdKeyFile', 'etcdUsername', 'etcdPasswordFile', 'etcdAllowPlaintext', 'kubeconfig', 'leaseNamespace', 'ipam', 'pool', 'blockPrefix', 'backend', 'vxlanVni', 'vxlanPort', 'directRouting', 'natOutgoing', 'blockGrace', 'leaseTtl', 'stateAudit', 'underlayIface', 'stateDir', 'socket', 'runDir', 'mtu', 'logLevel', 'logFormat', 'encryption', 'wireguardPort', 'wireguardStrict', 'wireguardNodeTraffic', 'cniConfDir', 'healthPort', 'ownerDaemonset', 'flowRecords', 'flowRingSize', 'flowLogGroup', 'flowLogRate', 'metricsAddr']) {
           // commander sets natOutgoing=true by default for --no-nat-outgoing; only an explicit flag counts.
           if ((k === 'natOutgoing' || k === 'flowRecords' || k === 'wireguardStrict') && opts[k] !== false) continue;
           if (opts[k] !== undefined) (flags as Record<string, unknown>)[rename[k] ?? k] = opts[k];

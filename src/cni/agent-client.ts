@@ -186,6 +186,7 @@ export function pipeBindings(): PipeBindings | null {
       readState: () => [state[kRead] ?? 0, state[kOffset] ?? 0],
     };
   } catch {
+    // why: no pipe_wrap binding in this runtime: the node:net fallback is used
     bindings = null;
   }
   return bindings ?? null;
@@ -197,7 +198,7 @@ function uvError(status: number, what: string): Error {
   try {
     code = (process as unknown as { getBuiltinModule: (id: string) => typeof util }).getBuiltinModule('node:util').getSystemErrorName(status);
   } catch {
-    // keep the number
+    // why: keep the number
   }
   return Object.assign(new Error(`${what}: ${code}`), { code, errno: status });
 }

@@ -17,6 +17,7 @@ export function describeValue(v: unknown): string {
   try {
     s = JSON.stringify(v) ?? String(v);
   } catch {
+    // why: formats a value for an error message: String() is the fallback
     s = String(v);
   }
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;

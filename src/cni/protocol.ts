@@ -164,6 +164,7 @@ function errorVersion(stdin: Uint8Array): string {
     const v = decodeConfig(stdin)['cniVersion'];
     return isSupportedVersion(v) ? v : CURRENT_VERSION;
   } catch {
+    // why: stdin is parsed (and refused) by the caller; this only picks the error format version
     return CURRENT_VERSION;
   }
 }

@@ -110,6 +110,7 @@ export class LeasedObjects {
     const lease = await this.store.grantLease(this.opts.ttlSeconds);
     // Closed while the grant was in flight: revoking is a courtesy; if it fails, the lease ends
     // at its TTL with nothing attached to it, so ignoring the failure loses nothing.
+    // why: closing: a lease that cannot be revoked runs out at its TTL with nothing attached
     if (this.closed) return void (await lease.revoke().catch(() => {}));
     try {
       for (const obj of this.objects.values()) await this.store.put(obj, { lease });

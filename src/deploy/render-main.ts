@@ -9,6 +9,7 @@ const files = renderAll(version);
 // Files a previous render made that this one does not (an object renamed or removed) go.
 for (const sub of ['crds', 'templates']) {
   const dir = join(CHART_DIR, sub);
+  // why: no chart folder yet: nothing stale to remove
   for (const f of (() => { try { return readdirSync(dir); } catch { return []; } })()) {
     if (!files.has(join(dir, f))) rmSync(join(dir, f));
   }

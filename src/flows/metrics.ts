@@ -55,6 +55,7 @@ export class AgentMetrics {
     const bytes = new Counter({ name: 'twill_policy_rule_bytes_total', help: 'Bytes counted by the policy table\'s rule counters, by policy, direction and action', labelNames: ['policy', 'direction', 'action'], registers: [r] });
     const spoofed = new Counter({ name: 'twill_antispoof_dropped_packets_total', help: 'Packets dropped by anti-spoofing', registers: [r] });
     const readCounters = async (): Promise<void> => {
+      // why: read-only scrape: counters read as empty for this scrape, the next one reads again
       const rep = await src.policyCounters?.().catch(() => undefined);
       packets.reset();
       bytes.reset();

@@ -129,6 +129,7 @@ function evaluate(ctx: FlowContext, t: { src: string; dst: string; proto: number
   try {
     v = evaluateIndexed(ctx.index, { src: { ip: t.src }, dst: { ip: t.dst }, protocol, ...(protocol !== 'ICMP' && t.dstPort !== undefined ? { port: t.dstPort } : {}) });
   } catch {
+    // why: read-only annotation: a flow the evaluator cannot place has no verdict
     v = undefined;
   }
   if (cache.size >= VERDICT_CACHE) cache.clear();

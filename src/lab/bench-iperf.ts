@@ -78,7 +78,7 @@ export async function iperf3(o: IperfRun): Promise<Sample> {
     try {
       j = JSON.parse(c.stdout) as IperfJson;
     } catch {
-      // Not JSON: iperf3 failed before it could report (reported below with its stderr).
+      // why: Not JSON: iperf3 failed before it could report (reported below with its stderr).
     }
     const bps = j.end?.sum_received?.bits_per_second;
     if (j.error || typeof bps !== 'number' || !(bps > 0)) {

@@ -80,7 +80,9 @@ async function twoNodeLab(name: string, encrypted: boolean, print: Print): Promi
 async function wgCpuSeconds(lab: Lab): Promise<number> {
   let ticks = 0;
   for (const n of lab.state.nodes) {
+    // why: read-only measurement: no wireguard-go (kernel WireGuard) counts 0 ticks
     const pid = (await readFile(join(nodeDir(lab.name, n.name), 'run', 'wireguard', `${WIREGUARD_DEVICE}.pid`), 'utf8').catch(() => '')).trim();
+    // why: read-only measurement: a process that is gone counts 0 ticks
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     ticks += Number(f[11] ?? 0) + Number(f[12] ?? 0); // utime, stime (fields 14, 15)
@@ -90,6 +92,7 @@ async function wgCpuSeconds(lab: Lab): Promise<number> {
 
 /** Microseconds some task has waited for a CPU since boot (PSI); undefined without PSI. */
 async function cpuStallMicros(): Promise<number | undefined> {
+  // why: read-only: no PSI on this kernel, no stall figure
   const m = /^some .*total=(\d+)/m.exec(await readFile('/proc/pressure/cpu', 'utf8').catch(() => ''));
   return m ? Number(m[1]) : undefined;
 }
@@ -146,7 +149,7 @@ async function joins(lab: Lab, probeFrom: string, count: number, progress: Print
       progress(`join ${i + 1}/${count}: ${describeError(e)}`);
     } finally {
       watch.stop();
-      if (node) await lab.removeNode(node).catch(() => undefined);
+      if (node) await lab.removeNode(node).catch((e: unknown) => progress(`join ${i + 1}/${count}: could not remove ${node}: ${describeError(e)}`));
     }
   }
   const r1 = (x: number): number => Math.round(x * 10) / 10;

@@ -98,6 +98,7 @@ export async function claimBenchLab(lab: string, remove: (lab: string) => Promis
 
 /** Microseconds some task has waited for a CPU since boot (PSI); undefined without PSI. */
 async function cpuStallMicros(): Promise<number | undefined> {
+  // why: read-only: no PSI on this kernel, no stall figure
   const text = await readFile('/proc/pressure/cpu', 'utf8').catch(() => '');
   const m = /^some .*total=(\d+)/m.exec(text);
   return m ? Number(m[1]) : undefined;

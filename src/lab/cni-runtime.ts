@@ -55,6 +55,7 @@ function failure(plugin: string, command: string, r: ExecResult): CniPluginError
   try {
     parsed = JSON.parse(r.stdout) as typeof parsed;
   } catch {
+    // why: a plugin that printed no JSON: its raw output becomes the message
     parsed = { msg: (r.stdout + r.stderr).trim() || `exit status ${r.code}` };
   }
   return new CniPluginError(plugin, command, parsed.code, [parsed.msg, parsed.details].filter(Boolean).join(': '), r.stdout);
@@ -147,6 +148,7 @@ export class CniRuntime {
     try {
       return (JSON.parse(await readFile(this.cacheFile(list, rt), 'utf8')) as { result: unknown }).result;
     } catch {
+      // why: read-only: no cached result for this attachment
       return undefined;
     }
   }

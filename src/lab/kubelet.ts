@@ -43,11 +43,12 @@ export class LabKubelet {
   async records(): Promise<PodRecord[]> {
     const dir = join(labDir(this.lab.name), 'pods');
     const out: PodRecord[] = [];
+    // why: read-only: no pods folder means no pods
     for (const d of await readdir(dir).catch(() => [] as string[])) {
       try {
         out.push(JSON.parse(await readFile(join(dir, d, 'pod.json'), 'utf8')) as PodRecord);
       } catch {
-        // A pod whose start was interrupted before its record was written: `lab down` cleans it.
+        // why: A pod whose start was interrupted before its record was written: `lab down` cleans it.
       }
     }
     return out.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
@@ -57,6 +58,7 @@ export class LabKubelet {
     try {
       return JSON.parse(await readFile(join(podDir(this.lab.name, namespace, name), 'pod.json'), 'utf8')) as PodRecord;
     } catch {
+      // why: read-only: no record means no such pod
       return undefined;
     }
   }

@@ -269,6 +269,8 @@ export class Lab {
   async removeNode(node: string): Promise<void> {
     const n = this.node(node);
     await this.stopAgent(node, 'SIGKILL');
+    // A node without wireguard-go (kernel WireGuard, or none) has nothing to stop.
+    // why: harmless if it fails: the node's namespace, its only link, goes below.
     await stopUserspace(join(nodeDir(this.name, node), 'run'), WIREGUARD_DEVICE).catch(() => undefined);
     for (const r of (await new LabKubelet(this).records()).filter((r) => r.node === node)) {
       await stopPidFile(join(podDir(this.name, r.namespace, r.name), 'server.pid'), 500);
@@ -316,12 +318,14 @@ export class Lab {
     const state = await loadLab(name);
     // Pod servers first (they live in namespaces about to vanish), then agents, then etcd.
     const podsDir = join(dir, 'pods');
+    // why: no pods folder, no pods
     for (const p of await readdir(podsDir).catch(() => [] as string[])) await stopPidFile(join(podsDir, p, 'server.pid'), 500);
     const nodesDir = join(dir, 'nodes');
+    // why: no nodes folder, no nodes
     for (const n of await readdir(nodesDir).catch(() => [] as string[])) {
-      await stopNodeAgent(join(nodesDir, n), 'SIGTERM').catch(() => undefined);
+      await stopNodeAgent(join(nodesDir, n), 'SIGTERM').catch((e: unknown) => print(`  could not stop the agent of ${n}: ${describeError(e)}`));
       // wireguard-go outlives its agent on purpose; the lab owns it, so the lab ends it.
-      await stopUserspace(join(nodesDir, n, 'run'), WIREGUARD_DEVICE).catch(() => undefined);
+      await stopUserspace(join(nodesDir, n, 'run'), WIREGUARD_DEVICE).catch((e: unknown) => print(`  could not stop wireguard-go of ${n}: ${describeError(e)}`));
     }
     // A Kubernetes lab's kubelets, containerds, containers, mounts, cgroups and control plane.
     await downKubeParts(name);

@@ -27,6 +27,7 @@ const KINDS: Record<string, { apiVersion: string; validate: (o: never) => FieldE
 };
 
 async function files(path: string): Promise<string[]> {
+  // why: thrown just below as NOT_FOUND
   const st = await stat(path).catch(() => undefined);
   if (!st) throw new TwillError('NOT_FOUND', `${path}: no such file or directory`);
   if (!st.isDirectory()) return [path];

@@ -35,6 +35,7 @@ export async function startNodeAgent(spec: NodeAgentSpec, timeoutMs = 15_000): P
       return true;
     }, timeoutMs, 25, () => (isAlive(pid) ? undefined : 'it exited'));
   } catch (e) {
+    // why: only decorates the error thrown just below
     const tail = (await readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-15).join('\n');
     throw new TwillError('INTERNAL', `agent on ${spec.nodeName} did not start: ${isAlive(pid) ? 'no answer on ' + socket : 'it exited'}\n--- ${logFile} ---\n${tail}`, { cause: e });
   }

@@ -57,7 +57,8 @@ export async function createSandbox(s: SandboxSpec, runtime: CniRuntime, conflis
   try {
     await startPodServer(s, ns);
   } catch (e) {
-    await runtime.delNetworkList(conflist, rt).catch(() => undefined);
+    // The server's failure is the error to throw; a failed undo is said, not hidden.
+    await runtime.delNetworkList(conflist, rt).catch((d: unknown) => console.error(`lab: undoing ${s.name}'s network after its server failed: ${String(d)}`));
     await deleteNetns(ns);
     throw e;
   }

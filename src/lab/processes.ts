@@ -44,6 +44,7 @@ export function isAlive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch {
+    // why: read-only liveness probe: kill(0) fails once the process is gone
     return false;
   }
 }
@@ -53,6 +54,7 @@ export async function readPid(pidFile: string): Promise<number | undefined> {
     const n = Number((await readFile(pidFile, 'utf8')).trim());
     return Number.isInteger(n) && n > 0 ? n : undefined;
   } catch {
+    // why: read-only: no pid file, no process
     return undefined;
   }
 }
@@ -63,6 +65,7 @@ export async function stopPid(pid: number, graceMs = 3000, signal: NodeJS.Signal
   try {
     process.kill(pid, signal);
   } catch {
+    // why: already gone (ESRCH): nothing to stop
     return;
   }
   const until = Date.now() + graceMs;
@@ -73,6 +76,7 @@ export async function stopPid(pid: number, graceMs = 3000, signal: NodeJS.Signal
   try {
     process.kill(pid, 'SIGKILL');
   } catch {
+    // why: already gone (ESRCH): nothing to stop
     return;
   }
   for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(10);
@@ -94,6 +98,7 @@ export async function waitFor(what: string, probe: () => Promise<boolean>, timeo
   for (;;) {
     const abort = abortIf?.();
     if (abort) throw new TwillError('INTERNAL', `${what}: ${abort}`);
+    // why: a probe that fails means not ready yet; the timeout below reports
     if (await probe().catch(() => false)) return;
     if (Date.now() > until) throw new TwillError('TIMEOUT', `${what}: not ready after ${timeoutMs} ms`);
     await sleep(intervalMs);

@@ -75,6 +75,7 @@ export async function loadLab(name: string): Promise<LabState | undefined> {
   try {
     return JSON.parse(await readFile(join(labDir(name), 'lab.json'), 'utf8')) as LabState;
   } catch {
+    // why: read-only: no lab.json means no such lab
     return undefined;
   }
 }
@@ -83,6 +84,7 @@ export async function listLabs(): Promise<string[]> {
   try {
     return (await readdir(LABS_DIR)).sort();
   } catch {
+    // why: read-only: no labs folder means no labs
     return [];
   }
 }

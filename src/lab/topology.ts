@@ -41,5 +41,6 @@ export async function createNodeNetns(underlay: string, node: string, netns: str
 
 export async function deleteNodeNetns(underlay: string, node: string, netns: string): Promise<void> {
   await deleteNetns(netns);
+  // why: deleting the node namespace above already destroyed this veth pair; this only covers a half-made node
   if (netnsExists(underlay)) await run('ip', ['-n', underlay, 'link', 'del', node]).catch(() => undefined);
 }

@@ -4,13 +4,13 @@
 // emits go to the kernel as one nf_tables netlink batch (policy/netlink.ts); the rest, and every
 // full replacement, through `nft -f`. Both are atomic: when the kernel refuses a transaction the
 // previous ruleset stays in force, and the next apply replaces the whole table.
-import { NfTablesSocket, NftBatchError } from '../dataplane/kernel/nfnetlink.js';
+import { NFPROTO_INET, NfTablesSocket, NftBatchError } from '../dataplane/kernel/nfnetlink.js';
 import { applyNft, nftListJson, writeNftScript } from '../dataplane/kernel/nft.js';
 import { describeError } from '../util/errors.js';
 import { nftScriptPath } from '../dataplane/kernel/names.js';
 import { TwillError } from '../util/errors.js';
 import { diffModels } from './diff.js';
-import { encodeDiff } from './netlink.js';
+import { encodeDiff, endpointKey } from './netlink.js';
 import { policyCounters, type CounterReport } from './explain.js';
 import type { PolicyModel } from './model.js';
 import { renderFullReplace } from './render.js';
@@ -147,6 +147,10 @@ export class PolicyDataplane {
    */
   async endpointInKernel(table: string, iface: string, ip: string): Promise<boolean> {
     const set = ip.includes(':') ? 'endpoints6' : 'endpoints';
+    // One GETSETELEM for that element over the netlink socket: the same kernel answer as a
+    // listing, without a process and a dump of the whole set (bench/policy/confirm.ts).
+    const sock = this.opts.nft ? undefined : this.socket();
+    if (sock) return sock.hasElement(NFPROTO_INET, table, set, endpointKey(iface, ip));
     const json = this.opts.nft ? await this.nft.listTable(table) : await nftListJson(['set', 'inet', table, set], this.opts.netnsPath ? { netnsPath: this.opts.netnsPath } : {});
     return hasConcatElement(json, set, [iface, ip]);
   }

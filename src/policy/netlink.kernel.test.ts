@@ -98,3 +98,26 @@ test('a batch the kernel refuses changes nothing, names the refused step, and th
     dp.close();
   }
 });
+
+test('the read-back of one anti-spoofing element over netlink (GETSETELEM) answers as nft -j list does', async () => {
+  const rng = new Rng(SEED + 99);
+  const w = randomWorld(rng);
+  const snap = snapshotFor(w, w.nodes[0]!);
+  const a = new PolicyDataplane({ runDir: `${runDir}/ra`, netnsPath: viaNetlink.path });
+  const b = new PolicyDataplane({ runDir: `${runDir}/rb`, netnsPath: viaNetlink.path, netlink: false });
+  try {
+    await a.apply(compilePolicy(snap), { full: true });
+    const present = snap.localEndpoints.map((e) => [e.hostIface, e.ip] as const);
+    assert.ok(present.length > 0, 'the world has local pods');
+    // Absent: a known interface with another pod's address, an unknown interface, an address of no pod.
+    const absent = [[present[0]![0], present[present.length - 1]![1] === present[0]![1] ? '10.255.0.9' : present[present.length - 1]![1]], ['twlnothere00', present[0]![1]], [present[0]![0], '10.255.255.254'], [present[0]![0], 'fd00:ffff::9']] as const;
+    for (const [iface, ip] of [...present, ...absent]) {
+      const want = await b.endpointInKernel('twill-policy', iface, ip);
+      assert.equal(await a.endpointInKernel('twill-policy', iface, ip), want, `${iface} . ${ip}: netlink and nft disagree`);
+    }
+    assert.ok(await a.endpointInKernel('twill-policy', present[0]![0], present[0]![1]));
+    assert.equal(await a.endpointInKernel('twill-policy', 'twlnothere00', present[0]![1]), false);
+  } finally {
+    a.close();
+  }
+});

@@ -127,6 +127,15 @@ function rule(text: string, batch: NftBatch): Attr[] {
 
 // ---- elements ----
 
+/**
+ * The key of a pod's element in the anti-spoofing set (`ifname . ipv4_addr` or `ipv6_addr`), as
+ * the kernel stores it: for CNI ADD's read-back of that one element (PolicyDataplane).
+ */
+export function endpointKey(iface: string, ip: string): Buffer {
+  const v6 = !isIPv4(ip);
+  return element({ name: 'endpoints', type: ['ifname', v6 ? 'ipv6_addr' : 'ipv4_addr'], flags: [], elements: [] }, { key: `"${iface}" . ${ip}` }, false).key;
+}
+
 function element(s: NftSet, e: NftElement, withValue: boolean): Element {
   const fields = e.key.split(' . ');
   if (fields.length !== s.type.length) no(`element "${e.key}" of ${s.name} does not have ${s.type.length} fields`);

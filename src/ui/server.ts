@@ -108,6 +108,7 @@ export class UiServer {
   }
 
   private async explain(body: { from?: string; to?: string; port?: number; protocol?: string }): Promise<unknown> {
+    // why: read-only: without the pod list the first node explains
     const { pods } = await this.pods().catch(() => ({ pods: [] as PodView[] }));
     const node = pods.find((p) => p.pod === body.from || p.ips.includes(String(body.from)))?.node;
     const t = this.targets.find((x) => x.node === node) ?? this.targets[0]!;

@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MemoryBackend, MemoryStore } from '../../src/datastore/index.js';
+import { LeasedObjects, MemoryBackend, MemoryStore, openStore } from '../../src/datastore/index.js';
+import { startEtcd } from '../../src/datastore/etcd/server.js';
 import { BlockClaims } from '../../src/ipam/cluster/claims.js';
-import { Logger } from '../../src/util/log.js';
+import { Logger, setLogSink } from '../../src/util/log.js';
 import { ClusterMember } from '../../src/agent/cluster.js';
 import { Problems } from '../../src/agent/problems.js';
 import { ClockWatch } from '../../src/agent/clock-watch.js';
@@ -49,6 +50,40 @@ test('a wall-clock jump of +1 h does not free a peer\'s blocks before its grace 
     Date.now = realNow;
     await m.stop();
     await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a wall-clock jump of ±1 h loses no etcd lease (the client measures keep-alives on a monotonic clock)', { timeout: 60_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'rf-clock-etcd-'));
+  const lines: string[] = [];
+  setLogSink({ write: (l: string) => void lines.push(l) });
+  const etcd = await startEtcd({ dataDir: join(dir, 'etcd'), clientUrls: ['http'] });
+  const store = await openStore(`etcd:${etcd.endpoints[0]!}`);
+  const realNow = Date.now;
+  let lost = 0;
+  const problems = new Problems(new Logger('test'));
+  const watch = new ClockWatch(problems);
+  let prev = 0;
+  try {
+    const leased = await LeasedObjects.open(store, { ttlSeconds: 3, onLost: () => lost++, onRegained: () => undefined });
+    await leased.put({ apiVersion: 'twill.dev/v1alpha1', kind: 'TwillNode', metadata: { name: 'rf-clock' }, spec: { underlayIP: '192.0.2.1', underlayCIDR: '192.0.2.0/24', backend: 'vxlan', blocks: [] } } as never);
+    for (const jump of [3_600_000, -3_600_000]) {
+      Date.now = () => realNow() + jump;
+      await new Promise((res) => setTimeout(res, 4000)); // more than the TTL: keep-alives went on meanwhile
+      const kept = lost === 0 && (await store.get('TwillNode', 'rf-clock')) !== undefined;
+      const seen = Math.abs(watch.check() - (jump - prev)) < 5000 && problems.has('clock-jump');
+      prev = jump;
+      recordRuns([{ fault: `wall clock jump ${jump > 0 ? '+' : '-'}1 h (etcd lease)`, survived: kept, nothingLost: kept, visible: seen, note: `lost ${lost} times` } satisfies FaultRun]);
+      assert.ok(seen, 'the jump is reported (warn, twill status)');
+      assert.ok(kept, `clock ${jump > 0 ? '+' : '-'}1 h: the lease and its object are kept (lost ${lost} times)`);
+    }
+    await leased.close({ revoke: true });
+  } finally {
+    Date.now = realNow;
+    setLogSink(process.stderr);
+    await store.close();
+    await etcd.stop();
     await rm(dir, { recursive: true, force: true });
   }
 });

@@ -32,7 +32,7 @@ export async function reaches(lab: Lab, from: string, to: string): Promise<boole
 interface Status {
   attachments: { id: string; ips: string[] }[];
   cluster?: { blocks?: string[]; datastore: { connected: boolean } };
-  problems?: { id: string }[];
+  problems?: { id: string; message: string }[];
   policy?: { failures?: number; lastFailure?: { error: string } };
 }
 

@@ -1,5 +1,6 @@
-// Fault injection: the agent's state files corrupt, truncated, empty or unreadable at start-up
-// (attachments, IPAM records, tombstones). After each fault and a restart of the agent: the live
+// Fault injection: the agent's state files corrupt, truncated, empty or unreadable, at start-up
+// and while the agent runs (attachments, IPAM records, tombstones; the block and policy caches are
+// damaged in a live lab: cluster-live.test.ts). After each fault and a restart of the agent: the live
 // pod keeps its connectivity, no address is handed out twice, the fault is an ERROR/WARN line in
 // the log and a problem in `twill status`, and the pod can still be deleted cleanly.
 import { after, before, test } from 'node:test';
@@ -16,7 +17,8 @@ let node: NodeHarness;
 const runs: FaultRun[] = [];
 
 before(async () => {
-  node = await NodeHarness.start(scope, { podCidr: '10.244.9.0/26', prefix: 'rf-' });
+  // The state audit every second, so a file damaged while the agent runs is found within a test.
+  node = await NodeHarness.start(scope, { podCidr: '10.244.9.0/26', prefix: 'rf-', agentArgs: ['--state-audit', '1'] });
 });
 after(async () => {
   recordRuns(runs);
@@ -59,7 +61,10 @@ async function runFault(fault: string, inject: (pod: { containerId: string }, ip
     const held = st.attachments.flatMap((a) => a.ips);
     r.nothingLost = reachable && !ips.includes(ip) && new Set(held).size === held.length && held.includes(ip);
     const log = (await node.log()).slice(logBefore);
-    r.visible = /(WARN |ERROR) .*problem=/.test(log) && st.problems.length > 0;
+    // The restart after the SIGKILL is reported too (restart-after-kill): only the state-file
+    // problems count here.
+    const fileProblem = /^(attachment|address|tombstone)/;
+    r.visible = /(WARN |ERROR) .*problem=(attachment|address|tombstone)/.test(log) && st.problems.some((p) => fileProblem.test(p.id));
     for (const f of [pod, ...fresh]) await node.runtime.delNetworkList(list, f);
     r.survived = r.nothingLost && !(JSON.parse(await node.status('json')) as Status).attachments.some((a) => a.ips.includes(ip));
     r.note = `reachable=${reachable} new=${ips.join(',')} problems=${st.problems.map((p) => p.id).join(',')}`;
@@ -80,6 +85,62 @@ for (const how of DAMAGE) {
     runFault(`address record ${how} (start)`, (_pod, ip) => damage(join(node.stateDir(), 'ipam', ip), how)));
   test(`tombstone ${how} at start`, () =>
     runFault(`tombstone ${how} (start)`, async () => {
+      const dir = tombstoneDir(node.socket);
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'rf-ghost_eth0.json'), JSON.stringify({ containerId: 'rf-ghost', ifname: 'eth0' }));
+      await damage(join(dir, 'rf-ghost_eth0.json'), how);
+    }));
+}
+
+/**
+ * A file damaged while the agent runs: the state audit must find it (a warn line and a
+ * state-file problem), keep the pod (reachable, its address never handed out again), and leave
+ * the files such that a restart after it finds nothing to quarantine and keeps the pod.
+ */
+async function runLive(fault: string, kind: string, inject: (pod: { containerId: string }, ip: string) => Promise<void>): Promise<void> {
+  const list = node.conflist();
+  const pod = await node.sandbox();
+  const ip = resultIp(await node.runtime.addNetworkList(list, pod));
+  const logBefore = (await node.log()).length;
+  const r: FaultRun = { fault, survived: false, nothingLost: false, visible: false };
+  try {
+    await inject(pod, ip);
+    const seen = async (): Promise<boolean> => (JSON.parse(await node.status('json')) as Status).problems.some((p) => p.id.startsWith(`state-file:${kind}:`));
+    for (let i = 0; i < 50 && !(await seen()); i++) await new Promise((res) => setTimeout(res, 100));
+    const log = (await node.log()).slice(logBefore);
+    r.visible = (await seen()) && new RegExp(`WARN .*damaged while the agent ran.*problem=state-file:${kind}:`).test(log);
+    const fresh = [await node.sandbox(), await node.sandbox()];
+    const ips = [];
+    for (const f of fresh) ips.push(resultIp(await node.runtime.addNetworkList(list, f)));
+    // A clean restart: the repaired files must be trusted as they are (no quarantine at start).
+    await node.stopAgent('SIGTERM');
+    const restartLog = (await node.log()).length;
+    await node.startAgent();
+    const st = JSON.parse(await node.status('json')) as Status;
+    const atStart = st.problems.filter((p) => /^(attachment|address|tombstone)/.test(p.id)).map((p) => p.id);
+    const held = st.attachments.flatMap((a) => a.ips);
+    const reachable = await node.ping(node.netns, ip);
+    r.nothingLost = reachable && !ips.includes(ip) && held.includes(ip) && new Set(held).size === held.length && atStart.length === 0 &&
+      !/ (WARN|ERROR) .*problem=(attachment|address)/.test((await node.log()).slice(restartLog));
+    for (const f of [pod, ...fresh]) await node.runtime.delNetworkList(list, f);
+    r.survived = r.nothingLost && !(JSON.parse(await node.status('json')) as Status).attachments.some((a) => a.ips.includes(ip));
+    r.note = `reachable=${reachable} new=${ips.join(',')} problems at restart=${atStart.join(',') || 'none'}`;
+  } finally {
+    runs.push(r);
+    await node.stopAgent('SIGKILL');
+    await rm(join(node.stateDir(), 'quarantine'), { recursive: true, force: true });
+    await node.startAgent();
+  }
+  assert.ok(r.survived && r.nothingLost && r.visible, `${fault}: ${JSON.stringify(r)}`);
+}
+
+for (const how of DAMAGE) {
+  test(`attachment record ${how} while the agent runs`, () =>
+    runLive(`attachment record ${how} (running)`, 'attachment', (pod) => damage(join(node.stateDir(), 'attachments', `${pod.containerId}_eth0.json`), how)));
+  test(`address record ${how} while the agent runs`, () =>
+    runLive(`address record ${how} (running)`, 'address', (_pod, ip) => damage(join(node.stateDir(), 'ipam', ip), how)));
+  test(`tombstone ${how} while the agent runs`, () =>
+    runLive(`tombstone ${how} (running)`, 'tombstone', async () => {
       const dir = tombstoneDir(node.socket);
       await mkdir(dir, { recursive: true });
       await writeFile(join(dir, 'rf-ghost_eth0.json'), JSON.stringify({ containerId: 'rf-ghost', ifname: 'eth0' }));

@@ -27,6 +27,7 @@ async function applyStrict(desired: DesiredEncryption, runDir: string, actions: 
     }
     return;
   }
+  // why: read-only: without the last applied text the table is simply replaced
   const last = await readFile(file, 'utf8').catch(() => undefined);
   if (last === desired.strictTable && (await nftTableExists('inet', NFT_TABLE_ENCRYPTION))) return;
   await applyNft(desired.strictTable, { file });

@@ -139,6 +139,7 @@ async function readPodSide(netns: string, ifname: string): Promise<PodSideState 
     },
     async () => {
       // Read-only (CHECK): an interface `ip` cannot show is reported by the caller as missing.
+      // why: read-only (CHECK): a missing interface is reported by the caller
       const pod = (await ipJsonInNetns<IpAddrJson[]>(netns, ['addr', 'show', 'dev', ifname]).catch(() => []))[0];
       if (!pod) return undefined;
       const routes = await ipJsonInNetns<IpRouteJson[]>(netns, ['route', 'show']);

@@ -159,6 +159,7 @@ export class Netlink {
       try {
         kind = ifla.parseInfo(a.linkinfo).kind;
       } catch {
+        // why: decoding for a listing: a link kind Twill cannot parse is none of its kinds
         kind = undefined;
       }
     }

@@ -25,6 +25,7 @@ export function isNamespaceFile(path: string): boolean {
     nsfsDev ??= statSync('/proc/self/ns/net').dev;
     return statSync(path).dev === nsfsDev;
   } catch {
+    // why: read-only probe: a path that cannot be stat-ed is no namespace
     return false;
   }
 }

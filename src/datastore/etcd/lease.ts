@@ -69,7 +69,7 @@ export class EtcdLease implements Lease {
     }
     try {
       this.stream.write({ ID: this.id });
-      this.sentAt.push(Date.now());
+      this.sentAt.push(performance.now());
     } catch (e) {
       this.drop(e);
     }
@@ -98,7 +98,7 @@ export class EtcdLease implements Lease {
   }
 
   private onAck(res: ILeaseKeepAliveResponse): void {
-    const sent = this.sentAt.shift() ?? Date.now();
+    const sent = this.sentAt.shift() ?? performance.now();
     if (Number(res.TTL) <= 0) return this.lose('etcd says it expired');
     this.renewed(sent);
   }
@@ -112,9 +112,10 @@ export class EtcdLease implements Lease {
     if (this.life.alive) log.debug('lease keep-alive interrupted; retrying', { lease: this.id, error: e });
   }
 
+  /** `sentAt` is monotonic (performance.now()): a wall-clock step must not lose or keep the lease. */
   private renewed(sentAt: number): void {
     if (this.deadline) clearTimeout(this.deadline);
-    const left = sentAt + this.ttlSeconds * 1000 - Date.now();
+    const left = sentAt + this.ttlSeconds * 1000 - performance.now();
     this.deadline = setTimeout(() => this.lose(`no keep-alive acknowledged for ${this.ttlSeconds} s`), Math.max(0, left));
   }
 
@@ -144,6 +145,6 @@ function endQuietly(stream: KeepAliveStream): void {
     stream.end();
     stream.cancel();
   } catch {
-    // already closed
+    // why: already closed
   }
 }

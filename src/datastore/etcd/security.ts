@@ -134,6 +134,7 @@ function readSecret(path: string, what: string, pemLabel?: string): string {
   try {
     st = statSync(path);
   } catch {
+    // why: readFile below throws the same clear message
     return readFile(path, what).toString(); // throws the same clear message
   }
   if (!st.isFile()) bad(`${what} ${path} is not a regular file`);

@@ -231,7 +231,7 @@ function signalGroup(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(-pid, sig);
   } catch {
-    // already gone
+    // why: already gone
   }
 }
 
@@ -256,6 +256,7 @@ async function logTail(file: string): Promise<string> {
   try {
     return (await readFile(file, 'utf8')).split('\n').slice(-15).join('\n');
   } catch {
+    // why: read-only: a log tail for an error message
     return '';
   }
 }

@@ -126,7 +126,7 @@ export class EtcdStore implements Store {
 
   async grantLease(ttlSeconds: number): Promise<Lease> {
     checkTtl(ttlSeconds);
-    const sentAt = Date.now();
+    const sentAt = performance.now(); // monotonic: see EtcdLease.renewed
     const res = await this.call(`granting a ${ttlSeconds} s lease`, () => this.conn.client.leaseClient.leaseGrant({ TTL: ttlSeconds }));
     const lease = new EtcdLease(this.conn, res.ID, ttlSeconds, sentAt);
     this.leases.add(lease);
@@ -139,6 +139,7 @@ export class EtcdStore implements Store {
       await this.conn.client.kv.range({ key: Buffer.from(this.codec.prefix), count_only: true }, { deadline: Date.now() + timeoutMs });
       return true;
     } catch {
+      // why: ping answers a yes/no question: any failure is no
       return false;
     }
   }

@@ -174,6 +174,6 @@ function cancelQuietly(stream: WatchStream): void {
     stream.end();
     stream.cancel();
   } catch {
-    // already closed
+    // why: already closed
   }
 }

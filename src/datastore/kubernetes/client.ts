@@ -140,6 +140,7 @@ export class KubeClient {
     try {
       parsed = raw.length === 0 ? undefined : JSON.parse(raw.toString('utf8'));
     } catch {
+      // why: a body that is not JSON is reported below with the status code
       parsed = undefined;
     }
     if (code >= 200 && code < 300) {

@@ -22,6 +22,12 @@ const MANAGED = 'app.kubernetes.io/managed-by=twill';
 type Obj = Record<string, unknown>;
 
 /** Kubernetes MicroTime: RFC 3339 with exactly six fractional digits. */
+
+// Durations the agent measures itself (renewal deadlines, how long a lease has stood unchanged)
+// run on the monotonic clock: a wall-clock step (NTP, a wrong RTC) must neither make every live
+// lease look expired (the reaper would delete them all, and every node's TwillNode with them)
+// nor hide a lost one. Only renewTime, an API field, is wall-clock time.
+const monoNow = (): number => performance.now();
 export function microTime(d = new Date()): string {
   return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
@@ -50,7 +56,7 @@ export async function revokeLease(client: KubeClient, namespace: string, name: s
 export class KubeLease implements Lease {
   private readonly life: LeaseLife;
   private timer: NodeJS.Timeout | undefined;
-  private lastRenewed = Date.now();
+  private lastRenewed = monoNow();
   private renewing = false;
 
   private constructor(
@@ -99,7 +105,7 @@ export class KubeLease implements Lease {
     if (!this.life.alive || this.renewing) return;
     // A slow answer still counts as long as it comes before the TTL runs out: the request may
     // take all the time that is left (a loaded apiserver is not a lost lease).
-    const left = this.lastRenewed + this.ttlSeconds * 1000 - Date.now();
+    const left = this.lastRenewed + this.ttlSeconds * 1000 - monoNow();
     this.renewing = true;
     try {
       await this.client.request(`${LEASES(this.namespace)}/${this.id}`, {
@@ -109,11 +115,11 @@ export class KubeLease implements Lease {
         timeoutMs: Math.max(200, left),
         what: `renewing lease ${this.namespace}/${this.id}`,
       });
-      this.lastRenewed = Date.now();
+      this.lastRenewed = monoNow();
     } catch (e) {
       if (!this.life.alive) return;
       if (isTwillError(e, 'NOT_FOUND')) return this.lose('revoked or expired elsewhere');
-      if (Date.now() - this.lastRenewed >= this.ttlSeconds * 1000) return this.lose(`not renewed for ${this.ttlSeconds}s: ${describeError(e)}`);
+      if (monoNow() - this.lastRenewed >= this.ttlSeconds * 1000) return this.lose(`not renewed for ${this.ttlSeconds}s: ${describeError(e)}`);
       log.debug('lease renewal failed; retrying', { lease: this.id, error: describeError(e) });
     } finally {
       this.renewing = false;
@@ -233,7 +239,7 @@ export class LeaseReaper {
     const rv = String((o['metadata'] as Obj)['resourceVersion']);
     if (this.seen.get(name)?.rv === rv) return;
     const ttl = Number((o['spec'] as Obj | undefined)?.['leaseDurationSeconds'] ?? 0);
-    this.seen.set(name, { rv, expiresAt: Date.now() + Math.max(1, ttl) * 1000 });
+    this.seen.set(name, { rv, expiresAt: monoNow() + Math.max(1, ttl) * 1000 });
   }
 
   private schedule(): void {
@@ -242,12 +248,12 @@ export class LeaseReaper {
     let next = Infinity;
     for (const s of this.seen.values()) next = Math.min(next, s.expiresAt);
     if (next === Infinity) return;
-    this.timer = setTimeout(() => void this.reap(), Math.max(0, next - Date.now()) + 50);
+    this.timer = setTimeout(() => void this.reap(), Math.max(0, next - monoNow()) + 50);
     this.timer.unref();
   }
 
   private async reap(): Promise<void> {
-    const now = Date.now();
+    const now = monoNow();
     let retry = false;
     for (const [name, s] of [...this.seen]) {
       if (s.expiresAt > now || this.stopped) continue;
@@ -261,6 +267,8 @@ export class LeaseReaper {
           s.expiresAt = now + 1000;
         }
       } catch (e) {
+        // why: retried every second; a reap fails only while the apiserver does (an outage that
+        // is loud already), and until it works a dead node's objects merely linger
         retry = true;
         log.debug('cannot reap an expired lease yet', { lease: name, error: describeError(e) });
       }

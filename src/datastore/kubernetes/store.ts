@@ -196,6 +196,7 @@ export class KubernetesStore implements Store {
     try {
       return (await this.client.probe('/readyz', { what: 'probing /readyz', timeoutMs })) === 200;
     } catch {
+      // why: ping answers a yes/no question: any failure is no
       return false;
     }
   }
@@ -204,6 +205,7 @@ export class KubernetesStore implements Store {
     this.closed = true;
     for (const w of [...this.watches]) w.stop();
     for (const l of this.leases) l.release();
+    // why: closing: a reaper that never started has nothing to stop (its start failure was reported)
     const reaper = await this.reaper?.catch(() => undefined);
     reaper?.stop();
     this.client.close();

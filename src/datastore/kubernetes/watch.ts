@@ -126,6 +126,7 @@ export class KubeWatch<T> {
       try {
         st = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ApiStatus;
       } catch {
+        // why: a status body that is not JSON: the status code decides
         st = undefined;
       }
       if (res.statusCode === 410) return 'gone';
@@ -139,6 +140,7 @@ export class KubeWatch<T> {
     };
     // A stream cut off mid-way (server or network gone) counts as ended: we resume at once, and a
     // reconnect that fails is what reports the outage.
+    // why: a stream cut off mid-way counts as ended (see above); the reconnect reports an outage
     await splitLines(res, (line) => {
       if (state.result !== 'ended') return;
       let ev: { type?: string; object?: Obj };

@@ -49,7 +49,7 @@ export class MemoryLease implements Lease {
       if (!this.backend.keepAlive(this.id)) return this.lose();
       this.renewed();
     } catch {
-      // backend down: the deadline decides
+      // why: backend down: the deadline decides
     }
     this.arm();
   }

@@ -1,6 +1,7 @@
 // This node's blocks of the cluster pool. A block is claimed by creating its IPAMBlock object
 // (create-if-absent: exactly one node wins a race). The blocks held are also kept in a local file,
 // so pods can be added while the datastore is unreachable, and after a restart during an outage.
+import { readFileSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Store } from '../../datastore/store.js';
 import { TWILL_API, type IPAMBlock } from '../../model/types.js';
@@ -46,6 +47,9 @@ export class BlockClaims implements BlockSource {
     this.pool = p;
   }
 
+  /** Called when resync wrote back a block the datastore had lost (the agent shows it). */
+  onWrittenBack: ((block: string) => void) | undefined;
+
   /** Why the local block cache could not be used at start-up (shown by `twill status`). */
   cacheError: string | undefined;
 
@@ -80,10 +84,46 @@ export class BlockClaims implements BlockSource {
     this.log.error('the local block cache is unusable; the blocks this node holds are taken from the datastore', { file: this.cacheFile, why, quarantinedTo: q.movedTo, moveError: q.moveError });
   }
 
+  /** The cache file's text as last written (undefined: not written by this process yet). */
+  private persisted: string | undefined;
+  private persisting = 0;
+
   private async persist(): Promise<void> {
     const tmp = `${this.cacheFile}.tmp-${process.pid}`;
-    await writeFile(tmp, JSON.stringify({ node: this.node, blocks: this.blocks }) + '\n');
-    await rename(tmp, this.cacheFile);
+    const text = JSON.stringify({ node: this.node, blocks: this.blocks }) + '\n';
+    this.persisting++;
+    try {
+      await writeFile(tmp, text);
+      await rename(tmp, this.cacheFile);
+      this.persisted = text;
+    } finally {
+      this.persisting--;
+    }
+  }
+
+  /**
+   * The state audit: the cache file must say what this node holds. One that differs or cannot be
+   * read is quarantined and written again from memory (else the next start would take its
+   * blocks from a damaged file, or from the datastore alone during an outage).
+   */
+  async audit(): Promise<{ file: string; damage: string; repair: string; quarantinedTo?: string | undefined }[]> {
+    if (this.persisting > 0) return []; // a write in flight: the next pass looks
+    const want = this.persisted ?? JSON.stringify({ node: this.node, blocks: this.blocks }) + '\n';
+    let damage: string | undefined;
+    let present = true;
+    try {
+      const text = readFileSync(this.cacheFile, 'utf8');
+      if (text === want) return [];
+      const got = JSON.parse(text) as { blocks?: unknown } | null;
+      damage = Array.isArray(got?.blocks) ? `lists ${(got.blocks as unknown[]).join(',') || 'no block'}, not ${this.blocks.join(',') || 'no block'}` : 'no list of blocks in it';
+    } catch (e) {
+      present = errnoCode(e) !== 'ENOENT';
+      damage = present ? `unreadable or unparsable: ${describeError(e)}` : 'missing';
+    }
+    if (this.persisting > 0) return [];
+    const q = present ? quarantineFile(this.cacheFile, dirname(this.cacheFile), 'blocks') : undefined;
+    await this.persist();
+    return [{ file: this.cacheFile, damage, repair: `quarantined it and wrote it again from the agent's memory (blocks ${this.blocks.join(',') || 'none'})`, quarantinedTo: q?.movedTo ?? q?.moveError }];
   }
 
   /**
@@ -103,7 +143,11 @@ export class BlockClaims implements BlockSource {
         this.lost.add(b);
         continue;
       }
-      if (await this.tryClaim(b)) mine.add(b);
+      if (await this.tryClaim(b)) {
+        mine.add(b);
+        this.log.warn('a block this node holds was missing from the datastore (deleted, reclaimed while this node was away, or the data lost); claimed it again', { block: b });
+        this.onWrittenBack?.(b);
+      }
     }
     const next = [...new Set([...this.blocks, ...mine])].sort(byAddress);
     const changed = next.join() !== this.blocks.join();
@@ -127,8 +171,16 @@ export class BlockClaims implements BlockSource {
     }
   }
 
+  /** A reason not to claim new blocks now (the datastore lost its data: claims.freeze). */
+  claimGate: (() => string | undefined) | undefined;
+
   /** Claims one more block; undefined when the pool is full or the datastore unreachable. */
   async claimMore(): Promise<string | undefined> {
+    const frozen = this.claimGate?.();
+    if (frozen) {
+      this.log.warn('not claiming a new block now', { why: frozen });
+      return undefined;
+    }
     try {
       const { items } = await this.store.list('IPAMBlock');
       const taken = new Set(items.map((b) => b.spec.cidr));

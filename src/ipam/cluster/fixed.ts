@@ -4,7 +4,7 @@
 import type { BlockClaims } from './claims.js';
 
 /** What the cluster member needs from whoever holds this node's blocks. */
-export type BlockHolder = Pick<BlockClaims, 'current' | 'lostBlocks' | 'setPool' | 'init' | 'resync' | 'claimMore' | 'ensureOne' | 'reclaimDead' | 'cacheError'>;
+export type BlockHolder = Pick<BlockClaims, 'current' | 'lostBlocks' | 'setPool' | 'init' | 'resync' | 'claimMore' | 'ensureOne' | 'reclaimDead' | 'cacheError' | 'audit'>;
 
 export class FixedBlocks implements BlockHolder {
   /** No block cache: the API holds the assignment. */
@@ -40,6 +40,11 @@ export class FixedBlocks implements BlockHolder {
   }
 
   reclaimDead(): Promise<string[]> {
+    return Promise.resolve([]);
+  }
+
+  /** No cache file to check. */
+  audit(): Promise<[]> {
     return Promise.resolve([]);
   }
 }

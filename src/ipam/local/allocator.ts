@@ -5,6 +5,7 @@ import { TwillError } from '../../util/errors.js';
 import { Mutex } from '../../util/mutex.js';
 import { cidrContains, cidrSize, formatIp, parseCidr, parseIp, type ParsedCidr } from '../../util/ip.js';
 import { RecordDir, type AddressRecord } from './records.js';
+import { quarantineFile, stateDirOf } from '../../util/quarantine.js';
 
 export interface BlockSource {
   /** CIDRs of the blocks this node holds now, in allocation order. */
@@ -61,6 +62,36 @@ export class LocalIpam {
   lookup(owner: Owner): string | undefined {
     return this.byOwner.get(ownerKey(owner));
   }
+
+  /**
+   * The state audit: every record this allocator holds is compared with its file; a damaged one
+   * is quarantined and rewritten (the address stays with its owner). A file of an address this
+   * allocator does not hold is reported once and left: it only keeps that address from being
+   * handed out (O_EXCL), which loses nothing.
+   */
+  audit(): Promise<{ file: string; damage: string; repair: string; quarantinedTo?: string | undefined }[]> {
+    return this.mutex.run(() => {
+      const out: { file: string; damage: string; repair: string; quarantinedTo?: string | undefined }[] = [];
+      const dir = this.records.dir;
+      for (const rec of this.byIp.values()) {
+        if (rec.unreadable !== undefined || !rec.containerId) continue; // known since start, and reported then
+        const damage = this.records.damage(rec);
+        if (!damage) continue;
+        const file = `${dir}/${rec.ip}`;
+        const q = damage === 'missing' ? undefined : quarantineFile(file, stateDirOf(dir), 'address');
+        this.records.rewrite(rec);
+        out.push({ file, damage, repair: `quarantined it and rewrote it from the agent's memory (${rec.ip} stays with ${ownerKey(rec)})`, quarantinedTo: q?.movedTo ?? q?.moveError });
+      }
+      for (const ip of this.records.namesOnDisk()) {
+        if (this.byIp.has(ip) || this.strays.has(ip)) continue;
+        this.strays.add(ip);
+        out.push({ file: `${dir}/${ip}`, damage: 'a record of an address this agent does not hold', repair: 'left in place: it keeps the address from being handed out; remove it by hand if no pod uses it' });
+      }
+      return Promise.resolve(out);
+    });
+  }
+
+  private readonly strays = new Set<string>();
 
   allRecords(): AddressRecord[] {
     return [...this.byIp.values()];

@@ -1,7 +1,7 @@
 // On-disk address records: one file per allocated address, named by the address, created with
 // O_EXCL so two allocators can never both own an address (host-local's idea). Writing a record is
 // the commit point of an allocation; deleting it is the release.
-import { closeSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeError, errnoCode, TwillError } from '../../util/errors.js';
@@ -71,6 +71,31 @@ export class RecordDir {
   remove(ip: string): void {
     // recursive: an unreadable "record" that is a directory must not make release fail forever.
     rmSync(this.path(ip), { force: true, recursive: true });
+  }
+
+  /**
+   * Why the record of `rec.ip` on disk no longer says what `rec` says (undefined: it does).
+   * Synchronous: called under the allocator's mutex by the state audit.
+   */
+  damage(rec: AddressRecord): string | undefined {
+    let text: string;
+    try {
+      text = readFileSync(this.path(rec.ip), 'utf8');
+    } catch (e) {
+      return errnoCode(e) === 'ENOENT' ? 'missing' : `unreadable: ${describeError(e)}`;
+    }
+    try {
+      const got = JSON.parse(text) as Partial<AddressRecord> | null;
+      if (!got || got.containerId !== rec.containerId || got.ifname !== rec.ifname) return `names ${got?.containerId ?? '?'}/${got?.ifname ?? '?'}, not ${rec.containerId}/${rec.ifname}`;
+      return undefined;
+    } catch (e) {
+      return `unparsable: ${describeError(e)}`;
+    }
+  }
+
+  /** Addresses with a file on disk (synchronous, for the state audit). */
+  namesOnDisk(): string[] {
+    return readdirSync(this.dir).filter((n) => isIp(n));
   }
 
   /** Every record on disk. A torn record (crash mid-write) still reserves its address. */

@@ -111,7 +111,7 @@ export async function upKubeLab(o: KubeLabOptions, print: Print): Promise<LabSta
       const kp = await startKubeProxy({ ...h, ip: n.underlayIP, kubeconfigText: '', caCert, proxyKubeconfigText: pkc, clusterCidr: o.pool });
       print(`  ${n.name}  kubelet pid ${kl}, kube-proxy pid ${kp}`);
       const imported = importImages(h, rest).then(() => print(`  ${n.name}  imported ${images.map((i) => i.name).join(', ')}`));
-      imported.catch(() => undefined); // awaited below; a failure must not be an unhandled rejection meanwhile
+      imported.catch(() => undefined); // why: awaited below; a failure must not be an unhandled rejection meanwhile
       imports.push(imported);
     }));
     const target = kubectlTarget(state);
@@ -162,13 +162,16 @@ export async function waitNodesReady(t: KubectlTarget, count: number, timeoutMs:
 
 /** Removes the Kubernetes parts of a lab (nodes' machines, control plane). Harmless on an etcd lab. */
 export async function downKubeParts(lab: string): Promise<void> {
+  // why: read-only: no nodes folder means no nodes to stop
   const nodes = await readdir(join(labDir(lab), 'nodes')).catch(() => [] as string[]);
   // Everything goes: no process needs a graceful stop (teardown SIGKILLs what is left anyway).
   for (const n of nodes) await stopNodeRuntime(kubeNodeDir(lab, n), 200);
   for (const n of nodes) await teardownNodeHost(nodeHost(lab, n));
   // Any node the lab knew of but whose folder is gone (a crash between steps) still has cgroups.
+  // why: read-only: no mnt folder means no node hosts
   for (const n of await readdir(join(labDir(lab), 'mnt')).catch(() => [] as string[])) if (!nodes.includes(n)) await teardownNodeHost(nodeHost(lab, n));
   const mnt = join(labDir(lab), 'mnt');
+  // why: teardown of a lab: not mounted (the usual case after a clean stop)
   if (existsSync(mnt)) await import('../../dataplane/kernel/exec.js').then(({ run }) => run('umount', [mnt]).catch(() => undefined));
   await stopControlPlane(controlPlaneDir(lab), 200);
 }

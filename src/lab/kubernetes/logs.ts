@@ -14,10 +14,13 @@ export async function kubeLogFile(s: LabState, node: string, component: 'twill' 
   if (s.kubernetes?.install === 'standalone') return logFileOf({ dir: h.dir, name: 'twill-agent' });
   // The kubelet writes container logs to /var/log/pods/<ns>_<pod>_<uid>/<container>/<n>.log.
   const pods = hostPath(h, '/var/log/pods');
+  // why: read-only log search
   for (const d of (await readdir(pods).catch(() => [] as string[])).sort().reverse()) {
     if (!d.startsWith('kube-system_twill')) continue;
+    // why: read-only log search
     for (const c of await readdir(join(pods, d)).catch(() => [] as string[])) {
       if (c === 'install-cni' || c.startsWith('install')) continue;
+      // why: read-only log search
       const logs = (await readdir(join(pods, d, c)).catch(() => [] as string[])).filter((f) => f.endsWith('.log')).sort((a, b) => parseInt(b) - parseInt(a));
       if (logs[0]) return join(pods, d, c, logs[0]);
     }

@@ -63,6 +63,7 @@ const isNsMount = (file: string): boolean => {
   try {
     return statSync(file).dev !== statSync(join(file, '..')).dev;
   } catch {
+    // why: read-only probe: no file, no mount
     return false;
   }
 };
@@ -100,6 +101,7 @@ export async function prepareNodeHost(h: NodeHost): Promise<void> {
  */
 export async function cgroupHierarchies(withUnified = false): Promise<string[]> {
   const out: string[] = [];
+  // why: read-only: no cgroup v1 hierarchy mounted
   for (const e of await readdir(CGROUP_V1).catch(() => [] as string[])) {
     if (e === 'unified' && !withUnified) continue;
     const p = join(CGROUP_V1, e);
@@ -111,8 +113,10 @@ export async function cgroupHierarchies(withUnified = false): Promise<string[]> 
 /** Every pid in a cgroup subtree (any hierarchy). */
 async function cgroupPids(dir: string): Promise<number[]> {
   const pids: number[] = [];
+  // why: read-only: a cgroup that is gone holds no pids
   const text = await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
   for (const l of text.split('\n')) if (l.trim()) pids.push(Number(l));
+  // why: read-only: a cgroup that is gone has no children
   for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) pids.push(...(await cgroupPids(join(dir, e.name))));
   return pids;
 }
@@ -127,7 +131,7 @@ async function mntnsPids(mntns: string): Promise<number[]> {
     try {
       if (statSync(`/proc/${e}/ns/mnt`).ino === ino) out.push(Number(e));
     } catch {
-      // gone
+      // why: gone
     }
   }
   return out;
@@ -138,7 +142,7 @@ function killAll(pids: number[]): void {
     try {
       process.kill(p, 'SIGKILL');
     } catch {
-      // already gone
+      // why: already gone
     }
   }
 }
@@ -158,6 +162,7 @@ export async function teardownNodeHost(h: NodeHost): Promise<void> {
     killAll(alive);
     await new Promise((r) => setTimeout(r, 100));
   }
+  // why: busy: a lazy unmount, whose failure is thrown
   if (isNsMount(h.mntns)) await run('umount', [h.mntns]).catch(() => run('umount', ['-l', h.mntns]));
   await rm(h.mntns, { force: true });
   for (const hier of hiers) await removeCgroupTree(join(CGROUP_V1, hier, h.cgroupRoot));
@@ -165,6 +170,7 @@ export async function teardownNodeHost(h: NodeHost): Promise<void> {
 
 async function removeCgroupTree(dir: string): Promise<void> {
   if (!existsSync(dir)) return;
+  // why: read-only: a cgroup that is gone has no children
   for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) await removeCgroupTree(join(dir, e.name));
   for (let i = 0; i < 50; i++) {
     try {

@@ -30,6 +30,7 @@ export function startProc(p: ProcSpec): Promise<number> {
 }
 
 export async function logTail(p: Pick<ProcSpec, 'dir' | 'name'>, lines = 15): Promise<string> {
+  // why: read-only: a log tail for an error message
   const text = (await readFile(logFileOf(p), 'utf8').catch(() => '')).trim();
   return text.split('\n').slice(-lines).join('\n');
 }

@@ -150,6 +150,7 @@ async function pollFlows(): Promise<void> {
         renderMap();
       }
     } catch {
+      // why: the page polls: a failed poll is retried in a second
       await new Promise((res) => setTimeout(res, 1000));
     }
   }

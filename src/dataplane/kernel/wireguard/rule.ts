@@ -30,7 +30,8 @@ export async function ensureRule(s: RuleSpec): Promise<number> {
     const rules = await listRules(f);
     if (rules.some((r) => matches(r, s))) continue;
     // Anything else at our priority is a stale rule of ours (another table or mark): replace it.
-    for (const _r of rules.filter((x) => x.priority === s.priority)) await run('ip', [`-${f}`, 'rule', 'del', 'pref', String(s.priority)]).catch(() => undefined);
+    // A delete that fails is thrown: the reconcile that called this logs it and retries.
+    for (const _r of rules.filter((x) => x.priority === s.priority)) await run('ip', [`-${f}`, 'rule', 'del', 'pref', String(s.priority)]);
     await run('ip', [`-${f}`, 'rule', 'add', 'pref', String(s.priority), 'not', 'fwmark', `0x${s.notFwmark.toString(16)}`, 'lookup', String(s.table)]);
     added++;
   }

@@ -43,7 +43,7 @@ export function findWireguardGo(): string | undefined {
     const builds = readdirSync(EXTERNALS).filter((d) => d.startsWith('wireguard-go-')).sort().reverse();
     for (const d of builds) if (existsSync(join(EXTERNALS, d, 'wireguard-go'))) return join(EXTERNALS, d, 'wireguard-go');
   } catch {
-    // no cache
+    // why: no cache
   }
   for (const p of (process.env['PATH'] ?? '').split(':')) if (p && existsSync(join(p, 'wireguard-go'))) return join(p, 'wireguard-go');
   return undefined;
@@ -54,12 +54,14 @@ function isAlive(pid: number): boolean {
   try {
     return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
+    // why: read-only liveness probe: no /proc entry means the process is gone
     return false;
   }
 }
 
 /** The pid of this node's running wireguard-go for `ifname`, if there is one. */
 export async function runningPid(paths: UserspacePaths): Promise<number | undefined> {
+  // why: read-only: no pid file means no wireguard-go of ours runs
   const pid = Number((await readFile(paths.pidFile, 'utf8').catch(() => '')).trim());
   if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return undefined;
   // A recycled pid must not pass for ours.
@@ -70,6 +72,7 @@ function readProcCmdline(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
   } catch {
+    // why: read-only: the process is gone, so it is not ours
     return '';
   }
 }
@@ -125,6 +128,7 @@ async function waitAnswers(paths: UserspacePaths, pid: number, timeoutMs = 5000)
     }
     await sleep(20);
   }
+  // why: only decorates the error thrown just below
   const tail = (await readFile(paths.logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-5).join('\n');
   throw new TwillError('KERNEL', `wireguard-go (pid ${pid}) ${isAlive(pid) ? `does not answer on ${paths.socket}` : 'exited'}${last ? `: ${describeError(last)}` : ''}${tail ? `\n--- ${paths.logFile} ---\n${tail}` : ''}`);
 }

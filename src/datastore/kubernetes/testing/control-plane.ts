@@ -123,7 +123,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
       try {
         process.kill(-child.pid, 'SIGTERM');
       } catch {
-        // gone
+        // why: gone
       }
       const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
       if (!done) process.kill(-child.pid, 'SIGKILL');

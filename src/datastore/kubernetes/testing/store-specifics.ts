@@ -183,9 +183,11 @@ export function registerSpecifics(env: () => SpecificsEnv): void {
             await admin.request(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`, { what: 'reading' });
             await sleep(100);
           } catch {
+            // why: the CRD is gone (what this loop waits for)
             break;
           }
         }
+        // why: installing failed because the CRD is half-deleted: POST it again (that error is thrown)
         await installCrds(admin).catch(async () => {
           await admin.request('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { method: 'POST', body: crd, what: 'recreating' });
         });
