@@ -23,8 +23,8 @@ const { values: args } = parseArgs({
     pods: { type: 'string', default: '30000' },
     policies: { type: 'string', default: '200' },
     namespaces: { type: 'string', default: '100' },
-    // The agent runs with the DaemonSet's runtime environment (AGENT_RUNTIME_ENV: NODE_OPTIONS
-    // caps V8's young generation); --node-options overrides NODE_OPTIONS for experiments.
+    // The agent runs with the DaemonSet's runtime environment (AGENT_RUNTIME_ENV: NODE_OPTIONS,
+    // MALLOC_ARENA_MAX); --node-options overrides NODE_OPTIONS for experiments.
     'node-options': { type: 'string', default: AGENT_RUNTIME_ENV['NODE_OPTIONS'] ?? '' },
     inside: { type: 'boolean', default: false },
     dir: { type: 'string' },
