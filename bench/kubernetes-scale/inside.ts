@@ -8,6 +8,7 @@ import { agentRequest } from '../../src/cli/client.js';
 import { KubernetesStore } from '../../src/datastore/kubernetes/store.js';
 import { POD_IPS_ANNOTATION } from '../../src/datastore/kubernetes/resources.js';
 import { startControlPlane } from '../../src/datastore/kubernetes/testing/control-plane.js';
+import { AGENT_RUNTIME_ENV } from '../../src/deploy/manifest.js';
 import { twillBin } from '../../src/util/paths.js';
 import { populate, SELF, type Scale } from './populate.js';
 
@@ -81,7 +82,7 @@ export async function runInside(o: Scale & { dir: string; nodeOptions: string })
     const socket = join(o.dir, 'agent.sock');
     const argv = [twillBin(), 'agent', '--datastore', 'kubernetes', '--kubeconfig', cp.kubeconfig, '--node-name', SELF, '--state-dir', join(o.dir, 'state'), '--run-dir', join(o.dir, 'run'), '--socket', socket, '--log-level', 'info'];
     const t0 = Date.now();
-    agent = spawn(process.execPath, argv, { stdio: ['ignore', agentLog.fd, agentLog.fd], env: { ...process.env, NODE_OPTIONS: o.nodeOptions } });
+    agent = spawn(process.execPath, argv, { stdio: ['ignore', agentLog.fd, agentLog.fd], env: { ...process.env, ...AGENT_RUNTIME_ENV, NODE_OPTIONS: o.nodeOptions } });
     await agentLog.close();
     const pid = agent.pid!;
     let exited = false;
@@ -115,7 +116,7 @@ export async function runInside(o: Scale & { dir: string; nodeOptions: string })
     return {
       bench: 'kubernetes-scale',
       scale: { nodes: o.nodes, pods: o.pods, policies: o.policies, namespaces: o.namespaces },
-      agentNodeOptions: o.nodeOptions,
+      agentRuntimeEnv: { ...AGENT_RUNTIME_ENV, NODE_OPTIONS: o.nodeOptions },
       loadAverage1m: loadavg()[0],
       apiObjectCreationMs: creation,
       agent: {

@@ -5,7 +5,7 @@
 // policy ruleset from every pod), bytes it received from the API, and how soon a watcher learns
 // an address published at CNI ADD.
 //   sudo node --import tsx bench/kubernetes-scale/main.ts [--nodes 1000] [--pods 30000] [--policies 200]
-//     [--node-options '--max-semi-space-size=4']   (NODE_OPTIONS for the agent; '' for none)
+//     [--node-options '...']   (the agent's NODE_OPTIONS; default: the DaemonSet's, src/deploy/manifest.ts)
 // Prints one JSON object on stdout (progress on stderr).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { createNetns, deleteNetns, netnsPath } from '../../src/dataplane/kernel/netns.js';
+import { AGENT_RUNTIME_ENV } from '../../src/deploy/manifest.js';
 import { runInside } from './inside.js';
 
 const { values: args } = parseArgs({
@@ -22,9 +23,9 @@ const { values: args } = parseArgs({
     pods: { type: 'string', default: '30000' },
     policies: { type: 'string', default: '200' },
     namespaces: { type: 'string', default: '100' },
-    // The agent's V8 young generation is capped as the DaemonSet caps it (NODE_OPTIONS): the
-    // default lets ~50 MB of short-lived parse garbage sit in RSS.
-    'node-options': { type: 'string', default: '--max-semi-space-size=4' },
+    // The agent runs with the DaemonSet's runtime environment (AGENT_RUNTIME_ENV: NODE_OPTIONS,
+    // MALLOC_ARENA_MAX); --node-options overrides NODE_OPTIONS for experiments.
+    'node-options': { type: 'string', default: AGENT_RUNTIME_ENV['NODE_OPTIONS'] ?? '' },
     inside: { type: 'boolean', default: false },
     dir: { type: 'string' },
   },

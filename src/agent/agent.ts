@@ -150,7 +150,9 @@ export class Agent {
     // Kubernetes mode: the Node object gives the underlay address and (ipam: kubernetes) the blocks.
     const node = new KubernetesNode(store, cfg.nodeName, log.child('kubernetes'));
     try {
-      const n = await node.read();
+      // ipam: kubernetes on a node kube-controller-manager has not given a podCIDR yet (it was
+      // just added): wait for it, as the node stays NotReady meanwhile, rather than crash-loop.
+      const n = cfg.ipam === 'kubernetes' ? await node.readWithPodCidrs() : await node.read();
       const internal = KubernetesNode.internalIp(n);
       return new Agent(cfg, log, store, {
         node,

@@ -27,6 +27,23 @@ export class KubernetesNode {
     return node;
   }
 
+  /**
+   * The Node once it has spec.podCIDRs: rereads every second, and says every 30 s what it waits
+   * for and what to check (kube-controller-manager --allocate-node-cidrs --cluster-cidr).
+   */
+  async readWithPodCidrs(): Promise<Node> {
+    for (let waited = 0; ; waited++) {
+      const node = await this.read();
+      try {
+        KubernetesNode.podCidrs(node);
+        return node;
+      } catch (e) {
+        if (waited % 30 === 0) this.log.warn('waiting for this Node\'s spec.podCIDRs (ipam: kubernetes)', { node: this.nodeName, error: describeError(e) });
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
   static internalIp(node: Node): string | undefined {
     return node.status?.addresses?.find((a) => a.type === 'InternalIP' && !a.address.includes(':'))?.address;
   }

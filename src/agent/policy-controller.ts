@@ -198,21 +198,26 @@ export class PolicyController {
     return out;
   }
 
-  /** Store pods, with this node's pods completed from what CNI ADD recorded. */
+  /**
+   * Store pods, with this node's pods completed from what CNI ADD recorded. Reads the informer's
+   * map in place (no copy of 30,000 pods into a second map per reconcile).
+   */
   private snapshotInput(): { pods: Pod[]; localEndpoints: LocalEndpoint[] } {
-    const pods = new Map(this.pods.list().map((p) => [objectKey(p), p]));
+    const store = this.pods.items;
+    const completed = new Map<string, Pod>();
     const localEndpoints: LocalEndpoint[] = [];
-    const mine = this.pods.list().filter((p) => p.spec.nodeName === this.nodeName);
+    let mine: Pod[] | undefined;
     for (const a of this.attachments()) {
       // A record rebuilt from the kernel lost the pod's name: the Pod object with its address says it.
-      const byIp = a.pod ? undefined : mine.find((p) => a.ips.every((ip) => (p.status?.podIPs?.map((x) => x.ip) ?? [p.status?.podIP]).includes(ip)));
+      mine ??= a.pod ? undefined : [...store.values()].filter((p) => p.spec.nodeName === this.nodeName);
+      const byIp = a.pod ? undefined : mine!.find((p) => a.ips.every((ip) => (p.status?.podIPs?.map((x) => x.ip) ?? [p.status?.podIP]).includes(ip)));
       const ns = a.pod?.namespace ?? byIp?.metadata.namespace ?? 'unknown-namespace';
       const name = a.pod?.name ?? byIp?.metadata.name ?? `unknown-${a.containerId.slice(0, 12)}`;
       const key = `${ns}/${name}`;
-      const known = pods.get(key);
+      const known = completed.get(key) ?? store.get(key);
       const ips = known?.status?.podIPs?.map((x) => x.ip) ?? (known?.status?.podIP ? [known.status.podIP] : []);
       if (!known || ips.length === 0 || !a.ips.every((ip) => ips.includes(ip))) {
-        pods.set(key, {
+        completed.set(key, {
           apiVersion: 'v1',
           kind: 'Pod',
           metadata: { namespace: ns, name, labels: known?.metadata.labels ?? {} },
@@ -222,7 +227,10 @@ export class PolicyController {
       }
       for (const ip of a.ips) localEndpoints.push({ namespace: ns, name, ip, hostIface: a.hostIface });
     }
-    return { pods: [...pods.values()], localEndpoints };
+    const pods: Pod[] = [];
+    for (const [key, p] of store) if (!completed.has(key)) pods.push(p);
+    for (const p of completed.values()) pods.push(p);
+    return { pods, localEndpoints };
   }
 
   private async reconcile(): Promise<ReconcileOutcome> {
@@ -234,6 +242,10 @@ export class PolicyController {
     const model = this.compiler.compile(snapshot);
     const r = await this.dataplane.apply(model);
     this.snapshot = snapshot;
+    // The compiler's index of this snapshot serves flow records and the UI: a second index of
+    // 30,000 pods cost ~26 MB (heap snapshot of the scale bench).
+    const index = this.compiler.index;
+    this.indexed = index ? { snapshot, index } : undefined;
     this.info = model.info;
     this.firstFullAt ??= new Date().toISOString();
     if (r.fallback) this.log.debug('incremental policy update sent with nft -f', { why: r.fallback });

@@ -28,8 +28,11 @@ export class RoutingController {
   }
 
   snapshot(): RoutingSnapshot {
-    const c = this.cluster;
-    const peers: PeerNode[] = [...c.peers.values()].map((n) => ({
+    return { ...this.selfSnapshot(), peers: this.peers() };
+  }
+
+  private peers(): PeerNode[] {
+    return [...this.cluster.peers.values()].map((n) => ({
       name: n.metadata.name,
       underlayIP: n.spec.underlayIP,
       underlayCIDR: n.spec.underlayCIDR,
@@ -38,6 +41,10 @@ export class RoutingController {
       vtepIP: n.spec.vtepIP,
       blocks: n.spec.blocks,
     }));
+  }
+
+  private selfSnapshot(): Omit<RoutingSnapshot, 'peers'> {
+    const c = this.cluster;
     return {
       self: {
         name: c.nodeName,
@@ -47,14 +54,15 @@ export class RoutingController {
         underlayMTU: c.underlay.mtu,
         blocks: c.claims.current(),
       },
-      peers,
       config: { backend: c.config.backend, vxlan: c.config.vxlan },
     };
   }
 
   /** Pod MTU for the current backend (before the first reconcile: computed from the snapshot). */
   podMTU(): number {
-    return (this.last ?? compileRouting(this.snapshot())).podMTU;
+    // The MTU depends on this node and the backend only: without peers the compile is cheap (the
+    // status API asks often, and 1,000 peers made each answer a whole routing compile).
+    return (this.last ?? compileRouting({ ...this.selfSnapshot(), peers: [] })).podMTU;
   }
 
   private async reconcile(reason: string): Promise<ReconcileOutcome> {

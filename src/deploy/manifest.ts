@@ -14,11 +14,21 @@ const IMAGE_TWILL = '/usr/local/bin/twill';
 /** Where the image keeps the CNI shim the init container copies onto the host. */
 export const IMAGE_CNI_SHIM = '/opt/twill/dist/twill-cni';
 
+/**
+ * The agent's runtime settings, as the DaemonSet sets them (and the scale bench runs the agent
+ * with them: bench/kubernetes-scale). A young generation capped at 4 MB keeps short-lived
+ * list-parsing garbage out of RSS (measured: ~50 MB less with 30,000 pods). Two glibc malloc
+ * arenas instead of one per thread (V8's compiler and GC threads, libuv's pool): with 30,000 pods
+ * the per-thread arenas held 16 MB, two held 7 MB (smaps; RSS peak 176.7 → 167.4 MB).
+ */
+export const AGENT_RUNTIME_ENV: Readonly<Record<string, string>> = { NODE_OPTIONS: '--max-semi-space-size=4', MALLOC_ARENA_MAX: '2' };
+
 /** The agent's settings file (src/agent/config.ts keys): cluster bootstrap and node-side paths. */
 function agentConfig(v: DeployValues): string {
   return [
     'datastore: kubernetes',
     `leaseNamespace: ${v.namespace}`,
+    `ipam: ${v.ipam}`,
     `pool: ${v.pool}`,
     `blockPrefix: ${v.blockPrefix}`,
     `backend: ${v.backend}`,
@@ -80,6 +90,7 @@ function daemonSet(v: DeployValues): K8sObject {
               env: [
                 { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
                 { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                ...Object.entries(AGENT_RUNTIME_ENV).map(([name, value]) => ({ name, value })),
               ],
               // Links, routes, nftables and pod network namespaces: the agent is the node's network.
               securityContext: { privileged: true },

@@ -9,7 +9,7 @@ import { AGENT_CLUSTER_RULES, AGENT_LEASE_RULES } from '../datastore/kubernetes/
 import { twillCrdNames } from '../datastore/kubernetes/crds.js';
 import { CONFIG_DEFAULTS, readConfigFile, validateConfig } from '../agent/config.js';
 import { CHART_DIR } from './helm.js';
-import { renderObjects, type K8sObject } from './manifest.js';
+import { AGENT_RUNTIME_ENV, renderObjects, type K8sObject } from './manifest.js';
 import { INSTALL_FILE, renderAll } from './render.js';
 import { DEFAULT_VALUES } from './values.js';
 
@@ -81,7 +81,7 @@ test('kd the ConfigMap holds a config file the agent accepts', async (t) => {
   await writeFile(join(dir, 'config.yaml'), cm.data['config.yaml']!);
   const cfg = readConfigFile(join(dir, 'config.yaml'));
   assert.deepEqual(cfg, {
-    datastore: 'kubernetes', leaseNamespace: 'twill-system', pool: DEFAULT_VALUES.pool, blockPrefix: 26, backend: 'vxlan', vxlanVni: 4096, vxlanPort: 4789,
+    datastore: 'kubernetes', leaseNamespace: 'twill-system', ipam: 'blocks', pool: DEFAULT_VALUES.pool, blockPrefix: 26, backend: 'vxlan', vxlanVni: 4096, vxlanPort: 4789,
     natOutgoing: true, cniConfDir: '/etc/cni/net.d', healthPort: 9099, logLevel: 'info',
   });
   assert.equal(cfg.pool, CONFIG_DEFAULTS.pool);
@@ -89,4 +89,14 @@ test('kd the ConfigMap holds a config file the agent accepts', async (t) => {
   const full = validateConfig({ ...cfg, nodeName: 'kd-node-1', ownerDaemonSet: 'twill-system/twill' });
   assert.equal(full.datastore, 'kubernetes');
   assert.equal(full.healthPort, 9099);
+  // The Helm value `ipam` reaches the agent: Node podCIDRs instead of Twill's blocks.
+  const kcm = renderObjects({ ...DEFAULT_VALUES, ipam: 'kubernetes' }).find((o) => o.kind === 'ConfigMap')! as unknown as { data: Record<string, string> };
+  await writeFile(join(dir, 'config.yaml'), kcm.data['config.yaml']!);
+  assert.equal(validateConfig({ ...readConfigFile(join(dir, 'config.yaml')), nodeName: 'kd-node-1' }).ipam, 'kubernetes');
+});
+
+test('kd the agent container runs with the runtime settings the scale bench measures', () => {
+  const ds = renderObjects(DEFAULT_VALUES).find((o) => o.kind === 'DaemonSet')! as unknown as { spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } } };
+  const env = ds.spec.template.spec.containers[0]!.env;
+  for (const [name, value] of Object.entries(AGENT_RUNTIME_ENV)) assert.deepEqual(env.find((e) => e.name === name), { name, value });
 });

@@ -9,6 +9,12 @@ export interface DeployValues {
   /** Twill's container image (scripts/images/build.sh twill names it twill.local/twill:VERSION). */
   image: string;
   imagePullPolicy: string;
+  /**
+   * Where pod addresses come from: `blocks` (Twill's pool, cut into blocks nodes claim) or
+   * `kubernetes` (each Node's spec.podCIDRs, from kube-controller-manager --allocate-node-cidrs;
+   * `pool` must then be its --cluster-cidr).
+   */
+  ipam: string;
   /** Cluster pod pool and IPAM block size, used when the cluster has no ClusterConfig yet. */
   pool: string;
   blockPrefix: number;
@@ -29,6 +35,7 @@ export const DEFAULT_VALUES: DeployValues = {
   namespace: 'twill-system',
   image: 'twill.local/twill:0.1.0',
   imagePullPolicy: 'IfNotPresent',
+  ipam: 'blocks',
   pool: '10.244.0.0/16',
   blockPrefix: 26,
   backend: 'vxlan',

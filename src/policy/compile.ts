@@ -340,6 +340,11 @@ export class PolicyCompiler {
 
   constructor(private readonly opts: CompileOptions = {}) {}
 
+  /** The index of the snapshot compiled last (the same one `evaluate` would build): callers reuse it rather than keep a second. */
+  get index(): SnapshotIndex | undefined {
+    return this.memo?.index;
+  }
+
   compile(snapshot: PolicySnapshot): PolicyModel {
     const c = new Compilation(snapshot, this.memo, this.opts.log);
     const model = c.build(this.opts.table ?? NFT_TABLE_POLICY);

@@ -107,10 +107,16 @@ export function formatIp(ip: IpAddr): string {
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }
 
-function mask(family: Family, prefix: number): bigint {
-  const b = BigInt(BITS[family]);
-  const p = BigInt(prefix);
-  return ((1n << b) - 1n) ^ ((1n << (b - p)) - 1n);
+// Every CIDR test masks; computing the mask with BigInt shifts each time was most of what a
+// 1,000-node routing compile cost. One table per family, built once.
+const MASKS: Record<Family, bigint[]> = {
+  4: Array.from({ length: 33 }, (_, p) => ((1n << 32n) - 1n) ^ ((1n << BigInt(32 - p)) - 1n)),
+  6: Array.from({ length: 129 }, (_, p) => ((1n << 128n) - 1n) ^ ((1n << BigInt(128 - p)) - 1n)),
+};
+
+/** The network mask of a prefix length, as a number of the family's width. */
+export function prefixMask(family: Family, prefix: number): bigint {
+  return MASKS[family][prefix] ?? ((1n << BigInt(BITS[family])) - 1n) ^ ((1n << BigInt(BITS[family] - prefix)) - 1n);
 }
 
 export interface ParsedCidr extends Cidr {
@@ -127,7 +133,7 @@ export function tryParseCidr(s: string): ParsedCidr | undefined {
   if (!ip || !/^(0|[1-9][0-9]{0,2})$/.test(ps)) return undefined;
   const prefix = Number(ps);
   if (prefix > BITS[ip.family]) return undefined;
-  return { family: ip.family, base: ip.value & mask(ip.family, prefix), prefix, addr: ip.value };
+  return { family: ip.family, base: ip.value & prefixMask(ip.family, prefix), prefix, addr: ip.value };
 }
 
 export function parseCidr(s: string): ParsedCidr {
@@ -153,12 +159,12 @@ export function cidrLast(c: Cidr): bigint {
 }
 
 export function cidrContains(c: Cidr, ip: IpAddr): boolean {
-  return ip.family === c.family && (ip.value & mask(c.family, c.prefix)) === c.base;
+  return ip.family === c.family && (ip.value & prefixMask(c.family, c.prefix)) === c.base;
 }
 
 /** True when `inner` lies entirely within `outer`. */
 export function cidrCovers(outer: Cidr, inner: Cidr): boolean {
-  return outer.family === inner.family && inner.prefix >= outer.prefix && (inner.base & mask(outer.family, outer.prefix)) === outer.base;
+  return outer.family === inner.family && inner.prefix >= outer.prefix && (inner.base & prefixMask(outer.family, outer.prefix)) === outer.base;
 }
 
 export function cidrOverlaps(a: Cidr, b: Cidr): boolean {

@@ -50,7 +50,7 @@ function watcher(): OwnerWatch {
 
 before(async () => {
   if (skip) return;
-  cp = await startControlPlane({ dir: await scope.tmpdir('kd-apiserver-'), disableAdmission: ['ServiceAccount'], extraArgs: ['--allow-privileged=true'] });
+  cp = await startControlPlane({ dir: await scope.tmpdir('kd-apiserver-'), disableAdmission: ['ServiceAccount'] });
   scope.defer(() => cp.stop());
   admin = cp.admin();
   scope.defer(() => admin.close());

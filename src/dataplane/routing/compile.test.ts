@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { isTwillError } from '../../util/errors.js';
+import { cidrOverlaps, parseCidr } from '../../util/ip.js';
 import { compileRouting } from './compile.js';
 import { renderRouting } from './render.js';
 import { assertGolden } from '../../../test/support/golden.js';
@@ -117,5 +119,44 @@ describe('compileRouting', () => {
         (e: unknown) => isTwillError(e, 'CONFIG_INVALID') && re.test(e.message),
       );
     }
+  });
+
+  test('a block overlapping an earlier claim is skipped and names the earliest holder, as a scan in claim order would', () => {
+    // Blocks of mixed sizes from a small space, so that covering and covered blocks meet; own
+    // blocks may overlap each other. host-gw: no VTEP checks, only block claims decide.
+    const cidr = fc.tuple(fc.integer({ min: 0, max: 7 }), fc.constantFrom(23, 24, 25, 26)).map(([i, p]) => `10.244.${i >> 1}.${(i & 1) * 128}/${p}`);
+    const arb = fc.record({ own: fc.array(cidr, { minLength: 1, maxLength: 3 }), peers: fc.array(fc.array(cidr, { maxLength: 3 }), { maxLength: 10 }) });
+    fc.assert(
+      fc.property(arb, ({ own, peers }) => {
+        const own2 = own.map((c) => parseCidr(c)).map((c) => `10.244.${(c.base >> 8n) & 255n}.${c.base & 255n}/${c.prefix}`);
+        const snap: RoutingSnapshot = {
+          self: { ...self, blocks: own2 },
+          peers: peers.map((blocks, i) => ({ name: `p${String(i).padStart(2, '0')}`, underlayIP: `192.0.2.${20 + i}`, backend: 'host-gw', blocks: blocks.map((c) => parseCidr(c)).map((c) => `10.244.${(c.base >> 8n) & 255n}.${c.base & 255n}/${c.prefix}`) })),
+          config: hostGw,
+        };
+        let d;
+        try {
+          d = compileRouting(snap);
+        } catch (e) {
+          if (isTwillError(e, 'CONFIG_INVALID')) return; // overlapping own blocks may be refused outright
+          throw e;
+        }
+        // The reference: a linear scan of every claim so far, in claim order.
+        const claims: { c: ReturnType<typeof parseCidr>; owner: string }[] = own2.map((c) => ({ c: parseCidr(c), owner: `this node (${self.name})` }));
+        const want: string[] = [];
+        for (const p of snap.peers) {
+          const mine: ReturnType<typeof parseCidr>[] = [];
+          for (const text of p.blocks) {
+            const c = parseCidr(text);
+            const holder = claims.find((x) => cidrOverlaps(x.c, c))?.owner ?? (mine.some((m) => cidrOverlaps(m, c)) ? p.name : undefined);
+            if (holder === undefined) mine.push(c);
+            else want.push(`${p.name}: block ${text} overlaps a block held by ${holder}; skipped`);
+          }
+          for (const c of mine) claims.push({ c, owner: p.name });
+        }
+        assert.deepEqual(d.peerErrors.map((e) => `${e.peer}: ${e.reason}`).filter((r) => r.includes('overlaps')), want);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -2,7 +2,8 @@
 // no hidden retries (a retried transaction can report EXISTS or CONFLICT for a write that in
 // fact succeeded; callers retry with fresh reads instead), a deadline on every unary call,
 // short reconnect backoff, and keepalive pings that notice a hung server.
-import { EtcdLeaseInvalidError, Etcd3, GRPCDeadlineExceededError, type IOptions } from 'etcd3';
+import type { Etcd3, IOptions } from 'etcd3';
+import { etcd3, isEtcd3Error } from './etcd3.js';
 import { TwillError, describeError } from '../../util/errors.js';
 import { explainSecurityError } from './security-errors.js';
 import { loadEtcdSecurity, type EtcdClientSecurity, type EtcdSecurityOptions } from './security.js';
@@ -75,10 +76,10 @@ export class EtcdConnection {
     if (e instanceof TwillError) return e;
     const sec = explainSecurityError(e, this.security.options, this.security.tls);
     if (sec) return new TwillError('DATASTORE', `etcd at ${this.endpoint}: ${what} failed: ${sec.message}`, { cause: e, details: sec.problem });
-    if (e instanceof GRPCDeadlineExceededError) {
+    if (isEtcd3Error(e, 'GRPCDeadlineExceededError')) {
       return new TwillError('TIMEOUT', `etcd at ${this.endpoint}: ${what} got no answer within ${this.callTimeoutMs} ms; is etcd up?`, { cause: e });
     }
-    if (e instanceof EtcdLeaseInvalidError) {
+    if (isEtcd3Error(e, 'EtcdLeaseInvalidError')) {
       return new TwillError('DATASTORE', `etcd at ${this.endpoint}: ${what}: the lease is gone (expired or revoked); grant a new lease`, { cause: e });
     }
     return new TwillError('DATASTORE', `etcd at ${this.endpoint}: ${what} failed: ${describeError(e)}`, { cause: e });
@@ -103,7 +104,7 @@ export class EtcdConnection {
 /** The client, with a TLS set-up failure (a key not matching its certificate) named by file. */
 function newClient(endpoint: string, sec: EtcdSecurityOptions | undefined, options: IOptions): Etcd3 {
   try {
-    return new Etcd3(options);
+    return new (etcd3().Etcd3)(options);
   } catch (e) {
     const files = [sec?.certFile && `--etcd-cert-file ${sec.certFile}`, sec?.keyFile && `--etcd-key-file ${sec.keyFile}`, sec?.caFile && `--etcd-ca-file ${sec.caFile}`].filter(Boolean).join(', ');
     const code = (e as { code?: string }).code ?? '';

@@ -3,7 +3,7 @@
 // has been acknowledged for a whole TTL, measured from when the acknowledged one was sent (the
 // server's clock started no earlier), so we never believe in a lease longer than etcd does.
 import type { ILeaseKeepAliveResponse, IDuplexStream, ILeaseKeepAliveRequest } from 'etcd3';
-import { EtcdLeaseInvalidError } from 'etcd3';
+import { isEtcd3Error } from './etcd3.js';
 import { rootLogger } from '../../util/log.js';
 import { LeaseLife, type LeaseEnd } from '../handles.js';
 import type { Lease } from '../store.js';
@@ -48,7 +48,7 @@ export class EtcdLease implements Lease {
     try {
       await this.conn.client.leaseClient.leaseRevoke({ ID: this.id });
     } catch (e) {
-      if (!(e instanceof EtcdLeaseInvalidError)) throw this.conn.error(`revoking lease ${this.id}`, e);
+      if (!isEtcd3Error(e, 'EtcdLeaseInvalidError')) throw this.conn.error(`revoking lease ${this.id}`, e);
     }
   }
 

@@ -2,7 +2,7 @@
 // auth error) into one sentence that names the problem and the fix. A TLS alert from the server
 // does not say why it refused us, but we know whether we sent a certificate at all, which
 // separates "none given" from "not trusted".
-import { EtcdAuthenticationFailedError, EtcdPermissionDeniedError } from 'etcd3';
+import { isEtcd3Error } from './etcd3.js';
 import type { EtcdSecurityOptions } from './security.js';
 
 export type EtcdSecurityProblem =
@@ -31,7 +31,7 @@ const NOT_TLS = /before secure TLS connection was established|wrong version numb
 export function explainSecurityError(e: unknown, opts: EtcdSecurityOptions, tls: boolean): ExplainedProblem | undefined {
   const text = e instanceof Error ? e.message : String(e);
   const user = opts.username !== undefined ? `user ${JSON.stringify(opts.username)}` : undefined;
-  if (e instanceof EtcdAuthenticationFailedError) {
+  if (isEtcd3Error(e, 'EtcdAuthenticationFailedError')) {
     return {
       problem: 'auth-failed',
       message: `authentication failed: etcd refused ${user ?? 'the user'} with the password given (wrong user name or password); check --etcd-username and the password file (--etcd-password-file) or TWILL_ETCD_PASSWORD`,
@@ -43,7 +43,7 @@ export function explainSecurityError(e: unknown, opts: EtcdSecurityOptions, tls:
       message: 'etcd has authentication enabled and no user was given: set --etcd-username with --etcd-password-file, or use a client certificate whose common name is an etcd user',
     };
   }
-  if (e instanceof EtcdPermissionDeniedError) {
+  if (isEtcd3Error(e, 'EtcdPermissionDeniedError')) {
     return {
       problem: 'permission-denied',
       message: `permission denied: ${user ?? 'the etcd user (the client certificate\'s common name)'} may not read or write Twill's keys; grant it a role with readwrite on the key prefix (etcdctl role grant-permission --prefix)`,

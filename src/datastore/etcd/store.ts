@@ -2,7 +2,7 @@
 // transactions on create/mod revisions, watches that resume (watch.ts), leases with a keeper
 // (lease.ts). The Flannel/Calico model, and the lab's datastore.
 import type { IKeyValue, IPutRequest, ITxnRequest, ITxnResponse } from 'etcd3';
-import { EtcdLeaseInvalidError } from 'etcd3';
+import { isEtcd3Error } from './etcd3.js';
 import type { AnyResource, Kind, ResourceOf } from '../../model/types.js';
 import { TwillError } from '../../util/errors.js';
 import { rootLogger } from '../../util/log.js';
@@ -168,7 +168,7 @@ export class EtcdStore implements Store {
     try {
       return await this.call(what, () => this.conn.client.kv.txn(req));
     } catch (e) {
-      if (lease && e instanceof TwillError && e.cause instanceof EtcdLeaseInvalidError) lease.markLost();
+      if (lease && e instanceof TwillError && isEtcd3Error(e.cause, 'EtcdLeaseInvalidError')) lease.markLost();
       throw e;
     }
   }

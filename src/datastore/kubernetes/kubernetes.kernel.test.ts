@@ -37,7 +37,7 @@ before(async () => {
   proxy = new TcpProxy(Number(new URL(cp.server).port));
   await proxy.start();
   scope.defer(() => proxy.stop());
-  etcdAdmin = new Etcd3({ hosts: cp.etcd.endpoints[0]! });
+  etcdAdmin = new Etcd3({ hosts: cp.etcdUrl });
   scope.defer(() => etcdAdmin.close());
 });
 

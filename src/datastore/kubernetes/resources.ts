@@ -54,8 +54,12 @@ function pick(o: Obj | undefined, keys: string[]): Obj | undefined {
   return Object.keys(out).length ? out : undefined;
 }
 
+// Decoded objects are built so V8 keeps their fields inside the object: an empty literal has four
+// in-object slots (a pod's metadata needs four), and a pod is one literal. Fields added past a
+// literal's own go to a separate property array: ~80 bytes a pod, 2.4 MB at 30,000 pods.
 function decodeMeta(m: Obj, keepAnnotations: boolean): AnyResource['metadata'] {
-  const meta: Obj = { name: m['name'] };
+  const meta: Obj = {};
+  meta['name'] = m['name'];
   if (m['namespace'] !== undefined) meta['namespace'] = shared.str(m['namespace'] as string);
   const labels = { ...((m['labels'] as Record<string, string> | undefined) ?? {}) };
   delete labels[LEASE_LABEL];
@@ -72,7 +76,7 @@ function decodeMeta(m: Obj, keepAnnotations: boolean): AnyResource['metadata'] {
  * containers' ports (named ports); images, container names without ports, annotations and every
  * API default are dropped, and repeated values are shared (intern.ts).
  */
-function decodePod(o: Obj): Obj {
+function decodePod(o: Obj): { spec: Obj; status?: Obj } {
   const meta = (o['metadata'] ?? {}) as Obj;
   const spec = (o['spec'] ?? {}) as Obj;
   const containers: Obj[] = [];
@@ -82,7 +86,7 @@ function decodePod(o: Obj): Obj {
   }
   const podSpec: Obj = { ...pick(spec, ['hostNetwork']), containers: shared.value(containers) };
   if (typeof spec['nodeName'] === 'string') podSpec['nodeName'] = shared.str(spec['nodeName']);
-  const res: Obj = { spec: podSpec };
+  const res: { spec: Obj; status?: Obj } = { spec: podSpec };
   const st = (o['status'] ?? {}) as Obj;
   const status: Obj = {};
   if (st['phase'] !== undefined) status['phase'] = shared.str(st['phase'] as string);
@@ -109,12 +113,15 @@ function decodeNode(o: Obj): Obj {
 
 /** An API object (or a list item, which lacks apiVersion/kind) as the model's resource. */
 export function decodeObject<K extends Kind>(kind: K, o: Obj): ResourceOf<K> {
-  const base: Obj = { apiVersion: API_VERSION[kind], kind, metadata: decodeMeta((o['metadata'] ?? {}) as Obj, kind !== 'Pod') };
+  const metadata = decodeMeta((o['metadata'] ?? {}) as Obj, kind !== 'Pod');
+  if (kind === 'Pod') {
+    const { spec, status } = decodePod(o);
+    const pod = status === undefined ? { apiVersion: API_VERSION[kind], kind, metadata, spec } : { apiVersion: API_VERSION[kind], kind, metadata, spec, status };
+    return pod as unknown as ResourceOf<K>;
+  }
+  const base: Obj = { apiVersion: API_VERSION[kind], kind, metadata };
   let rest: Obj;
   switch (kind) {
-    case 'Pod':
-      rest = decodePod(o);
-      break;
     case 'Node':
       rest = decodeNode(o);
       break;

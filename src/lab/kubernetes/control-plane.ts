@@ -11,7 +11,7 @@ import { isAlive, readPid, stopPidFile, waitFor } from '../processes.js';
 import { external } from './externals.js';
 import { embeddedKubeconfigText, writeKubeconfig } from './kubeconfig.js';
 import { ensurePki, issueCert, type CertFiles, type Pki } from './pki.js';
-import { inNetns, pidFileOf, procFailed, startProc, type ProcSpec } from './spawn.js';
+import { inNetns, logFileOf, pidFileOf, procFailed, startProc, type ProcSpec } from './spawn.js';
 
 export interface ControlPlaneOptions {
   /** Folder for everything the control plane writes. */
@@ -31,11 +31,21 @@ export interface ControlPlaneOptions {
   print?: (line: string) => void;
   /** How long to wait for /readyz; default 90 s. */
   timeoutMs?: number;
+  /** Admission plugins to turn off (without controllers, ServiceAccount is always off). */
+  disableAdmission?: string[];
+  /** false: watches read etcd directly, so compacting etcd expires old revisions (410). */
+  watchCache?: boolean;
+  /** More kube-apiserver flags (tests). */
+  extraArgs?: string[];
 }
 
 export interface ControlPlane {
   /** https://ADDRESS:PORT */
   url: string;
+  /** etcd's client URL (in the control plane's namespace). */
+  etcdUrl: string;
+  /** kube-apiserver's log. */
+  apiserverLog: string;
   /** Admin kubeconfig (group system:masters). */
   kubeconfig: string;
   caFile: string;
@@ -102,10 +112,10 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     started.push({ spec, pid });
     return pid;
   };
+  const etcdUrl = `http://127.0.0.1:${etcdPort}`;
   try {
     const etcdDir = join(o.dir, 'etcd');
     await mkdir(etcdDir, { recursive: true });
-    const etcdUrl = `http://127.0.0.1:${etcdPort}`;
     // Peers on a unix socket (relative to cwd, as the etcd lab does): no second TCP port to pick.
     const etcd = proc('etcd', ['etcd', '--name', 'cp', '--data-dir', join(etcdDir, 'data'),
       '--listen-client-urls', etcdUrl, '--advertise-client-urls', etcdUrl,
@@ -114,6 +124,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     print(`  etcd                     ${etcdUrl}${o.netns ? ` in ${o.netns}` : ''}`);
     const etcdPid = await start(etcd);
 
+    const disabled = [...new Set([...(o.withControllers ? [] : ['ServiceAccount']), ...(o.disableAdmission ?? [])])];
     const apiserver = proc('kube-apiserver', [apiserverBin,
       `--etcd-servers=${etcdUrl}`,
       `--bind-address=${bind}`, `--secure-port=${port}`, `--advertise-address=${bind}`,
@@ -129,8 +140,9 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
       '--kubelet-preferred-address-types=InternalIP',
       // Without kube-controller-manager nobody creates the `default` ServiceAccount that this
       // admission plugin waits for; tests that only store objects do not need it.
-      ...(o.withControllers ? [] : ['--disable-admission-plugins=ServiceAccount']),
-      '--profiling=false', '--v=1']);
+      ...(disabled.length ? [`--disable-admission-plugins=${disabled.join(',')}`] : []),
+      ...(o.watchCache === false ? ['--watch-cache=false'] : []),
+      '--profiling=false', '--v=1', ...(o.extraArgs ?? [])]);
     print(`  kube-apiserver           ${url}`);
     const apiPid = await start(apiserver);
     await waitReady(o, apiserver, apiPid, url, pki.ca.cert, admin, etcd, etcdPid);
@@ -155,7 +167,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     throw e;
   }
   return {
-    url, kubeconfig, caFile: pki.ca.cert, admin, pki, dir: o.dir, ...(o.netns ? { netns: o.netns } : {}),
+    url, etcdUrl, apiserverLog: logFileOf({ dir: o.dir, name: 'kube-apiserver' }), kubeconfig, caFile: pki.ca.cert, admin, pki, dir: o.dir, ...(o.netns ? { netns: o.netns } : {}),
     clientKubeconfig,
     embeddedKubeconfig,
     stop: () => stopControlPlane(o.dir),

@@ -64,7 +64,7 @@ async function main(): Promise<Record<string, unknown>> {
     await run('ip', c.split(' '));
   }
   mkdirSync(join(dir, 'cp'), { recursive: true });
-  const cp = await startControlPlane({ dir: join(dir, 'cp'), disableAdmission: ['ServiceAccount'], extraArgs: ['--allow-privileged=true'] });
+  const cp = await startControlPlane({ dir: join(dir, 'cp'), disableAdmission: ['ServiceAccount'] });
   let admin: KubeClient | undefined;
   let agent: ChildProcess | undefined;
   try {
