@@ -171,7 +171,7 @@ test('a watch resumes into 410 Gone after deletions it never saw', { timeout: 90
     await admin.request(twill('twillnodes', 'rf-node-2'), { method: 'DELETE', what: 'deleting a TwillNode' });
     const b = (await stored()).blocks.find((x) => x.node === 'rf-node-1')!;
     await admin.request(twill('ipamblocks', b.name), { method: 'DELETE', what: 'deleting an IPAMBlock' });
-    const etcd = new Etcd3({ hosts: cp.etcd.endpoints[0]! });
+    const etcd = new Etcd3({ hosts: cp.etcdUrl });
     try {
       const { header } = await etcd.kv.range({ key: Buffer.from('/'), count_only: true });
       await etcd.kv.compact({ revision: header.revision, physical: true });
