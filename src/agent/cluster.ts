@@ -205,6 +205,8 @@ export class ClusterMember {
       const inf = new Informer(this.s.store, 'IPAMBlock', () => undefined);
       await inf.start();
       this.blocks = inf;
+      // Encryption holds gone peers while they still claim their blocks: it can judge now.
+      this.s.onChange('block list');
     }
     this.datastoreUp = true;
     this.log.info('joined the cluster', { node: this.s.nodeName, underlay: `${this.underlay.ip} (${this.underlay.iface})`, blocks: this.claims.current().join(','), peers: this.peers.size });
@@ -390,6 +392,12 @@ export class ClusterMember {
       // Retried at the next tick; a dead node's blocks wait a little longer, nothing is lost.
       this.log.warn('cannot return dead nodes\' blocks to the pool this time; retrying', { error: describeError(e) });
     }
+  }
+
+  /** The blocks the datastore says `node` claims; undefined with fixed blocks or before the block list is read. */
+  claimedBlocks(node: string): string[] | undefined {
+    if (this.s.fixedBlocks || !this.blocks?.synced) return undefined;
+    return this.blocks.list().filter((b) => b.spec.node === node).map((b) => b.spec.cidr);
   }
 
   status(): Record<string, unknown> {
