@@ -42,6 +42,12 @@ test('holdPeers: a block now held by a live node or by this node is never held f
   assert.equal(mine.released.length, 1);
 });
 
+test('holdPeers: a gone peer whose address another live node now has is released', () => {
+  const r = holdPeers(input({ known: [b], live: [{ ...peer('node-9', 9, ['10.244.9.0/26']), underlayIP: b.underlayIP }] }));
+  assert.deepEqual(r.held, []);
+  assert.match(r.released[0]!.why, /now another node's/);
+});
+
 test('holdPeers: a peer that came back clears its gone time; forgotten names are dropped', () => {
   const since = new Map([['node-2', 1], ['node-9', 1]]);
   holdPeers(input({ live: [b], known: [b], goneSince: since }));

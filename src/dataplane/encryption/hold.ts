@@ -47,6 +47,10 @@ export function holdPeers(i: HoldInput): HoldResult {
       continue;
     }
     if (!k.wireguard) continue;
+    if (i.live.some((p) => p.underlayIP === k.underlayIP)) {
+      released.push({ name: k.name, why: `its TwillNode is gone and its address ${k.underlayIP} is now another node's` });
+      continue;
+    }
     const since = i.goneSince.get(k.name) ?? i.nowMs;
     i.goneSince.set(k.name, since);
     const goneForMs = i.nowMs - since;
