@@ -238,6 +238,8 @@ export class ClusterMember {
       const inf = new Informer(this.s.store, 'IPAMBlock', (what) => this.onBlocksChange(what));
       await inf.start();
       this.blocks = inf;
+      // Encryption holds gone peers while they still claim their blocks: it can judge now.
+      this.s.onChange('block list');
     }
     this.datastoreUp = true;
     this.log.info('joined the cluster', { node: this.s.nodeName, underlay: `${this.underlay.ip} (${this.underlay.iface})`, blocks: this.claims.current().join(','), peers: this.peers.size });
@@ -379,6 +381,12 @@ export class ClusterMember {
       store: this.s.store, nodeName: this.s.nodeName, claims: this.claims, peers: this.peers, goneSince: this.goneSince,
       blocks: this.blocks?.synced ? this.blocks.list() : undefined, graceMs: this.config.blockGraceSeconds * 1000, nowMs: this.mono(), log: this.log,
     });
+  }
+
+  /** The blocks the datastore says `node` claims; undefined with fixed blocks or before the block list is read. */
+  claimedBlocks(node: string): string[] | undefined {
+    if (this.s.fixedBlocks || !this.blocks?.synced) return undefined;
+    return this.blocks.list().filter((b) => b.spec.node === node).map((b) => b.spec.cidr);
   }
 
   status(): Record<string, unknown> {

@@ -4,11 +4,17 @@
 // ClusterConfig says `encryption: wireguard`; switched off, it removes what it installed.
 // A watchdog polls the userspace process (every 250 ms): a dead wireguard-go is restarted by the
 // next run; until then strict mode drops the traffic that would otherwise leave in clear.
+// A peer whose TwillNode vanished (its agent down longer than the lease) is held on the device
+// while its blocks are still its own (dataplane/encryption/hold.ts); the peers last applied are
+// kept in <state dir>/wireguard/peers.json so that a restarted agent holds them too.
 import { readFileSync } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   applyEncryption,
   compileEncryption,
+  holdPeers,
+  type EncryptionPeer,
   loadOrCreateKey,
   removeEncryption,
   writeNewKey,
@@ -40,6 +46,12 @@ export class EncryptionController {
   private lastActions: string[] = [];
   /** A netlink socket of its own: a dump must not meet routing's concurrent dump (EBUSY). */
   private readonly nl = new Netlink();
+  /** The peers last applied to the device (loaded from peersFile after a restart). */
+  private known: EncryptionPeer[] | undefined;
+  private knownText = '';
+  /** Peers held without a TwillNode, and since when this agent has seen them gone. */
+  private readonly goneSince = new Map<string, number>();
+  private held: { node: string; goneForMs: number }[] = [];
 
   constructor(
     private readonly cluster: ClusterMember,
@@ -52,6 +64,10 @@ export class EncryptionController {
 
   get keyFile(): string {
     return join(this.stateDir, 'wireguard', 'private.key');
+  }
+
+  get peersFile(): string {
+    return join(this.stateDir, 'wireguard', 'peers.json');
   }
 
   get enabled(): boolean {
@@ -81,6 +97,33 @@ export class EncryptionController {
     if (k.created) this.log.info('created this node\'s WireGuard key pair', { publicKey: k.publicKey, file: this.keyFile });
     this.selection ??= await selectWireguard(WIREGUARD_DEVICE);
     this.log.info('WireGuard implementation', { implementation: this.selection.implementation, why: this.selection.why });
+    if (this.selection.implementation === 'userspace' && this.selection.warning) this.log.warn('WireGuard limit', { warning: this.selection.warning });
+  }
+
+  private async loadKnown(): Promise<EncryptionPeer[]> {
+    if (this.known) return this.known;
+    try {
+      const text = await readFile(this.peersFile, 'utf8');
+      const parsed = JSON.parse(text) as unknown;
+      if (!Array.isArray(parsed) || !parsed.every((p: EncryptionPeer) => typeof p?.name === 'string' && typeof p.underlayIP === 'string' && Array.isArray(p.blocks))) {
+        throw new TwillError('CONFIG_INVALID', 'not a list of peers');
+      }
+      this.known = parsed as EncryptionPeer[];
+      this.knownText = text;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn('cannot read the peers last applied; peers without a TwillNode now are not held', { file: this.peersFile, error: describeError(e) });
+      this.known = [];
+    }
+    return this.known;
+  }
+
+  private async saveKnown(peers: EncryptionPeer[]): Promise<void> {
+    this.known = peers;
+    const text = JSON.stringify(peers) + '\n';
+    if (text === this.knownText) return;
+    await writeFile(`${this.peersFile}.tmp`, text, { mode: 0o600 });
+    await rename(`${this.peersFile}.tmp`, this.peersFile);
+    this.knownText = text;
   }
 
   start(): void {
@@ -104,11 +147,19 @@ export class EncryptionController {
   snapshot(): EncryptionSnapshot {
     const c = this.cluster;
     const s = this.settings();
-    return {
-      self: { name: c.nodeName, underlayIP: c.underlay.ip, underlayMTU: c.underlay.mtu, blocks: c.claims.current(), publicKey: this.key?.publicKey ?? '' },
-      peers: [...c.peers.values()].map((n) => ({ name: n.metadata.name, underlayIP: n.spec.underlayIP, blocks: n.spec.blocks, wireguard: n.spec.wireguard })),
-      config: { port: s.port, strict: s.strict, nodeTraffic: s.nodeTraffic, pools: [c.config.pool] },
-    };
+    const self = { name: c.nodeName, underlayIP: c.underlay.ip, underlayMTU: c.underlay.mtu, blocks: c.claims.current(), publicKey: this.key?.publicKey ?? '' };
+    const live: EncryptionPeer[] = [...c.peers.values()].map((n) => ({ name: n.metadata.name, underlayIP: n.spec.underlayIP, blocks: n.spec.blocks, wireguard: n.spec.wireguard }));
+    const hold = holdPeers({
+      live, known: this.known ?? [], self, nowMs: performance.now(), graceMs: c.config.blockGraceSeconds * 1000,
+      goneSince: this.goneSince, claimedBy: (node) => c.claimedBlocks(node),
+    });
+    for (const r of hold.released) this.log.info('WireGuard peer released', { peer: r.name, why: r.why });
+    for (const h of hold.held) {
+      if (!this.held.some((x) => x.node === h.name)) this.log.info('holding the WireGuard peer of a node whose TwillNode is gone (agent down longer than its lease?) while its blocks are still its own', { peer: h.name, blocks: h.blocks.join(',') });
+    }
+    this.held = hold.held.map((h) => ({ node: h.name, goneForMs: h.goneForMs }));
+    const peers = [...live, ...hold.held.map(({ goneForMs: _, ...p }) => p)];
+    return { self, peers, config: { port: s.port, strict: s.strict, nodeTraffic: s.nodeTraffic, pools: [c.config.pool] } };
   }
 
   private async reconcile(reason: string): Promise<ReconcileOutcome> {
@@ -119,13 +170,20 @@ export class EncryptionController {
       this.installed = false;
       this.last = undefined;
       this.pid = undefined;
+      this.held = [];
+      this.goneSince.clear();
+      await this.saveKnown([]).catch(() => undefined);
       return { changes: actions.length };
     }
     if (!this.cluster.peersKnown) return { changes: 0, detail: { skipped: 'peer list not known yet' } };
     await this.prepare();
-    const desired = compileEncryption(this.snapshot());
+    await this.loadKnown();
+    const snap = this.snapshot();
+    const desired = compileEncryption(snap);
     const r = await applyEncryption(desired, this.key!.privateKey, this.selection!, { runDir: this.runDir, nl: this.nl });
     this.installed = true;
+    const applied = new Set(desired.peers.map((p) => p.node));
+    await this.saveKnown(snap.peers.filter((p) => applied.has(p.name))).catch((e: unknown) => this.log.warn('cannot record the peers applied (a restart while a peer is gone would drop it)', { file: this.peersFile, error: describeError(e) }));
     this.device = r.device;
     this.pid = r.pid;
     for (const pe of desired.peerErrors) if (!this.last?.peerErrors.some((x) => x.peer === pe.peer && x.reason === pe.reason)) this.log.warn('encryption peer', pe);
@@ -178,6 +236,7 @@ export class EncryptionController {
       podMTU: this.last?.podMTU,
       routes: this.last?.routes.length,
       peerErrors: this.last?.peerErrors.length ? this.last.peerErrors : undefined,
+      heldPeers: this.held.length ? this.held.map((h) => ({ node: h.node, goneForSeconds: Math.round(h.goneForMs / 1000) })) : undefined,
       reconcile: this.reconciler.status(),
       lastActions: this.lastActions.length ? this.lastActions : undefined,
       device,

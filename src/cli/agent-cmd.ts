@@ -38,7 +38,7 @@ export function registerAgent(program: Command): void {
     .option('--encryption <mode>', 'none | wireguard: encrypt pod traffic between nodes, if the datastore has no cluster config yet (default none)')
     .option('--wireguard-port <n>', 'UDP port of the WireGuard device (default 51871)', int)
     .option('--no-wireguard-strict', 'wireguard: let pod traffic to a peer without a working tunnel go in clear instead of dropping it')
-    .option('--wireguard-node-traffic', 'wireguard: also encrypt node ↔ remote-pod traffic')
+    .option('--wireguard-node-traffic', 'wireguard: also route traffic to other nodes\' own addresses (pod → node replies) through the tunnel; node → remote-pod traffic is always encrypted')
     .option('--block-grace <seconds>', 'how long a dead node\'s blocks stay reserved (default 600)', int)
     .option('--lease-ttl <seconds>', 'node liveness lease TTL (default 20)', int)
     .option('--state-audit <seconds>', 'check the state files against what the agent holds every N seconds; a damaged one is quarantined and rewritten (default 30; 0: off)', int)

@@ -50,6 +50,7 @@ interface Status {
     nodeTraffic: boolean;
     reconcile: ReconcileStatus;
     peerErrors?: { peer: string; reason: string }[];
+    heldPeers?: { node: string; goneForSeconds: number }[];
     device?: { error?: string; peers?: { node?: string; endpoint?: string; allowedIPs: string[]; lastHandshake?: string; rxBytes: number; txBytes: number }[] };
   };
 }
@@ -119,7 +120,8 @@ export function registerStatus(program: Command): void {
           console.log(`  public key ${e.publicKey ?? '(none yet)'}`);
           if (e.device?.error) console.log(`  device: ${e.device.error}`);
           for (const x of e.device?.peers ?? []) {
-            console.log(`  peer ${x.node ?? '?'} ${x.endpoint ?? '-'} [${x.allowedIPs.join(',')}] handshake ${x.lastHandshake ?? 'never'}, rx ${x.rxBytes} B, tx ${x.txBytes} B`);
+            const held = e.heldPeers?.find((h) => h.node === x.node);
+            console.log(`  peer ${x.node ?? '?'} ${x.endpoint ?? '-'} [${x.allowedIPs.join(',')}] handshake ${x.lastHandshake ?? 'never'}, rx ${x.rxBytes} B, tx ${x.txBytes} B${held ? `  (held: its TwillNode gone for ${held.goneForSeconds} s, its blocks still its own)` : ''}`);
           }
           for (const x of e.peerErrors ?? []) console.log(`  ${x.peer}: ${x.reason}`);
         }

@@ -71,11 +71,15 @@ export function compileEncryption(snap: EncryptionSnapshot): DesiredEncryption {
     if (mine.length === 0 && p.blocks.length > 0) continue;
     for (const c of mine) taken.push({ cidr: c, owner: p.name });
     keys.set(wg.publicKey, p.name);
-    const allowed = mine.map(formatCidr);
-    if (config.nodeTraffic) allowed.push(hostCidr(p.underlayIP));
-    allowed.sort(compareCidr);
+    // The peer's node address is always an allowed source: what a node sends to a remote pod
+    // (a ping, a health check, a NodePort connection masqueraded to the node's address) enters
+    // the tunnel through the pod block's route and arrives with the node's address as source,
+    // which WireGuard would drop otherwise. Only `nodeTraffic` routes our traffic *to* the
+    // peer's node address through the tunnel as well.
+    const blocks = mine.map(formatCidr);
+    const allowed = [...blocks, hostCidr(p.underlayIP)].sort(compareCidr);
     peers.push({ node: p.name, publicKey: wg.publicKey, endpoint: p.underlayIP.includes(':') ? `[${p.underlayIP}]:${wg.port}` : `${p.underlayIP}:${wg.port}`, allowedIPs: allowed, persistentKeepalive: WIREGUARD_KEEPALIVE_SECONDS });
-    routes.push(...allowed.map(route));
+    routes.push(...(config.nodeTraffic ? allowed : blocks).map(route));
   }
   return {
     device: { name: WIREGUARD_DEVICE, listenPort: config.port, fwmark: WIREGUARD_FWMARK, mtu },

@@ -5,3 +5,4 @@ export { compileEncryption, WIREGUARD_OVERHEAD_V4, WIREGUARD_OVERHEAD_V6 } from 
 export { planWgDevice, describeWgChange } from './plan.js';
 export { applyEncryption, removeEncryption, type EncryptionApplyResult } from './apply.js';
 export { loadOrCreateKey, writeNewKey, publicKeyOf, isWireguardKey, type KeyPair } from './keys.js';
+export { holdPeers, type HoldInput, type HoldResult } from './hold.js';

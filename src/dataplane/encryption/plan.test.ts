@@ -20,17 +20,17 @@ test('planWgDevice: a fresh device gets key, port, mark and every peer', () => {
   const c = planWgDevice({ listenPort: 0, fwmark: 0, peers: [] }, desired, priv)!;
   assert.equal(c.privateKey, priv);
   assert.equal(c.listenPort, 51871);
-  assert.equal(c.fwmark, 0x7117);
+  assert.equal(c.fwmark, 0x1117);
   assert.deepEqual(c.peers.map((p) => p.publicKey), [key(2), key(3)]);
   assert.ok(!describeWgChange(c).join().includes(priv), 'descriptions never carry the private key');
 });
 
 test('planWgDevice: a converged device needs nothing; one rotated peer changes only that peer, removal first', () => {
-  const cur: WgDeviceState = { privateKey: priv, listenPort: 51871, fwmark: 0x7117, peers: [peerState(2, '192.0.2.12', ['10.244.0.64/26']), peerState(3, '192.0.2.13', ['10.244.1.0/26'])] };
+  const cur: WgDeviceState = { privateKey: priv, listenPort: 51871, fwmark: 0x1117, peers: [peerState(2, '192.0.2.12', ['10.244.0.64/26', '192.0.2.12/32']), peerState(3, '192.0.2.13', ['10.244.1.0/26', '192.0.2.13/32'])] };
   assert.equal(planWgDevice(cur, desired, priv), undefined);
-  const rotated = { ...cur, peers: [peerState(7, '192.0.2.12', ['10.244.0.64/26']), cur.peers[1]!] };
+  const rotated = { ...cur, peers: [peerState(7, '192.0.2.12', ['10.244.0.64/26', '192.0.2.12/32']), cur.peers[1]!] };
   const c = planWgDevice(rotated, desired, priv)!;
-  assert.deepEqual(c.peers, [{ publicKey: key(7), remove: true }, { publicKey: key(2), endpoint: '192.0.2.12:51871', allowedIPs: ['10.244.0.64/26'], persistentKeepalive: 25 }]);
+  assert.deepEqual(c.peers, [{ publicKey: key(7), remove: true }, { publicKey: key(2), endpoint: '192.0.2.12:51871', allowedIPs: ['10.244.0.64/26', '192.0.2.12/32'], persistentKeepalive: 25 }]);
   assert.equal(c.privateKey, undefined);
   const own = planWgDevice(cur, desired, key(10))!;
   assert.deepEqual(own.peers, []);

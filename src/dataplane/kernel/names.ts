@@ -34,10 +34,15 @@ export const DEFAULT_WIREGUARD_PORT = 51871;
  * WIREGUARD_FWMARK, the mark WireGuard puts on its own UDP packets, so the tunnel never routes
  * itself into itself. A destination without a route here falls through to main (the backend's
  * route), where strict mode's nftables table drops it.
+ *
+ * The mark shares no bit with SERVICES_MASQUERADE_MARK (nor with kube-proxy's 0x4000 and
+ * 0x8000): it used to be 0x7117, which carries the 0x2000 bit, so the services table masqueraded
+ * WireGuard's own packets with a random source port, peers roamed their endpoint to that port, and
+ * every reconcile set it back (names.test.ts checks the bits).
  */
 export const WIREGUARD_ROUTE_TABLE = 117;
 export const WIREGUARD_RULE_PRIORITY = 99;
-export const WIREGUARD_FWMARK = 0x7117;
+export const WIREGUARD_FWMARK = 0x1117;
 
 /** nftables tables, one per owner (inet family unless noted). */
 export const NFT_TABLE_POLICY = 'twill-policy';

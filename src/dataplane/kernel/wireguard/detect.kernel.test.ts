@@ -35,3 +35,10 @@ test('selectWireguard: forced kernel without the module, and neither implementat
   }
   await assert.rejects(selectWireguard('twill-wg', { TWILL_WIREGUARD: 'magic' }), (e) => isTwillError(e, 'CONFIG_INVALID'));
 });
+
+test('selectWireguard in a pod (Kubernetes): no wireguard-go in the agent\'s container unless forced, and it says why', { skip: hasModule && 'this kernel has the module' }, async () => {
+  await assert.rejects(selectWireguard('twill-wg', { KUBERNETES_SERVICE_HOST: '10.96.0.1' }), (e) => isTwillError(e, 'KERNEL') && /needs kernel WireGuard today/.test(e.message) && /die with the container/.test(e.message) && /modprobe wireguard/.test(e.message));
+  const sel = await selectWireguard('twill-wg', { KUBERNETES_SERVICE_HOST: '10.96.0.1', TWILL_WIREGUARD: 'userspace' });
+  assert.equal(sel.implementation, 'userspace');
+  assert.match(sel.why, /dies with it on a rollout/);
+});
