@@ -100,9 +100,9 @@ export class Agent {
       this.policy = new PolicyController(store, cfg.nodeName, () => this.attachments.all(), cfg.runDir, log.child('policy'), join(cfg.stateDir, 'policy', 'accepted.json'), this.problems, cfg.stateDir, flowLog);
       const cluster = this.cluster;
       const facts = () => ((cluster.config as typeof cluster.config | undefined) && (cluster.underlay as typeof cluster.underlay | undefined) ? { name: cfg.nodeName, addresses: [cluster.underlay.ip], podCidrs: [cluster.config.pool] } : undefined);
-      // In Kubernetes mode kube-proxy still owns Services until the Kubernetes lab runs without it
-      // (and the agent's RBAC grants Services and EndpointSlices); etcd clusters get them now.
-      if (!kube) this.services = new ServicesController(store, facts, () => this.attachments.all(), cfg.runDir, log.child('services'));
+      // In Kubernetes mode kube-proxy owns Services unless the operator turned kubeProxyReplacement
+      // on; an etcd cluster has no kube-proxy, so Twill always serves them there.
+      if (!kube || cfg.kubeProxyReplacement) this.services = new ServicesController(store, facts, () => this.attachments.all(), cfg.runDir, log.child('services'));
       if (cfg.flowRecords) {
         const policy = this.policy;
         this.flows = new FlowRecorder({ node: cfg.nodeName, ringSize: cfg.flowRingSize, group: cfg.flowLogGroup, context: () => policy.flowContext(), log: log.child('flows') });
@@ -128,7 +128,7 @@ export class Agent {
   }
 
   static async create(cfg: AgentConfig, log: Logger): Promise<Agent> {
-    const store = cfg.datastore ? await openStore(cfg.datastore, { etcd: etcdSecurityOf(cfg), ...(cfg.kubeconfig ? { kubeconfig: cfg.kubeconfig } : {}), leaseNamespace: cfg.leaseNamespace }) : undefined;
+    const store = cfg.datastore ? await openStore(cfg.datastore, { etcd: etcdSecurityOf(cfg), ...(cfg.kubeconfig ? { kubeconfig: cfg.kubeconfig } : {}), ...(cfg.apiServer ? { apiServer: cfg.apiServer } : {}), leaseNamespace: cfg.leaseNamespace }) : undefined;
     if (!(store instanceof KubernetesStore)) return new Agent(cfg, log, store);
     // Kubernetes mode: the Node object gives the underlay address and (ipam: kubernetes) the blocks.
     const node = new KubernetesNode(store, cfg.nodeName, log.child('kubernetes'));
@@ -282,7 +282,7 @@ export class Agent {
       })
       .route('GET', '/v1/services/status', () => Promise.resolve({ node: this.cfg.nodeName, ...(this.services?.status() ?? { ready: false }) }))
       .route('POST', '/v1/services/sync', async () => {
-        if (!this.services) throw new TwillError('NOT_FOUND', 'this agent runs standalone: Services need a datastore (--datastore)');
+        if (!this.services) throw new TwillError('NOT_FOUND', this.servicesOff());
         return { node: this.cfg.nodeName, ...(await this.services.sync()) };
       })
       .route('GET', '/v1/flows', async ({ query }) => {
@@ -316,6 +316,12 @@ export class Agent {
         const verdict = this.policy.explain(parseFlow(body));
         return Promise.resolve({ verdict, text: explain(verdict) });
       });
+  }
+
+  /** Why this agent serves no Services. */
+  private servicesOff(): string {
+    if (this.kube) return 'this agent leaves Services to kube-proxy: set kubeProxyReplacement: true (Helm value, config file, or --kube-proxy-replacement) to serve them without it';
+    return 'this agent runs standalone: Services need a datastore (--datastore)';
   }
 
   status(): Record<string, unknown> {

@@ -76,16 +76,17 @@ export function registerLab(program: Command): void {
     .option('--kubernetes', 'a real Kubernetes cluster: kube-apiserver, controllers, scheduler; containerd, runc and kubelet per node')
     .addOption(new Option('--cni <cni>', 'with --kubernetes: what wires pods (bridge = the reference bridge + host-local plugins)').choices(['twill', 'bridge']).default(KUBE_LAB_DEFAULTS.cni))
     .addOption(new Option('--install <how>', 'with --kubernetes --cni twill: kubectl apply -f deploy/twill.yaml, or a standalone agent per node').choices(['auto', 'deploy', 'standalone', 'none']).default(KUBE_LAB_DEFAULTS.install))
+    .option('--no-kube-proxy', 'with --kubernetes: run no kube-proxy; Twill serves Services (installed with kubeProxyReplacement: true)')
     .option('--no-flow-records', 'agents record no flows (twill observe and twill ui show nothing)')
     .action(
-      action('up', async (o: { nodes: number; backend: string; directRouting?: boolean; pool: string; leaseTtl: number; blockGrace: number; name: string; encryption?: string; kubernetes?: boolean; cni: 'twill' | 'bridge'; install: 'auto' | 'deploy' | 'standalone' | 'none'; flowRecords: boolean }) => {
+      action('up', async (o: { nodes: number; backend: string; directRouting?: boolean; pool: string; leaseTtl: number; blockGrace: number; name: string; encryption?: string; kubernetes?: boolean; cni: 'twill' | 'bridge'; install: 'auto' | 'deploy' | 'standalone' | 'none'; flowRecords: boolean; kubeProxy: boolean }) => {
         if (!isBackendName(o.backend)) throw new Error(`--backend must be vxlan or host-gw, got "${o.backend}"`);
         if (o.encryption !== undefined && o.encryption !== 'none' && o.encryption !== 'wireguard') throw new Error(`--encryption must be none or wireguard, got "${o.encryption}"`);
         if (o.nodes < 1 || o.nodes > 50) throw new Error('--nodes must be between 1 and 50');
         const t0 = Date.now();
         if (o.kubernetes) {
-          print(`lab ${o.name}: bringing up a Kubernetes cluster of ${o.nodes} node(s), CNI ${o.cni}, pool ${o.pool}`);
-          const st = await upKubeLab({ name: o.name, nodes: o.nodes, cni: o.cni, install: o.install, pool: o.pool }, print);
+          print(`lab ${o.name}: bringing up a Kubernetes cluster of ${o.nodes} node(s), CNI ${o.cni}, pool ${o.pool}${o.kubeProxy ? '' : ', no kube-proxy (Twill serves Services)'}`);
+          const st = await upKubeLab({ name: o.name, nodes: o.nodes, cni: o.cni, install: o.install, pool: o.pool, kubeProxy: o.kubeProxy }, print);
           print('');
           print((await kubectl(kubectlTarget(st), ['get', 'nodes', '-o', 'wide'])).stdout.trimEnd());
           print(`lab ${o.name} is up (${((Date.now() - t0) / 1000).toFixed(1)} s). Next: twill lab kubectl -- get pods -A; twill lab apply -f FILE; twill lab probe`);
