@@ -20,6 +20,7 @@ import { KUBE_LAB_DEFAULTS, kubectlTarget, upKubeLab } from '../lab/kubernetes/c
 import { kubectl, kubectlInteractive } from '../lab/kubernetes/kubectl.js';
 import { getPod, podNetnsPath, probeKubeLab } from '../lab/kubernetes/pods.js';
 import { kubeLogFile } from '../lab/kubernetes/logs.js';
+import { probeKubeService } from '../lab/kubernetes/service-probe.js';
 import type { LabState } from '../lab/state.js';
 import { isBackendName } from '../dataplane/routing/registry.js';
 import type { BackendName, EncryptionMode } from '../model/types.js';
@@ -232,7 +233,11 @@ export function registerLab(program: Command): void {
         const st = await resolveLab(o.name);
         if (st.kubernetes) {
           if (o.protocol?.includes('udp')) throw new Error('a Kubernetes lab probes TCP only');
-          if (o.service) throw new Error('--service works on an etcd lab for now: in a Kubernetes lab kube-proxy serves Services (Twill\'s services controller is not yet enabled there)');
+          if (o.service) {
+            const results = await probeKubeService(st, o.service, { count: o.count, timeoutMs: o.timeout, namespaces: o.namespace });
+            print(o.output === 'json' ? JSON.stringify({ results }, null, 1) : formatServiceProbe(results) || 'no running pods to probe from');
+            return;
+          }
           const results = await probeKubeLab(st, { ports: o.port?.map(int), timeoutMs: o.timeout, namespaces: o.namespace });
           if (o.output === 'json') print(JSON.stringify({ results }, null, 1));
           else print(results.length ? formatMatrix(results) : 'no running pods with TCP containerPorts to probe');
