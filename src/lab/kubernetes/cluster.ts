@@ -20,6 +20,8 @@ import { kubectl, kubectlJson, type KubectlTarget } from './kubectl.js';
 import { prepareNodeHost, teardownNodeHost, type NodeHost } from './node-host.js';
 import { importImages, startContainerd, startKubelet, startKubeProxy, stopNodeRuntime } from './node-runtime.js';
 import { deployManifest, installTwill } from './install.js';
+import { startProc } from './spawn.js';
+import { twillBin } from '../../util/paths.js';
 import { renderInstall } from '../../deploy/render.js';
 import { DEFAULT_VALUES } from '../../deploy/values.js';
 
@@ -99,6 +101,8 @@ export async function upKubeLab(o: KubeLabOptions, print: Print): Promise<LabSta
     state.kubernetes!.kubeconfig = cp.kubeconfig;
     await saveLab(state);
     print(`  ready after ${secs(t0)}`);
+    const dns = await startProc({ name: 'cluster-dns', dir: controlPlaneDir(o.name), netns: state.underlayNetns, argv: [process.execPath, twillBin(), 'lab', 'dns-serve', '--kubeconfig', cp.kubeconfig, '--listen', UNDERLAY_GATEWAY] });
+    print(`  cluster DNS              ${UNDERLAY_GATEWAY}:53 (pid ${dns}; Services by name, dns/server.ts)`);
     const caCert = await readFile(cp.caFile, 'utf8');
     // One identity for every kube-proxy (RBAC binds system:node-proxier to the user system:kube-proxy).
     const pkc = await cp.embeddedKubeconfig('kube-proxy', 'system:kube-proxy', []);
@@ -119,7 +123,7 @@ export async function upKubeLab(o: KubeLabOptions, print: Print): Promise<LabSta
       await importImages(h, [pause!]);
       print(`  ${n.name}  ${n.underlayIP}  containerd pid ${cd}`);
       const kc = await cp.embeddedKubeconfig(`kubelet-${n.name}`, `system:node:${n.name}`, ['system:nodes']);
-      const kl = await startKubelet({ ...h, ip: n.underlayIP, kubeconfigText: kc, caCert });
+      const kl = await startKubelet({ ...h, ip: n.underlayIP, kubeconfigText: kc, caCert, clusterDns: UNDERLAY_GATEWAY });
       const kp = kubeProxy ? await startKubeProxy({ ...h, ip: n.underlayIP, kubeconfigText: '', caCert, proxyKubeconfigText: pkc, clusterCidr: o.pool }) : undefined;
       print(`  ${n.name}  kubelet pid ${kl}, ${kp ? `kube-proxy pid ${kp}` : 'no kube-proxy (Twill serves Services)'}`);
       const imported = importImages(h, rest).then(() => print(`  ${n.name}  imported ${images.map((i) => i.name).join(', ')}`));
