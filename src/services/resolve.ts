@@ -1,7 +1,8 @@
 // Services + EndpointSlices + node facts → one plan per (Service port, address family): which
 // addresses it answers on and which endpoints it may pick. Pure. The rules are Kubernetes':
-//   - ExternalName and headless Services, and Services labelled for another proxy
-//     (service.kubernetes.io/service-proxy-name), are not proxied;
+//   - ExternalName and headless Services, Services labelled for another proxy
+//     (service.kubernetes.io/service-proxy-name) and those labelled service.kubernetes.io/headless
+//     are not proxied;
 //   - a slice belongs to the Service named by its kubernetes.io/service-name label; a Service port
 //     takes its target port from the slice port of the same name and protocol (the slice
 //     controller resolved named targetPorts per pod, which is why pods of one Service may sit in
@@ -10,7 +11,7 @@
 //     ones (so a rolling update never blackholes); a missing condition reads as true, except
 //     terminating;
 //   - "local" is decided per traffic policy, from the same rule applied to this node's endpoints.
-import { SERVICE_NAME_LABEL, SERVICE_PROXY_NAME_LABEL, objectKey, type Endpoint, type EndpointSlice, type Protocol, type Service } from '../model/types.js';
+import { SERVICE_HEADLESS_LABEL, SERVICE_NAME_LABEL, SERVICE_PROXY_NAME_LABEL, objectKey, type Endpoint, type EndpointSlice, type Protocol, type Service } from '../model/types.js';
 import { validateEndpointSlice, validateService } from '../model/validate-service.js';
 import { tryParseIp, type Family } from '../util/ip.js';
 
@@ -133,7 +134,7 @@ export function resolveServices(s: ServicesSnapshot): ResolvedServices {
   const ports: ServicePortPlan[] = [];
   const healthChecks: HealthCheck[] = [];
   for (const svc of [...s.services].sort((a, b) => objectKey(a).localeCompare(objectKey(b)))) {
-    if (svc.metadata.labels?.[SERVICE_PROXY_NAME_LABEL] !== undefined) continue;
+    if (svc.metadata.labels?.[SERVICE_PROXY_NAME_LABEL] !== undefined || svc.metadata.labels?.[SERVICE_HEADLESS_LABEL] !== undefined) continue;
     if (svc.spec.type === 'ExternalName' || svc.spec.clusterIP === 'None') continue;
     const errs = validateService(svc);
     if (errs.length) {

@@ -1,0 +1,15 @@
+// The labels that take a Service away from Twill (kube-proxy's rule): another proxy's name, or
+// service.kubernetes.io/headless (the upstream e2e test "should implement service.kubernetes.io/headless").
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { endpoint, service, slice, snapshot } from './fixtures.js';
+import { resolveServices } from './resolve.js';
+
+test('Services labelled headless or for another proxy are not proxied', () => {
+  const labelled = (name: string, ip: string, labels: Record<string, string>) => service(name, { clusterIP: ip }, { metadata: { namespace: 'default', name, labels } });
+  const r = resolveServices(snapshot(
+    [labelled('quiet', '10.96.0.91', { 'service.kubernetes.io/headless': '' }), labelled('theirs', '10.96.0.92', { 'service.kubernetes.io/service-proxy-name': 'foo' }), service('ours', { clusterIP: '10.96.0.93' })],
+    ['quiet', 'theirs', 'ours'].map((n) => slice(n, [endpoint('10.244.1.4', 'n1')])),
+  ));
+  assert.deepEqual(r.ports.map((p) => p.name), ['ours']);
+});
