@@ -21,7 +21,7 @@ import { kubectl, kubectlInteractive } from '../lab/kubernetes/kubectl.js';
 import { getPod, podNetnsPath, probeKubeLab } from '../lab/kubernetes/pods.js';
 import { kubeLogFile } from '../lab/kubernetes/logs.js';
 import { probeKubeService } from '../lab/kubernetes/service-probe.js';
-import { serveLabDns } from '../lab/kubernetes/dns/server.js';
+import { runControlPlaneHost } from '../lab/kubernetes/control-plane-host.js';
 import type { LabState } from '../lab/state.js';
 import { isBackendName } from '../dataplane/routing/registry.js';
 import type { BackendName, EncryptionMode } from '../model/types.js';
@@ -269,13 +269,13 @@ export function registerLab(program: Command): void {
     );
 
   lab
-    .command('dns-serve', { hidden: true })
-    .description('the Kubernetes lab\'s cluster DNS (started by lab up in the underlay namespace)')
+    .command('control-plane-host', { hidden: true })
+    .description('a Kubernetes lab\'s cluster DNS and routes to pods in the control plane\'s namespace (started by lab up)')
     .requiredOption('--kubeconfig <file>', 'admin kubeconfig')
     .requiredOption('--listen <ip>', 'address to answer on (port 53, UDP and TCP)')
     .action(
-      action('dns-serve', async (o: { kubeconfig: string; listen: string }) => {
-        const dns = await serveLabDns({ kubeconfig: o.kubeconfig, listen: o.listen });
+      action('control-plane-host', async (o: { kubeconfig: string; listen: string }) => {
+        const dns = await runControlPlaneHost(o);
         await new Promise<void>((resolve) => {
           for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void dns.close().finally(resolve));
         });

@@ -101,8 +101,8 @@ export async function upKubeLab(o: KubeLabOptions, print: Print): Promise<LabSta
     state.kubernetes!.kubeconfig = cp.kubeconfig;
     await saveLab(state);
     print(`  ready after ${secs(t0)}`);
-    const dns = await startProc({ name: 'cluster-dns', dir: controlPlaneDir(o.name), netns: state.underlayNetns, argv: [process.execPath, twillBin(), 'lab', 'dns-serve', '--kubeconfig', cp.kubeconfig, '--listen', UNDERLAY_GATEWAY] });
-    print(`  cluster DNS              ${UNDERLAY_GATEWAY}:53 (pid ${dns}; Services by name, dns/server.ts)`);
+    const aux = await startProc({ name: 'control-plane-host', dir: controlPlaneDir(o.name), netns: state.underlayNetns, argv: [process.execPath, twillBin(), 'lab', 'control-plane-host', '--kubeconfig', cp.kubeconfig, '--listen', UNDERLAY_GATEWAY] });
+    print(`  cluster DNS              ${UNDERLAY_GATEWAY}:53, routes to pod blocks (pid ${aux}; control-plane-host.ts)`);
     const caCert = await readFile(cp.caFile, 'utf8');
     // One identity for every kube-proxy (RBAC binds system:node-proxier to the user system:kube-proxy).
     const pkc = await cp.embeddedKubeconfig('kube-proxy', 'system:kube-proxy', []);

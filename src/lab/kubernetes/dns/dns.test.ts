@@ -40,3 +40,10 @@ test('lab DNS wire: a query parses, the response carries the question and the an
   assert.equal(parseQuery(Buffer.from([1, 2, 3])), undefined);
   assert.equal(parseQuery(r), undefined, 'a response is not a query');
 });
+
+test('control-plane routes: one per IPAM block, via the node holding it', async () => {
+  const { podRoutes } = await import('../pod-routes.js');
+  assert.deepEqual([...podRoutes([{ spec: { underlayIP: '192.0.2.11', blocks: ['10.244.1.0/26', '10.244.1.64/26'] } }, { spec: { underlayIP: '192.0.2.12', blocks: ['10.244.2.0/26'] } }])], [
+    ['10.244.1.0/26', '192.0.2.11'], ['10.244.1.64/26', '192.0.2.11'], ['10.244.2.0/26', '192.0.2.12'],
+  ]);
+});

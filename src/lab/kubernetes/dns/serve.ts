@@ -1,12 +1,11 @@
 // The Kubernetes lab's cluster DNS: a small server in the underlay namespace (beside the
-// apiserver) that the kubelets name as clusterDNS. The lab has no CoreDNS image and pulls nothing,
+// apiserver) that the kubelets name as clusterDNS, run by `twill lab control-plane-host`. The lab has no CoreDNS image and pulls nothing,
 // yet the upstream e2e tests reach Services by name; this answers the names records.ts describes,
 // from Services and EndpointSlices watched through Twill's kubernetes datastore. UDP and TCP.
 import { createSocket } from 'node:dgram';
 import { createServer, type Server } from 'node:net';
 import { Informer } from '../../../agent/informer.js';
-import { kubeconfigAccess } from '../../../datastore/kubernetes/access.js';
-import { KubernetesStore } from '../../../datastore/kubernetes/store.js';
+import type { Store } from '../../../datastore/store.js';
 import { describeError } from '../../../util/errors.js';
 import { rootLogger } from '../../../util/log.js';
 import { lookup } from './records.js';
@@ -15,20 +14,18 @@ import { buildResponse, parseQuery, RCODE_FORMERR, RCODE_NOTIMP } from './wire.j
 const log = rootLogger.child('lab-dns');
 
 export interface LabDnsOptions {
-  kubeconfig: string;
   listen: string;
   port?: number;
   domain?: string;
 }
 
-export async function serveLabDns(o: LabDnsOptions): Promise<{ close: () => Promise<void> }> {
-  const store = new KubernetesStore({ access: kubeconfigAccess(o.kubeconfig) });
+export async function serveLabDns(store: Store, o: LabDnsOptions): Promise<{ close: () => Promise<void> }> {
   const services = new Informer(store, 'Service', () => undefined);
   const slices = new Informer(store, 'EndpointSlice', () => undefined);
   for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
     try {
-      await services.start();
-      await slices.start();
+      if (!services.synced) await services.start();
+      if (!slices.synced) await slices.start();
       break;
     } catch (e) {
       log.warn('cannot read Services yet; retrying', { error: describeError(e) });
@@ -77,7 +74,6 @@ export async function serveLabDns(o: LabDnsOptions): Promise<{ close: () => Prom
       slices.stop();
       udp.close();
       await new Promise<void>((r) => tcp.close(() => r()));
-      await store.close();
     },
   };
 }
