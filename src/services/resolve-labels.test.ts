@@ -13,3 +13,13 @@ test('Services labelled headless or for another proxy are not proxied', () => {
   ));
   assert.deepEqual(r.ports.map((p) => p.name), ['ours']);
 });
+
+test('the healthCheckNodePort counts ready local endpoints only: terminating ones drain the node (503)', () => {
+  const lb = service('web', { clusterIP: '10.96.0.94', type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 32000, ports: [{ port: 80, targetPort: 8080, nodePort: 30094 }] });
+  const terminating = { ready: false, serving: true, terminating: true };
+  const r = resolveServices(snapshot([lb], [slice('web', [endpoint('10.244.1.4', 'n1', terminating)])]));
+  assert.deepEqual(r.healthChecks.map((h) => h.localEndpoints), [0]);
+  assert.equal(r.ports[0]!.localEndpoints.length, 1, 'the terminating endpoint still serves (fallback)');
+  const ready = resolveServices(snapshot([lb], [slice('web', [endpoint('10.244.1.4', 'n1'), endpoint('10.244.1.5', 'n1', terminating)])]));
+  assert.deepEqual(ready.healthChecks.map((h) => h.localEndpoints), [1]);
+});

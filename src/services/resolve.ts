@@ -169,7 +169,9 @@ export function resolveServices(s: ServicesSnapshot): ResolvedServices {
         const toTarget = (e: { ep: Endpoint; port: number; local: boolean }): EndpointTarget => ({ ip: e.ep.addresses[0]!, port: e.port, local: e.local });
         const endpoints = usable(candidates).map(toTarget).sort(order);
         const localEndpoints = usable(candidates.filter((c) => c.local)).map(toTarget).sort(order);
-        localForHealth = Math.max(localForHealth, localEndpoints.length);
+        // The health check counts ready local endpoints only, as kube-proxy does: a node left with
+        // terminating ones still serves them, but tells the load balancer to drain it (503).
+        localForHealth = Math.max(localForHealth, candidates.filter((c) => c.local && c.ep.conditions?.ready !== false).length);
         const plan: ServicePortPlan = {
           id: `${objectKey(svc)}/${proto}/${sp.name || String(sp.port)}`,
           family: f,
