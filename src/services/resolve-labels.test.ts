@@ -12,6 +12,11 @@ test('Services labelled headless or for another proxy are not proxied', () => {
     ['quiet', 'theirs', 'ours'].map((n) => slice(n, [endpoint('10.244.1.4', 'n1')])),
   ));
   assert.deepEqual(r.ports.map((p) => p.name), ['ours']);
+  // A slice labelled headless is ignored: its Service has no endpoints (and rejects).
+  const quietSlice = slice('ours', [endpoint('10.244.1.4', 'n1')]);
+  quietSlice.metadata.labels = { ...quietSlice.metadata.labels, 'service.kubernetes.io/headless': '' };
+  const r2 = resolveServices(snapshot([service('ours', { clusterIP: '10.96.0.93' })], [quietSlice]));
+  assert.deepEqual(r2.ports.map((p) => p.endpoints.length), [0]);
 });
 
 test('the healthCheckNodePort counts ready local endpoints only: terminating ones drain the node (503)', () => {

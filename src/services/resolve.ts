@@ -2,7 +2,7 @@
 // addresses it answers on and which endpoints it may pick. Pure. The rules are Kubernetes':
 //   - ExternalName and headless Services, Services labelled for another proxy
 //     (service.kubernetes.io/service-proxy-name) and those labelled service.kubernetes.io/headless
-//     are not proxied;
+//     are not proxied, and slices labelled service.kubernetes.io/headless are ignored;
 //   - a slice belongs to the Service named by its kubernetes.io/service-name label; a Service port
 //     takes its target port from the slice port of the same name and protocol (the slice
 //     controller resolved named targetPorts per pod, which is why pods of one Service may sit in
@@ -94,7 +94,8 @@ function slicesByService(slices: EndpointSlice[], skipped: Skipped[]): Map<strin
   const out = new Map<string, EndpointSlice[]>();
   for (const s of slices) {
     const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
-    if (!svc || s.addressType === 'FQDN') continue;
+    // kube-proxy ignores slices labelled headless as it ignores such Services.
+    if (!svc || s.addressType === 'FQDN' || s.metadata.labels?.[SERVICE_HEADLESS_LABEL] !== undefined) continue;
     const errs = validateEndpointSlice(s);
     if (errs.length) {
       skipped.push({ object: `EndpointSlice ${objectKey(s)}`, reason: errs.map((e) => `${e.field}: ${e.message}`).join('; ') });
