@@ -145,8 +145,9 @@ image_agnhost() {
     local start=$SECONDS root=$WORK/agnhost-root
     say "agnhost: debian minbase + the tools the e2e tests exec + $bin"
     # What agnhost's Dockerfile installs, by Debian's names: dig (dnsutils), curl, nc (OpenBSD),
-    # ip/ss, iperf, bash, ipcs (util-linux), socat.
-    debian_root "$root" dnsutils curl netcat-openbsd iproute2 iperf bash util-linux socat
+    # ip/ss, iperf, bash, ipcs (util-linux), socat; and wget, which the upstream (Alpine) image
+    # has from busybox and the Services e2e tests run (verifyServeHostnameServiceUp).
+    debian_root "$root" dnsutils curl netcat-openbsd iproute2 iperf bash util-linux socat wget
     install -m 0755 "$bin" "$root/agnhost"
     ln -sf agnhost "$root/agnhost-2"
     mkdir -p "$root/uploads"

@@ -17,7 +17,8 @@ import { PolicyController } from './policy-controller.js';
 import { ServicesController } from './services-controller.js';
 import { explain } from '../policy/index.js';
 import { applyNat, compileNat } from '../dataplane/nat/index.js';
-import { parseFlow } from './flow-request.js';
+import { parseExplainRequest, type ExplainRequest } from './flow-request.js';
+import { explainService, formatServiceExplanation } from './service-explain.js';
 import type { Logger } from '../util/log.js';
 import { AttachmentStore } from './attachments.js';
 import { etcdSecurityOf, type AgentConfig } from './config.js';
@@ -108,9 +109,9 @@ export class Agent {
       this.policy = new PolicyController(store, cfg.nodeName, () => this.attachments.all(), cfg.runDir, log.child('policy'), join(cfg.stateDir, 'policy', 'accepted.json'), this.problems, cfg.stateDir, flowLog);
       const cluster = this.cluster;
       const facts = () => ((cluster.config as typeof cluster.config | undefined) && (cluster.underlay as typeof cluster.underlay | undefined) ? { name: cfg.nodeName, addresses: [cluster.underlay.ip], podCidrs: [cluster.config.pool] } : undefined);
-      // In Kubernetes mode kube-proxy still owns Services until the Kubernetes lab runs without it
-      // (and the agent's RBAC grants Services and EndpointSlices); etcd clusters get them now.
-      if (!kube) this.services = new ServicesController(store, facts, () => this.attachments.all(), cfg.runDir, log.child('services'));
+      // In Kubernetes mode kube-proxy owns Services unless the operator turned kubeProxyReplacement
+      // on; an etcd cluster has no kube-proxy, so Twill always serves them there.
+      if (!kube || cfg.kubeProxyReplacement) this.services = new ServicesController(store, facts, () => this.attachments.all(), cfg.runDir, log.child('services'));
       if (cfg.flowRecords) {
         const policy = this.policy;
         this.flows = new FlowRecorder({ node: cfg.nodeName, ringSize: cfg.flowRingSize, group: cfg.flowLogGroup, context: () => policy.flowContext(), log: log.child('flows') });
@@ -145,7 +146,7 @@ export class Agent {
   }
 
   static async create(cfg: AgentConfig, log: Logger): Promise<Agent> {
-    const store = cfg.datastore ? await openStore(cfg.datastore, { etcd: etcdSecurityOf(cfg), ...(cfg.kubeconfig ? { kubeconfig: cfg.kubeconfig } : {}), leaseNamespace: cfg.leaseNamespace }) : undefined;
+    const store = cfg.datastore ? await openStore(cfg.datastore, { etcd: etcdSecurityOf(cfg), ...(cfg.kubeconfig ? { kubeconfig: cfg.kubeconfig } : {}), ...(cfg.apiServer ? { apiServer: cfg.apiServer } : {}), leaseNamespace: cfg.leaseNamespace }) : undefined;
     if (!(store instanceof KubernetesStore)) return new Agent(cfg, log, store);
     // Kubernetes mode: the Node object gives the underlay address and (ipam: kubernetes) the blocks.
     const node = new KubernetesNode(store, cfg.nodeName, log.child('kubernetes'));
@@ -317,7 +318,7 @@ export class Agent {
       })
       .route('GET', '/v1/services/status', () => Promise.resolve({ node: this.cfg.nodeName, ...(this.services?.status() ?? { ready: false }) }))
       .route('POST', '/v1/services/sync', async () => {
-        if (!this.services) throw new TwillError('NOT_FOUND', 'this agent runs standalone: Services need a datastore (--datastore)');
+        if (!this.services) throw new TwillError('NOT_FOUND', this.servicesOff());
         return { node: this.cfg.nodeName, ...(await this.services.sync()) };
       })
       .route('GET', '/v1/flows', async ({ query }) => {
@@ -346,11 +347,37 @@ export class Agent {
       })
       .route('GET', '/v1/policy/pods', () => Promise.resolve({ node: this.cfg.nodeName, pods: this.policy?.podPolicies() ?? [] }))
       .route('GET', '/v1/policy/counters', async () => ({ node: this.cfg.nodeName, counters: (await this.policy?.counters()) ?? null }))
-      .route('POST', '/v1/policy/explain', ({ body }) => {
-        if (!this.policy) throw new TwillError('NOT_FOUND', 'this agent runs standalone: NetworkPolicy needs a datastore (--datastore)');
-        const verdict = this.policy.explain(parseFlow(body));
-        return Promise.resolve({ verdict, text: explain(verdict) });
+      .route('POST', '/v1/policy/explain', ({ body }) => Promise.resolve(this.explain(parseExplainRequest(body))));
+  }
+
+  /**
+   * A flow's verdict; when it goes to a Service (svc/NS/NAME, or an address a Service answers on),
+   * the endpoints this node would translate it to and the verdict for each (policy applies after
+   * the translation, to the endpoint pod).
+   */
+  private explain(req: ExplainRequest): { verdict: { allowed: boolean }; text: string } {
+    const policy = this.policy;
+    if (!policy) throw new TwillError('NOT_FOUND', 'this agent runs standalone: NetworkPolicy needs a datastore (--datastore)');
+    const dst = req.dst;
+    const toService = 'service' in dst || ('ip' in dst && !('pod' in dst) && !('node' in dst));
+    if (toService) {
+      const now = this.services?.resolveNow();
+      if (!now && 'service' in dst) throw new TwillError(this.services ? 'TRY_AGAIN' : 'NOT_FOUND', this.services ? 'Services are not read from the datastore yet; retry shortly' : this.servicesOff());
+      const r = now && explainService({
+        resolved: now.resolved, node: now.node, podCidrs: now.node.podCidrs, src: req.src, to: 'service' in dst ? { service: dst.service } : { ip: dst.ip },
+        protocol: req.protocol, port: req.port, evaluate: (f) => policy.explain(f),
       });
+      if (r) return { verdict: r, text: formatServiceExplanation(r) };
+    }
+    if ('service' in dst) throw new TwillError('INTERNAL', 'unreachable: a Service destination without an explanation');
+    const verdict = policy.explain({ src: req.src, dst, protocol: req.protocol, ...(req.port !== undefined ? { port: req.port } : {}) });
+    return { verdict, text: explain(verdict) };
+  }
+
+  /** Why this agent serves no Services. */
+  private servicesOff(): string {
+    if (this.kube) return 'this agent leaves Services to kube-proxy: set kubeProxyReplacement: true (Helm value, config file, or --kube-proxy-replacement) to serve them without it';
+    return 'this agent runs standalone: Services need a datastore (--datastore)';
   }
 
   status(): Record<string, unknown> {

@@ -15,6 +15,14 @@ test('defaults, and exactly one of --pod-cidr / --datastore', () => {
   assert.throws(() => validateConfig({ nodeName: 'node-1', podCidr: '10.244.1.0/24', datastore: 'etcd:http://127.0.0.1:2379' }), /give exactly one/);
 });
 
+test('kubeProxyReplacement is off by default; apiServer "" (as the install writes it) is unset', () => {
+  const c = validateConfig({ nodeName: 'n', datastore: 'kubernetes', apiServer: '' });
+  assert.equal(c.kubeProxyReplacement, false);
+  assert.equal(c.apiServer, undefined);
+  const on = validateConfig({ nodeName: 'n', datastore: 'kubernetes', apiServer: 'https://192.0.2.1:6443', kubeProxyReplacement: true });
+  assert.deepEqual([on.kubeProxyReplacement, on.apiServer], [true, 'https://192.0.2.1:6443']);
+});
+
 test('each bad setting is named with what to do', () => {
   const bad: [Record<string, unknown>, RegExp][] = [
     [{ nodeName: 'Node_1', podCidr: '10.0.0.0/24' }, /--node-name: "Node_1" is not a valid node name/],
@@ -25,6 +33,9 @@ test('each bad setting is named with what to do', () => {
     [{ nodeName: 'n', datastore: 'memory', backend: 'ipip' }, /--backend: "ipip" is not a backend/],
     [{ nodeName: 'n', datastore: 'memory', blockPrefix: 8 }, /--block-prefix/],
     [{ nodeName: 'n', podCidr: '10.0.0.0/24', socket: 'agent.sock' }, /--socket: must be an absolute path/],
+    [{ nodeName: 'n', datastore: 'memory', apiServer: 'https://192.0.2.1:6443' }, /--api-server: only applies with --datastore kubernetes/],
+    [{ nodeName: 'n', datastore: 'kubernetes', apiServer: 'http://192.0.2.1:6443' }, /--api-server: "http:\/\/192.0.2.1:6443" is not https:\/\/HOST\[:PORT\]/],
+    [{ nodeName: 'n', datastore: 'kubernetes', apiServer: 'https://a:1', kubeconfig: '/k' }, /--api-server: conflicts with --kubeconfig/],
     [{ nodeName: 'n', datastore: 'memory', encryption: 'ipsec' }, /--encryption: "ipsec" is not an encryption mode \(none, wireguard\)/],
     [{ nodeName: 'n', datastore: 'memory', encryption: 'wireguard', wireguardPort: 0 }, /--wireguard-port: must be a port number/],
     [{ nodeName: 'n', datastore: 'memory', encryption: 'wireguard', wireguardPort: 4789 }, /--wireguard-port: must differ from the VXLAN port 4789/],

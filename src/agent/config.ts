@@ -28,6 +28,18 @@ export interface AgentConfig {
   etcdAllowPlaintext?: boolean;
   /** datastore kubernetes outside a pod: the kubeconfig file (in a pod: the service account). */
   kubeconfig?: string;
+  /**
+   * datastore kubernetes in a pod: reach kube-apiserver at this https://HOST:PORT rather than at
+   * the `kubernetes` Service address the kubelet hands the pod. Needed with kubeProxyReplacement,
+   * where nothing translates that address until the agent itself runs. Empty = unset.
+   */
+  apiServer?: string;
+  /**
+   * datastore kubernetes: Twill serves Services (ClusterIP, NodePort, LoadBalancer IPs, traffic
+   * policies, affinity) so the cluster needs no kube-proxy. Off by default: kube-proxy keeps them.
+   * etcd and memory datastores always serve Services (they have no kube-proxy).
+   */
+  kubeProxyReplacement: boolean;
   /** datastore kubernetes: the namespace of Twill's liveness Leases. */
   leaseNamespace: string;
   /**
@@ -84,6 +96,7 @@ export interface AgentConfig {
 
 export const CONFIG_DEFAULTS: Omit<AgentConfig, 'nodeName'> = {
   leaseNamespace: 'twill-system',
+  kubeProxyReplacement: false,
   ipam: 'blocks',
   pool: '10.244.0.0/16',
   blockPrefix: 26,
@@ -121,6 +134,8 @@ const KEYS: Record<keyof AgentConfig, 'string' | 'number' | 'boolean'> = {
   etcdPasswordFile: 'string',
   etcdAllowPlaintext: 'boolean',
   kubeconfig: 'string',
+  apiServer: 'string',
+  kubeProxyReplacement: 'boolean',
   leaseNamespace: 'string',
   ipam: 'string',
   pool: 'string',
@@ -182,6 +197,8 @@ export function readConfigFile(path: string): Partial<AgentConfig> {
 
 export function validateConfig(c: Partial<AgentConfig>): AgentConfig {
   const cfg = { ...CONFIG_DEFAULTS, ...c } as AgentConfig;
+  // The install's config file always carries the key; "" there means "not set".
+  if (cfg.apiServer === '') delete cfg.apiServer;
   const bad = (field: string, why: string): never => {
     throw new TwillError('CONFIG_INVALID', `agent setting ${field}: ${why}`);
   };
@@ -193,6 +210,12 @@ export function validateConfig(c: Partial<AgentConfig>): AgentConfig {
   if (cfg.datastore !== undefined && !/^(etcd:|memory$|kubernetes$)/.test(cfg.datastore)) bad('--datastore', `"${cfg.datastore}" is not kubernetes, etcd:https://HOST:PORT, etcd:http://HOST:PORT or etcd:unix:///PATH`);
   checkEtcdSettings(cfg, bad);
   if (cfg.kubeconfig !== undefined && cfg.datastore !== 'kubernetes') bad('--kubeconfig', 'only applies with --datastore kubernetes');
+  if (cfg.apiServer !== undefined) {
+    if (cfg.datastore !== 'kubernetes') bad('--api-server', 'only applies with --datastore kubernetes');
+    if (cfg.kubeconfig !== undefined) bad('--api-server', 'conflicts with --kubeconfig (the kubeconfig names its server)');
+    if (!/^https:\/\/(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(cfg.apiServer)) bad('--api-server', `"${cfg.apiServer}" is not https://HOST[:PORT] (e.g. https://192.0.2.1:6443)`);
+  }
+  if (typeof cfg.kubeProxyReplacement !== 'boolean') bad('--kube-proxy-replacement', 'must be true or false');
   if (cfg.ipam !== 'blocks' && cfg.ipam !== 'kubernetes') bad('--ipam', `"${String(cfg.ipam)}" is not blocks or kubernetes`);
   if (cfg.ipam === 'kubernetes' && cfg.datastore !== 'kubernetes') bad('--ipam', 'kubernetes (Node podCIDRs) needs --datastore kubernetes');
   if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(cfg.leaseNamespace)) bad('--lease-namespace', `"${cfg.leaseNamespace}" is not a namespace name`);

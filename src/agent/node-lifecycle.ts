@@ -25,9 +25,9 @@ export class NodeLifecycle {
     private readonly log: Logger,
   ) {}
 
-  /** The datastore's way to the API: --kubeconfig, else the pod's ServiceAccount. */
+  /** The datastore's way to the API: --kubeconfig, else the pod's ServiceAccount (at apiServer when set). */
   private access(): ClusterAccess {
-    return this.cfg.kubeconfig !== undefined ? kubeconfigAccess(this.cfg.kubeconfig) : inClusterAccess();
+    return this.cfg.kubeconfig !== undefined ? kubeconfigAccess(this.cfg.kubeconfig) : inClusterAccess(process.env, undefined, { server: this.cfg.apiServer });
   }
 
   /** Before Agent.start(): probes answer (live, not ready) and the owner watches open. */

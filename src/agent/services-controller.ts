@@ -7,7 +7,7 @@
 // rest of the table is applied. The table is only written once both caches hold a complete list,
 // so an agent that starts while the datastore is down leaves the previous table in force.
 import type { Store } from '../datastore/store.js';
-import { ServicesDataplane, compileServices, type Skipped } from '../services/index.js';
+import { ServicesDataplane, compileServices, resolveServices, type ResolvedServices, type Skipped } from '../services/index.js';
 import { TwillError, describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { Attachment } from './attachments.js';
@@ -109,6 +109,15 @@ export class ServicesController {
     for (const e of r.conntrackErrors) this.log.warn('cannot remove conntrack entries of a removed UDP endpoint', { error: e });
     await this.health.update(compiled.resolved.healthChecks);
     return { changes: r.changes, detail: { mode: r.mode, servicePorts: compiled.resolved.ports.length, skipped: this.skipped.length || undefined, conntrackDeleted: r.conntrackDeleted || undefined, bytes: r.bytes || undefined } };
+  }
+
+  /** The plans the table is made of, resolved from the current caches (policy explain); undefined until ready. */
+  resolveNow(): { node: NodeFacts; resolved: ResolvedServices } | undefined {
+    const node = this.node();
+    if (!this.ready || !node) return undefined;
+    const localPodIPs = this.attachments().flatMap((a) => a.ips);
+    const resolved = resolveServices({ node: { name: node.name, addresses: node.addresses }, podCidrs: node.podCidrs, localPodIPs, services: this.services.list(), endpointSlices: this.slices.list() });
+    return { node, resolved };
   }
 
   status(): Record<string, unknown> {

@@ -26,6 +26,8 @@ export function registerAgent(program: Command): void {
     .option('--etcd-password-file <file>', 'etcd auth: file holding the password (must be mode 0600, owned by root)')
     .option('--etcd-allow-plaintext', 'allow etcd:http:// to a non-loopback address (data and passwords in clear)')
     .option('--kubeconfig <file>', 'datastore kubernetes outside a pod: kubeconfig file (in a pod: its service account)')
+    .option('--api-server <url>', 'datastore kubernetes in a pod: reach kube-apiserver at https://HOST:PORT, not through the kubernetes Service (needed with --kube-proxy-replacement)')
+    .option('--kube-proxy-replacement', 'datastore kubernetes: serve Services (ClusterIP, NodePort, LoadBalancer IPs) so the cluster needs no kube-proxy (etcd: always on)')
     .option('--lease-namespace <ns>', 'datastore kubernetes: namespace of the node liveness Leases (default twill-system)')
     .option('--ipam <mode>', 'blocks (Twill\'s block pool, default) | kubernetes (the Node\'s spec.podCIDRs)')
     .option('--pool <cidr>', 'cluster pod pool, if the datastore has no cluster config yet (default 10.244.0.0/16)')
@@ -83,7 +85,7 @@ export function registerAgent(program: Command): void {
         const fromFile = typeof opts['config'] === 'string' ? readConfigFile(opts['config']) : {};
         const flags: Partial<AgentConfig> = {};
         const rename: Record<string, keyof AgentConfig> = { blockGrace: 'blockGraceSeconds', leaseTtl: 'leaseTtlSeconds', stateAudit: 'stateAuditSeconds', ownerDaemonset: 'ownerDaemonSet' };
-        for (const k of ['nodeName', 'podCidr', 'datastore', 'etcdCaFile', 'etcdCertFile', 'etcdKeyFile', 'etcdUsername', 'etcdPasswordFile', 'etcdAllowPlaintext', 'kubeconfig', 'leaseNamespace', 'ipam', 'pool', 'blockPrefix', 'backend', 'vxlanVni', 'vxlanPort', 'directRouting', 'natOutgoing', 'blockGrace', 'leaseTtl', 'stateAudit', 'underlayIface', 'stateDir', 'socket', 'runDir', 'mtu', 'logLevel', 'logFormat', 'encryption', 'wireguardPort', 'wireguardStrict', 'wireguardNodeTraffic', 'cniConfDir', 'healthPort', 'ownerDaemonset', 'flowRecords', 'flowRingSize', 'flowLogGroup', 'flowLogRate', 'metricsAddr']) {
+        for (const k of ['nodeName', 'podCidr', 'datastore', 'etcdCaFile', 'etcdCertFile', 'etcdKeyFile', 'etcdUsername', 'etcdPasswordFile', 'etcdAllowPlaintext', 'kubeconfig', 'apiServer', 'kubeProxyReplacement', 'leaseNamespace', 'ipam', 'pool', 'blockPrefix', 'backend', 'vxlanVni', 'vxlanPort', 'directRouting', 'natOutgoing', 'blockGrace', 'leaseTtl', 'stateAudit', 'underlayIface', 'stateDir', 'socket', 'runDir', 'mtu', 'logLevel', 'logFormat', 'encryption', 'wireguardPort', 'wireguardStrict', 'wireguardNodeTraffic', 'cniConfDir', 'healthPort', 'ownerDaemonset', 'flowRecords', 'flowRingSize', 'flowLogGroup', 'flowLogRate', 'metricsAddr']) {
           // commander sets natOutgoing=true by default for --no-nat-outgoing; only an explicit flag counts.
           if ((k === 'natOutgoing' || k === 'flowRecords' || k === 'wireguardStrict') && opts[k] !== false) continue;
           if (opts[k] !== undefined) (flags as Record<string, unknown>)[rename[k] ?? k] = opts[k];

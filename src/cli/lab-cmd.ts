@@ -20,6 +20,8 @@ import { KUBE_LAB_DEFAULTS, kubectlTarget, upKubeLab } from '../lab/kubernetes/c
 import { kubectl, kubectlInteractive } from '../lab/kubernetes/kubectl.js';
 import { getPod, podNetnsPath, probeKubeLab } from '../lab/kubernetes/pods.js';
 import { kubeLogFile } from '../lab/kubernetes/logs.js';
+import { probeKubeService } from '../lab/kubernetes/service-probe.js';
+import { runControlPlaneHost } from '../lab/kubernetes/control-plane-host.js';
 import type { LabState } from '../lab/state.js';
 import { isBackendName } from '../dataplane/routing/registry.js';
 import type { BackendName, EncryptionMode } from '../model/types.js';
@@ -76,16 +78,17 @@ export function registerLab(program: Command): void {
     .option('--kubernetes', 'a real Kubernetes cluster: kube-apiserver, controllers, scheduler; containerd, runc and kubelet per node')
     .addOption(new Option('--cni <cni>', 'with --kubernetes: what wires pods (bridge = the reference bridge + host-local plugins)').choices(['twill', 'bridge']).default(KUBE_LAB_DEFAULTS.cni))
     .addOption(new Option('--install <how>', 'with --kubernetes --cni twill: kubectl apply -f deploy/twill.yaml, or a standalone agent per node').choices(['auto', 'deploy', 'standalone', 'none']).default(KUBE_LAB_DEFAULTS.install))
+    .option('--no-kube-proxy', 'with --kubernetes: run no kube-proxy; Twill serves Services (installed with kubeProxyReplacement: true)')
     .option('--no-flow-records', 'agents record no flows (twill observe and twill ui show nothing)')
     .action(
-      action('up', async (o: { nodes: number; backend: string; directRouting?: boolean; pool: string; leaseTtl: number; blockGrace: number; name: string; encryption?: string; kubernetes?: boolean; cni: 'twill' | 'bridge'; install: 'auto' | 'deploy' | 'standalone' | 'none'; flowRecords: boolean }) => {
+      action('up', async (o: { nodes: number; backend: string; directRouting?: boolean; pool: string; leaseTtl: number; blockGrace: number; name: string; encryption?: string; kubernetes?: boolean; cni: 'twill' | 'bridge'; install: 'auto' | 'deploy' | 'standalone' | 'none'; flowRecords: boolean; kubeProxy: boolean }) => {
         if (!isBackendName(o.backend)) throw new Error(`--backend must be vxlan or host-gw, got "${o.backend}"`);
         if (o.encryption !== undefined && o.encryption !== 'none' && o.encryption !== 'wireguard') throw new Error(`--encryption must be none or wireguard, got "${o.encryption}"`);
         if (o.nodes < 1 || o.nodes > 50) throw new Error('--nodes must be between 1 and 50');
         const t0 = Date.now();
         if (o.kubernetes) {
-          print(`lab ${o.name}: bringing up a Kubernetes cluster of ${o.nodes} node(s), CNI ${o.cni}, pool ${o.pool}`);
-          const st = await upKubeLab({ name: o.name, nodes: o.nodes, cni: o.cni, install: o.install, pool: o.pool }, print);
+          print(`lab ${o.name}: bringing up a Kubernetes cluster of ${o.nodes} node(s), CNI ${o.cni}, pool ${o.pool}${o.kubeProxy ? '' : ', no kube-proxy (Twill serves Services)'}`);
+          const st = await upKubeLab({ name: o.name, nodes: o.nodes, cni: o.cni, install: o.install, pool: o.pool, kubeProxy: o.kubeProxy }, print);
           print('');
           print((await kubectl(kubectlTarget(st), ['get', 'nodes', '-o', 'wide'])).stdout.trimEnd());
           print(`lab ${o.name} is up (${((Date.now() - t0) / 1000).toFixed(1)} s). Next: twill lab kubectl -- get pods -A; twill lab apply -f FILE; twill lab probe`);
@@ -231,7 +234,11 @@ export function registerLab(program: Command): void {
         const st = await resolveLab(o.name);
         if (st.kubernetes) {
           if (o.protocol?.includes('udp')) throw new Error('a Kubernetes lab probes TCP only');
-          if (o.service) throw new Error('--service works on an etcd lab for now: in a Kubernetes lab kube-proxy serves Services (Twill\'s services controller is not yet enabled there)');
+          if (o.service) {
+            const results = await probeKubeService(st, o.service, { count: o.count, timeoutMs: o.timeout, namespaces: o.namespace });
+            print(o.output === 'json' ? JSON.stringify({ results }, null, 1) : formatServiceProbe(results) || 'no running pods to probe from');
+            return;
+          }
           const results = await probeKubeLab(st, { ports: o.port?.map(int), timeoutMs: o.timeout, namespaces: o.namespace });
           if (o.output === 'json') print(JSON.stringify({ results }, null, 1));
           else print(results.length ? formatMatrix(results) : 'no running pods with TCP containerPorts to probe');
@@ -258,6 +265,20 @@ export function registerLab(program: Command): void {
     .action(
       action('kubectl', async (args: string[], o: { name?: string }) => {
         process.exitCode = await kubectlInteractive(kubectlTarget(await resolveLab(o.name)), args);
+      }),
+    );
+
+  lab
+    .command('control-plane-host', { hidden: true })
+    .description('a Kubernetes lab\'s cluster DNS and routes to pods in the control plane\'s namespace (started by lab up)')
+    .requiredOption('--kubeconfig <file>', 'admin kubeconfig')
+    .requiredOption('--listen <ip>', 'address to answer on (port 53, UDP and TCP)')
+    .action(
+      action('control-plane-host', async (o: { kubeconfig: string; listen: string }) => {
+        const dns = await runControlPlaneHost(o);
+        await new Promise<void>((resolve) => {
+          for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void dns.close().finally(resolve));
+        });
       }),
     );
 

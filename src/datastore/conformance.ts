@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isTwillError } from '../util/errors.js';
 import { LEASE_CASES } from './conformance-lease.js';
+import { SERVICE_CASES } from './conformance-services.js';
 import { assertIncreasing, block, eventually, node, pod, Recorder, rejectsWith, retrying, rv, type Case, type ConformanceBackend } from './conformance-support.js';
 import type { Store } from './store.js';
 
@@ -31,7 +32,7 @@ export function runStoreConformance(label: string, open: () => Promise<Conforman
   };
 
   describe(`Store conformance: ${label}`, () => {
-    for (const [name, body] of Object.entries({ ...CASES, ...LEASE_CASES })) run(name, body);
+    for (const [name, body] of Object.entries({ ...CASES, ...SERVICE_CASES, ...LEASE_CASES })) run(name, body);
   });
 }
 

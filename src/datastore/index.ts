@@ -21,6 +21,8 @@ export interface OpenOptions {
   callTimeoutMs?: number;
   /** etcd TLS files, user and password, and the plaintext override (see etcd/security.ts). */
   etcd?: EtcdSecurityOptions;
+  /** kubernetes in a pod: kube-apiserver's https://HOST:PORT instead of the `kubernetes` Service's. */
+  apiServer?: string;
   /** kubernetes: a kubeconfig file (default: the pod's service account). */
   kubeconfig?: string;
   /** kubernetes: the kubeconfig context (default: its current-context). */
@@ -42,7 +44,7 @@ export interface OpenOptions {
 export async function openStore(spec: string, opts: OpenOptions = {}): Promise<Store> {
   if (spec === 'memory') return new MemoryStore();
   if (spec === 'kubernetes') {
-    const access = opts.kubeconfig ? kubeconfigAccess(opts.kubeconfig, opts.context) : inClusterAccess();
+    const access = opts.kubeconfig ? kubeconfigAccess(opts.kubeconfig, opts.context) : inClusterAccess(process.env, undefined, { server: opts.apiServer });
     return new KubernetesStore({ access, ...(opts.leaseNamespace ? { leaseNamespace: opts.leaseNamespace } : {}) });
   }
   if (spec.startsWith('etcd:')) {
@@ -51,7 +53,7 @@ export async function openStore(spec: string, opts: OpenOptions = {}): Promise<S
     if (hosts.length === 0 || bad !== undefined) {
       throw new TwillError('CONFIG_INVALID', `datastore ${JSON.stringify(spec)}: etcd hosts must be https://HOST:PORT, http://HOST:PORT or unix:///path/to/socket (e.g. etcd:https://10.0.0.5:2379)`);
     }
-    const { etcd, kubeconfig: _k, context: _c, leaseNamespace: _l, ...rest } = opts;
+    const { etcd, kubeconfig: _k, context: _c, leaseNamespace: _l, apiServer: _a, ...rest } = opts;
     return new EtcdStore({ hosts, ...rest, ...(etcd && { security: etcd }) });
   }
   throw new TwillError('CONFIG_INVALID', `unknown datastore ${JSON.stringify(spec)}: use "kubernetes", "memory", "etcd:https://HOST:PORT", "etcd:http://HOST:PORT" or "etcd:unix:///path/to/socket"`);

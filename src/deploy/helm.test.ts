@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, parseDocument } from 'yaml';
 import type { K8sObject } from './manifest.js';
 import { CHART_DIR } from './helm.js';
 import { INSTALL_FILE } from './render.js';
@@ -24,7 +24,7 @@ test('kd helm template renders exactly the objects of deploy/twill.yaml', { skip
 });
 
 test('kd helm values reach the objects, with their types', { skip: noHelm }, () => {
-  const objs = helmTemplate('image=kd.local/twill:9', 'healthPort=1234', 'natOutgoing=false', 'namespace=kd-ns', 'pool=10.9.0.0/16');
+  const objs = helmTemplate('image=kd.local/twill:9', 'healthPort=1234', 'natOutgoing=false', 'namespace=kd-ns', 'pool=10.9.0.0/16', 'kubeProxyReplacement=true', 'apiServer=https://192.0.2.1:6443');
   const ds = objs.find((o) => o.kind === 'DaemonSet') as unknown as { metadata: { namespace: string }; spec: { template: { spec: { containers: { image: string; readinessProbe: { httpGet: { port: unknown } } }[] } } } };
   assert.equal(ds.metadata.namespace, 'kd-ns');
   assert.equal(ds.spec.template.spec.containers[0]!.image, 'kd.local/twill:9');
@@ -32,5 +32,11 @@ test('kd helm values reach the objects, with their types', { skip: noHelm }, () 
   const cm = objs.find((o) => o.kind === 'ConfigMap') as unknown as { data: Record<string, string> };
   assert.match(cm.data['config.yaml']!, /^natOutgoing: false$/m);
   assert.match(cm.data['config.yaml']!, /^pool: 10\.9\.0\.0\/16$/m);
+  const cfg = parseDocument(cm.data['config.yaml']!).toJS() as Record<string, unknown>;
+  assert.equal(cfg['kubeProxyReplacement'], true);
+  assert.equal(cfg['apiServer'], 'https://192.0.2.1:6443');
+  const defaults = parseDocument((helmTemplate().find((o) => o.kind === 'ConfigMap') as unknown as { data: Record<string, string> }).data['config.yaml']!).toJS() as Record<string, unknown>;
+  assert.equal(defaults['kubeProxyReplacement'], false, 'off unless asked for');
+  assert.equal(defaults['apiServer'], '', 'an empty string, not null (the agent treats it as unset)');
   assert.ok(objs.find((o) => o.kind === 'Namespace' && o.metadata.name === 'kd-ns'));
 });

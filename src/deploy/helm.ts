@@ -21,8 +21,8 @@ function markedValues(): DeployValues {
 /**
  * Markers → Helm references. A whole YAML scalar of a string setting is quoted by Helm (`| quote`)
  * so a value like "true" stays a string; numbers and booleans are written bare; inside a block
- * scalar (the agent's config file in the ConfigMap) the value is written as it is, as it is in
- * twill.yaml.
+ * scalar (the agent's config file in the ConfigMap) the value is written as it is, inside the quotes
+ * twill.yaml has around it, if any.
  */
 function toTemplate(text: string): string {
   let blockIndent = -1;
@@ -31,7 +31,7 @@ function toTemplate(text: string): string {
     .map((line) => {
       const indent = line.length - line.trimStart().length;
       if (blockIndent >= 0 && (line.trim() === '' || indent > blockIndent)) {
-        return line.replace(MARK, (_m, _q, k: string) => `{{ .Values.${k} }}`);
+        return line.replace(MARK, (_m, q: string, k: string) => `${q}{{ .Values.${k} }}${q}`);
       }
       blockIndent = /:\s*\|[-+]?$/.test(line) ? indent : -1;
       return line.replace(MARK, (_m, _q, k: string) => {

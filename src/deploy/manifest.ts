@@ -38,6 +38,8 @@ function agentConfig(v: DeployValues): string {
     `cniConfDir: ${v.cniConfDir}`,
     `healthPort: ${v.healthPort}`,
     `logLevel: ${v.logLevel}`,
+    `kubeProxyReplacement: ${v.kubeProxyReplacement}`,
+    `apiServer: "${v.apiServer}"`,
     '',
   ].join('\n');
 }

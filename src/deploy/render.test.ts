@@ -82,13 +82,15 @@ test('kd the ConfigMap holds a config file the agent accepts', async (t) => {
   const cfg = readConfigFile(join(dir, 'config.yaml'));
   assert.deepEqual(cfg, {
     datastore: 'kubernetes', leaseNamespace: 'twill-system', ipam: 'blocks', pool: DEFAULT_VALUES.pool, blockPrefix: 26, backend: 'vxlan', vxlanVni: 4096, vxlanPort: 4789,
-    natOutgoing: true, cniConfDir: '/etc/cni/net.d', healthPort: 9099, logLevel: 'info',
+    natOutgoing: true, cniConfDir: '/etc/cni/net.d', healthPort: 9099, logLevel: 'info', kubeProxyReplacement: false, apiServer: '',
   });
   assert.equal(cfg.pool, CONFIG_DEFAULTS.pool);
   // With the flags the DaemonSet adds, the agent takes it as a whole.
   const full = validateConfig({ ...cfg, nodeName: 'kd-node-1', ownerDaemonSet: 'twill-system/twill' });
   assert.equal(full.datastore, 'kubernetes');
   assert.equal(full.healthPort, 9099);
+  assert.equal(full.apiServer, undefined, 'apiServer "" is unset');
+  assert.equal(full.kubeProxyReplacement, false);
   // The Helm value `ipam` reaches the agent: Node podCIDRs instead of Twill's blocks.
   const kcm = renderObjects({ ...DEFAULT_VALUES, ipam: 'kubernetes' }).find((o) => o.kind === 'ConfigMap')! as unknown as { data: Record<string, string> };
   await writeFile(join(dir, 'config.yaml'), kcm.data['config.yaml']!);

@@ -29,6 +29,14 @@ export interface DeployValues {
   /** Loopback port of the agent's /healthz and /readyz (the pod shares the node's network). */
   healthPort: number;
   logLevel: string;
+  /**
+   * Twill serves Services, so the cluster runs no kube-proxy (as Cilium's kubeProxyReplacement).
+   * Off by default. With it on, set apiServer too: the agent cannot reach kube-apiserver through
+   * the `kubernetes` Service before it serves Services itself.
+   */
+  kubeProxyReplacement: boolean;
+  /** kube-apiserver as https://HOST:PORT for the agent (default "": the `kubernetes` Service). */
+  apiServer: string;
 }
 
 export const DEFAULT_VALUES: DeployValues = {
@@ -46,6 +54,8 @@ export const DEFAULT_VALUES: DeployValues = {
   cniConfDir: '/etc/cni/net.d',
   healthPort: 9099,
   logLevel: 'info',
+  kubeProxyReplacement: false,
+  apiServer: '',
 };
 
 /** The DaemonSet's name: the agent watches it to tell an uninstall from a rolling update. */

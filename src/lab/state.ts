@@ -48,6 +48,8 @@ export interface KubeLabInfo {
   kubeconfig: string;
   /** The pod range the lab gives each node (bridge / standalone: routed by the lab). */
   podCidrs: Record<string, string>;
+  /** false: no kube-proxy runs; Twill serves Services (kubeProxyReplacement). Absent = true. */
+  kubeProxy?: boolean;
 }
 
 export function validateLabName(name: string): string {

@@ -91,6 +91,8 @@ export type TrafficPolicy = 'Cluster' | 'Local';
 
 /** Services carrying this label belong to another proxy; Twill leaves them alone. */
 export const SERVICE_PROXY_NAME_LABEL = 'service.kubernetes.io/service-proxy-name';
+/** Services carrying this label are not proxied at all, as if headless (kube-proxy's rule). */
+export const SERVICE_HEADLESS_LABEL = 'service.kubernetes.io/headless';
 /** The label tying an EndpointSlice to its Service (same namespace). */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 

@@ -1,7 +1,8 @@
 // Services + EndpointSlices + node facts → one plan per (Service port, address family): which
 // addresses it answers on and which endpoints it may pick. Pure. The rules are Kubernetes':
-//   - ExternalName and headless Services, and Services labelled for another proxy
-//     (service.kubernetes.io/service-proxy-name), are not proxied;
+//   - ExternalName and headless Services, Services labelled for another proxy
+//     (service.kubernetes.io/service-proxy-name) and those labelled service.kubernetes.io/headless
+//     are not proxied, and slices labelled service.kubernetes.io/headless are ignored;
 //   - a slice belongs to the Service named by its kubernetes.io/service-name label; a Service port
 //     takes its target port from the slice port of the same name and protocol (the slice
 //     controller resolved named targetPorts per pod, which is why pods of one Service may sit in
@@ -10,7 +11,7 @@
 //     ones (so a rolling update never blackholes); a missing condition reads as true, except
 //     terminating;
 //   - "local" is decided per traffic policy, from the same rule applied to this node's endpoints.
-import { SERVICE_NAME_LABEL, SERVICE_PROXY_NAME_LABEL, objectKey, type Endpoint, type EndpointSlice, type Protocol, type Service } from '../model/types.js';
+import { SERVICE_HEADLESS_LABEL, SERVICE_NAME_LABEL, SERVICE_PROXY_NAME_LABEL, objectKey, type Endpoint, type EndpointSlice, type Protocol, type Service } from '../model/types.js';
 import { validateEndpointSlice, validateService } from '../model/validate-service.js';
 import { tryParseIp, type Family } from '../util/ip.js';
 
@@ -93,7 +94,8 @@ function slicesByService(slices: EndpointSlice[], skipped: Skipped[]): Map<strin
   const out = new Map<string, EndpointSlice[]>();
   for (const s of slices) {
     const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
-    if (!svc || s.addressType === 'FQDN') continue;
+    // kube-proxy ignores slices labelled headless as it ignores such Services.
+    if (!svc || s.addressType === 'FQDN' || s.metadata.labels?.[SERVICE_HEADLESS_LABEL] !== undefined) continue;
     const errs = validateEndpointSlice(s);
     if (errs.length) {
       skipped.push({ object: `EndpointSlice ${objectKey(s)}`, reason: errs.map((e) => `${e.field}: ${e.message}`).join('; ') });
@@ -133,7 +135,7 @@ export function resolveServices(s: ServicesSnapshot): ResolvedServices {
   const ports: ServicePortPlan[] = [];
   const healthChecks: HealthCheck[] = [];
   for (const svc of [...s.services].sort((a, b) => objectKey(a).localeCompare(objectKey(b)))) {
-    if (svc.metadata.labels?.[SERVICE_PROXY_NAME_LABEL] !== undefined) continue;
+    if (svc.metadata.labels?.[SERVICE_PROXY_NAME_LABEL] !== undefined || svc.metadata.labels?.[SERVICE_HEADLESS_LABEL] !== undefined) continue;
     if (svc.spec.type === 'ExternalName' || svc.spec.clusterIP === 'None') continue;
     const errs = validateService(svc);
     if (errs.length) {
@@ -168,7 +170,9 @@ export function resolveServices(s: ServicesSnapshot): ResolvedServices {
         const toTarget = (e: { ep: Endpoint; port: number; local: boolean }): EndpointTarget => ({ ip: e.ep.addresses[0]!, port: e.port, local: e.local });
         const endpoints = usable(candidates).map(toTarget).sort(order);
         const localEndpoints = usable(candidates.filter((c) => c.local)).map(toTarget).sort(order);
-        localForHealth = Math.max(localForHealth, localEndpoints.length);
+        // The health check counts ready local endpoints only, as kube-proxy does: a node left with
+        // terminating ones still serves them, but tells the load balancer to drain it (503).
+        localForHealth = Math.max(localForHealth, candidates.filter((c) => c.local && c.ep.conditions?.ready !== false).length);
         const plan: ServicePortPlan = {
           id: `${objectKey(svc)}/${proto}/${sp.name || String(sp.port)}`,
           family: f,

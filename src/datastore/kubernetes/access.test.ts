@@ -67,5 +67,9 @@ describe('cluster access', () => {
     assert.equal(a.server, 'https://[fd00::1]:443');
     assert.equal(a.tokenFile, join(dir, 'token'));
     assert.equal(a.ca?.toString(), 'SACA');
+    // kubeProxyReplacement: the apiserver directly, with the service account's credentials.
+    const direct = inClusterAccess({ KUBERNETES_SERVICE_HOST: '10.96.0.1' }, dir, { server: 'https://192.0.2.1:6443/' });
+    assert.deepEqual([direct.server, direct.tokenFile, direct.ca?.toString()], ['https://192.0.2.1:6443', join(dir, 'token'), 'SACA']);
+    assert.equal(inClusterAccess({}, dir, { server: 'https://192.0.2.1:6443' }).server, 'https://192.0.2.1:6443', 'no Service environment needed');
   });
 });

@@ -23,11 +23,14 @@ export interface ClusterAccess {
   source: string;
 }
 
-/** In a pod: the mounted service account. */
-export function inClusterAccess(env: NodeJS.ProcessEnv = process.env, dir = SERVICE_ACCOUNT_DIR): ClusterAccess {
+/**
+ * In a pod: the mounted service account. `server` replaces the address the kubelet gives the pod
+ * (the `kubernetes` Service), which only works once something serves Services.
+ */
+export function inClusterAccess(env: NodeJS.ProcessEnv = process.env, dir = SERVICE_ACCOUNT_DIR, opts: { server?: string | undefined } = {}): ClusterAccess {
   const host = env['KUBERNETES_SERVICE_HOST'];
   const port = env['KUBERNETES_SERVICE_PORT'] ?? '443';
-  if (!host) {
+  if (!host && !opts.server) {
     throw new TwillError('CONFIG_INVALID', 'datastore kubernetes: not running in a pod (KUBERNETES_SERVICE_HOST is unset) and no kubeconfig given; pass --kubeconfig FILE (e.g. /etc/kubernetes/admin.conf) or run the agent as the DaemonSet in deploy/twill.yaml');
   }
   const tokenFile = join(dir, 'token');
@@ -38,7 +41,8 @@ export function inClusterAccess(env: NodeJS.ProcessEnv = process.env, dir = SERV
   } catch (e) {
     throw new TwillError('CONFIG_INVALID', `datastore kubernetes: the service account is not mounted at ${dir}; set automountServiceAccountToken: true on the agent's pod or pass --kubeconfig`, { cause: e });
   }
-  const h = host.includes(':') ? `[${host}]` : host;
+  if (opts.server) return { server: opts.server.replace(/\/+$/, ''), ca, tokenFile, source: `service account ${dir}, apiServer ${opts.server}` };
+  const h = host!.includes(':') ? `[${host}]` : host!;
   return { server: `https://${h}:${port}`, ca, tokenFile, source: `service account ${dir}` };
 }
 

@@ -43,11 +43,13 @@ before(async () => {
 
 after(() => scope.cleanup());
 
-/** Empties what the suite writes: Twill's kinds, pods, leases. */
+/** Empties what the suite writes: Twill's kinds, pods, leases, Services and slices. */
 async function wipe(): Promise<void> {
-  for (const p of ['/apis/twill.dev/v1alpha1/twillnodes', '/apis/twill.dev/v1alpha1/ipamblocks', '/apis/twill.dev/v1alpha1/clusterconfigs', `/apis/coordination.k8s.io/v1/namespaces/${LEASE_NS}/leases`]) {
+  for (const p of ['/apis/discovery.k8s.io/v1/namespaces/ns/endpointslices', '/apis/twill.dev/v1alpha1/twillnodes', '/apis/twill.dev/v1alpha1/ipamblocks', '/apis/twill.dev/v1alpha1/clusterconfigs', `/apis/coordination.k8s.io/v1/namespaces/${LEASE_NS}/leases`]) {
     await admin.request(p, { method: 'DELETE', what: `wiping ${p}` });
   }
+  const svcs = await admin.request<{ items: { metadata: { name: string } }[] }>('/api/v1/namespaces/ns/services', { what: 'listing services' });
+  for (const o of svcs.items) await admin.request(`/api/v1/namespaces/ns/services/${o.metadata.name}`, { method: 'DELETE', what: 'wiping a service' }).catch(() => undefined);
   const pods = await admin.request<{ items: { metadata: { namespace: string; name: string } }[] }>('/api/v1/pods', { what: 'listing pods' });
   for (const p of pods.items) {
     await admin.request(`/api/v1/namespaces/${p.metadata.namespace}/pods/${p.metadata.name}?gracePeriodSeconds=0`, { method: 'DELETE', what: 'wiping a pod' }).catch(() => undefined);

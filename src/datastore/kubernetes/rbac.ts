@@ -17,6 +17,9 @@ export const AGENT_CLUSTER_RULES: readonly PolicyRule[] = [
   // Workload and policy inputs: read-only.
   { apiGroups: [''], resources: ['pods', 'namespaces', 'nodes'], verbs: READ },
   { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: READ },
+  // Services without kube-proxy (kubeProxyReplacement): read-only, the API's controllers own them.
+  { apiGroups: [''], resources: ['services'], verbs: READ },
+  { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: READ },
   // The pod's addresses are published at CNI ADD (annotation twill.dev/pod-ips), before kubelet
   // writes status.podIPs, so other nodes learn them early.
   { apiGroups: [''], resources: ['pods'], verbs: ['patch'] },

@@ -59,4 +59,38 @@ describe('kubernetes resources', () => {
     const plain = encodeObject(tn, undefined) as { metadata: Record<string, unknown> };
     assert.deepEqual(plain.metadata, { name: 'n1' }, 'no lease, no resourceVersion: neither is sent');
   });
+
+  it('a Service keeps what the services compiler reads; an EndpointSlice its endpoints, conditions, node and pod', () => {
+    const svc = decodeObject('Service', {
+      metadata: { name: 'web', namespace: 'shop', resourceVersion: '9', uid: 'u', labels: { app: 'web' }, annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{}', note: 'x' }, managedFields: [{}] },
+      spec: {
+        type: 'LoadBalancer', clusterIP: '10.96.0.20', clusterIPs: ['10.96.0.20'], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack', selector: { app: 'web' },
+        ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 'web', nodePort: 30080 }], sessionAffinity: 'None', externalTrafficPolicy: 'Local', healthCheckNodePort: 31000,
+        internalTrafficPolicy: 'Cluster', allocateLoadBalancerNodePorts: true,
+      },
+      status: { loadBalancer: { ingress: [{ ip: '203.0.113.9', ipMode: 'VIP', ports: [] }] }, conditions: [] },
+    });
+    assert.deepEqual(svc, {
+      apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'shop', labels: { app: 'web' }, resourceVersion: '9' },
+      spec: {
+        type: 'LoadBalancer', clusterIP: '10.96.0.20', clusterIPs: ['10.96.0.20'], ipFamilies: ['IPv4'], selector: { app: 'web' },
+        ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 'web', nodePort: 30080 }], sessionAffinity: 'None', externalTrafficPolicy: 'Local', healthCheckNodePort: 31000, internalTrafficPolicy: 'Cluster',
+      },
+      status: { loadBalancer: { ingress: [{ ip: '203.0.113.9', ipMode: 'VIP' }] } },
+    });
+    const es = decodeObject('EndpointSlice', {
+      metadata: { name: 'web-x1', namespace: 'shop', resourceVersion: '10', labels: { 'kubernetes.io/service-name': 'web' }, ownerReferences: [{}] },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: ['10.244.1.5'], conditions: { ready: true, serving: true, terminating: false }, nodeName: 'n1', zone: 'z', hints: {}, targetRef: { kind: 'Pod', namespace: 'shop', name: 'web-1', uid: 'u1' } }],
+      ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+    });
+    assert.deepEqual(es, {
+      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'web-x1', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'web' }, resourceVersion: '10' },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: ['10.244.1.5'], conditions: { ready: true, serving: true, terminating: false }, nodeName: 'n1', targetRef: { kind: 'Pod', namespace: 'shop', name: 'web-1' } }],
+      ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+    });
+    // A slice of a Service without ports has `ports: null` in the API.
+    assert.equal(decodeObject('EndpointSlice', { metadata: { name: 'e', namespace: 'shop' }, addressType: 'IPv4', endpoints: null, ports: null }).ports, undefined);
+  });
 });

@@ -2,7 +2,8 @@
 // model. Objects are projected on decode to the fields Twill reads: the apiserver's defaults,
 // managedFields and kubectl's last-applied annotation would otherwise multiply the agent's memory
 // (30,000 pods). Projection is why core kinds are read-mostly here: writing back a projected Pod
-// would drop what the store never kept.
+// would drop what the store never kept. Services and EndpointSlices are read-only (the API's
+// controllers own them; the agent's RBAC grants get/list/watch only).
 import { NAMESPACED, TWILL_API, type AnyResource, type Kind, type ResourceOf } from '../../model/types.js';
 import { API_VERSION, RESOURCE_PLURAL } from '../keys.js';
 import { Interner } from './intern.js';
@@ -111,9 +112,47 @@ function decodeNode(o: Obj): Obj {
   return { spec: pick(o['spec'] as Obj | undefined, ['podCIDR', 'podCIDRs']) ?? {}, status: st };
 }
 
+const SERVICE_SPEC = [
+  'type', 'clusterIP', 'clusterIPs', 'ipFamilies', 'selector', 'externalIPs', 'sessionAffinity', 'sessionAffinityConfig',
+  'externalTrafficPolicy', 'internalTrafficPolicy', 'healthCheckNodePort', 'publishNotReadyAddresses', 'externalName',
+];
+
+/** A Service keeps what the services compiler reads (resolve.ts); ipFamilyPolicy, allocation flags and the like go. */
+function decodeService(o: Obj): Obj {
+  const spec = (o['spec'] ?? {}) as Obj;
+  const out: Obj = { spec: { ...pick(spec, SERVICE_SPEC) } };
+  const ports = (spec['ports'] as Obj[] | undefined)?.map((p) => pick(p, ['name', 'protocol', 'port', 'targetPort', 'nodePort', 'appProtocol'])!);
+  if (ports) (out['spec'] as Obj)['ports'] = shared.value(ports);
+  const ingress = (((o['status'] as Obj | undefined)?.['loadBalancer'] as Obj | undefined)?.['ingress'] as Obj[] | undefined)?.map((i) => pick(i, ['ip', 'hostname', 'ipMode']) ?? {});
+  if (ingress?.length) out['status'] = { loadBalancer: { ingress } };
+  return out;
+}
+
+/**
+ * An EndpointSlice keeps its addresses, conditions, node and target pod (which `policy explain`
+ * names); hostnames, zones, hints and topology go. It has no spec: its fields sit at the top.
+ */
+function decodeEndpointSlice(o: Obj): Obj {
+  const endpoints = ((o['endpoints'] as Obj[] | undefined) ?? []).map((e) => {
+    const ep: Obj = { addresses: e['addresses'] ?? [] };
+    if (e['conditions']) ep['conditions'] = shared.value(pick(e['conditions'] as Obj, ['ready', 'serving', 'terminating']) ?? {});
+    if (typeof e['nodeName'] === 'string') ep['nodeName'] = shared.str(e['nodeName']);
+    const ref = pick(e['targetRef'] as Obj | undefined, ['kind', 'namespace', 'name']);
+    if (ref) ep['targetRef'] = ref;
+    return ep;
+  });
+  const out: Obj = { addressType: o['addressType'], endpoints };
+  const ports = (o['ports'] as Obj[] | null | undefined)?.map((p) => pick(p, ['name', 'port', 'protocol', 'appProtocol']) ?? {});
+  if (ports) out['ports'] = shared.value(ports);
+  return out;
+}
+
+/** Kinds whose annotations are dropped (Twill reads none of theirs). */
+const PROJECTED = new Set<Kind>(['Pod', 'Service', 'EndpointSlice']);
+
 /** An API object (or a list item, which lacks apiVersion/kind) as the model's resource. */
 export function decodeObject<K extends Kind>(kind: K, o: Obj): ResourceOf<K> {
-  const metadata = decodeMeta((o['metadata'] ?? {}) as Obj, kind !== 'Pod');
+  const metadata = decodeMeta((o['metadata'] ?? {}) as Obj, !PROJECTED.has(kind));
   if (kind === 'Pod') {
     const { spec, status } = decodePod(o);
     const pod = status === undefined ? { apiVersion: API_VERSION[kind], kind, metadata, spec } : { apiVersion: API_VERSION[kind], kind, metadata, spec, status };
@@ -127,6 +166,12 @@ export function decodeObject<K extends Kind>(kind: K, o: Obj): ResourceOf<K> {
       break;
     case 'Namespace':
       rest = {};
+      break;
+    case 'Service':
+      rest = decodeService(o);
+      break;
+    case 'EndpointSlice':
+      rest = decodeEndpointSlice(o);
       break;
     default:
       // NetworkPolicy and Twill's kinds: spec as stored (the CRD schema prunes unknown fields).

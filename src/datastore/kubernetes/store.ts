@@ -1,4 +1,5 @@
-// The kubernetes Store: core kinds (Pod, Node, Namespace, NetworkPolicy) from their APIs, Twill's
+// The kubernetes Store: core kinds (Pod, Node, Namespace, NetworkPolicy, Service, EndpointSlice)
+// from their APIs, Twill's
 // kinds from the twill.dev CRDs (crds.ts), liveness from Leases (lease.ts), watches that resume
 // (watch.ts). Lists are paginated so a 30,000-pod list never sits in memory as one JSON text.
 import type { AnyResource, Kind, ResourceOf } from '../../model/types.js';
@@ -28,7 +29,7 @@ interface RawList {
 }
 
 /** Kinds the store projects on read (resources.ts): writing them back would drop fields. */
-const READ_ONLY_UPDATE = new Set<Kind>(['Pod', 'Node']);
+const READ_ONLY_UPDATE = new Set<Kind>(['Pod', 'Node', 'Service', 'EndpointSlice']);
 const PUT_ATTEMPTS = 8;
 
 export class KubernetesStore implements Store {

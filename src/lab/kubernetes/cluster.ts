@@ -3,9 +3,10 @@
 // kube-controller-manager and kube-scheduler on 192.0.2.1; each node runs containerd, runc and the
 // kubelet in its own mount namespace; images are imported, never pulled; then the CNI: Twill (the
 // operator's `kubectl apply -f deploy/twill.yaml`, or a standalone agent per node) or the
-// reference bridge plugins.
+// reference bridge plugins. kube-proxy runs on each node unless the lab is made without it
+// (`--no-kube-proxy`): then Twill is installed with kubeProxyReplacement on and serves Services.
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TwillError } from '../../util/errors.js';
 import { waitFor } from '../processes.js';
@@ -19,6 +20,10 @@ import { kubectl, kubectlJson, type KubectlTarget } from './kubectl.js';
 import { prepareNodeHost, teardownNodeHost, type NodeHost } from './node-host.js';
 import { importImages, startContainerd, startKubelet, startKubeProxy, stopNodeRuntime } from './node-runtime.js';
 import { deployManifest, installTwill } from './install.js';
+import { startProc } from './spawn.js';
+import { twillBin } from '../../util/paths.js';
+import { renderInstall } from '../../deploy/render.js';
+import { DEFAULT_VALUES } from '../../deploy/values.js';
 
 export interface KubeLabOptions {
   name: string;
@@ -27,6 +32,11 @@ export interface KubeLabOptions {
   /** twill: how to install it; `auto` = the operator's manifest when it exists, else standalone. */
   install: 'auto' | 'deploy' | 'standalone' | 'none';
   pool: string;
+  /**
+   * false: no kube-proxy on the nodes; Twill is installed with kubeProxyReplacement on and serves
+   * Services itself (needs Twill installed from deploy/twill.yaml).
+   */
+  kubeProxy?: boolean;
   /** How long to wait for every node to be Ready. */
   readyTimeoutMs?: number;
 }
@@ -66,13 +76,17 @@ export async function upKubeLab(o: KubeLabOptions, print: Print): Promise<LabSta
   const existing = await loadLab(o.name);
   if (existing) throw new TwillError('EXISTS', `lab ${o.name} exists (${existing.kubernetes ? 'Kubernetes' : 'etcd'}); remove it first: twill lab down --name ${o.name}`);
   const install = o.cni !== 'twill' ? undefined : o.install === 'auto' ? (deployManifest() ? 'deploy' : 'standalone') : o.install === 'none' ? undefined : o.install;
+  const kubeProxy = o.kubeProxy ?? true;
+  if (!kubeProxy && install !== 'deploy') {
+    throw new TwillError('CONFIG_INVALID', 'a lab without kube-proxy needs Twill to serve Services: use --cni twill with --install deploy (or auto, with deploy/twill.yaml present)');
+  }
   const names = Array.from({ length: o.nodes }, (_, i) => `node-${i + 1}`);
   const state: LabState = {
     name: o.name, createdAt: new Date().toISOString(), pool: o.pool, backend: 'vxlan', directRouting: false,
     etcd: { clientUrl: '', socket: '' }, underlayNetns: underlayNetns(o.name),
     nodes: names.map((n, i) => ({ name: n, netns: nodeNetns(o.name, n), underlayIP: nodeUnderlayIp(i + 1) })),
     leaseTtlSeconds: 0, blockGraceSeconds: 0,
-    kubernetes: { cni: o.cni, ...(install ? { install } : {}), url: '', kubeconfig: '', podCidrs: Object.fromEntries(names.map((n, i) => [n, labPodCidr(o.pool, i + 1)])) },
+    kubernetes: { cni: o.cni, ...(install ? { install } : {}), url: '', kubeconfig: '', podCidrs: Object.fromEntries(names.map((n, i) => [n, labPodCidr(o.pool, i + 1)])), ...(kubeProxy ? {} : { kubeProxy: false }) },
   };
   await mkdir(labDir(o.name), { recursive: true });
   await saveLab(state);
@@ -87,6 +101,8 @@ export async function upKubeLab(o: KubeLabOptions, print: Print): Promise<LabSta
     state.kubernetes!.kubeconfig = cp.kubeconfig;
     await saveLab(state);
     print(`  ready after ${secs(t0)}`);
+    const aux = await startProc({ name: 'control-plane-host', dir: controlPlaneDir(o.name), netns: state.underlayNetns, argv: [process.execPath, twillBin(), 'lab', 'control-plane-host', '--kubeconfig', cp.kubeconfig, '--listen', UNDERLAY_GATEWAY] });
+    print(`  cluster DNS              ${UNDERLAY_GATEWAY}:53, routes to pod blocks (pid ${aux}; control-plane-host.ts)`);
     const caCert = await readFile(cp.caFile, 'utf8');
     // One identity for every kube-proxy (RBAC binds system:node-proxier to the user system:kube-proxy).
     const pkc = await cp.embeddedKubeconfig('kube-proxy', 'system:kube-proxy', []);
@@ -107,9 +123,9 @@ export async function upKubeLab(o: KubeLabOptions, print: Print): Promise<LabSta
       await importImages(h, [pause!]);
       print(`  ${n.name}  ${n.underlayIP}  containerd pid ${cd}`);
       const kc = await cp.embeddedKubeconfig(`kubelet-${n.name}`, `system:node:${n.name}`, ['system:nodes']);
-      const kl = await startKubelet({ ...h, ip: n.underlayIP, kubeconfigText: kc, caCert });
-      const kp = await startKubeProxy({ ...h, ip: n.underlayIP, kubeconfigText: '', caCert, proxyKubeconfigText: pkc, clusterCidr: o.pool });
-      print(`  ${n.name}  kubelet pid ${kl}, kube-proxy pid ${kp}`);
+      const kl = await startKubelet({ ...h, ip: n.underlayIP, kubeconfigText: kc, caCert, clusterDns: UNDERLAY_GATEWAY });
+      const kp = kubeProxy ? await startKubeProxy({ ...h, ip: n.underlayIP, kubeconfigText: '', caCert, proxyKubeconfigText: pkc, clusterCidr: o.pool }) : undefined;
+      print(`  ${n.name}  kubelet pid ${kl}, ${kp ? `kube-proxy pid ${kp}` : 'no kube-proxy (Twill serves Services)'}`);
       const imported = importImages(h, rest).then(() => print(`  ${n.name}  imported ${images.map((i) => i.name).join(', ')}`));
       imported.catch(() => undefined); // why: awaited below; a failure must not be an unhandled rejection meanwhile
       imports.push(imported);
@@ -149,8 +165,18 @@ export async function installLabCni(state: LabState, print: Print, install?: 'de
     await routePodCidrs(routed);
     print('CNI: Twill, a standalone agent per node (deploy/twill.yaml not found), pod ranges routed by the lab');
   } else if (k.install === 'deploy') {
-    await installTwill(kubectlTarget(state), print);
+    await installTwill(kubectlTarget(state), print, k.kubeProxy === false ? await kubeProxyReplacementManifest(state) : undefined);
   }
+}
+
+/**
+ * deploy/twill.yaml with kubeProxyReplacement on and the agent pointed at the apiserver directly,
+ * as `helm template --set kubeProxyReplacement=true --set apiServer=URL` renders it.
+ */
+async function kubeProxyReplacementManifest(state: LabState): Promise<string> {
+  const file = join(labDir(state.name), 'twill-kube-proxy-replacement.yaml');
+  await writeFile(file, renderInstall({ ...DEFAULT_VALUES, kubeProxyReplacement: true, apiServer: state.kubernetes!.url }));
+  return file;
 }
 
 export async function waitNodesReady(t: KubectlTarget, count: number, timeoutMs: number): Promise<void> {

@@ -61,7 +61,7 @@ export interface ControlPlane {
 }
 
 export const DEFAULT_SERVICE_CIDR = '10.96.0.0/16'; // docs/architecture.md's address plan
-const PROCS = ['kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd'] as const;
+const PROCS = ['control-plane-host', 'kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd'] as const;
 
 /** The first address of the service range: the `kubernetes` Service's ClusterIP. */
 export function firstServiceIp(cidr: string): string {

@@ -21,6 +21,8 @@ export interface NodeRuntimeSpec extends NodeHost {
   caCert: string;
   /** How often the kubelet reports node status (the lab reports quickly so Ready shows soon). */
   statusUpdateSeconds?: number;
+  /** The cluster DNS server pods are given (the lab's, dns/server.ts). */
+  clusterDns?: string;
 }
 
 export function containerdConfig(): string {
@@ -59,7 +61,7 @@ disabled_plugins = ["io.containerd.nri.v1.nri"]
 `;
 }
 
-export function kubeletConfig(s: Pick<NodeRuntimeSpec, 'ip' | 'cgroupRoot' | 'statusUpdateSeconds'>): string {
+export function kubeletConfig(s: Pick<NodeRuntimeSpec, 'ip' | 'cgroupRoot' | 'statusUpdateSeconds' | 'clusterDns'>): string {
   const cfg = {
     apiVersion: 'kubelet.config.k8s.io/v1beta1',
     kind: 'KubeletConfiguration',
@@ -75,6 +77,7 @@ export function kubeletConfig(s: Pick<NodeRuntimeSpec, 'ip' | 'cgroupRoot' | 'st
     authorization: { mode: 'AlwaysAllow' },
     failSwapOn: false,
     clusterDomain: 'cluster.local',
+    ...(s.clusterDns ? { clusterDNS: [s.clusterDns] } : {}),
     serializeImagePulls: false,
     // Several lab nodes share one disk and one memory: eviction thresholds of a real node would evict for the host's sake.
     evictionHard: { 'memory.available': '1Mi', 'nodefs.available': '1%', 'imagefs.available': '1%', 'nodefs.inodesFree': '1%' },

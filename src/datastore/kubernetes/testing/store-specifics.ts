@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { TWILL_API, type Pod } from '../../../model/types.js';
 import { isTwillError } from '../../../util/errors.js';
 import { node, pod, rejectsWith } from '../../conformance-support.js';
+import { service } from '../../conformance-services.js';
 import type { KubeClient } from '../client.js';
 import { twillCrds } from '../crds.js';
 import { agentRbac } from '../rbac.js';
@@ -97,7 +98,11 @@ export function registerSpecifics(env: () => SpecificsEnv): void {
       });
       const s = new KubernetesStore({ access: { server: cp.server, ca: cp.access.ca!, token: tr.status.token, source: 'test token' }, leaseNamespace });
       try {
-        for (const k of ['Pod', 'Namespace', 'NetworkPolicy', 'Node', 'TwillNode', 'IPAMBlock', 'ClusterConfig'] as const) await s.list(k);
+        for (const k of ['Pod', 'Namespace', 'NetworkPolicy', 'Node', 'Service', 'EndpointSlice', 'TwillNode', 'IPAMBlock', 'ClusterConfig'] as const) await s.list(k);
+        const ws = s.watch('EndpointSlice', { fromRevision: (await s.list('EndpointSlice')).revision, onEvent: () => undefined });
+        ws.stop();
+        // Services and slices are the API controllers' to write: the agent may only read them.
+        await assert.rejects(s.create(service('ks-rbac', 'svc')), (e: unknown) => isTwillError(e, 'DATASTORE') && /cannot create resource "services"/.test((e as Error).message));
         const w = s.watch('Pod', { fromRevision: (await s.list('Pod')).revision, onEvent: () => undefined });
         const lease = await s.grantLease(5);
         const n = await s.create(node('rbac-n'), { lease });
