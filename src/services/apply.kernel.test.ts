@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { runInNetns } from '../dataplane/kernel/exec.js';
 import { TestScope } from '../../test/support/scope.js';
 import { ServicesDataplane } from './apply.js';
-import { compileServices } from './compile.js';
+import { compileServices } from './compiler.js';
 import { endpoint, service, slice, snapshot } from './fixtures.js';
 
 /** The table's objects, sorted: the kernel lists them in creation order, which differs by path. */
