@@ -323,7 +323,12 @@ async function endpointChanges(p: Proxy, idx: number, n: Node, feeds: Feeds): Pr
     buf += b.toString();
     const lines = buf.split('\n');
     buf = lines.pop()!;
-    for (const l of lines) for (const [ip, w] of waiters) if (l.includes(ip)) (waiters.delete(ip), w(t));
+    for (const l of lines)
+      for (const [ip, w] of waiters) {
+        if (!l.includes(ip)) continue;
+        waiters.delete(ip);
+        w(t);
+      }
   });
   await new Promise((r) => setTimeout(r, 500));
   const lat: number[] = [];

@@ -186,14 +186,16 @@ export class ServicesCompiler {
     const hadStatic = this.lastStatic !== undefined;
     this.lastStatic = staticModel;
     const generation = this.generation;
-    const self = this;
     let model: NftTableModel | undefined;
+    const modelNow = (): NftTableModel => {
+      if (this.generation !== generation) throw new TwillError('INTERNAL', 'a services table was read after a later compile replaced it');
+      return (model ??= this.fullModel(staticModel));
+    };
     return {
       source: this,
       generation,
       get model(): NftTableModel {
-        if (self.generation !== generation) throw new TwillError('INTERNAL', 'a services table was read after a later compile replaced it');
-        return (model ??= self.fullModel(staticModel));
+        return modelNow();
       },
       resolved: this.resolved(),
       ...(hadStatic ? { delta: { from, ops, changes, stale, recompiled } } : {}),
