@@ -12,7 +12,7 @@
 //   sudo npm run bench:services -- [--services 10000] [--small 100] [--changes 20] [--seconds 2]
 // JSON on stdout, progress on stderr. Everything it makes is removed at the end, even on failure.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
 import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -202,6 +202,8 @@ async function makeNode(tag: string): Promise<Node> {
       inNode(['ip', 'route', 'add', `${ip}/32`, 'dev', hostIf]);
     }
     p(['ip', 'link', 'set', 'eth0', 'up']);
+    const mac = (JSON.parse(p(['ip', '-j', 'link', 'show', 'eth0'])) as { address: string }[])[0]!.address;
+    for (const ip of ips) inNode(['ip', 'neigh', 'replace', ip, 'lladdr', mac, 'dev', hostIf, 'nud', 'permanent']);
     p(['ip', 'route', 'add', '169.254.1.1', 'dev', 'eth0', 'scope', 'link']);
     p(['ip', 'neigh', 'add', '169.254.1.1', 'lladdr', 'ee:ee:ee:ee:ee:ee', 'dev', 'eth0', 'nud', 'permanent']);
     p(['ip', 'route', 'add', 'default', 'via', '169.254.1.1', 'dev', 'eth0', 'src', ips[0]!]);
@@ -373,6 +375,7 @@ async function main(): Promise<void> {
   const procs: ChildProcess[] = [];
   try {
     log(`load ${load().join(' ')}; control plane and etcd in ${dir}`);
+    await mkdir(join(dir, 'cp'));
     cp = await startControlPlane({ dir: join(dir, 'cp'), disableAdmission: ['ServiceAccount'] });
     etcd = await startEtcd({ dataDir: join(dir, 'etcd'), clientUrls: ['unix'] });
     store = await openStore(`etcd:${etcd.endpoints[0]}`);
@@ -390,7 +393,9 @@ async function main(): Promise<void> {
     const twillBundle = join(HERE, '../../dist/bench-services-node.mjs');
     await build({ entryPoints: [join(HERE, 'twill-node.ts')], outfile: twillBundle, bundle: true, platform: 'node', target: 'node20', format: 'esm', external: ['netlink', 'etcd3', 'koffi'], logLevel: 'warning' });
     const env: Env = { dir, etcd, relaySocket, kubeconfig, twillBundle };
-    await cp.admin().request('/api/v1/nodes', { method: 'POST', body: { apiVersion: 'v1', kind: 'Node', metadata: { name: 'bench-node' }, spec: { podCIDR: '10.244.0.0/24' }, status: { addresses: [{ type: 'InternalIP', address: NODE_IP }] } }, what: 'creating the Node' });
+    const admin = cp.admin();
+    await admin.request('/api/v1/nodes', { method: 'POST', body: { apiVersion: 'v1', kind: 'Node', metadata: { name: 'bench-node' }, spec: { podCIDR: '10.244.0.0/24' }, status: { addresses: [{ type: 'InternalIP', address: NODE_IP }] } }, what: 'creating the Node' });
+    admin.close();
     const feeds = new Feeds(cp, store);
 
     const small: Record<string, number> = {};
@@ -398,21 +403,29 @@ async function main(): Promise<void> {
     log(`phase 1: ${SMALL} Services (the bench Service + ${SMALL - 1} others)`);
     await feeds.put([...benchObjects(), ...Array.from({ length: SMALL - 1 }, (_, i) => filler(i)).flat()]);
     let iptChain: string | undefined;
+    const errors: Record<string, string> = {};
     for (const p of PROXIES) {
-      node = await makeNode(`${p[0]}1`);
-      procs.push(...(await prepare(p, node, env)), await startProxy(p, node, env));
-      await waitFor(witness(p, node, undefined), 120_000, `${p} with ${SMALL} Services`);
-      if (p === 'iptables') iptChain = iptablesChainOf(node);
-      small[p] = await connRate(node);
-      log(`${p}: ${Math.round(small[p])} new connections/s with ${SMALL} Services (load ${load()[0]})`);
-      for (const c of procs.splice(0)) await stop(c);
-      await dropNode(node);
-      node = undefined;
+      try {
+        node = await makeNode(`${p[0]}1`);
+        procs.push(...(await prepare(p, node, env)), await startProxy(p, node, env));
+        await waitFor(witness(p, node, undefined), 120_000, `${p} with ${SMALL} Services`);
+        if (p === 'iptables') iptChain = iptablesChainOf(node);
+        small[p] = await connRate(node);
+        log(`${p}: ${Math.round(small[p])} new connections/s with ${SMALL} Services (load ${load()[0]})`);
+      } catch (e) {
+        errors[`${p} (${SMALL} Services)`] = String(e);
+        log(`${p}: FAILED with ${SMALL} Services: ${String(e)}`);
+      } finally {
+        for (const c of procs.splice(0)) await stop(c);
+        await dropNode(node);
+        node = undefined;
+      }
     }
 
     log(`phase 2: ${N - SMALL} more Services, ${N} in all (writes to the apiserver and etcd, not measured)`);
     await feeds.put(Array.from({ length: N - SMALL }, (_, i) => filler(SMALL - 1 + i)).flat());
     for (const [idx, p] of PROXIES.entries()) {
+     try {
       node = await makeNode(`${p[0]}2`);
       procs.push(...(await prepare(p, node, env)));
       const loadBefore = load();
@@ -437,9 +450,14 @@ async function main(): Promise<void> {
         loadavg: loadBefore,
       };
       log(`${p}: ${JSON.stringify(result[p])}`);
+     } catch (e) {
+      errors[`${p} (${N} Services)`] = String(e);
+      log(`${p}: FAILED with ${N} Services: ${String(e)}`);
+     } finally {
       for (const c of procs.splice(0)) await stop(c);
       await dropNode(node);
       node = undefined;
+     }
     }
     const t = result['twill'] as { fullSyncMs: number; endpointChangeMs: { p99: number }; connPerSec: { ratio: number }; throughputGbps: { ratio: number }; rssMB: number } | undefined;
     const k = result['nftables'] as { fullSyncMs: number } | undefined;
@@ -453,7 +471,7 @@ async function main(): Promise<void> {
           rssAtMost150MB: t.rssMB <= 150,
         }
       : {};
-    console.log(JSON.stringify({ services: N, small: SMALL, endpointsPerService: 3, changes: CHANGES, seconds: SECONDS, twillFedBy: 'etcd datastore (ServicesController)', kubeProxyFedBy: 'kube-apiserver', proxies: result, floors, loadavgEnd: load() }, null, 2));
+    console.log(JSON.stringify({ services: N, small: SMALL, endpointsPerService: 3, changes: CHANGES, seconds: SECONDS, twillFedBy: 'etcd datastore (ServicesController)', kubeProxyFedBy: 'kube-apiserver', proxies: result, floors, errors, loadavgEnd: load() }, null, 2));
   } finally {
     for (const c of [...procs, ...children]) await stop(c);
     await dropNode(node);
@@ -467,3 +485,5 @@ async function main(): Promise<void> {
 }
 
 await main();
+// Clients and sockets are closed; exit even if a library left a timer behind.
+process.exit(0);
