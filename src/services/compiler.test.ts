@@ -94,4 +94,23 @@ describe('ServicesCompiler', () => {
     assert.deepEqual(d.ops.map((o) => o.op), ['deleteElements', 'deleteElements', 'addElements', 'addElements']);
     assert.equal(d.changes, 4, 'endpoints_v4 and hairpin_v4: one element out and one in each');
   });
+
+  test('a local pod added recompiles only Services with endpoints known by address, and locality follows it', () => {
+    const noNode = { ...endpoint('10.244.1.7', 'n1'), nodeName: undefined };
+    const services = new Map([
+      ['default/a', service('a', { clusterIP: '10.96.0.1', internalTrafficPolicy: 'Local' })],
+      ['default/b', service('b', { clusterIP: '10.96.0.2', internalTrafficPolicy: 'Local' })],
+    ]);
+    const slices = new Map([
+      ['default/a-a', slice('a', [noNode])],
+      ['default/b-a', slice('b', [endpoint('10.244.1.8', 'n1')])],
+    ]);
+    const c = new ServicesCompiler();
+    c.update({ node, podCidrs, services, slices });
+    const next = c.update({ node, podCidrs, services, slices, localPodIPs: ['10.244.1.7'] }, { services: [], slices: [] });
+    assert.equal(next.delta!.recompiled, 1, 'only a (its endpoint has no nodeName)');
+    const fresh = compileServices({ node, podCidrs, localPodIPs: ['10.244.1.7'], services: [...services.values()], endpointSlices: [...slices.values()] }).model;
+    assert.equal(canon(next.model), canon(fresh));
+    assert.ok(next.model.sets.find((x) => x.name === 'service_ips_v4')!.elements.some((e) => e.key === '10.96.0.1 . tcp . 80' && e.value === 'goto local_v4_1'));
+  });
 });

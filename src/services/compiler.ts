@@ -59,6 +59,8 @@ interface Entry {
   health?: HealthCheck;
   skipped: Skipped[];
   frag: Fragment;
+  /** Some endpoint has no nodeName: whether it is local depends on this node's pod addresses. */
+  byAddress: boolean;
 }
 
 /** Elements of one bulk map with their owners (Services); the smallest owner key wins a shared key. */
@@ -117,6 +119,7 @@ export class ServicesCompiler {
   private context = '';
   private generation = 0;
   private lastStatic: NftTableModel | undefined;
+  private localKey = '';
   private portCount = 0;
   private health = new Map<string, HealthCheck>();
   private skipped = new Map<string, Skipped[]>();
@@ -129,8 +132,14 @@ export class ServicesCompiler {
       if (f) nodeIPs[f].push(a);
     }
     const localIPs = new Set(input.localPodIPs ?? []);
-    const context = JSON.stringify([input.node.name, nodeIPs, [...localIPs].sort()]);
+    const context = JSON.stringify([input.node.name, nodeIPs]);
+    // Local pod addresses only decide endpoints without a nodeName: a pod added on this node
+    // recompiles the few Services that have such endpoints, not all of them.
+    const localKey = [...localIPs].sort().join(',');
     const dirty = new Set<string>();
+    const localChanged = localKey !== this.localKey;
+    if (localChanged) for (const [k, e] of this.entries) if (e.byAddress) dirty.add(k);
+    this.localKey = localKey;
     if (context !== this.context || !changed) this.reindexSlices(input, dirty);
     else {
       for (const k of changed.services) dirty.add(k);
@@ -147,12 +156,13 @@ export class ServicesCompiler {
       const old = this.entries.get(key);
       const svc = input.services.get(key);
       const slices = [...(this.slicesOf.get(key)?.values() ?? [])];
-      if (!all && old && old.svc === svc && old.slices.length === slices.length && old.slices.every((s, i) => s === slices[i])) continue;
+      if (!all && old && old.svc === svc && old.slices.length === slices.length && old.slices.every((s, i) => s === slices[i]) && !(old.byAddress && localChanged)) continue;
       recompiled++;
       const skipped: Skipped[] = [];
       const valid = validSlices(slices, skipped);
       const r = svc ? resolveService(svc, valid, { nodeName: input.node.name, localIPs }, skipped) : { ports: [] };
-      const next: Entry = { svc, slices, ports: r.ports, skipped, frag: compileFragment(r.ports, nodeIPs), ...(r.healthCheck ? { health: r.healthCheck } : {}) };
+      const byAddress = slices.some((sl) => sl.endpoints.some((e) => e.nodeName === undefined));
+      const next: Entry = { svc, slices, ports: r.ports, skipped, frag: compileFragment(r.ports, nodeIPs), byAddress, ...(r.healthCheck ? { health: r.healthCheck } : {}) };
       if (old) stale.push(...staleFlows(old.ports, next.ports));
       this.swap(key, old?.frag, next.frag, touched);
       this.portCount += next.ports.length - (old?.ports.length ?? 0);
