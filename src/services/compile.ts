@@ -31,8 +31,11 @@ export type Bulk = (typeof BULK)[number];
 
 /** What one Service contributes to the table. */
 export interface Fragment {
-  /** Elements per bulk map name (`service_ips_v4`, …): key → value ('' in sets). First write wins. */
-  elements: Map<string, Map<string, string>>;
+  /**
+   * Its elements as flat triples: bulk map name (`service_ips_v4`, …), key, value ('' in sets).
+   * Flat because ten thousand of these stay in memory.
+   */
+  elements: string[];
   /** Shared chains it uses (`svc_v4_3`, …). */
   picks: NftChain[];
   /** Chains and sets of its own (ClientIP affinity only). */
@@ -40,7 +43,12 @@ export interface Fragment {
   sets: NftSet[];
 }
 
-function put(fr: Fragment, map: string, key: string, value = ''): boolean {
+/** A fragment while it is built: elements by map and key, the first write wins. */
+interface Building extends Omit<Fragment, 'elements'> {
+  elements: Map<string, Map<string, string>>;
+}
+
+function put(fr: Building, map: string, key: string, value = ''): boolean {
   let m = fr.elements.get(map);
   if (!m) fr.elements.set(map, (m = new Map()));
   if (m.has(key)) return false;
@@ -90,7 +98,7 @@ export function externalLocalPick(f: Family, n: number, local: number): NftChain
 const key3 = (p: ServicePortPlan, ip: string, port: number): string => `${ip} . ${p.protocol} . ${port}`;
 const target = (p: ServicePortPlan, e: EndpointTarget): string => `${e.ip} . ${e.port}`;
 
-function compileDrawn(p: ServicePortPlan, fr: Fragment, nodeIPs: string[]): void {
+function compileDrawn(p: ServicePortPlan, fr: Building, nodeIPs: string[]): void {
   const { sfx } = FAM[p.family];
   const n = p.endpoints.length;
   const m = p.localEndpoints.length;
@@ -113,7 +121,7 @@ function compileDrawn(p: ServicePortPlan, fr: Fragment, nodeIPs: string[]): void
 }
 
 /** ClientIP affinity: the recent-clients sets are per endpoint, so such a port keeps its own chains. */
-function compileAffinity(p: ServicePortPlan, fr: Fragment): void {
+function compileAffinity(p: ServicePortPlan, fr: Building): void {
   const { match, sfx, type } = FAM[p.family];
   const pick = (eps: EndpointTarget[]): string[] => {
     const rules = eps.map((e) => `${match} saddr @${affinitySet(p, e)} goto ${endpointChain(p, e)}`);
@@ -150,7 +158,7 @@ function compileAffinity(p: ServicePortPlan, fr: Fragment): void {
 
 /** One Service's ports → its elements and objects. `nodeIPs[f]`: the node's addresses of family f. */
 export function compileFragment(ports: ServicePortPlan[], nodeIPs: Record<Family, string[]>): Fragment {
-  const fr: Fragment = { elements: new Map(), picks: [], chains: [], sets: [] };
+  const fr: Building = { elements: new Map(), picks: [], chains: [], sets: [] };
   for (const p of ports) {
     const { sfx } = FAM[p.family];
     if (p.endpoints.length === 0) {
@@ -162,7 +170,9 @@ export function compileFragment(ports: ServicePortPlan[], nodeIPs: Record<Family
     if (p.affinitySeconds) compileAffinity(p, fr);
     else compileDrawn(p, fr, nodeIPs[p.family]);
   }
-  return fr;
+  const elements: string[] = [];
+  for (const [map, m] of fr.elements) for (const [key, value] of m) elements.push(map, key, value);
+  return { ...fr, elements };
 }
 
 // ---- the table's fixed part ----

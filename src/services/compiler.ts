@@ -120,6 +120,11 @@ export class ServicesCompiler {
   private generation = 0;
   private lastStatic: NftTableModel | undefined;
   private localKey = '';
+  /** Shared chains in use, with how many Services use each. */
+  private picks = new Map<string, { chain: NftChain; refs: number }>();
+  /** Fragments with chains and sets of their own (affinity). */
+  private own = new Map<string, Fragment>();
+  private familyPorts: Record<Family, number> = { 4: 0, 6: 0 };
   private portCount = 0;
   private health = new Map<string, HealthCheck>();
   private skipped = new Map<string, Skipped[]>();
@@ -165,6 +170,10 @@ export class ServicesCompiler {
       const next: Entry = { svc, slices, ports: r.ports, skipped, frag: compileFragment(r.ports, nodeIPs), byAddress, ...(r.healthCheck ? { health: r.healthCheck } : {}) };
       if (old) stale.push(...staleFlows(old.ports, next.ports));
       this.swap(key, old?.frag, next.frag, touched);
+      this.count(old, -1);
+      this.count(next, +1);
+      if (next.frag.chains.length || next.frag.sets.length) this.own.set(key, next.frag);
+      else this.own.delete(key);
       this.portCount += next.ports.length - (old?.ports.length ?? 0);
       if (next.health) this.health.set(key, next.health);
       else this.health.delete(key);
@@ -212,6 +221,17 @@ export class ServicesCompiler {
     };
   }
 
+  private count(e: Entry | undefined, by: 1 | -1): void {
+    if (!e) return;
+    for (const p of e.ports) this.familyPorts[p.family] += by;
+    for (const c of e.frag.picks) {
+      const cur = this.picks.get(c.name);
+      const refs = (cur?.refs ?? 0) + by;
+      if (refs <= 0) this.picks.delete(c.name);
+      else this.picks.set(c.name, { chain: cur?.chain ?? c, refs });
+    }
+  }
+
   private reindexSlices(input: CompilerInput, dirty: Set<string>): void {
     for (const k of this.sliceOwners.keys()) if (!input.slices.has(k)) this.moveSlice(k, undefined, dirty);
     for (const [k, s] of input.slices) if (this.slicesOf.get(sliceOwner(s) ?? '')?.get(k) !== s) this.moveSlice(k, s, dirty);
@@ -241,21 +261,25 @@ export class ServicesCompiler {
       if (!t) touched.set(map, (t = new Map()));
       if (!t.has(key)) t.set(key, { before: els.value(key) });
     };
-    for (const [map, m] of old?.elements ?? []) {
+    const index = (els: string[] | undefined): Map<string, string> => {
+      const m = new Map<string, string>();
+      for (let i = 0; els && i < els.length; i += 3) m.set(`${els[i]}\u0000${els[i + 1]}`, els[i + 2]!);
+      return m;
+    };
+    const [was, now] = [index(old?.elements), index(next.elements)];
+    for (const [k, v] of was) {
+      if (now.get(k) === v) continue;
+      const [map, key] = k.split('\u0000') as [string, string];
       const els = this.elementsOf(map);
-      for (const key of m.keys()) {
-        if (next.elements.get(map)?.get(key) === m.get(key)) continue;
-        note(map, key, els);
-        els.delete(key, owner);
-      }
+      note(map, key, els);
+      els.delete(key, owner);
     }
-    for (const [map, m] of next.elements) {
+    for (const [k, v] of now) {
+      if (was.get(k) === v) continue;
+      const [map, key] = k.split('\u0000') as [string, string];
       const els = this.elementsOf(map);
-      for (const [key, value] of m) {
-        if (old?.elements.get(map)?.get(key) === value) continue;
-        note(map, key, els);
-        els.set(key, owner, value);
-      }
+      note(map, key, els);
+      els.set(key, owner, v);
     }
   }
 
@@ -291,18 +315,16 @@ export class ServicesCompiler {
   private staticModel(input: CompilerInput, nodeIPs: Record<Family, string[]>): NftTableModel {
     const pools = input.podCidrs.map((c) => tryParseCidr(c)).filter((c) => c !== undefined);
     const present = new Set<Family>([...pools.map((c) => c.family), ...(nodeIPs[4].length ? [4 as const] : []), ...(nodeIPs[6].length ? [6 as const] : [])]);
-    const picks = new Map<string, NftChain>();
-    const chains: NftChain[] = [];
+    for (const f of [4, 6] as const) if (this.familyPorts[f] > 0) present.add(f);
+    const chains: NftChain[] = [...this.picks.values()].map((p) => p.chain);
     const sets: NftSet[] = [];
-    for (const e of this.entries.values()) {
-      for (const p of e.ports) present.add(p.family);
-      for (const c of e.frag.picks) picks.set(c.name, c);
-      chains.push(...e.frag.chains);
-      sets.push(...e.frag.sets);
+    for (const fr of this.own.values()) {
+      chains.push(...fr.chains);
+      sets.push(...fr.sets);
     }
     const families = ([4, 6] as const).filter((f) => present.has(f) || (f === 4 && present.size === 0));
     const familyObjects = families.flatMap((f) => [...familySets(f, nodeIPs[f], pools.filter((c) => c.family === f).map(formatCidr)), ...bulkMaps(f)]);
-    return { family: 'inet', table: NFT_TABLE_SERVICES, counters: [], sets: [...familyObjects, ...sets.sort(byName)], chains: [...staticChains(families), ...[...picks.values(), ...chains].sort(byName)] };
+    return { family: 'inet', table: NFT_TABLE_SERVICES, counters: [], sets: [...familyObjects, ...sets.sort(byName)], chains: [...staticChains(families), ...chains.sort(byName)] };
   }
 
   private fullModel(staticModel: NftTableModel): NftTableModel {
@@ -312,16 +334,17 @@ export class ServicesCompiler {
 
   private resolved(): ResolvedServices {
     const sortedKeys = <T>(m: Map<string, T>): T[] => [...m.keys()].sort().map((k) => m.get(k)!);
-    // The plans are listed only when asked for (status, the full path's conntrack check): the
-    // entries are captured now, so a later update does not change this answer.
-    const entries = [...this.entries];
+    // The plans are listed only when asked for (the full path's conntrack check, tools): listing
+    // 20,000 of them on every endpoint change would cost more than the change. Read later, the
+    // list is the compiler's latest (which is this one as long as nothing was compiled since).
     let ports: ServicePortPlan[] | undefined;
+    const entries = this.entries;
     return {
       healthChecks: sortedKeys(this.health),
       skipped: sortedKeys(this.skipped).flat(),
       portCount: this.portCount,
       get ports(): ServicePortPlan[] {
-        return (ports ??= entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).flatMap(([, e]) => e.ports));
+        return (ports ??= [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).flatMap(([, e]) => e.ports));
       },
     };
   }
