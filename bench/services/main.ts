@@ -3,7 +3,8 @@
 // same topology for all three: a node with an underlay address, a client pod, a server pod with
 // three addresses), fed the same Services and EndpointSlices — kube-proxy through a real
 // kube-apiserver (src/datastore/kubernetes/testing/), Twill through its etcd datastore (the
-// agent's real ServicesController, in a process of its own: bench/services/twill-node.ts).
+// agent's real ServicesController, in a process of its own: bench/services/twill-node.ts, with
+// the DaemonSet's NODE_OPTIONS young-generation cap).
 // "In the kernel" is measured the same way for all three, never from a proxy's log: full sync is
 // polled (`nft get element` / `nft list chain` on one Service's object, every 25 ms, from the
 // moment the proxy is started with every object already stored); an endpoint change is timed from
@@ -248,7 +249,7 @@ async function startProxy(p: Proxy, n: Node, env: Env): Promise<ChildProcess> {
   const logFile = join(env.dir, `${p}-${n.ns}.log`);
   if (p === 'twill') {
     const etcdSock = env.etcd.endpoints.find((e) => e.startsWith('unix://'))!;
-    return start(nsx(n.ns, ['node', env.twillBundle, `etcd:${etcdSock}`, 'bench-node', NODE_IP, CLUSTER_CIDR, join(env.dir, `run-${n.ns}`)]), logFile);
+    return start(nsx(n.ns, ['node', '--max-semi-space-size=4', env.twillBundle, `etcd:${etcdSock}`, 'bench-node', NODE_IP, CLUSTER_CIDR, join(env.dir, `run-${n.ns}`)]), logFile);
   }
   const cfg = join(env.dir, `kube-proxy-${p}.json`);
   await writeFile(
