@@ -72,6 +72,8 @@ export class ServicesDataplane {
       const script = renderFullReplace(c.model);
       await this.nft(script, file, 'full');
       result = { mode: 'full', via: 'nft', changes: 1, bytes: Buffer.byteLength(script), conntrackDeleted: 0, conntrackErrors: [] };
+      // Open the netlink socket now (entering a namespace loads the FFI): the first endpoint change should not pay for it.
+      this.openSocket();
     }
     this.last = { source: c.source, generation: c.generation, ports: () => c.resolved.ports };
     const stale = delta ? delta.stale : prev ? staleFlows(prev.ports(), c.resolved.ports) : [];
@@ -82,7 +84,7 @@ export class ServicesDataplane {
   private async sendIncremental(table: string, ops: Parameters<typeof encodeDiff>[1], script: string, file: string): Promise<'nft' | 'netlink'> {
     const enc = this.opts.textOnly ? undefined : encodeDiff(table, ops);
     if (enc && 'batch' in enc) {
-      if (this.socket === undefined) this.socket = NfTablesSocket.open(this.opts.netnsPath) ?? null;
+      this.openSocket();
       if (this.socket) {
         writeNftScript(file, script);
         try {
@@ -95,6 +97,10 @@ export class ServicesDataplane {
     }
     await this.nft(script, file, 'incremental');
     return 'nft';
+  }
+
+  private openSocket(): void {
+    if (this.socket === undefined && !this.opts.textOnly) this.socket = NfTablesSocket.open(this.opts.netnsPath) ?? null;
   }
 
   private async nft(script: string, file: string, kind: string): Promise<void> {
