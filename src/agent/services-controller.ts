@@ -63,6 +63,7 @@ export class ServicesController {
     this.stopped = true;
     this.reconciler.stop();
     for (const i of [this.services, this.slices]) i.stop();
+    this.dataplane.close();
     await this.health.close();
   }
 
