@@ -1,6 +1,11 @@
 // Flow records benchmark: the same 2-node lab twice in one run, agents with flow records (the
 // default) and without (--no-flow-records), measured interleaved. Prints one JSON object on
-// stdout; progress on stderr.   node --import tsx bench/flows/main.ts [--quick]
+// stdout; progress on stderr.
+//   node --import tsx bench/flows/main.ts [--quick] [--repeats N] [--profile DIR]
+// --profile DIR: the records-on lab's node-2 agent (the destination: conntrack events and NFLOG)
+// runs with --cpu-prof into DIR, and a heap snapshot of it is written there once its ring is full
+// (bench/flows/profile-summary.mjs reads both).
+// Every figure is printed with the load average beside it: the machine is shared.
 //   throughputRatio      pod→pod iperf3, records on ÷ off (median of per-repeat ratios)   ≥ 0.95
 //   newConnRatio         new TCP connections/s at full speed, on ÷ off                   ≥ 0.90
 //   recordedAt2000       at 2,000 new connections/s for 10 s: records ÷ connections       ≥ 0.99,
@@ -8,8 +13,9 @@
 //   deniedLatencyP99Ms   a denied connection seen by `twill observe -f`, p99 of 100       ≤ 1000
 //   rssDeltaMb           agent RSS with a full default ring − the same agent, records off ≤ 50
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { agentRequest } from '../../src/cli/client.js';
@@ -27,7 +33,12 @@ import { nodeDir, podDir } from '../../src/lab/state.js';
 import { twillBin } from '../../src/util/paths.js';
 
 const quick = process.argv.includes('--quick');
-const REPEATS = quick ? 2 : 5;
+const argAfter = (flag: string): string | undefined => {
+  const i = process.argv.indexOf(flag);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const REPEATS = Number(argAfter('--repeats') ?? (quick ? 2 : 5));
+const PROFILE = argAfter('--profile');
 const IPERF_S = quick ? 2 : 4;
 const CONN_S = quick ? 2 : 4;
 const DENIED = quick ? 20 : 100;
@@ -90,6 +101,11 @@ async function rssMb(s: Side, node: string): Promise<number> {
   return Number(m?.[1] ?? 0) / 1024;
 }
 
+const spread = (xs: number[]): { min: number; max: number } => ({ min: Math.min(...xs), max: Math.max(...xs) });
+
+/** The 1-minute load average, rounded: printed beside each figure. */
+const load1 = (): number => Math.round(loadavg()[0]! * 100) / 100;
+
 function p(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
@@ -129,9 +145,19 @@ async function main(): Promise<void> {
   log('bringing up two 2-node labs: flbon (records on) and flboff (records off)');
   const on = await side('flbon', true);
   const off = await side('flboff', false);
+  const loadStart = loadavg().map((x) => Math.round(x * 100) / 100);
+  log(`load average at start: ${loadStart.join(' ')}`);
+  let profileDir: string | undefined;
+  if (PROFILE) {
+    profileDir = resolve(PROFILE);
+    await mkdir(profileDir, { recursive: true });
+    await on.lab.stopAgent('node-2');
+    await on.lab.startAgent('node-2', ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${profileDir}`]);
+    log(`profiling flbon's node-2 agent into ${profileDir}`);
+  }
   try {
-    const tput: { on: number; off: number; ratio: number }[] = [];
-    const conns: { on: number; off: number; ratio: number }[] = [];
+    const tput: { on: number; off: number; ratio: number; load1: number }[] = [];
+    const conns: { on: number; off: number; ratio: number; load1: number }[] = [];
     for (let r = 0; r < REPEATS; r++) {
       const order = r % 2 ? [off, on] : [on, off];
       const bps: Record<string, number> = {};
@@ -141,14 +167,16 @@ async function main(): Promise<void> {
         const c = await connLoad(s, 80, CONN_S, 0);
         cps[s.name] = c.connected / c.seconds;
       }
-      tput.push({ on: bps['flbon']!, off: bps['flboff']!, ratio: bps['flbon']! / bps['flboff']! });
-      conns.push({ on: cps['flbon']!, off: cps['flboff']!, ratio: cps['flbon']! / cps['flboff']! });
-      log(`repeat ${r + 1}/${REPEATS}: throughput ratio ${tput.at(-1)!.ratio.toFixed(3)}, new conn/s ratio ${conns.at(-1)!.ratio.toFixed(3)} (${Math.round(cps['flbon']!)} vs ${Math.round(cps['flboff']!)})`);
+      const l = load1();
+      tput.push({ on: bps['flbon']!, off: bps['flboff']!, ratio: bps['flbon']! / bps['flboff']!, load1: l });
+      conns.push({ on: cps['flbon']!, off: cps['flboff']!, ratio: cps['flbon']! / cps['flboff']!, load1: l });
+      log(`repeat ${r + 1}/${REPEATS} (load ${l}): throughput ratio ${tput.at(-1)!.ratio.toFixed(3)}, new conn/s ratio ${conns.at(-1)!.ratio.toFixed(3)} (${Math.round(cps['flbon']!)} vs ${Math.round(cps['flboff']!)})`);
     }
     log('2,000 new connections/s for 10 s on both labs');
     await new Promise((r) => setTimeout(r, 1000));
     const before = await stats(on, 'node-2');
     const load = await connLoad(on, 80, 10, 2000);
+    const loadAt2000 = load1();
     await new Promise((r) => setTimeout(r, 1500));
     const after = await stats(on, 'node-2');
     await connLoad(off, 80, 10, 2000);
@@ -159,18 +187,28 @@ async function main(): Promise<void> {
     // RSS once the agents are idle again (V8 returns memory after a burst lazily).
     await new Promise((r) => setTimeout(r, 5000));
     const [rssOn, rssOff] = [await rssMb(on, 'node-2'), await rssMb(off, 'node-2')];
+    const loadAtRss = load1();
     const ring = await stats(on, 'node-2');
+    if (profileDir) {
+      // A heap snapshot of the agent holding a full ring (--heapsnapshot-signal).
+      process.kill(Number((await readFile(join(nodeDir(on.name, 'node-2'), 'agent.pid'), 'utf8')).trim()), 'SIGUSR2');
+      await new Promise((r) => setTimeout(r, 8000));
+    }
     log(`denied connections in observe -f × ${DENIED}`);
     const lat = await deniedLatency(on, DENIED);
+    const loadAtDenied = load1();
     const result = {
       bench: 'flows',
       quick,
       seconds: Math.round((Date.now() - started) / 1000),
-      throughput: { repeats: tput, medianRatio: median(tput.map((x) => x.ratio)) },
-      newConnections: { repeats: conns, medianRatio: median(conns.map((x) => x.ratio)) },
-      at2000PerSecond: { load, recordedOnDestinationNode: recorded, ratio: recorded / load.connected, missing, lostCounted: lost, everyMissingCounted: missing <= lost },
-      deniedInObserve: { attempts: lat.length, p50Ms: p(lat, 0.5), p99Ms: p(lat, 0.99), maxMs: Math.max(...lat) },
-      rss: { onMb: Math.round(rssOn), offMb: Math.round(rssOff), deltaMb: Math.round(rssOn - rssOff), ringStored: ring.stored, ringSize: ring.ringSize, ringFull: ring.stored === ring.ringSize },
+      loadAverage: { start: loadStart, end: loadavg().map((x) => Math.round(x * 100) / 100) },
+      // A profiled agent is slower and bigger: its figures are not the floors' evidence.
+      ...(profileDir ? { profileDir, profiled: 'flbon node-2' } : {}),
+      throughput: { repeats: tput, medianRatio: median(tput.map((x) => x.ratio)), spread: spread(tput.map((x) => x.ratio)) },
+      newConnections: { repeats: conns, medianRatio: median(conns.map((x) => x.ratio)), spread: spread(conns.map((x) => x.ratio)) },
+      at2000PerSecond: { load, recordedOnDestinationNode: recorded, ratio: recorded / load.connected, missing, lostCounted: lost, everyMissingCounted: missing <= lost, load1: loadAt2000 },
+      deniedInObserve: { attempts: lat.length, p50Ms: p(lat, 0.5), p99Ms: p(lat, 0.99), maxMs: Math.max(...lat), load1: loadAtDenied },
+      rss: { onMb: Math.round(rssOn), offMb: Math.round(rssOff), deltaMb: Math.round(rssOn - rssOff), ringStored: ring.stored, ringSize: ring.ringSize, ringFull: ring.stored === ring.ringSize, load1: loadAtRss },
       floors: FLOORS,
       pass: {
         throughput: median(tput.map((x) => x.ratio)) >= FLOORS.throughputRatio,
