@@ -292,19 +292,10 @@ export function flowFromConntrack(ctx: FlowContext, ev: CtEvent, now: Date): Omi
   return withoutId(partsFromConntrack(ctx, ev, now.getTime()));
 }
 
-/** An NFLOG prefix: "twill <A|D|S> <chain>". */
+/** An NFLOG prefix: "twill <A|D|S> <chain>" (A: an accept, logged by tables of earlier versions). */
 export function parsePrefix(prefix: string): { kind: 'A' | 'D' | 'S'; chain: string } | undefined {
   const m = /^twill ([ADS]) ([A-Za-z0-9_]+)$/.exec(prefix);
   return m ? { kind: m[1] as 'A' | 'D' | 'S', chain: m[2]! } : undefined;
-}
-
-/** The policy and direction a policy chain (pi_/pe_) counts for. */
-export function policyOfChain(info: CompileInfo | undefined, chain: string): { policy: string; direction: 'ingress' | 'egress' } | undefined {
-  for (const p of info?.policies ?? []) {
-    if (p.ingress === chain) return { policy: p.policy, direction: 'ingress' };
-    if (p.egress === chain) return { policy: p.policy, direction: 'egress' };
-  }
-  return undefined;
 }
 
 /** A drop record's parts from an NFLOG packet ("twill D …" or "twill S …"); anything else makes none. */
