@@ -1,6 +1,7 @@
-// Flow records benchmark: the same 2-node lab twice in one run, agents with flow records (the
-// default) and without (--no-flow-records), measured interleaved. Prints one JSON object on
-// stdout; progress on stderr.
+// Flow records benchmark: the same 2-node lab three times in one run, agents with flow records
+// (the default), without (--no-flow-records, the baseline) and without again (an A/A control:
+// how far two identical labs differ on this machine), measured interleaved. Prints one JSON
+// object on stdout; progress on stderr.
 //   node --import tsx bench/flows/main.ts [--quick] [--repeats N] [--profile DIR]
 // --profile DIR: the records-on lab's node-2 agent (the destination: conntrack events and NFLOG)
 // runs with --cpu-prof into DIR, and a heap snapshot of it is written there once its ring is full
@@ -37,10 +38,12 @@ const argAfter = (flag: string): string | undefined => {
   const i = process.argv.indexOf(flag);
   return i >= 0 ? process.argv[i + 1] : undefined;
 };
-const REPEATS = Number(argAfter('--repeats') ?? (quick ? 2 : 5));
+const REPEATS = Number(argAfter('--repeats') ?? (quick ? 3 : 7));
 const PROFILE = argAfter('--profile');
-const IPERF_S = quick ? 2 : 4;
-const CONN_S = quick ? 2 : 4;
+const IPERF_S = quick ? 1 : 2;
+/** Connection windows per lab and repetition, and their length. */
+const WINDOWS = quick ? 2 : 4;
+const WINDOW_S = 1;
 const DENIED = quick ? 20 : 100;
 const FLOORS = { throughputRatio: 0.95, newConnRatio: 0.9, recordedAt2000: 0.99, deniedLatencyP99Ms: 1000, rssDeltaMb: 50 };
 const log = (m: string): boolean => process.stderr.write(`[bench/flows] ${m}\n`);
@@ -64,6 +67,16 @@ spec:
   podSelector: { matchLabels: { app: dst } }
   ingress: [{ from: [{ podSelector: { matchLabels: { app: src } } }], ports: [{ port: 80 }, { port: 5201 }] }]
 `;
+
+interface Repeat {
+  on: number;
+  off: number;
+  control: number;
+  ratio: number;
+  /** The A/A control: a second records-off lab ÷ the baseline. */
+  controlRatio: number;
+  load1: number;
+}
 
 interface Side {
   name: string;
@@ -142,9 +155,10 @@ async function deniedLatency(s: Side, n: number): Promise<number[]> {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  log('bringing up two 2-node labs: flbon (records on) and flboff (records off)');
+  log('bringing up three 2-node labs: flbon (records on), flboff (records off) and flbctl (records off: the A/A control)');
   const on = await side('flbon', true);
   const off = await side('flboff', false);
+  const ctl = await side('flbctl', false);
   const loadStart = loadavg().map((x) => Math.round(x * 100) / 100);
   log(`load average at start: ${loadStart.join(' ')}`);
   let profileDir: string | undefined;
@@ -156,21 +170,30 @@ async function main(): Promise<void> {
     log(`profiling flbon's node-2 agent into ${profileDir}`);
   }
   try {
-    const tput: { on: number; off: number; ratio: number; load1: number }[] = [];
-    const conns: { on: number; off: number; ratio: number; load1: number }[] = [];
+    // Per repetition: iperf3 on each lab, then short connection windows on each, interleaved,
+    // the order rotating, so a burst of other tenants' load hits all three alike. The control lab
+    // (records off, like the baseline) shows how far two identical labs differ on this machine.
+    const tput: Repeat[] = [];
+    const conns: Repeat[] = [];
+    const sides = [on, off, ctl];
     for (let r = 0; r < REPEATS; r++) {
-      const order = r % 2 ? [off, on] : [on, off];
+      const order = [...sides.slice(r % 3), ...sides.slice(0, r % 3)];
       const bps: Record<string, number> = {};
-      const cps: Record<string, number> = {};
-      for (const s of order) {
-        bps[s.name] = (await iperf3({ from: s.src.netns, to: s.dst.netns, ip: s.dst.ip, seconds: IPERF_S })).gbps;
-        const c = await connLoad(s, 80, CONN_S, 0);
-        cps[s.name] = c.connected / c.seconds;
+      const n: Record<string, number> = {};
+      const secs: Record<string, number> = {};
+      for (const s of order) bps[s.name] = (await iperf3({ from: s.src.netns, to: s.dst.netns, ip: s.dst.ip, seconds: IPERF_S })).gbps;
+      for (let w = 0; w < WINDOWS; w++) {
+        for (const s of w % 2 ? [...order].reverse() : order) {
+          const c = await connLoad(s, 80, WINDOW_S, 0);
+          n[s.name] = (n[s.name] ?? 0) + c.connected;
+          secs[s.name] = (secs[s.name] ?? 0) + c.seconds;
+        }
       }
+      const cps = (x: Side): number => n[x.name]! / secs[x.name]!;
       const l = load1();
-      tput.push({ on: bps['flbon']!, off: bps['flboff']!, ratio: bps['flbon']! / bps['flboff']!, load1: l });
-      conns.push({ on: cps['flbon']!, off: cps['flboff']!, ratio: cps['flbon']! / cps['flboff']!, load1: l });
-      log(`repeat ${r + 1}/${REPEATS} (load ${l}): throughput ratio ${tput.at(-1)!.ratio.toFixed(3)}, new conn/s ratio ${conns.at(-1)!.ratio.toFixed(3)} (${Math.round(cps['flbon']!)} vs ${Math.round(cps['flboff']!)})`);
+      tput.push({ on: bps[on.name]!, off: bps[off.name]!, control: bps[ctl.name]!, ratio: bps[on.name]! / bps[off.name]!, controlRatio: bps[ctl.name]! / bps[off.name]!, load1: l });
+      conns.push({ on: cps(on), off: cps(off), control: cps(ctl), ratio: cps(on) / cps(off), controlRatio: cps(ctl) / cps(off), load1: l });
+      log(`repeat ${r + 1}/${REPEATS} (load ${l}): throughput on/off ${tput.at(-1)!.ratio.toFixed(3)} (control ${tput.at(-1)!.controlRatio.toFixed(3)}), new conn/s on/off ${conns.at(-1)!.ratio.toFixed(3)} (control ${conns.at(-1)!.controlRatio.toFixed(3)}; ${Math.round(cps(on))} / ${Math.round(cps(off))} / ${Math.round(cps(ctl))})`);
     }
     log('2,000 new connections/s for 10 s on both labs');
     await new Promise((r) => setTimeout(r, 1000));
@@ -204,8 +227,8 @@ async function main(): Promise<void> {
       loadAverage: { start: loadStart, end: loadavg().map((x) => Math.round(x * 100) / 100) },
       // A profiled agent is slower and bigger: its figures are not the floors' evidence.
       ...(profileDir ? { profileDir, profiled: 'flbon node-2' } : {}),
-      throughput: { repeats: tput, medianRatio: median(tput.map((x) => x.ratio)), spread: spread(tput.map((x) => x.ratio)) },
-      newConnections: { repeats: conns, medianRatio: median(conns.map((x) => x.ratio)), spread: spread(conns.map((x) => x.ratio)) },
+      throughput: { repeats: tput, medianRatio: median(tput.map((x) => x.ratio)), spread: spread(tput.map((x) => x.ratio)), controlMedianRatio: median(tput.map((x) => x.controlRatio)), controlSpread: spread(tput.map((x) => x.controlRatio)) },
+      newConnections: { repeats: conns, medianRatio: median(conns.map((x) => x.ratio)), spread: spread(conns.map((x) => x.ratio)), controlMedianRatio: median(conns.map((x) => x.controlRatio)), controlSpread: spread(conns.map((x) => x.controlRatio)) },
       at2000PerSecond: { load, recordedOnDestinationNode: recorded, ratio: recorded / load.connected, missing, lostCounted: lost, everyMissingCounted: missing <= lost, load1: loadAt2000 },
       deniedInObserve: { attempts: lat.length, p50Ms: p(lat, 0.5), p99Ms: p(lat, 0.99), maxMs: Math.max(...lat), load1: loadAtDenied },
       rss: { onMb: Math.round(rssOn), offMb: Math.round(rssOff), deltaMb: Math.round(rssOn - rssOff), ringStored: ring.stored, ringSize: ring.ringSize, ringFull: ring.stored === ring.ringSize, load1: loadAtRss },
@@ -222,6 +245,7 @@ async function main(): Promise<void> {
   } finally {
     await Lab.down('flbon', quiet);
     await Lab.down('flboff', quiet);
+    await Lab.down('flbctl', quiet);
   }
 }
 
