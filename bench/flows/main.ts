@@ -156,6 +156,16 @@ async function deniedLatency(s: Side, n: number): Promise<number[]> {
 async function main(): Promise<void> {
   const started = Date.now();
   log('bringing up three 2-node labs: flbon (records on), flboff (records off) and flbctl (records off: the A/A control)');
+  try {
+    await measure(started);
+  } finally {
+    await Lab.down('flbon', quiet);
+    await Lab.down('flboff', quiet);
+    await Lab.down('flbctl', quiet);
+  }
+}
+
+async function measure(started: number): Promise<void> {
   const on = await side('flbon', true);
   const off = await side('flboff', false);
   const ctl = await side('flbctl', false);
@@ -169,7 +179,7 @@ async function main(): Promise<void> {
     await on.lab.startAgent('node-2', ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${profileDir}`]);
     log(`profiling flbon's node-2 agent into ${profileDir}`);
   }
-  try {
+  {
     // Per repetition: iperf3 on each lab, then short connection windows on each, interleaved,
     // the order rotating, so a burst of other tenants' load hits all three alike. The control lab
     // (records off, like the baseline) shows how far two identical labs differ on this machine.
@@ -242,10 +252,6 @@ async function main(): Promise<void> {
       },
     };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  } finally {
-    await Lab.down('flbon', quiet);
-    await Lab.down('flboff', quiet);
-    await Lab.down('flbctl', quiet);
   }
 }
 
