@@ -6,7 +6,7 @@
 // while a TCP stream runs between pods on two nodes, and the stream survives with no route changed.
 import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Lab } from '../../src/lab/lab.js';
 import { installLabCni, kubectlTarget, nodeHost, upKubeLab, waitNodesReady } from '../../src/lab/kubernetes/cluster.js';
@@ -20,7 +20,7 @@ import type { LabState } from '../../src/lab/state.js';
 import { run } from '../../src/dataplane/kernel/exec.js';
 import type { FlowRecord } from '../../src/flows/index.js';
 import { twillBin } from '../../src/util/paths.js';
-import { applyText, echoServer, nodeRoutes, podsByLabel, spreadDeployment, tcpStream } from '../support/kube-lab.js';
+import { applyText, diagnose, echoServer, nodeRoutes, podsByLabel, spreadDeployment, tcpStream } from '../support/kube-lab.js';
 import { TestScope } from '../support/scope.js';
 
 const NAME = 'klsmoke';
@@ -48,12 +48,44 @@ const readyNodes = async (): Promise<string[]> =>
 const connects = async (from: KubePod, ip: string, port: number, timeoutMs = 1500): Promise<boolean> => (await probeInNetns(await podNetnsPath(st, from), [{ ip, port, timeoutMs }]))[0]!.ok;
 
 async function onNodes(app: string): Promise<[KubePod, KubePod]> {
-  const pods = (await podsByLabel(st, `app=${app}`)).filter((p) => p.status.phase === 'Running').sort((a, b) => a.spec.nodeName!.localeCompare(b.spec.nodeName!));
-  return [pods[0]!, pods[1]!];
+  const running = async (): Promise<{ all: KubePod[]; pods: KubePod[] }> => {
+    const all = await podsByLabel(st, `app=${app}`);
+    return { all, pods: all.filter((p) => p.status.phase === 'Running').sort((a, b) => a.spec.nodeName!.localeCompare(b.spec.nodeName!)) };
+  };
+  let r = await running();
+  if (r.pods.length !== 2) {
+    // Not expected (the previous step saw them Running): say so loudly, with the lab's state, and
+    // give the cluster a bounded while to settle before asserting.
+    console.error(`[smoke] ${app} pods not both Running (${r.all.map((p) => `${p.metadata.name}@${p.spec.nodeName ?? '-'}=${p.status.phase}`).join(' ')}); waiting ≤ 30 s\n${await diagnose(st)}`);
+    const until = Date.now() + 30_000;
+    while (r.pods.length !== 2 && Date.now() < until) {
+      await sleep(500);
+      r = await running();
+    }
+  }
+  assert.equal(r.pods.length, 2, `two ${app} pods Running, one per node; found: ${r.all.map((p) => `${p.metadata.name}@${p.spec.nodeName ?? '-'}=${p.status.phase}`).join(' ')}`);
+  return [r.pods[0]!, r.pods[1]!];
+}
+
+// The steps build on each other: after a failure the rest are skipped (not failed with a
+// misleading error), and the failure's message carries the lab's state, since CI shows only the
+// end of the output.
+let failedStep: string | undefined;
+type Step = () => Promise<void>;
+function step(t: TestContext, name: string, fn: Step, skip?: string | false): Promise<void> {
+  return t.test(name, { skip: skip || (failedStep !== undefined && `an earlier step failed: ${failedStep}`) }, async () => {
+    try {
+      await fn();
+    } catch (e) {
+      failedStep = name;
+      if (e instanceof Error) e.message = `${e.message}\n--- lab state ---\n${await diagnose(st)}`;
+      throw e;
+    }
+  });
 }
 
 test(`kubernetes smoke (Twill installed: ${mode})`, { timeout: 480_000 }, async (t) => {
-  await t.test('nodes are NotReady until Twill is up, then Ready', async () => {
+  await step(t, 'nodes are NotReady until Twill is up, then Ready', async () => {
     const nodes = await kubectlJson<NodeList>(kubectlTarget(st), ['get', 'nodes']);
     assert.equal(nodes.items.length, 2);
     // Longer than the kubelet's status period (2 s): without a CNI the nodes do not turn Ready.
@@ -61,11 +93,11 @@ test(`kubernetes smoke (Twill installed: ${mode})`, { timeout: 480_000 }, async 
     assert.deepEqual(await readyNodes(), [], 'no node may be Ready before a CNI is installed');
     const t1 = Date.now();
     await installLabCni(st, log, mode);
-    await waitNodesReady(kubectlTarget(st), 2, 90_000);
+    await waitNodesReady(kubectlTarget(st), 2, 180_000);
     log(`Ready ${Date.now() - t1} ms after installing Twill (${mode})`);
   });
 
-  await t.test('a Deployment spreads over both nodes; pod→pod across nodes and pod→node', async () => {
+  await step(t, 'a Deployment spreads over both nodes; pod→pod across nodes and pod→node', async () => {
     await applyText(st, spreadDeployment('web', 2, PAUSE_IMAGE) + '---\n' + spreadDeployment('client', 2, PAUSE_IMAGE));
     await waitFor('web and client pods Running on both nodes', async () => {
       for (const app of ['web', 'client']) {
@@ -90,7 +122,7 @@ test(`kubernetes smoke (Twill installed: ${mode})`, { timeout: 480_000 }, async 
     assert.equal(await connects(client1, web2.status.podIP!, 8081), false);
   });
 
-  await t.test('a NetworkPolicy denies, then allows', { skip: mode !== 'deploy' && 'a standalone agent has no datastore to read policies from' }, async () => {
+  await step(t, 'a NetworkPolicy denies, then allows', async () => {
     const [, web2] = await onNodes('web');
     const [client1] = await onNodes('client');
     await applyText(st, 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: web, namespace: default }\nspec:\n  podSelector: { matchLabels: { app: web } }\n  policyTypes: [Ingress]\n  ingress: []\n');
@@ -102,9 +134,9 @@ test(`kubernetes smoke (Twill installed: ${mode})`, { timeout: 480_000 }, async 
     for (let i = 0; i < 40 && !allowed; i++) allowed = await connects(client1, web2.status.podIP!, 8080, 500);
     assert.ok(allowed, 'ingress from client on 8080 is allowed');
     await kubectl(kubectlTarget(st), ['delete', 'networkpolicy', 'web']);
-  });
+  }, mode !== 'deploy' && 'a standalone agent has no datastore to read policies from');
 
-  await t.test('flow records name the pods the kubelet ran; `twill observe --lab` reads them from every node', { skip: mode !== 'deploy' && 'a standalone agent has no datastore: no pod identities, no policies' }, async () => {
+  await step(t, 'flow records name the pods the kubelet ran; `twill observe --lab` reads them from every node', async () => {
     // The connections of the step above: denied while the policy had no rule, then allowed.
     const [, web2] = await onNodes('web');
     const [client1] = await onNodes('client');
@@ -127,9 +159,9 @@ test(`kubernetes smoke (Twill installed: ${mode})`, { timeout: 480_000 }, async 
     const nodes = new Set(forwarded.filter((r) => r.event === 'new').map((r) => `${r.node_name} ${r.traffic_direction}`));
     assert.deepEqual([...nodes].sort(), ['node-1 EGRESS', 'node-2 INGRESS'], 'the allowed connection is recorded by both nodes');
     log('flow records name the kubelet\'s pods');
-  });
+  }, mode !== 'deploy' && 'a standalone agent has no datastore: no pod identities, no policies');
 
-  await t.test('Twill restarts while a TCP stream runs between pods on two nodes: the stream survives, no route changes', async () => {
+  await step(t, 'Twill restarts while a TCP stream runs between pods on two nodes: the stream survives, no route changes', async () => {
     const [, web2] = await onNodes('web');
     const [client1] = await onNodes('client');
     const routesBefore = await Promise.all(st.nodes.map((n) => nodeRoutes(n.netns)));

@@ -98,3 +98,37 @@ export async function nodeRoutes(netns: string): Promise<string> {
   const r = await run('ip', ['-n', netns, 'route', 'show', 'table', 'all']);
   return r.stdout.split('\n').map((l) => l.trim()).filter(Boolean).sort().join('\n');
 }
+
+type DiagPod = KubePod & { status: KubePod['status'] & { containerStatuses?: { restartCount: number; state?: Record<string, { reason?: string }>; lastState?: Record<string, { reason?: string; exitCode?: number }> }[] } };
+
+/**
+ * A short account of a Kubernetes lab for a failed test's message (CI shows only the end of the
+ * output): each node's Ready condition, every pod that is not Running or restarted, and the last
+ * lines of Twill's agent logs. Never throws: a diagnosis that fails says so in its text.
+ */
+export async function diagnose(s: LabState, twillLines = 4): Promise<string> {
+  const t = kubectlTarget(s);
+  const out: string[] = [];
+  try {
+    const nodes = await kubectlJson<{ items: { metadata: { name: string }; status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] } }[] }>(t, ['get', 'nodes']);
+    for (const n of nodes.items) {
+      const r = n.status?.conditions?.find((c) => c.type === 'Ready');
+      out.push(`node ${n.metadata.name}: Ready=${r?.status ?? '?'} ${r?.reason ?? ''} ${(r?.message ?? '').slice(0, 120)}`);
+    }
+    const pods = await kubectlJson<{ items: DiagPod[] }>(t, ['get', 'pods', '-A']);
+    for (const p of pods.items) {
+      const cs = p.status.containerStatuses ?? [];
+      const restarts = cs.reduce((a, c) => a + c.restartCount, 0);
+      if (p.status.phase === 'Running' && restarts === 0) continue;
+      const why = cs.map((c) => Object.values(c.state ?? {})[0]?.reason ?? Object.values(c.lastState ?? {})[0]?.reason).filter(Boolean).join(',');
+      out.push(`pod ${p.metadata.namespace}/${p.metadata.name} on ${p.spec.nodeName ?? '-'}: ${p.status.phase} restarts=${restarts} ${why}`);
+    }
+    for (const p of pods.items.filter((x) => x.metadata.labels?.['app.kubernetes.io/name'] === 'twill')) {
+      const r = await kubectl(t, ['logs', '-n', p.metadata.namespace, p.metadata.name, '--tail', String(twillLines)]).catch((e: Error) => ({ stdout: `(no logs: ${e.message.slice(0, 100)})` }));
+      for (const l of r.stdout.trim().split('\n')) out.push(`${p.spec.nodeName}: ${l.slice(0, 200)}`);
+    }
+  } catch (e) {
+    out.push(`(diagnosis failed: ${(e as Error).message.slice(0, 200)})`);
+  }
+  return out.join('\n');
+}

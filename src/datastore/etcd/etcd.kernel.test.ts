@@ -9,6 +9,7 @@ import { Etcd3 } from 'etcd3';
 import { TestScope } from '../../../test/support/scope.js';
 import { isTwillError } from '../../util/errors.js';
 import { runStoreConformance } from '../conformance.js';
+import { etcdConformanceBackend } from './conformance-backend.js';
 import { node, pod, rejectsWith } from '../conformance-support.js';
 import { openStore } from '../index.js';
 import { startEtcd, type EtcdServer } from './server.js';
@@ -19,7 +20,6 @@ let server: EtcdServer;
 let admin: Etcd3;
 let caseNo = 0;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 before(async () => {
   const dir = await scope.tmpdir('twill-etcd-');
@@ -36,26 +36,7 @@ runStoreConformance(
   async () => {
     const prefix = `/t${process.pid}-${caseNo++}/`;
     let n = 0;
-    return {
-      ttlSeconds: 2,
-      connect: async () => new EtcdStore({ hosts: server.endpoints[n++ % server.endpoints.length]!, prefix }),
-      elapse: sleep,
-      compact: async () => {
-        const { header } = await admin.kv.range({ key: Buffer.from(prefix), count_only: true });
-        await admin.kv.compact({ revision: header.revision, physical: true });
-      },
-      outage: async (ms) => {
-        await server.stop();
-        await sleep(ms);
-        await server.start();
-      },
-      revokeElsewhere: async (id) => {
-        await admin.leaseClient.leaseRevoke({ ID: id });
-      },
-      close: async () => {
-        await admin.delete().prefix(prefix);
-      },
-    };
+    return etcdConformanceBackend(server, admin, prefix, () => new EtcdStore({ hosts: server.endpoints[n++ % server.endpoints.length]!, prefix }));
   },
   { timeoutMs: 30_000 },
 );

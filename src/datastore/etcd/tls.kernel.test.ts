@@ -12,6 +12,7 @@ import { TestScope } from '../../../test/support/scope.js';
 import { makeTestCerts, type TestCerts } from '../../../test/support/tls-certs.js';
 import { isTwillError } from '../../util/errors.js';
 import { runStoreConformance } from '../conformance.js';
+import { etcdConformanceBackend } from './conformance-backend.js';
 import { node, rejectsWith } from '../conformance-support.js';
 import { openStore } from '../index.js';
 import type { EtcdSecurityOptions } from './security.js';
@@ -47,26 +48,7 @@ runStoreConformance(
   'etcd over TLS with a client certificate',
   async () => {
     const prefix = `/tls${process.pid}-${caseNo++}/`;
-    return {
-      ttlSeconds: 2,
-      connect: async () => new EtcdStore({ hosts: server.endpoints[0]!, prefix, security: good() }),
-      elapse: sleep,
-      compact: async () => {
-        const { header } = await admin.kv.range({ key: Buffer.from(prefix), count_only: true });
-        await admin.kv.compact({ revision: header.revision, physical: true });
-      },
-      outage: async (ms) => {
-        await server.stop();
-        await sleep(ms);
-        await server.start();
-      },
-      revokeElsewhere: async (id) => {
-        await admin.leaseClient.leaseRevoke({ ID: id });
-      },
-      close: async () => {
-        await admin.delete().prefix(prefix);
-      },
-    };
+    return etcdConformanceBackend(server, admin, prefix, () => new EtcdStore({ hosts: server.endpoints[0]!, prefix, security: good() }));
   },
   { timeoutMs: 30_000 },
 );
