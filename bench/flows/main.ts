@@ -1,6 +1,12 @@
-// Flow records benchmark: the same 2-node lab twice in one run, agents with flow records (the
-// default) and without (--no-flow-records), measured interleaved. Prints one JSON object on
-// stdout; progress on stderr.   node --import tsx bench/flows/main.ts [--quick]
+// Flow records benchmark: the same 2-node lab three times in one run, agents with flow records
+// (the default), without (--no-flow-records, the baseline) and without again (an A/A control:
+// how far two identical labs differ on this machine), measured interleaved. Prints one JSON
+// object on stdout; progress on stderr.
+//   node --import tsx bench/flows/main.ts [--quick] [--repeats N] [--profile DIR]
+// --profile DIR: the records-on lab's node-2 agent (the destination: conntrack events and NFLOG)
+// runs with --cpu-prof into DIR, and a heap snapshot of it is written there once its ring is full
+// (bench/flows/profile-summary.mjs reads both).
+// Every figure is printed with the load average beside it: the machine is shared.
 //   throughputRatio      pod→pod iperf3, records on ÷ off (median of per-repeat ratios)   ≥ 0.95
 //   newConnRatio         new TCP connections/s at full speed, on ÷ off                   ≥ 0.90
 //   recordedAt2000       at 2,000 new connections/s for 10 s: records ÷ connections       ≥ 0.99,
@@ -8,8 +14,9 @@
 //   deniedLatencyP99Ms   a denied connection seen by `twill observe -f`, p99 of 100       ≤ 1000
 //   rssDeltaMb           agent RSS with a full default ring − the same agent, records off ≤ 50
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { agentRequest } from '../../src/cli/client.js';
@@ -27,9 +34,16 @@ import { nodeDir, podDir } from '../../src/lab/state.js';
 import { twillBin } from '../../src/util/paths.js';
 
 const quick = process.argv.includes('--quick');
-const REPEATS = quick ? 2 : 5;
-const IPERF_S = quick ? 2 : 4;
-const CONN_S = quick ? 2 : 4;
+const argAfter = (flag: string): string | undefined => {
+  const i = process.argv.indexOf(flag);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const REPEATS = Number(argAfter('--repeats') ?? (quick ? 3 : 7));
+const PROFILE = argAfter('--profile');
+const IPERF_S = quick ? 1 : 2;
+/** Connection windows per lab and repetition, and their length. */
+const WINDOWS = quick ? 2 : 4;
+const WINDOW_S = 1;
 const DENIED = quick ? 20 : 100;
 const FLOORS = { throughputRatio: 0.95, newConnRatio: 0.9, recordedAt2000: 0.99, deniedLatencyP99Ms: 1000, rssDeltaMb: 50 };
 const log = (m: string): boolean => process.stderr.write(`[bench/flows] ${m}\n`);
@@ -53,6 +67,16 @@ spec:
   podSelector: { matchLabels: { app: dst } }
   ingress: [{ from: [{ podSelector: { matchLabels: { app: src } } }], ports: [{ port: 80 }, { port: 5201 }] }]
 `;
+
+interface Repeat {
+  on: number;
+  off: number;
+  control: number;
+  ratio: number;
+  /** The A/A control: a second records-off lab ÷ the baseline. */
+  controlRatio: number;
+  load1: number;
+}
 
 interface Side {
   name: string;
@@ -90,6 +114,11 @@ async function rssMb(s: Side, node: string): Promise<number> {
   return Number(m?.[1] ?? 0) / 1024;
 }
 
+const spread = (xs: number[]): { min: number; max: number } => ({ min: Math.min(...xs), max: Math.max(...xs) });
+
+/** The 1-minute load average, rounded: printed beside each figure. */
+const load1 = (): number => Math.round(loadavg()[0]! * 100) / 100;
+
 function p(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
@@ -126,29 +155,61 @@ async function deniedLatency(s: Side, n: number): Promise<number[]> {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  log('bringing up two 2-node labs: flbon (records on) and flboff (records off)');
+  log('bringing up three 2-node labs: flbon (records on), flboff (records off) and flbctl (records off: the A/A control)');
+  try {
+    await measure(started);
+  } finally {
+    await Lab.down('flbon', quiet);
+    await Lab.down('flboff', quiet);
+    await Lab.down('flbctl', quiet);
+  }
+}
+
+async function measure(started: number): Promise<void> {
   const on = await side('flbon', true);
   const off = await side('flboff', false);
-  try {
-    const tput: { on: number; off: number; ratio: number }[] = [];
-    const conns: { on: number; off: number; ratio: number }[] = [];
+  const ctl = await side('flbctl', false);
+  const loadStart = loadavg().map((x) => Math.round(x * 100) / 100);
+  log(`load average at start: ${loadStart.join(' ')}`);
+  let profileDir: string | undefined;
+  if (PROFILE) {
+    profileDir = resolve(PROFILE);
+    await mkdir(profileDir, { recursive: true });
+    await on.lab.stopAgent('node-2');
+    await on.lab.startAgent('node-2', ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${profileDir}`]);
+    log(`profiling flbon's node-2 agent into ${profileDir}`);
+  }
+  {
+    // Per repetition: iperf3 on each lab, then short connection windows on each, interleaved,
+    // the order rotating, so a burst of other tenants' load hits all three alike. The control lab
+    // (records off, like the baseline) shows how far two identical labs differ on this machine.
+    const tput: Repeat[] = [];
+    const conns: Repeat[] = [];
+    const sides = [on, off, ctl];
     for (let r = 0; r < REPEATS; r++) {
-      const order = r % 2 ? [off, on] : [on, off];
+      const order = [...sides.slice(r % 3), ...sides.slice(0, r % 3)];
       const bps: Record<string, number> = {};
-      const cps: Record<string, number> = {};
-      for (const s of order) {
-        bps[s.name] = (await iperf3({ from: s.src.netns, to: s.dst.netns, ip: s.dst.ip, seconds: IPERF_S })).gbps;
-        const c = await connLoad(s, 80, CONN_S, 0);
-        cps[s.name] = c.connected / c.seconds;
+      const n: Record<string, number> = {};
+      const secs: Record<string, number> = {};
+      for (const s of order) bps[s.name] = (await iperf3({ from: s.src.netns, to: s.dst.netns, ip: s.dst.ip, seconds: IPERF_S })).gbps;
+      for (let w = 0; w < WINDOWS; w++) {
+        for (const s of w % 2 ? [...order].reverse() : order) {
+          const c = await connLoad(s, 80, WINDOW_S, 0);
+          n[s.name] = (n[s.name] ?? 0) + c.connected;
+          secs[s.name] = (secs[s.name] ?? 0) + c.seconds;
+        }
       }
-      tput.push({ on: bps['flbon']!, off: bps['flboff']!, ratio: bps['flbon']! / bps['flboff']! });
-      conns.push({ on: cps['flbon']!, off: cps['flboff']!, ratio: cps['flbon']! / cps['flboff']! });
-      log(`repeat ${r + 1}/${REPEATS}: throughput ratio ${tput.at(-1)!.ratio.toFixed(3)}, new conn/s ratio ${conns.at(-1)!.ratio.toFixed(3)} (${Math.round(cps['flbon']!)} vs ${Math.round(cps['flboff']!)})`);
+      const cps = (x: Side): number => n[x.name]! / secs[x.name]!;
+      const l = load1();
+      tput.push({ on: bps[on.name]!, off: bps[off.name]!, control: bps[ctl.name]!, ratio: bps[on.name]! / bps[off.name]!, controlRatio: bps[ctl.name]! / bps[off.name]!, load1: l });
+      conns.push({ on: cps(on), off: cps(off), control: cps(ctl), ratio: cps(on) / cps(off), controlRatio: cps(ctl) / cps(off), load1: l });
+      log(`repeat ${r + 1}/${REPEATS} (load ${l}): throughput on/off ${tput.at(-1)!.ratio.toFixed(3)} (control ${tput.at(-1)!.controlRatio.toFixed(3)}), new conn/s on/off ${conns.at(-1)!.ratio.toFixed(3)} (control ${conns.at(-1)!.controlRatio.toFixed(3)}; ${Math.round(cps(on))} / ${Math.round(cps(off))} / ${Math.round(cps(ctl))})`);
     }
     log('2,000 new connections/s for 10 s on both labs');
     await new Promise((r) => setTimeout(r, 1000));
     const before = await stats(on, 'node-2');
     const load = await connLoad(on, 80, 10, 2000);
+    const loadAt2000 = load1();
     await new Promise((r) => setTimeout(r, 1500));
     const after = await stats(on, 'node-2');
     await connLoad(off, 80, 10, 2000);
@@ -159,18 +220,28 @@ async function main(): Promise<void> {
     // RSS once the agents are idle again (V8 returns memory after a burst lazily).
     await new Promise((r) => setTimeout(r, 5000));
     const [rssOn, rssOff] = [await rssMb(on, 'node-2'), await rssMb(off, 'node-2')];
+    const loadAtRss = load1();
     const ring = await stats(on, 'node-2');
+    if (profileDir) {
+      // A heap snapshot of the agent holding a full ring (--heapsnapshot-signal).
+      process.kill(Number((await readFile(join(nodeDir(on.name, 'node-2'), 'agent.pid'), 'utf8')).trim()), 'SIGUSR2');
+      await new Promise((r) => setTimeout(r, 8000));
+    }
     log(`denied connections in observe -f × ${DENIED}`);
     const lat = await deniedLatency(on, DENIED);
+    const loadAtDenied = load1();
     const result = {
       bench: 'flows',
       quick,
       seconds: Math.round((Date.now() - started) / 1000),
-      throughput: { repeats: tput, medianRatio: median(tput.map((x) => x.ratio)) },
-      newConnections: { repeats: conns, medianRatio: median(conns.map((x) => x.ratio)) },
-      at2000PerSecond: { load, recordedOnDestinationNode: recorded, ratio: recorded / load.connected, missing, lostCounted: lost, everyMissingCounted: missing <= lost },
-      deniedInObserve: { attempts: lat.length, p50Ms: p(lat, 0.5), p99Ms: p(lat, 0.99), maxMs: Math.max(...lat) },
-      rss: { onMb: Math.round(rssOn), offMb: Math.round(rssOff), deltaMb: Math.round(rssOn - rssOff), ringStored: ring.stored, ringSize: ring.ringSize, ringFull: ring.stored === ring.ringSize },
+      loadAverage: { start: loadStart, end: loadavg().map((x) => Math.round(x * 100) / 100) },
+      // A profiled agent is slower and bigger: its figures are not the floors' evidence.
+      ...(profileDir ? { profileDir, profiled: 'flbon node-2' } : {}),
+      throughput: { repeats: tput, medianRatio: median(tput.map((x) => x.ratio)), spread: spread(tput.map((x) => x.ratio)), controlMedianRatio: median(tput.map((x) => x.controlRatio)), controlSpread: spread(tput.map((x) => x.controlRatio)) },
+      newConnections: { repeats: conns, medianRatio: median(conns.map((x) => x.ratio)), spread: spread(conns.map((x) => x.ratio)), controlMedianRatio: median(conns.map((x) => x.controlRatio)), controlSpread: spread(conns.map((x) => x.controlRatio)) },
+      at2000PerSecond: { load, recordedOnDestinationNode: recorded, ratio: recorded / load.connected, missing, lostCounted: lost, everyMissingCounted: missing <= lost, load1: loadAt2000 },
+      deniedInObserve: { attempts: lat.length, p50Ms: p(lat, 0.5), p99Ms: p(lat, 0.99), maxMs: Math.max(...lat), load1: loadAtDenied },
+      rss: { onMb: Math.round(rssOn), offMb: Math.round(rssOff), deltaMb: Math.round(rssOn - rssOff), ringStored: ring.stored, ringSize: ring.ringSize, ringFull: ring.stored === ring.ringSize, load1: loadAtRss },
       floors: FLOORS,
       pass: {
         throughput: median(tput.map((x) => x.ratio)) >= FLOORS.throughputRatio,
@@ -181,9 +252,6 @@ async function main(): Promise<void> {
       },
     };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  } finally {
-    await Lab.down('flbon', quiet);
-    await Lab.down('flboff', quiet);
   }
 }
 

@@ -1,8 +1,8 @@
 // Flows from every agent of a cluster (a lab's nodes, or one agent's socket), merged in time
 // order. `twill observe` and `twill ui` read through this.
-import { nodeDir } from '../lab/state.js';
-import { resolveLab } from '../lab/state.js';
+import { nodeDir, resolveLab } from '../lab/state.js';
 import { agentSocket } from '../lab/node-agent.js';
+import { hostPath } from '../lab/kubernetes/node-host.js';
 import { DEFAULT_AGENT_SOCKET } from '../dataplane/kernel/names.js';
 import { describeError } from '../util/errors.js';
 import type { FlowFilter, FlowRecord, LostCounts } from '../flows/index.js';
@@ -17,7 +17,9 @@ export interface AgentTarget {
 export async function flowTargets(o: { lab?: string | boolean; socket?: string }): Promise<AgentTarget[]> {
   if (o.lab === undefined || o.lab === false) return [{ node: 'local', socket: o.socket ?? DEFAULT_AGENT_SOCKET }];
   const st = await resolveLab(typeof o.lab === 'string' ? o.lab : undefined);
-  return st.nodes.map((n) => ({ node: n.name, socket: agentSocket(nodeDir(st.name, n.name)) }));
+  // A Kubernetes lab's agents (DaemonSet pods, or standalone) listen on the node's
+  // /run/twill/agent.sock, a folder of the node's own mount namespace backed on the host.
+  return st.nodes.map((n) => ({ node: n.name, socket: st.kubernetes ? hostPath({ dir: nodeDir(st.name, n.name) }, DEFAULT_AGENT_SOCKET) : agentSocket(nodeDir(st.name, n.name)) }));
 }
 
 export interface FlowReply {

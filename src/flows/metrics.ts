@@ -6,8 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CounterReport } from '../policy/explain.js';
 import { TwillError } from '../util/errors.js';
-import type { FlowRecord } from './record.js';
-import type { LostCounts } from './recorder.js';
+import type { LostCounts, RecordEvent } from './recorder.js';
 
 /** What the scrape reads from the agent. */
 export interface MetricsSources {
@@ -118,7 +117,7 @@ export class AgentMetrics {
     }
   }
 
-  flow(rec: FlowRecord): void {
+  flow(rec: RecordEvent): void {
     this.flows.inc({ verdict: rec.verdict, direction: rec.traffic_direction, event: rec.event });
     if (rec.verdict !== 'DROPPED') return;
     const side = rec.traffic_direction === 'INGRESS' ? 'ingress' : 'egress';

@@ -110,31 +110,67 @@ function endpoint(ctx: FlowContext, ip: string): FlowEndpoint {
   return { kind: 'pod', ip, namespace: pod.namespace, pod_name: pod.name, labels, node_name: pod.node };
 }
 
-const isLocal = (ctx: FlowContext, e: FlowEndpoint): boolean => e.kind === 'pod' && e.node_name === ctx.node;
+const isLocalIp = (ctx: FlowContext, ip: string): boolean => ctx.index?.podByIp.get(ip)?.node === ctx.node;
 
-// Verdicts per index and flow key: connections repeat the same (source, destination, port) many
-// times, and the evaluator's answer depends on nothing else. A new index (any change of pods,
-// namespaces or policies) starts afresh.
-const verdicts = new WeakMap<SnapshotIndex, Map<string, Verdict | undefined>>();
-const VERDICT_CACHE = 10_000;
+// Verdicts and identities per index and flow key: connections repeat the same (source,
+// destination, protocol, port) many times, and what a record says about them depends on nothing
+// else. One shared, frozen `FlowIdentity` per key: the ring stores a reference to it instead of
+// a copy per record. A new index (any change of pods, namespaces or policies) starts afresh; the
+// ring keeps the identities its records were made with, so a record never changes after the fact.
+const identities = new WeakMap<SnapshotIndex, Map<string, FlowIdentity>>();
+const IDENTITY_CACHE = 10_000;
+
+/** What a record says about its two ends and the policies between them (shared between records). */
+export interface FlowIdentity {
+  readonly IP: FlowRecord['IP'];
+  readonly source: FlowEndpoint;
+  readonly destination: FlowEndpoint;
+  readonly srcLocal: boolean;
+  readonly dstLocal: boolean;
+  readonly policies: FlowPolicy[];
+  readonly policy_decision: { egress: string; ingress: string };
+}
 
 function evaluate(ctx: FlowContext, t: { src: string; dst: string; proto: number; dstPort?: number }): Verdict | undefined {
   const protocol = PROTO[t.proto];
   if (!ctx.index || !protocol) return undefined;
-  let cache = verdicts.get(ctx.index);
-  if (!cache) verdicts.set(ctx.index, (cache = new Map()));
-  const key = `${t.src} ${t.dst} ${t.proto} ${protocol === 'ICMP' ? '' : (t.dstPort ?? '')}`;
-  if (cache.has(key)) return cache.get(key);
-  let v: Verdict | undefined;
   try {
-    v = evaluateIndexed(ctx.index, { src: { ip: t.src }, dst: { ip: t.dst }, protocol, ...(protocol !== 'ICMP' && t.dstPort !== undefined ? { port: t.dstPort } : {}) });
+    return evaluateIndexed(ctx.index, { src: { ip: t.src }, dst: { ip: t.dst }, protocol, ...(protocol !== 'ICMP' && t.dstPort !== undefined ? { port: t.dstPort } : {}) });
   } catch {
     // why: read-only annotation: a flow the evaluator cannot place has no verdict
-    v = undefined;
+    return undefined;
   }
-  if (cache.size >= VERDICT_CACHE) cache.clear();
-  cache.set(key, v);
-  return v;
+}
+
+function makeIdentity(ctx: FlowContext, t: Base): FlowIdentity {
+  const source = endpoint(ctx, t.src);
+  const destination = endpoint(ctx, t.dst);
+  const srcLocal = source.kind === 'pod' && source.node_name === ctx.node;
+  const dstLocal = destination.kind === 'pod' && destination.node_name === ctx.node;
+  const v = evaluate(ctx, t);
+  return {
+    IP: { source: t.src, destination: t.dst, ipVersion: t.family === 4 ? 'IPv4' : 'IPv6' },
+    source,
+    destination,
+    srcLocal,
+    dstLocal,
+    policies: [...policiesOf(v?.egress, 'egress'), ...policiesOf(v?.ingress, 'ingress')],
+    policy_decision: { egress: sideDecision(v?.egress), ingress: sideDecision(v?.ingress) },
+  };
+}
+
+/** The (cached, shared) identity of a flow: its ends, and the policies deciding it. */
+export function identityOf(ctx: FlowContext, t: Base): FlowIdentity {
+  if (!ctx.index) return makeIdentity(ctx, t);
+  let cache = identities.get(ctx.index);
+  if (!cache) identities.set(ctx.index, (cache = new Map()));
+  const key = `${t.src} ${t.dst} ${t.proto} ${t.proto === 1 || t.proto === 58 ? '' : (t.dstPort ?? '')} ${ctx.node}`;
+  let id = cache.get(key);
+  if (!id) {
+    if (cache.size >= IDENTITY_CACHE) cache.clear();
+    cache.set(key, (id = makeIdentity(ctx, t)));
+  }
+  return id;
 }
 
 const split = (key: string): { namespace: string; name: string } => {
@@ -170,28 +206,62 @@ function policiesOf(s: SideVerdict | undefined, dir: 'ingress' | 'egress'): Flow
 /** A record's 5-tuple: the conntrack tuple's shape (an NFLOG packet is decoded into the same). */
 type Base = CtTuple;
 
-function build(ctx: FlowContext, t: Base, time: Date, rest: Pick<FlowRecord, 'event' | 'verdict'> & Partial<FlowRecord>, dirHint?: TrafficDirection): Omit<FlowRecord, 'id'> | undefined {
-  const source = endpoint(ctx, t.src);
-  const destination = endpoint(ctx, t.dst);
-  const srcLocal = isLocal(ctx, source);
-  if (!srcLocal && !isLocal(ctx, destination) && !dirHint) return undefined;
-  const v = evaluate(ctx, t);
-  const rec: Omit<FlowRecord, 'id'> = {
-    time: time.toISOString(),
-    node_name: ctx.node,
-    traffic_direction: dirHint ?? (srcLocal ? 'EGRESS' : 'INGRESS'),
-    IP: { source: t.src, destination: t.dst, ipVersion: t.family === 4 ? 'IPv4' : 'IPv6' },
-    l4: l4Of(t),
-    source,
-    destination,
-    policies: [...policiesOf(v?.egress, 'egress'), ...policiesOf(v?.ingress, 'ingress')],
-    policy_decision: { egress: sideDecision(v?.egress), ingress: sideDecision(v?.ingress) },
-    Summary: '',
-    ...rest,
-  };
-  rec.Summary = summary(rec);
-  return rec;
+/**
+ * A record before the ring numbers it, in parts: the per-event fields, and a shared identity.
+ * This is what the ring stores (compactly); `recordOf` turns it into the API's FlowRecord.
+ */
+export interface FlowParts {
+  timeMs: number;
+  node: string;
+  event: FlowRecord['event'];
+  verdict: FlowVerdict;
+  drop_reason?: DropReason;
+  traffic_direction: TrafficDirection;
+  identity: FlowIdentity;
+  tuple: Base;
+  kernel_rule?: string;
+  counters?: FlowRecord['counters'];
+  conntrack_id?: number;
 }
+
+/** The API's record from its parts (every field a reader sees; shared parts are not copied). */
+export function recordOf(p: FlowParts, id: number): FlowRecord {
+  const r: FlowRecord = {
+    id,
+    time: new Date(p.timeMs).toISOString(),
+    node_name: p.node,
+    event: p.event,
+    verdict: p.verdict,
+    traffic_direction: p.traffic_direction,
+    IP: p.identity.IP,
+    l4: l4Of(p.tuple),
+    source: p.identity.source,
+    destination: p.identity.destination,
+    policies: p.identity.policies,
+    policy_decision: p.identity.policy_decision,
+    Summary: '',
+  };
+  if (p.drop_reason) r.drop_reason = p.drop_reason;
+  if (p.kernel_rule) r.kernel_rule = p.kernel_rule;
+  if (p.counters) r.counters = p.counters;
+  if (p.conntrack_id !== undefined) r.conntrack_id = p.conntrack_id;
+  r.Summary = summary(r);
+  return r;
+}
+
+function partsOf(ctx: FlowContext, t: Base, time: Date | number, rest: Pick<FlowParts, 'event' | 'verdict'> & Partial<FlowParts>, dirHint?: TrafficDirection): FlowParts | undefined {
+  // Most events on a busy node may involve no local pod (the node's own connections): two map
+  // lookups decide that, before any key or identity is made.
+  if (!dirHint && !isLocalIp(ctx, t.src) && !isLocalIp(ctx, t.dst)) return undefined;
+  const identity = identityOf(ctx, t);
+  return { timeMs: typeof time === 'number' ? time : time.getTime(), node: ctx.node, traffic_direction: dirHint ?? (identity.srcLocal ? 'EGRESS' : 'INGRESS'), identity, tuple: t, ...rest };
+}
+
+const withoutId = (p: FlowParts | undefined): Omit<FlowRecord, 'id'> | undefined => {
+  if (!p) return undefined;
+  const { id: _, ...r } = recordOf(p, 0);
+  return r;
+};
 
 function summary(r: Omit<FlowRecord, 'id'>): string {
   const l = r.l4;
@@ -201,13 +271,11 @@ function summary(r: Omit<FlowRecord, 'id'>): string {
   return `${proto} new connection`;
 }
 
-/** A record from a conntrack event, or undefined when neither end is a pod of this node. */
-export function flowFromConntrack(ctx: FlowContext, ev: CtEvent, now: Date, kernelRule?: string): Omit<FlowRecord, 'id'> | undefined {
-  const t: CtTuple = ev.orig;
-  const time = ev.type === 'destroy' && ev.stopNs ? new Date(ev.stopNs / 1e6) : now;
-  const rest: Pick<FlowRecord, 'event' | 'verdict'> & Partial<FlowRecord> = { event: ev.type === 'new' ? 'new' : 'end', verdict: 'FORWARDED' };
+/** A record's parts from a conntrack event, or undefined when neither end is a pod of this node. */
+export function partsFromConntrack(ctx: FlowContext, ev: CtEvent, nowMs: number): FlowParts | undefined {
+  const time = ev.type === 'destroy' && ev.stopNs ? ev.stopNs / 1e6 : nowMs;
+  const rest: Pick<FlowParts, 'event' | 'verdict'> & Partial<FlowParts> = { event: ev.type === 'new' ? 'new' : 'end', verdict: 'FORWARDED' };
   if (ev.id !== undefined) rest.conntrack_id = ev.id;
-  if (kernelRule) rest.kernel_rule = kernelRule;
   if (ev.type === 'destroy' && ev.origCounters) {
     rest.counters = {
       packets: ev.origCounters.packets,
@@ -217,37 +285,44 @@ export function flowFromConntrack(ctx: FlowContext, ev: CtEvent, now: Date, kern
       ...(ev.startNs && ev.stopNs ? { duration_seconds: (ev.stopNs - ev.startNs) / 1e9 } : {}),
     };
   }
-  return build(ctx, t, time, rest);
+  return partsOf(ctx, ev.orig, time, rest);
 }
 
-/** An NFLOG prefix: "twill <A|D|S> <chain>". */
+/** A record from a conntrack event, or undefined when neither end is a pod of this node. */
+export function flowFromConntrack(ctx: FlowContext, ev: CtEvent, now: Date): Omit<FlowRecord, 'id'> | undefined {
+  return withoutId(partsFromConntrack(ctx, ev, now.getTime()));
+}
+
+/** An NFLOG prefix: "twill <A|D|S> <chain>" (A: an accept, logged by tables of earlier versions). */
 export function parsePrefix(prefix: string): { kind: 'A' | 'D' | 'S'; chain: string } | undefined {
   const m = /^twill ([ADS]) ([A-Za-z0-9_]+)$/.exec(prefix);
   return m ? { kind: m[1] as 'A' | 'D' | 'S', chain: m[2]! } : undefined;
 }
 
-/** The policy and direction a policy chain (pi_/pe_) counts for. */
-export function policyOfChain(info: CompileInfo | undefined, chain: string): { policy: string; direction: 'ingress' | 'egress' } | undefined {
-  for (const p of info?.policies ?? []) {
-    if (p.ingress === chain) return { policy: p.policy, direction: 'ingress' };
-    if (p.egress === chain) return { policy: p.policy, direction: 'egress' };
+/** A drop record's parts from an NFLOG packet ("twill D …" or "twill S …"); anything else makes none. */
+export function partsFromNflog(ctx: FlowContext, pkt: NflogPacket, nowMs: number): FlowParts | undefined {
+  const p = parsePrefix(pkt.prefix);
+  const h = pkt.headers;
+  if (!p || !h || p.kind === 'A') return undefined;
+  if (p.kind === 'S') {
+    const parts = partsOf(ctx, h, nowMs, { event: 'drop', verdict: 'DROPPED', drop_reason: 'INVALID_SOURCE_IP', kernel_rule: pkt.prefix }, 'EGRESS')!;
+    // A spoofed packet is dropped before any policy: it names none.
+    parts.identity = { ...parts.identity, policies: [] };
+    return parts;
   }
-  return undefined;
+  const group = ctx.info?.groups.find((g) => g.name === p.chain);
+  const direction = group?.direction ?? (p.chain.startsWith('in_') ? 'ingress' : 'egress');
+  const parts = partsOf(ctx, h, nowMs, { event: 'drop', verdict: 'DROPPED', drop_reason: 'POLICY_DENIED', kernel_rule: pkt.prefix }, direction === 'ingress' ? 'INGRESS' : 'EGRESS');
+  if (parts && group) {
+    // The kernel's word on the dropping side: every policy of the group isolates the pod. The
+    // identity is shared with other records, so this record gets its own copy.
+    const deny: FlowPolicy[] = group.policies.map((k) => ({ ...split(k), direction, action: 'deny' }));
+    parts.identity = { ...parts.identity, policies: [...parts.identity.policies.filter((x) => x.direction !== direction), ...deny] };
+  }
+  return parts;
 }
 
 /** A drop record from an NFLOG packet ("twill D …" or "twill S …"); accepts ("twill A …") make none. */
 export function flowFromNflog(ctx: FlowContext, pkt: NflogPacket, now: Date): Omit<FlowRecord, 'id'> | undefined {
-  const p = parsePrefix(pkt.prefix);
-  const h = pkt.headers;
-  if (!p || !h || p.kind === 'A') return undefined;
-  if (p.kind === 'S') return build(ctx, h, now, { event: 'drop', verdict: 'DROPPED', drop_reason: 'INVALID_SOURCE_IP', kernel_rule: pkt.prefix, policies: [] }, 'EGRESS');
-  const group = ctx.info?.groups.find((g) => g.name === p.chain);
-  const direction = group?.direction ?? (p.chain.startsWith('in_') ? 'ingress' : 'egress');
-  const rec = build(ctx, h, now, { event: 'drop', verdict: 'DROPPED', drop_reason: 'POLICY_DENIED', kernel_rule: pkt.prefix }, direction === 'ingress' ? 'INGRESS' : 'EGRESS');
-  if (rec && group) {
-    // The kernel's word on the dropping side: every policy of the group isolates the pod.
-    const deny: FlowPolicy[] = group.policies.map((k) => ({ ...split(k), direction, action: 'deny' }));
-    rec.policies = [...rec.policies.filter((x) => x.direction !== direction), ...deny];
-  }
-  return rec;
+  return withoutId(partsFromNflog(ctx, pkt, now.getTime()));
 }

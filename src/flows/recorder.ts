@@ -6,7 +6,7 @@ import { NflogSocket, type NflogPacket } from '../dataplane/kernel/nflog.js';
 import { describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { matchesFilter, type FlowFilter } from './filter.js';
-import { flowFromConntrack, flowFromNflog, parsePrefix, policyOfChain, type FlowContext, type FlowRecord } from './record.js';
+import { partsFromConntrack, partsFromNflog, type FlowContext, type FlowParts, type FlowRecord } from './record.js';
 import { FlowRing } from './ring.js';
 
 export const DEFAULT_RING_SIZE = 16_384;
@@ -36,13 +36,12 @@ export interface FlowStats {
   stored: number;
   lastId: number;
   recorded: { new: number; end: number; drop: number };
-  /** Accepted new connections the kernel logged, per policy chain. */
-  kernelAccepts: number;
   lost: LostCounts;
 }
 
-export type RecordListener = (r: FlowRecord) => void;
-export type AcceptListener = (a: { policy: string; direction: 'ingress' | 'egress' }) => void;
+/** What a listener (the metrics) learns of each record as it is made: no whole record is built for it. */
+export type RecordEvent = Pick<FlowRecord, 'event' | 'verdict' | 'drop_reason' | 'traffic_direction' | 'policies'>;
+export type RecordListener = (r: RecordEvent) => void;
 
 export class FlowRecorder {
   readonly ring: FlowRing;
@@ -50,9 +49,7 @@ export class FlowRecorder {
   private nflog: NflogSocket | undefined;
   private readonly waiters = new Set<() => void>();
   private readonly listeners: RecordListener[] = [];
-  private readonly acceptListeners: AcceptListener[] = [];
   private readonly recorded = { new: 0, end: 0, drop: 0 };
-  private kernelAccepts = 0;
 
   constructor(private readonly o: FlowRecorderOptions) {
     this.ring = new FlowRing(o.ringSize);
@@ -83,15 +80,14 @@ export class FlowRecorder {
     this.listeners.push(l);
   }
 
-  onAccept(l: AcceptListener): void {
-    this.acceptListeners.push(l);
-  }
-
-  private add(r: Omit<FlowRecord, 'id'> | undefined): void {
-    if (!r) return;
-    const rec = this.ring.push(r);
-    this.recorded[rec.event]++;
-    for (const l of this.listeners) l(rec);
+  private add(p: FlowParts | undefined): void {
+    if (!p) return;
+    this.ring.push(p);
+    this.recorded[p.event]++;
+    if (this.listeners.length === 0) return;
+    const ev: RecordEvent = { event: p.event, verdict: p.verdict, traffic_direction: p.traffic_direction, policies: p.identity.policies };
+    if (p.drop_reason) ev.drop_reason = p.drop_reason;
+    for (const l of this.listeners) l(ev);
   }
 
   private wake(): void {
@@ -102,24 +98,15 @@ export class FlowRecorder {
 
   onConntrack(evs: CtEvent[]): void {
     const ctx = this.o.context();
-    const now = new Date();
-    for (const ev of evs) this.add(flowFromConntrack(ctx, ev, now));
+    const now = Date.now();
+    for (const ev of evs) this.add(partsFromConntrack(ctx, ev, now));
     this.wake();
   }
 
   onNflog(pkts: NflogPacket[]): void {
     const ctx = this.o.context();
-    const now = new Date();
-    for (const p of pkts) {
-      const pre = parsePrefix(p.prefix);
-      if (pre?.kind === 'A') {
-        this.kernelAccepts++;
-        const pol = policyOfChain(ctx.info, pre.chain);
-        if (pol) for (const l of this.acceptListeners) l(pol);
-        continue;
-      }
-      this.add(flowFromNflog(ctx, p, now));
-    }
+    const now = Date.now();
+    for (const p of pkts) this.add(partsFromNflog(ctx, p, now));
     this.wake();
   }
 
@@ -133,7 +120,7 @@ export class FlowRecorder {
   }
 
   stats(): FlowStats {
-    return { node: this.o.node, ringSize: this.ring.size, stored: this.ring.length, lastId: this.ring.lastId, recorded: { ...this.recorded }, kernelAccepts: this.kernelAccepts, lost: this.lost() };
+    return { node: this.o.node, ringSize: this.ring.size, stored: this.ring.length, lastId: this.ring.lastId, recorded: { ...this.recorded }, lost: this.lost() };
   }
 
   /**

@@ -251,9 +251,10 @@ export class Lab {
     print(`  ${n.name.padEnd(9)} ${n.underlayIP.padEnd(12)} netns ${n.netns}, agent pid ${started}`);
   }
 
-  async startAgent(node: string): Promise<number> {
+  /** `nodeFlags`: flags for node itself, this start only (a bench's --cpu-prof, say). */
+  async startAgent(node: string, nodeFlags?: string[]): Promise<number> {
     const n = this.node(node);
-    return startNodeAgent({ nodeName: n.name, netns: n.netns, dir: nodeDir(this.name, n.name), args: this.agentArgs() });
+    return startNodeAgent({ nodeName: n.name, netns: n.netns, dir: nodeDir(this.name, n.name), args: this.agentArgs(), ...(nodeFlags ? { nodeFlags } : {}) });
   }
 
   stopAgent(node: string, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {

@@ -15,6 +15,8 @@ export interface NodeAgentSpec {
   args: string[];
   /** Extra environment for the agent process. */
   env?: Record<string, string>;
+  /** Flags for node itself, before the script (--cpu-prof, which NODE_OPTIONS refuses). */
+  nodeFlags?: string[];
 }
 
 export const agentSocket = (dir: string): string => join(dir, 'agent.sock');
@@ -24,7 +26,7 @@ export async function startNodeAgent(spec: NodeAgentSpec, timeoutMs = 15_000): P
   const logFile = join(spec.dir, 'agent.log');
   const pid = await startDetached({
     netns: spec.netns,
-    argv: [process.execPath, twillBin(), 'agent', '--node-name', spec.nodeName, '--state-dir', join(spec.dir, 'state'), '--run-dir', join(spec.dir, 'run'), '--socket', socket, ...spec.args],
+    argv: [process.execPath, ...(spec.nodeFlags ?? []), twillBin(), 'agent', '--node-name', spec.nodeName, '--state-dir', join(spec.dir, 'state'), '--run-dir', join(spec.dir, 'run'), '--socket', socket, ...spec.args],
     logFile,
     pidFile: join(spec.dir, 'agent.pid'),
     ...(spec.env ? { env: spec.env } : {}),

@@ -25,9 +25,11 @@ export interface CompileOptions {
 }
 
 /**
- * NFLOG rules in the decision paths: each group's drop, each policy's accept (reached by new
- * connections only: established ones are accepted earlier), and anti-spoofing's drop. Every
- * rule has its own token bucket, so a flood of drops cannot flood the agent.
+ * NFLOG rules in the decision paths that drop: each group's default deny and anti-spoofing's
+ * drop. Every rule has its own token bucket, so a flood of drops cannot flood the agent. Accepted
+ * connections are not logged: conntrack's NEW event already reports each one, and the evaluator
+ * names its deciding rule; an accept log cost every new connection a second message (kernel work
+ * in the connection's path, and agent work) for nothing a record used.
  */
 export interface FlowLogOptions {
   group: number;
@@ -36,7 +38,7 @@ export interface FlowLogOptions {
   burst: number;
 }
 
-/** NFLOG prefixes: "twill <A|D|S> <chain>" — allowed by a policy chain, dropped by a group chain, dropped as spoofed. */
+/** NFLOG prefixes: "twill <D|S> <chain>" — dropped by a group chain, dropped as spoofed ("A", allowed by a policy chain, is no longer written). */
 export const FLOW_LOG_PREFIX = 'twill';
 export const SPOOF_LOG_CHAIN = 'antispoof_log';
 export function flowLogRule(o: FlowLogOptions, kind: 'A' | 'D' | 'S', chain: string): string {
@@ -136,7 +138,7 @@ class Compilation {
     this.prevObjects = same ? undefined : prev?.objects;
   }
 
-  private logRule(kind: 'A' | 'D', chain: string): string[] {
+  private logRule(kind: 'D', chain: string): string[] {
     return this.log ? [flowLogRule(this.log, kind, chain)] : [];
   }
 
@@ -264,7 +266,7 @@ class Compilation {
         const name = policyObjectName(key, dir);
         obj[dir] = name;
         const o = this.objects(`policy ${key} ${dir}`, () => ({
-          chain: { name, comment: nftComment(`${key} ${dir}`), rules: [...this.logRule('A', name), `counter${dir === 'ingress' ? ' accept' : ''}`] },
+          chain: { name, comment: nftComment(`${key} ${dir}`), rules: [`counter${dir === 'ingress' ? ' accept' : ''}`] },
         }));
           chains.push(o.chain);
       }

@@ -1,7 +1,8 @@
 // The Kubernetes smoke test: a 2-node Kubernetes lab (real kube-apiserver, kubelet, containerd,
 // runc), Twill installed the operator's way (deploy/twill.yaml) when this checkout has it, else as a
 // standalone agent per node. Nodes are Ready only after Twill is up; a Deployment spreads over both
-// nodes; pod→pod across nodes and pod→node work; a NetworkPolicy denies, then allows; Twill restarts
+// nodes; pod→pod across nodes and pod→node work; a NetworkPolicy denies, then allows, and the flow
+// records (`twill observe --lab`) name the kubelet's pods, their labels and the policy; Twill restarts
 // while a TCP stream runs between pods on two nodes, and the stream survives with no route changed.
 import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
@@ -16,6 +17,9 @@ import { PAUSE_IMAGE } from '../../src/lab/kubernetes/node-runtime.js';
 import { startStandaloneAgent } from '../../src/lab/kubernetes/cni-setup.js';
 import { stopPidFile, waitFor } from '../../src/lab/processes.js';
 import type { LabState } from '../../src/lab/state.js';
+import { run } from '../../src/dataplane/kernel/exec.js';
+import type { FlowRecord } from '../../src/flows/index.js';
+import { twillBin } from '../../src/util/paths.js';
 import { applyText, diagnose, echoServer, nodeRoutes, podsByLabel, spreadDeployment, tcpStream } from '../support/kube-lab.js';
 import { TestScope } from '../support/scope.js';
 
@@ -131,6 +135,31 @@ test(`kubernetes smoke (Twill installed: ${mode})`, { timeout: 480_000 }, async 
     assert.ok(allowed, 'ingress from client on 8080 is allowed');
     await kubectl(kubectlTarget(st), ['delete', 'networkpolicy', 'web']);
   }, mode !== 'deploy' && 'a standalone agent has no datastore to read policies from');
+
+  await step(t, 'flow records name the pods the kubelet ran; `twill observe --lab` reads them from every node', async () => {
+    // The connections of the step above: denied while the policy had no rule, then allowed.
+    const [, web2] = await onNodes('web');
+    const [client1] = await onNodes('client');
+    const observe = async (verdict: string): Promise<FlowRecord[]> => {
+      const out = await run(process.execPath, [twillBin(), 'observe', '--lab', NAME, '-o', 'json', '--last', '50', '--verdict', verdict, '--from', `default/${client1.metadata.name}`, '--to', `default/${web2.metadata.name}`, '--port', '8080']);
+      return out.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as FlowRecord);
+    };
+    const dropped = await observe('DROPPED');
+    assert.ok(dropped.length > 0, 'the denied connections were recorded');
+    const d = dropped.at(-1)!;
+    assert.equal(d.node_name, 'node-2', 'the drop is recorded where the policy isolates web');
+    assert.equal(d.traffic_direction, 'INGRESS');
+    assert.deepEqual([d.source.namespace, d.source.pod_name, d.source.node_name], ['default', client1.metadata.name, 'node-1']);
+    assert.deepEqual([d.destination.namespace, d.destination.pod_name, d.destination.node_name], ['default', web2.metadata.name, 'node-2']);
+    for (const [end, pod] of [[d.source, client1], [d.destination, web2]] as const) {
+      assert.deepEqual(end.labels, Object.entries(pod.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`).sort(), `${pod.metadata.name}'s labels, as the API has them`);
+    }
+    assert.deepEqual(d.policies.filter((x) => x.direction === 'ingress').map((x) => `${x.namespace}/${x.name} ${x.action}`), ['default/web deny']);
+    const forwarded = await observe('FORWARDED');
+    const nodes = new Set(forwarded.filter((r) => r.event === 'new').map((r) => `${r.node_name} ${r.traffic_direction}`));
+    assert.deepEqual([...nodes].sort(), ['node-1 EGRESS', 'node-2 INGRESS'], 'the allowed connection is recorded by both nodes');
+    log('flow records name the kubelet\'s pods');
+  }, mode !== 'deploy' && 'a standalone agent has no datastore: no pod identities, no policies');
 
   await step(t, 'Twill restarts while a TCP stream runs between pods on two nodes: the stream survives, no route changes', async () => {
     const [, web2] = await onNodes('web');

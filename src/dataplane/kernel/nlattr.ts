@@ -16,6 +16,26 @@ export function parseAttrs(buf: Buffer, start = 0, end = buf.length): Map<number
   return out;
 }
 
+/**
+ * The offset of attribute `type`'s value within [start, end), or -1: reading without a Map or a
+ * Buffer per attribute, for decoders on a hot path (conntrack events). The value's length is
+ * `attrValueLength(buf, offset)`.
+ */
+export function findAttr(buf: Buffer, start: number, end: number, type: number): number {
+  for (let off = start; off + 4 <= end; ) {
+    const len = buf.readUInt16LE(off);
+    if (len < 4 || off + len > end) return -1;
+    if ((buf.readUInt16LE(off + 2) & NLA_TYPE_MASK) === type) return off + 4;
+    off += align4(len);
+  }
+  return -1;
+}
+
+export const attrValueLength = (buf: Buffer, valueOffset: number): number => buf.readUInt16LE(valueOffset - 4) - 4;
+
+/** A 64-bit big-endian number at `off` (exact below 2^53), without a BigInt. */
+export const be64At = (buf: Buffer, off: number): number => buf.readUInt32BE(off) * 0x1_0000_0000 + buf.readUInt32BE(off + 4);
+
 /** One netlink message: its type, flags and payload (after the 16-byte header). */
 export interface NlMessage {
   type: number;
