@@ -172,6 +172,7 @@ export class EncryptionController {
       this.pid = undefined;
       this.held = [];
       this.goneSince.clear();
+      // why: the file only remembers peers across restarts; with encryption off there are none to hold
       await this.saveKnown([]).catch(() => undefined);
       return { changes: actions.length };
     }

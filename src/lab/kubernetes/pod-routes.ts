@@ -36,6 +36,7 @@ export async function syncPodRoutes(store: Store): Promise<{ stop: () => void }>
       try {
         await nodes.start();
       } catch {
+        // why: expected until Twill's CRDs are installed; the loop retries with backoff
         await new Promise((r) => setTimeout(r, delay));
       }
     }
@@ -51,6 +52,7 @@ export async function syncPodRoutes(store: Store): Promise<{ stop: () => void }>
 
 async function apply(want: Map<string, string>): Promise<void> {
   const have = JSON.parse((await run('ip', ['-j', 'route', 'show', 'proto', PROTO])).stdout || '[]') as { dst: string; gateway?: string }[];
+  // why: a route already gone is what we want; a real failure shows in the replace below or the next run
   for (const r of have) if (want.get(r.dst) !== r.gateway) await run('ip', ['route', 'del', r.dst, 'proto', PROTO]).catch(() => undefined);
   for (const [dst, via] of want) if (!have.some((r) => r.dst === dst && r.gateway === via)) await run('ip', ['route', 'replace', dst, 'via', via, 'proto', PROTO]);
   log.info('pod routes', { routes: want.size });
