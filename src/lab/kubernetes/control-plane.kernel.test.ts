@@ -13,8 +13,9 @@ const scope = new TestScope();
 after(() => scope.cleanup());
 
 const kubectl = (netns: string | undefined, kubeconfig: string, args: string[]) => {
-  const argv = inNetns(netns, [external('kubectl'), `--kubeconfig=${kubeconfig}`, '--request-timeout=10s', ...args]);
-  return run(argv[0]!, argv.slice(1), { timeoutMs: 20_000 });
+  const argv = inNetns(netns, [external('kubectl'), `--kubeconfig=${kubeconfig}`, '--request-timeout=30s', ...args]);
+  // Generous: on the loaded 2-core host of a CI rehearsal one create (kubectl discovers the API first) took over 20 s.
+  return run(argv[0]!, argv.slice(1), { timeoutMs: 60_000 });
 };
 
 test('control plane on loopback: /readyz, the pinned version, admin may write, stop() ends every process', async () => {
