@@ -3,7 +3,6 @@
 // from memory, trusted by the next start), and a routing change over netlink that the kernel
 // refuses half-way (the previous datapath stays, the error shows, the retry converges).
 import { after, before, test } from 'node:test';
-import assert from 'node:assert/strict';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { agentRequest } from '../../src/cli/client.js';
@@ -16,7 +15,7 @@ import { TWILL_API, type TwillNode } from '../../src/model/types.js';
 import { TestScope } from '../support/scope.js';
 import { applyYaml, upLab } from '../support/lab.js';
 import { PODS_YAML, clusterProblems, logOffsets, loudLinesSince, policyYaml, status } from './cluster-support.js';
-import { recordRuns, type FaultRun } from './support.js';
+import { recordFault, type FaultRun } from './support.js';
 
 const NAME = process.env['TWILL_FAULT_LIVE_LAB'] ?? 'rffl';
 const scope = new TestScope();
@@ -36,16 +35,7 @@ async function syncPolicy(): Promise<void> {
   }
 }
 
-async function record(r: FaultRun, body: () => Promise<void>): Promise<void> {
-  try {
-    await body();
-  } catch (e) {
-    r.note = `${r.note ?? ''} threw: ${String(e)}`.trim();
-  } finally {
-    recordRuns([r]);
-  }
-  assert.ok(r.survived && r.nothingLost && r.visible, JSON.stringify(r));
-}
+const record = (r: FaultRun, body: () => Promise<void>): Promise<void> => recordFault(r, body);
 
 type Damage = 'truncated' | 'garbage' | 'unreadable';
 

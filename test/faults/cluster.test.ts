@@ -17,7 +17,7 @@ import { TestScope } from '../support/scope.js';
 import { applyYaml, upLab } from '../support/lab.js';
 import { NS, PODS_YAML, clusterProblems, convergenceSnapshot, logOffsets, loudLinesSince, policyYaml, reaches, status } from './cluster-support.js';
 import { prng } from './consistency.js';
-import { recordRuns, type FaultRun } from './support.js';
+import { recordFault, recordRuns, type FaultRun } from './support.js';
 
 // TWILL_FAULT_LAB: run a second copy beside a running suite (a lab name: ≤12 lower-case chars).
 const NAME = process.env['TWILL_FAULT_LAB'] ?? 'rffc';
@@ -41,17 +41,11 @@ async function syncPolicy(): Promise<void> {
   }
 }
 
-async function record(r: FaultRun, body: () => Promise<void>): Promise<void> {
-  try {
-    await body();
-  } catch (e) {
+const record = (r: FaultRun, body: () => Promise<void>): Promise<void> =>
+  recordFault(r, body, async () => {
     const etcdLog = await readFile(join(labDir(NAME), 'etcd', 'etcd.log'), 'utf8').catch(() => '');
-    r.note = `${r.note ?? ''} threw: ${String(e)}\n--- etcd.log ---\n${etcdLog.split('\n').slice(-8).join('\n')}`.trim();
-  } finally {
-    recordRuns([r]);
-  }
-  assert.ok(r.survived && r.nothingLost && r.visible, JSON.stringify(r));
-}
+    return `--- etcd.log ---\n${etcdLog.split('\n').slice(-8).join('\n')}`;
+  });
 
 async function etcdUp(): Promise<void> {
   await lab.startEtcd();

@@ -22,7 +22,7 @@ import type { KubeClient } from '../../src/datastore/kubernetes/client.js';
 import { waitFor } from '../../src/lab/processes.js';
 import { Logger, setLogSink } from '../../src/util/log.js';
 import { TestScope } from '../support/scope.js';
-import { recordRuns, type FaultRun } from './support.js';
+import { recordFault, recordRuns, type FaultRun } from './support.js';
 
 const scope = new TestScope();
 const LEASES = 'rf-leases';
@@ -103,16 +103,7 @@ async function converged(timeoutMs = 30_000): Promise<void> {
 
 const warnsSince = (n: number, re: RegExp): boolean => lines.slice(n).some((l) => / WARN /.test(l) && re.test(l));
 
-async function record(r: FaultRun, body: () => Promise<void>): Promise<void> {
-  try {
-    await body();
-  } catch (e) {
-    r.note = `${r.note ?? ''} threw: ${String(e)}`.trim();
-  } finally {
-    recordRuns([r]);
-  }
-  assert.ok(r.survived && r.nothingLost && r.visible, JSON.stringify(r));
-}
+const record = (r: FaultRun, body: () => Promise<void>): Promise<void> => recordFault(r, body);
 
 test('kube-apiserver down for 6 s and back', { timeout: 90_000 }, async () => {
   const r: FaultRun = { fault: 'kube-apiserver down 6 s (kubernetes datastore)', survived: false, nothingLost: false, visible: false };
