@@ -21,7 +21,7 @@ test('golden: the shop cluster on node n2 (db-1 is isolated: DNS egress only, no
   assertGolden('compile-shop-n2.nft', renderTable(compilePolicy(shopSnapshot({ node: 'n2' }))));
 });
 
-test('golden: the shop cluster on node n1 with flow records (NFLOG in drop, accept and anti-spoofing paths)', () => {
+test('golden: the shop cluster on node n1 with flow records (NFLOG in the drop and anti-spoofing paths; accepts come from conntrack)', () => {
   assertGolden('compile-shop-n1-flows.nft', renderTable(compilePolicy(shopSnapshot(), { log: { group: 100, rate: 1000, burst: 200 } })));
 });
 
