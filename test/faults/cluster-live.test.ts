@@ -5,7 +5,6 @@
 import { after, before, test } from 'node:test';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { agentRequest } from '../../src/cli/client.js';
 import { run } from '../../src/dataplane/kernel/exec.js';
 import { vtepMac } from '../../src/dataplane/routing/index.js';
 import type { Lab } from '../../src/lab/lab.js';
@@ -14,7 +13,7 @@ import { nodeDir } from '../../src/lab/state.js';
 import { TWILL_API, type TwillNode } from '../../src/model/types.js';
 import { TestScope } from '../support/scope.js';
 import { applyYaml, upLab } from '../support/lab.js';
-import { PODS_YAML, clusterProblems, logOffsets, loudLinesSince, policyYaml, status } from './cluster-support.js';
+import { PODS_YAML, syncPolicy as syncPolicyOf, clusterProblems, logOffsets, loudLinesSince, policyYaml, status } from './cluster-support.js';
 import { recordFault, type FaultRun } from './support.js';
 
 const NAME = process.env['TWILL_FAULT_LIVE_LAB'] ?? 'rffl';
@@ -29,11 +28,7 @@ before(async () => {
 });
 after(() => scope.cleanup());
 
-async function syncPolicy(): Promise<void> {
-  for (const n of lab.state.nodes) {
-    await waitFor(`policy on ${n.name}`, () => agentRequest(lab.socket(n.name), 'POST', '/v1/policy/sync', undefined, 8000).then(() => true, () => false), 30_000, 200);
-  }
-}
+const syncPolicy = (): Promise<void> => syncPolicyOf(lab);
 
 const record = (r: FaultRun, body: () => Promise<void>): Promise<void> => recordFault(r, body);
 

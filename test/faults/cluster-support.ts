@@ -4,7 +4,9 @@
 // agree between the agent, its cache and the datastore and no block is held twice.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { agentRequest } from '../../src/cli/client.js';
 import type { Lab } from '../../src/lab/lab.js';
+import { waitFor } from '../../src/lab/processes.js';
 import { LabKubelet } from '../../src/lab/kubelet.js';
 import { probeFrom } from '../../src/lab/pod-sandbox.js';
 import { nodeDir, podDir } from '../../src/lab/state.js';
@@ -22,6 +24,13 @@ ${['a:node-1', 'c:node-1', 'b:node-2'].map((x) => {
 
 export const policyYaml = (name: string, from: string): string =>
   `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: ${name}, namespace: ${NS} }\nspec:\n  podSelector: { matchLabels: { app: b } }\n  ingress: [{ from: [{ podSelector: { matchLabels: { app: ${from} } } }] }]\n---\n`;
+
+/** Every agent of the lab has applied the policies it knows (POST /v1/policy/sync answered). */
+export async function syncPolicy(lab: Lab): Promise<void> {
+  for (const n of lab.state.nodes) {
+    await waitFor(`policy on ${n.name}`, () => agentRequest(lab.socket(n.name), 'POST', '/v1/policy/sync', undefined, 8000).then(() => true, () => false), 30_000, 200);
+  }
+}
 
 export async function reaches(lab: Lab, from: string, to: string): Promise<boolean> {
   const target = (await new LabKubelet(lab).record(NS, to))!;

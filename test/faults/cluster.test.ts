@@ -6,7 +6,6 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { agentRequest } from '../../src/cli/client.js';
 import { run } from '../../src/dataplane/kernel/exec.js';
 import type { Lab } from '../../src/lab/lab.js';
 import { waitFor } from '../../src/lab/processes.js';
@@ -15,7 +14,7 @@ import { createNetns, deleteNetns, netnsPath } from '../../src/dataplane/kernel/
 import { CniPluginError } from '../../src/lab/cni-runtime.js';
 import { TestScope } from '../support/scope.js';
 import { applyYaml, upLab } from '../support/lab.js';
-import { NS, PODS_YAML, clusterProblems, convergenceSnapshot, logOffsets, loudLinesSince, policyYaml, reaches, status } from './cluster-support.js';
+import { NS, PODS_YAML, syncPolicy as syncPolicyOf, clusterProblems, convergenceSnapshot, logOffsets, loudLinesSince, policyYaml, reaches, status } from './cluster-support.js';
 import { prng } from './consistency.js';
 import { recordFault, recordRuns, type FaultRun } from './support.js';
 
@@ -35,11 +34,7 @@ before(async () => {
 });
 after(() => scope.cleanup());
 
-async function syncPolicy(): Promise<void> {
-  for (const n of lab.state.nodes) {
-    await waitFor(`policy on ${n.name}`, () => agentRequest(lab.socket(n.name), 'POST', '/v1/policy/sync', undefined, 8000).then(() => true, () => false), 30_000, 200);
-  }
-}
+const syncPolicy = (): Promise<void> => syncPolicyOf(lab);
 
 const record = (r: FaultRun, body: () => Promise<void>): Promise<void> =>
   recordFault(r, body, async () => {
