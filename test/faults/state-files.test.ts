@@ -43,6 +43,30 @@ interface Status {
   problems: { id: string; level: string }[];
 }
 
+type Conflist = ReturnType<typeof node.conflist>;
+type Sandbox = Awaited<ReturnType<typeof node.sandbox>>;
+
+/** Two pods added after the fault: the damaged pod's address must not be among theirs. */
+async function addFresh(list: Conflist): Promise<{ fresh: Sandbox[]; ips: string[] }> {
+  const fresh = [await node.sandbox(), await node.sandbox()];
+  const ips = [];
+  for (const f of fresh) ips.push(resultIp(await node.runtime.addNetworkList(list, f)));
+  return { fresh, ips };
+}
+
+/** Deletes the run's pods; survived when nothing was lost and the agent no longer holds `ip`. */
+async function removePods(r: FaultRun, list: Conflist, pods: Sandbox[], ip: string): Promise<boolean> {
+  for (const f of pods) await node.runtime.delNetworkList(list, f);
+  return r.nothingLost && !(JSON.parse(await node.status('json')) as Status).attachments.some((a) => a.ips.includes(ip));
+}
+
+/** Each run starts from a clean agent: restart it so earlier problems are not counted again. */
+async function resetAgent(): Promise<void> {
+  await node.stopAgent('SIGKILL');
+  await rm(join(node.stateDir(), 'quarantine'), { recursive: true, force: true });
+  await node.startAgent();
+}
+
 async function runFault(fault: string, inject: (pod: { containerId: string }, ip: string) => Promise<void>): Promise<void> {
   const list = node.conflist();
   const pod = await node.sandbox();
@@ -54,9 +78,7 @@ async function runFault(fault: string, inject: (pod: { containerId: string }, ip
     await inject(pod, ip);
     await node.startAgent();
     const reachable = await node.ping(node.netns, ip);
-    const fresh = [await node.sandbox(), await node.sandbox()];
-    const ips = [];
-    for (const f of fresh) ips.push(resultIp(await node.runtime.addNetworkList(list, f)));
+    const { fresh, ips } = await addFresh(list);
     const st = JSON.parse(await node.status('json')) as Status;
     const held = st.attachments.flatMap((a) => a.ips);
     r.nothingLost = reachable && !ips.includes(ip) && new Set(held).size === held.length && held.includes(ip);
@@ -65,15 +87,11 @@ async function runFault(fault: string, inject: (pod: { containerId: string }, ip
     // problems count here.
     const fileProblem = /^(attachment|address|tombstone)/;
     r.visible = /(WARN |ERROR) .*problem=(attachment|address|tombstone)/.test(log) && st.problems.some((p) => fileProblem.test(p.id));
-    for (const f of [pod, ...fresh]) await node.runtime.delNetworkList(list, f);
-    r.survived = r.nothingLost && !(JSON.parse(await node.status('json')) as Status).attachments.some((a) => a.ips.includes(ip));
+    r.survived = await removePods(r, list, [pod, ...fresh], ip);
     r.note = `reachable=${reachable} new=${ips.join(',')} problems=${st.problems.map((p) => p.id).join(',')}`;
   } finally {
     runs.push(r);
-    // Each run starts from a clean agent: restart it so earlier problems are not counted again.
-    await node.stopAgent('SIGKILL');
-    await rm(join(node.stateDir(), 'quarantine'), { recursive: true, force: true });
-    await node.startAgent();
+    await resetAgent();
   }
   assert.ok(r.survived && r.nothingLost && r.visible, `${fault}: ${JSON.stringify(r)}`);
 }
@@ -109,9 +127,7 @@ async function runLive(fault: string, kind: string, inject: (pod: { containerId:
     for (let i = 0; i < 50 && !(await seen()); i++) await new Promise((res) => setTimeout(res, 100));
     const log = (await node.log()).slice(logBefore);
     r.visible = (await seen()) && new RegExp(`WARN .*damaged while the agent ran.*problem=state-file:${kind}:`).test(log);
-    const fresh = [await node.sandbox(), await node.sandbox()];
-    const ips = [];
-    for (const f of fresh) ips.push(resultIp(await node.runtime.addNetworkList(list, f)));
+    const { fresh, ips } = await addFresh(list);
     // A clean restart: the repaired files must be trusted as they are (no quarantine at start).
     await node.stopAgent('SIGTERM');
     const restartLog = (await node.log()).length;
@@ -122,14 +138,11 @@ async function runLive(fault: string, kind: string, inject: (pod: { containerId:
     const reachable = await node.ping(node.netns, ip);
     r.nothingLost = reachable && !ips.includes(ip) && held.includes(ip) && new Set(held).size === held.length && atStart.length === 0 &&
       !/ (WARN|ERROR) .*problem=(attachment|address)/.test((await node.log()).slice(restartLog));
-    for (const f of [pod, ...fresh]) await node.runtime.delNetworkList(list, f);
-    r.survived = r.nothingLost && !(JSON.parse(await node.status('json')) as Status).attachments.some((a) => a.ips.includes(ip));
+    r.survived = await removePods(r, list, [pod, ...fresh], ip);
     r.note = `reachable=${reachable} new=${ips.join(',')} problems at restart=${atStart.join(',') || 'none'}`;
   } finally {
     runs.push(r);
-    await node.stopAgent('SIGKILL');
-    await rm(join(node.stateDir(), 'quarantine'), { recursive: true, force: true });
-    await node.startAgent();
+    await resetAgent();
   }
   assert.ok(r.survived && r.nothingLost && r.visible, `${fault}: ${JSON.stringify(r)}`);
 }
