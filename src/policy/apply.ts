@@ -4,7 +4,8 @@
 // emits go to the kernel as one nf_tables netlink batch (policy/netlink.ts); the rest, and every
 // full replacement, through `nft -f`. Both are atomic: when the kernel refuses a transaction the
 // previous ruleset stays in force, and the next apply replaces the whole table.
-import { NFPROTO_INET, NfTablesSocket, NftBatchError } from '../dataplane/kernel/nfnetlink.js';
+import { NFPROTO_INET } from '../dataplane/kernel/nfnetlink.js';
+import { NfTablesSocket, NftBatchError } from '../dataplane/kernel/nfnetlink-socket.js';
 import { applyNft, nftListJson, writeNftScript } from '../dataplane/kernel/nft.js';
 import { describeError } from '../util/errors.js';
 import { nftScriptPath } from '../dataplane/kernel/names.js';

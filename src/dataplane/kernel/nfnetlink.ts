@@ -8,16 +8,15 @@
 // big-endian. Only what Twill's incremental policy updates use is here: chains, concatenated
 // verdict maps, elements, and rules made of the expressions built below. Structural changes of
 // any other shape still go through `nft -f` (nft.ts).
-import nl from 'netlink';
-import { constants } from 'node:os';
+//
+// This file is the codec (messages to bytes, and the kernel's replies back); the socket that
+// sends them is nfnetlink-socket.ts.
 import { TwillError } from '../../util/errors.js';
-import { inNetns } from './setns.js';
 
-const NETLINK_NETFILTER = 12;
 const NFNL_SUBSYS_NFTABLES = 10;
 const NFNL_MSG_BATCH_BEGIN = 0x10;
 const NFNL_MSG_BATCH_END = 0x11;
-const NLMSG_ERROR = 2;
+export const NLMSG_ERROR = 2;
 const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;
 const NLM_F_CREATE = 0x400;
@@ -258,163 +257,25 @@ export const exprs = {
   verdict: (v: Verdict): Attr => expr('immediate', [[1 /* DREG */, u32(0)], [2 /* DATA */, [verdictAttr(v)]]]),
 };
 
-// ---- the socket ----
+// ---- a single request, and the kernel's replies ----
 
-const errnoName = new Map(Object.entries(constants.errno).map(([k, v]) => [v, k]));
-
-const HINT: Record<string, string> = {
-  ENOENT: ' (a table, chain, set or element it names does not exist)',
-  EEXIST: ' (it already exists)',
-  EBUSY: ' (still referenced)',
-  ELOOP: ' (a jump or goto would loop)',
-  EINVAL: ' (the kernel does not accept the message as encoded)',
-  EOPNOTSUPP: ' (this kernel lacks the feature)',
-};
-
-/** The kernel refused a batch: nothing of it was applied. */
-export class NftBatchError extends TwillError {
-  constructor(
-    readonly errno: number,
-    readonly refused: string,
-  ) {
-    super('KERNEL', `step "${refused}" failed with ${errnoName.get(errno) ?? `errno ${errno}`}${HINT[errnoName.get(errno) ?? ''] ?? ''}`);
-  }
-}
-
-/**
- * A NETLINK_NETFILTER socket. `commit` sends one batch and resolves once the kernel has
- * committed it (the ack of its last message), or rejects with the first message it refused.
- * Batches are sent one at a time.
- */
-export class NfTablesSocket {
-  private seq = 1;
-  private queue: Promise<unknown> = Promise.resolve();
-  private waiting: { replies: (msgs: { seq: number; type: number; error: number }[]) => void; error: (e: Error) => void } | undefined;
-  private closed = false;
-
-  private constructor(private readonly sock: InstanceType<typeof nl.RawNetlinkSocket>) {
-    sock.unref();
-    sock.on('message', (buf: Buffer) => this.waiting?.replies(parseReplies(buf)));
-    sock.on('error', (e: Error) => this.waiting?.error(new TwillError('KERNEL', `nf_tables netlink socket: ${e.message}`, { cause: e })));
-  }
-
-  /** A socket in this process's network namespace, or in the one at `netnsPath` (undefined if it cannot be entered in-process). */
-  static open(netnsPath?: string): NfTablesSocket | undefined {
-    const make = (): NfTablesSocket => new NfTablesSocket(new nl.RawNetlinkSocket(NETLINK_NETFILTER, { recvBufferSize: 1 << 20, sendBufferSize: 4 << 20 }));
-    return netnsPath ? inNetns(netnsPath, make) : make();
-  }
-
-  close(): void {
-    if (!this.closed) this.sock.close();
-    this.closed = true;
-  }
-
-  commit(batch: NftBatch, timeoutMs = 5000): Promise<void> {
-    const run = this.queue.then(() => this.send(batch, timeoutMs));
-    // why: the queue only orders batches; this batch's failure reaches its caller through `run`
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
-
-  /**
-   * Whether set `set` of `table` holds the element `key` now: one NFT_MSG_GETSETELEM for that
-   * element (no dump), answered by the kernel from the set itself. A fraction of a millisecond,
-   * where `nft -j list set` costs a process and a dump of the whole set (7–15 ms at 100–1,000
-   * pods; 0.28 ms this way: bench/policy/confirm.ts). Ordered with the batches on this socket.
-   */
-  hasElement(family: number, table: string, set: string, key: Buffer, timeoutMs = 2000): Promise<boolean> {
-    const run = this.queue.then(() => this.get(family, table, set, key, timeoutMs));
-    // why: the queue only orders requests; this one's failure reaches its caller through `run`
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
-
-  private get(family: number, table: string, set: string, key: Buffer, timeoutMs: number): Promise<boolean> {
-    if (this.closed) return Promise.reject(new TwillError('INTERNAL', 'the nf_tables netlink socket is closed'));
-    const seq = this.seq;
-    this.seq = (seq + 1) >>> 0 || 1;
-    const attrs: Attr[] = [[1 /* TABLE */, str(table)], [2 /* SET */, str(set)], [3 /* ELEMENTS */, [[1 /* NFTA_LIST_ELEM */, [[1 /* KEY */, [[1 /* NFTA_DATA_VALUE */, key]]]]]]]];
-    const len = 20 + attrs.reduce((n, a) => n + align4(attrLength(a)), 0);
-    const buf = Buffer.alloc(len);
-    buf.writeUInt32LE(len, 0);
-    buf.writeUInt16LE(nft(MSG.GETSETELEM), 4);
-    buf.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK, 6);
-    buf.writeUInt32LE(seq, 8);
-    buf.writeUInt8(family, 16);
-    let p = 20;
-    for (const a of attrs) p = writeAttr(buf, p, a);
-    return new Promise<boolean>((resolve, reject) => {
-      let found = false;
-      const finish = (e?: Error, v?: boolean): void => {
-        clearTimeout(timer);
-        this.waiting = undefined;
-        this.sock.unref();
-        if (e) reject(e);
-        else resolve(v ?? found);
-      };
-      const timer = setTimeout(() => finish(new TwillError('KERNEL', `no answer from nf_tables within ${timeoutMs} ms reading set ${set} of table ${table}`)), timeoutMs);
-      this.waiting = {
-        error: (e) => finish(e),
-        replies: (replies) => {
-          for (const r of replies) {
-            if (r.seq !== seq) continue;
-            if (r.type !== NLMSG_ERROR) found = true; // the element itself (NEWSETELEM), before the ack
-            else if (r.error === 0) return finish(undefined, found);
-            else if (-r.error === constants.errno.ENOENT) return finish(undefined, false);
-            else return finish(new NftBatchError(-r.error, `get element of set ${set} in table ${table}`));
-          }
-        },
-      };
-      this.sock.ref();
-      this.sock.send(buf, {}, (err?: Error) => {
-        if (err) finish(new TwillError('KERNEL', `cannot send the nf_tables request for set ${set}: ${err.message}`, { cause: err }));
-      });
-    });
-  }
-
-  private send(batch: NftBatch, timeoutMs: number): Promise<void> {
-    if (this.closed) return Promise.reject(new TwillError('INTERNAL', 'the nf_tables netlink socket is closed'));
-    if (batch.size === 0) return Promise.resolve();
-    const { buf, first, last } = batch.encode(this.seq);
-    this.seq = (last + 1) >>> 0 || 1;
-    return new Promise<void>((resolve, reject) => {
-      let refused: NftBatchError | undefined;
-      const finish = (e?: Error): void => {
-        clearTimeout(timer);
-        this.waiting = undefined;
-        this.sock.unref();
-        if (e) reject(e);
-        else resolve();
-      };
-      const timer = setTimeout(
-        () => finish(refused ?? new TwillError('KERNEL', `no answer from nf_tables within ${timeoutMs} ms; the state of table ${batch.table} is unknown`)),
-        timeoutMs,
-      );
-      this.waiting = {
-        error: (e) => finish(e),
-        replies: (replies) => {
-          for (const r of replies) {
-            if (r.seq < first || r.seq > last || r.type !== NLMSG_ERROR) continue;
-            if (r.error !== 0 && !refused) {
-              const i = r.seq - first - 1;
-              refused = new NftBatchError(-r.error, batch.messages[i]?.what ?? (i < 0 ? 'batch begin' : 'batch end'));
-            }
-            // The kernel delivers its answers in message order: the last message's answer (or an
-            // answer about the batch as a whole) comes last.
-            if (r.seq === last - 1 || r.seq === first || r.seq === last) return finish(refused);
-          }
-        },
-      };
-      this.sock.ref();
-      this.sock.send(buf, {}, (err?: Error) => {
-        if (err) finish(new TwillError('KERNEL', `cannot send the nf_tables batch for table ${batch.table}: ${err.message}`, { cause: err }));
-      });
-    });
-  }
+/** One NFT_MSG_GETSETELEM for the element `key` of `set`, asking for an ack after the element. */
+export function encodeGetElement(seq: number, family: number, table: string, set: string, key: Buffer): Buffer {
+  const attrs: Attr[] = [[1 /* TABLE */, str(table)], [2 /* SET */, str(set)], [3 /* ELEMENTS */, [[1 /* NFTA_LIST_ELEM */, [[1 /* KEY */, [[1 /* NFTA_DATA_VALUE */, key]]]]]]]];
+  const len = 20 + attrs.reduce((n, a) => n + align4(attrLength(a)), 0);
+  const buf = Buffer.alloc(len);
+  buf.writeUInt32LE(len, 0);
+  buf.writeUInt16LE(nft(MSG.GETSETELEM), 4);
+  buf.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK, 6);
+  buf.writeUInt32LE(seq, 8);
+  buf.writeUInt8(family, 16);
+  let p = 20;
+  for (const a of attrs) p = writeAttr(buf, p, a);
+  return buf;
 }
 
 /** Every message of a reply: its type and sequence number, and for NLMSG_ERROR the error (0: ack). */
-function parseReplies(buf: Buffer): { seq: number; type: number; error: number }[] {
+export function parseReplies(buf: Buffer): { seq: number; type: number; error: number }[] {
   const out: { seq: number; type: number; error: number }[] = [];
   for (let off = 0; off + 16 <= buf.length; ) {
     const len = buf.readUInt32LE(off);
