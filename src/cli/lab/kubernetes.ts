@@ -1,10 +1,9 @@
 // `twill lab kubectl | kubeconfig` (and the hidden `control-plane-host`): Kubernetes labs only.
 import type { Command } from 'commander';
-import { resolveLab } from '../../lab/state.js';
+import { resolveLab, type LabState } from '../../lab/state.js';
 import { kubectlTarget } from '../../lab/kubernetes/cluster.js';
 import { kubectlInteractive } from '../../lab/kubernetes/kubectl.js';
 import { runControlPlaneHost } from '../../lab/kubernetes/control-plane-host.js';
-import type { LabState } from '../../lab/state.js';
 import { print, action, nameOpt } from './common.js';
 
 export function registerKubernetes(lab: Command): void {
