@@ -106,7 +106,6 @@ function daemonSet(v: DeployValues): K8sObject {
                 { name: 'cni-conf', mountPath: v.cniConfDir },
                 // The runtime creates pod namespaces after the agent starts: they must show up here.
                 { name: 'netns', mountPath: '/run/netns', mountPropagation: 'HostToContainer' },
-                { name: 'lib-modules', mountPath: '/lib/modules', readOnly: true },
               ],
             },
           ],
@@ -117,7 +116,6 @@ function daemonSet(v: DeployValues): K8sObject {
             hostPath('cni-bin', v.cniBinDir, 'DirectoryOrCreate'),
             hostPath('cni-conf', v.cniConfDir, 'DirectoryOrCreate'),
             hostPath('netns', '/run/netns', 'DirectoryOrCreate'),
-            hostPath('lib-modules', '/lib/modules', 'Directory'),
           ],
         },
       },

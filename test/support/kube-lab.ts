@@ -123,6 +123,10 @@ export async function diagnose(s: LabState, twillLines = 4): Promise<string> {
       const why = cs.map((c) => Object.values(c.state ?? {})[0]?.reason ?? Object.values(c.lastState ?? {})[0]?.reason).filter(Boolean).join(',');
       out.push(`pod ${p.metadata.namespace}/${p.metadata.name} on ${p.spec.nodeName ?? '-'}: ${p.status.phase} restarts=${restarts} ${why}`);
     }
+    // A pod stuck before its containers start (a volume that cannot mount, an image not found)
+    // says why only in events.
+    const ev = await kubectlJson<{ items: { type: string; reason: string; message: string; involvedObject: { namespace?: string; name: string } }[] }>(t, ['get', 'events', '-A', '--field-selector', 'type=Warning']);
+    for (const e of ev.items.slice(-8)) out.push(`event ${e.involvedObject.namespace ?? ''}/${e.involvedObject.name}: ${e.reason} ${e.message.slice(0, 200)}`);
     for (const p of pods.items.filter((x) => x.metadata.labels?.['app.kubernetes.io/name'] === 'twill')) {
       const r = await kubectl(t, ['logs', '-n', p.metadata.namespace, p.metadata.name, '--tail', String(twillLines)]).catch((e: Error) => ({ stdout: `(no logs: ${e.message.slice(0, 100)})` }));
       for (const l of r.stdout.trim().split('\n')) out.push(`${p.spec.nodeName}: ${l.slice(0, 200)}`);

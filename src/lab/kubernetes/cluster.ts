@@ -179,11 +179,31 @@ async function kubeProxyReplacementManifest(state: LabState): Promise<string> {
   return file;
 }
 
+type NodeList = { items: { metadata: { name: string }; status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] } }[] };
+
+/**
+ * Waits until `count` nodes report Ready. On timeout the error names every node that is not, with
+ * its Ready reason, and the cluster's latest Warning events (a DaemonSet pod that cannot mount a
+ * volume or pull its image says so only there).
+ */
 export async function waitNodesReady(t: KubectlTarget, count: number, timeoutMs: number): Promise<void> {
-  await waitFor(`${count} nodes Ready`, async () => {
-    const nodes = await kubectlJson<{ items: { status?: { conditions?: { type: string; status: string }[] } }[] }>(t, ['get', 'nodes']);
-    return nodes.items.length === count && nodes.items.every((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-  }, timeoutMs, 250);
+  let last: NodeList = { items: [] };
+  try {
+    await waitFor(`${count} nodes Ready`, async () => {
+      last = await kubectlJson<NodeList>(t, ['get', 'nodes']);
+      return last.items.length === count && last.items.every((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+    }, timeoutMs, 250);
+  } catch (e) {
+    if (!(e instanceof TwillError) || e.code !== 'TIMEOUT') throw e;
+    const notReady = last.items.map((n) => ({ n, r: n.status?.conditions?.find((c) => c.type === 'Ready') })).filter(({ r }) => r?.status !== 'True')
+      .map(({ n, r }) => `${n.metadata.name}: ${r?.reason ?? 'no Ready condition'} ${(r?.message ?? '').slice(0, 160)}`);
+    const warnings = await kubectlJson<{ items: { reason: string; message: string; involvedObject: { namespace?: string; name: string } }[] }>(t, ['get', 'events', '-A', '--field-selector', 'type=Warning'])
+      .then((l) => l.items.slice(-5).map((w) => `${w.involvedObject.namespace ?? ''}/${w.involvedObject.name}: ${w.reason}: ${w.message.slice(0, 200)}`))
+      .catch((err: Error) => [`(events unreadable: ${err.message.slice(0, 120)})`]);
+    throw new TwillError('TIMEOUT', `${last.items.length} of ${count} nodes registered, not all Ready after ${timeoutMs} ms\n`
+      + `  not Ready: ${notReady.join('\n             ') || '(none registered)'}\n  latest warnings: ${warnings.join('\n                   ') || '(none)'}\n`
+      + '  See the CNI pods with `twill lab kubectl -- get pods -A -o wide` and `twill lab logs`.');
+  }
 }
 
 /** Removes the Kubernetes parts of a lab (nodes' machines, control plane). Harmless on an etcd lab. */
