@@ -161,6 +161,14 @@ test(`kubernetes smoke (Twill installed: ${mode})`, { timeout: 480_000 }, async 
     log('flow records name the kubelet\'s pods');
   }, mode !== 'deploy' && 'a standalone agent has no datastore: no pod identities, no policies');
 
+  await step(t, '`twill lab logs NODE` shows the DaemonSet pod\'s log: an ADD for a pod the kubelet ran, and setns(2) bound in the image', async () => {
+    const [web1] = await onNodes('web');
+    const out = (await run(process.execPath, [twillBin(), 'lab', 'logs', '--name', NAME, 'node-1'])).stdout;
+    assert.match(out, new RegExp(`ADD .*pod=default/${web1.metadata.name}`), 'the agent logged the ADD of a pod on node-1');
+    // The image must carry koffi's native module; without it every ADD runs `ip` in the pod's namespace.
+    assert.doesNotMatch(out, /koffi could not bind setns/);
+  }, mode !== 'deploy' && 'a standalone agent logs to a file beside the node, not through the kubelet');
+
   await step(t, 'Twill restarts while a TCP stream runs between pods on two nodes: the stream survives, no route changes', async () => {
     const [, web2] = await onNodes('web');
     const [client1] = await onNodes('client');

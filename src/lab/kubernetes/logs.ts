@@ -2,6 +2,7 @@
 // log on that node (the DaemonSet pod's container log, or the standalone agent's file).
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DEFAULT_VALUES } from '../../deploy/values.js';
 import { TwillError } from '../../util/errors.js';
 import type { LabState } from '../state.js';
 import { nodeHost } from './cluster.js';
@@ -16,7 +17,8 @@ export async function kubeLogFile(s: LabState, node: string, component: 'twill' 
   const pods = hostPath(h, '/var/log/pods');
   // why: read-only log search
   for (const d of (await readdir(pods).catch(() => [] as string[])).sort().reverse()) {
-    if (!d.startsWith('kube-system_twill')) continue;
+    // The DaemonSet's pods are <namespace>_twill-<suffix>_<uid> (deploy/twill.yaml's namespace).
+    if (!d.startsWith(`${DEFAULT_VALUES.namespace}_twill-`)) continue;
     // why: read-only log search
     for (const c of await readdir(join(pods, d)).catch(() => [] as string[])) {
       if (c === 'install-cni' || c.startsWith('install')) continue;
@@ -25,5 +27,5 @@ export async function kubeLogFile(s: LabState, node: string, component: 'twill' 
       if (logs[0]) return join(pods, d, c, logs[0]);
     }
   }
-  throw new TwillError('NOT_FOUND', `no Twill pod log on ${node} yet (see \`twill lab kubectl -- -n kube-system get pods -o wide\`)`);
+  throw new TwillError('NOT_FOUND', `no Twill pod log on ${node} yet (see \`twill lab kubectl -- -n ${DEFAULT_VALUES.namespace} get pods -o wide\`)`);
 }
