@@ -163,6 +163,7 @@ export class KubeClient {
       // An error answer is small: read it whole, as request() does.
       let raw = await readAll(res);
       this.traffic.bytesIn += raw.length;
+      // why: an error body that does not gunzip is still reported, raw, with its status code
       if (res.headers['content-encoding'] === 'gzip') raw = await gunzipAsync(raw).catch(() => raw);
       let st: ApiStatus | undefined;
       try {
