@@ -1,12 +1,13 @@
 // The bench inside its network namespace: control plane, objects, the agent, measurements.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { open, readFile } from 'node:fs/promises';
+import { open, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { agentRequest } from '../../src/cli/client.js';
 import { KubernetesStore } from '../../src/datastore/kubernetes/store.js';
 import { POD_IPS_ANNOTATION } from '../../src/datastore/kubernetes/resources.js';
+import { revokeLease } from '../../src/datastore/kubernetes/lease.js';
 import { startControlPlane } from '../../src/datastore/kubernetes/testing/control-plane.js';
 import { AGENT_RUNTIME_ENV } from '../../src/deploy/manifest.js';
 import { twillBin } from '../../src/util/paths.js';
@@ -66,7 +67,27 @@ async function publishLatency(store: KubernetesStore, admin: KubernetesStore, sa
   return { p50Ms: +(lat[Math.floor(lat.length / 2)] ?? NaN).toFixed(1), maxMs: +(lat.at(-1) ?? NaN).toFixed(1), samples: lat.length };
 }
 
-export async function runInside(o: Scale & { dir: string; nodeOptions: string }): Promise<Record<string, unknown>> {
+/**
+ * --keep: the objects of an earlier run with the same scale stay; what that run's agent and
+ * publish test wrote goes (the agent's lease with its TwillNode and block, the late pods), and the
+ * agent's own folders start empty, so the agent under test joins as a new node again.
+ */
+async function reuseObjects(admin: KubernetesStore, dir: string, scale: Scale): Promise<boolean> {
+  const marker = join(dir, 'populated.json');
+  const had = await readFile(marker, 'utf8').then((t) => t, () => undefined);
+  if (had !== JSON.stringify(scale)) return false;
+  const leases = await admin.client.request<{ items: { metadata: { name: string } }[] }>(`/apis/coordination.k8s.io/v1/namespaces/twill-system/leases`, { what: 'listing leases' });
+  for (const l of leases.items) if (!l.metadata.name.startsWith('twill-sim-')) await revokeLease(admin.client, 'twill-system', l.metadata.name);
+  // No kubelet finishes a pod's graceful deletion here: delete them at once.
+  const now = { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0 };
+  for (const p of (await admin.list('Pod', { namespace: 'ks-0' })).items) {
+    if (p.metadata.name.startsWith('late-')) await admin.client.request(`/api/v1/namespaces/ks-0/pods/${p.metadata.name}`, { method: 'DELETE', body: now, what: 'deleting a late pod' });
+  }
+  for (const d of ['state', 'run', 'agent.log', 'agent.sock']) await rm(join(dir, d), { recursive: true, force: true });
+  return true;
+}
+
+export async function runInside(o: Scale & { dir: string; nodeOptions: string; nodeFlags: string[]; keep: boolean }): Promise<Record<string, unknown>> {
   log(`starting etcd and kube-apiserver in ${o.dir}`);
   // NamespaceLifecycle stays on (namespaces are created first); no ServiceAccount controller runs.
   const cp = await startControlPlane({ dir: o.dir, disableAdmission: ['ServiceAccount'] });
@@ -74,15 +95,22 @@ export async function runInside(o: Scale & { dir: string; nodeOptions: string })
   const admin = new KubernetesStore({ access: cp.access });
   const watcher = new KubernetesStore({ access: cp.access });
   try {
-    log(`creating ${o.nodes} nodes, ${o.pods} pods, ${o.policies} policies in ${o.namespaces} namespaces`);
-    const creation = await populate(admin.client, o, log);
-    log(`created: ${JSON.stringify(creation)}`);
+    const scale: Scale = { nodes: o.nodes, pods: o.pods, policies: o.policies, namespaces: o.namespaces };
+    const reused = o.keep && (await reuseObjects(admin, o.dir, scale));
+    let creation: Record<string, number> = {};
+    if (reused) log(`reusing the objects of an earlier run in ${o.dir}`);
+    else {
+      log(`creating ${o.nodes} nodes, ${o.pods} pods, ${o.policies} policies in ${o.namespaces} namespaces`);
+      creation = await populate(admin.client, o, log);
+      log(`created: ${JSON.stringify(creation)}`);
+      if (o.keep) await writeFile(join(o.dir, 'populated.json'), JSON.stringify(scale));
+    }
 
     const agentLog = await open(join(o.dir, 'agent.log'), 'a');
     const socket = join(o.dir, 'agent.sock');
     const argv = [twillBin(), 'agent', '--datastore', 'kubernetes', '--kubeconfig', cp.kubeconfig, '--node-name', SELF, '--state-dir', join(o.dir, 'state'), '--run-dir', join(o.dir, 'run'), '--socket', socket, '--log-level', 'info'];
     const t0 = Date.now();
-    agent = spawn(process.execPath, argv, { stdio: ['ignore', agentLog.fd, agentLog.fd], env: { ...process.env, ...AGENT_RUNTIME_ENV, NODE_OPTIONS: o.nodeOptions } });
+    agent = spawn(process.execPath, [...o.nodeFlags, ...argv], { stdio: ['ignore', agentLog.fd, agentLog.fd], env: { ...process.env, ...AGENT_RUNTIME_ENV, NODE_OPTIONS: o.nodeOptions } });
     await agentLog.close();
     const pid = agent.pid!;
     let exited = false;
@@ -117,8 +145,10 @@ export async function runInside(o: Scale & { dir: string; nodeOptions: string })
       bench: 'kubernetes-scale',
       scale: { nodes: o.nodes, pods: o.pods, policies: o.policies, namespaces: o.namespaces },
       agentRuntimeEnv: { ...AGENT_RUNTIME_ENV, NODE_OPTIONS: o.nodeOptions },
+      ...(o.nodeFlags.length ? { agentNodeFlags: o.nodeFlags } : {}),
       loadAverage1m: loadavg()[0],
       apiObjectCreationMs: creation,
+      objectsReused: reused,
       agent: {
         firstFullReconcileS,
         routesProgrammedMs: routesAt,

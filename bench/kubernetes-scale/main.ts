@@ -6,11 +6,15 @@
 // an address published at CNI ADD.
 //   sudo node --import tsx bench/kubernetes-scale/main.ts [--nodes 1000] [--pods 30000] [--policies 200]
 //     [--node-options '...']   (the agent's NODE_OPTIONS; default: the DaemonSet's, src/deploy/manifest.ts)
+//     [--node-flags '...']   (node command-line flags for diagnosis only, e.g. --trace-gc, --cpu-prof)
+//     [--keep DIR]   (keep the control plane's folder, etcd data included, in DIR: a later run with
+//                     the same DIR and scale reuses its objects and starts only the agent afresh;
+//                     for iterating on the agent; the report says objectsReused)
 // Prints one JSON object on stdout (progress on stderr).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { createNetns, deleteNetns, netnsPath } from '../../src/dataplane/kernel/netns.js';
@@ -26,6 +30,8 @@ const { values: args } = parseArgs({
     // The agent runs with the DaemonSet's runtime environment (AGENT_RUNTIME_ENV: NODE_OPTIONS,
     // MALLOC_ARENA_MAX); --node-options overrides NODE_OPTIONS for experiments.
     'node-options': { type: 'string', default: AGENT_RUNTIME_ENV['NODE_OPTIONS'] ?? '' },
+    'node-flags': { type: 'string', default: '' },
+    keep: { type: 'string' },
     inside: { type: 'boolean', default: false },
     dir: { type: 'string' },
   },
@@ -47,7 +53,8 @@ async function outside(): Promise<number> {
     return 1;
   }
   const ns = `ksb${process.pid.toString(36)}`;
-  const dir = await mkdtemp(join(tmpdir(), 'ks-scale-'));
+  const dir = args.keep ? resolve(args.keep) : await mkdtemp(join(tmpdir(), 'ks-scale-'));
+  await mkdir(dir, { recursive: true });
   await createNetns(ns);
   try {
     const enter = ['nsenter', `--net=${netnsPath(ns)}`];
@@ -60,7 +67,7 @@ async function outside(): Promise<number> {
     // Everything (etcd, kube-apiserver, the agent, this bench's clients) runs in the namespace:
     // loopback there is private, and the agent's routes and nftables stay there.
     const self = fileURLToPath(import.meta.url);
-    const argv = [...enter, process.execPath, '--import', 'tsx', self, '--inside', '--dir', dir, ...process.argv.slice(2).filter((a) => a !== '--inside')];
+    const argv = [...enter, process.execPath, '--import', 'tsx', self, '--inside', '--dir', dir, ...(args.keep ? ['--keep', dir] : []), ...passThrough()];
     const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });
     const stop = (): void => void child.kill('SIGTERM');
     process.once('SIGINT', stop);
@@ -68,12 +75,19 @@ async function outside(): Promise<number> {
     return await new Promise<number>((r) => child.once('exit', (code) => r(code ?? 1)));
   } finally {
     await deleteNetns(ns).catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
+    if (!args.keep) await rm(dir, { recursive: true, force: true });
   }
 }
 
+/** The scale and agent options, for the bench inside the namespace. */
+function passThrough(): string[] {
+  const out: string[] = [];
+  for (const k of ['nodes', 'pods', 'policies', 'namespaces', 'node-options', 'node-flags'] as const) out.push(`--${k}=${args[k]}`);
+  return out;
+}
+
 if (args.inside) {
-  runInside({ ...opts, dir: args.dir!, nodeOptions: args['node-options'] }).then(
+  runInside({ ...opts, dir: args.dir!, nodeOptions: args['node-options'], nodeFlags: args['node-flags'].split(' ').filter(Boolean), keep: args.keep !== undefined }).then(
     (report) => {
       console.log(JSON.stringify(report, null, 2));
       process.exit(report['floorsMet'] ? 0 : 3);

@@ -15,10 +15,8 @@ import { RoutingController } from './routing-controller.js';
 import { EncryptionController } from './encryption-controller.js';
 import { PolicyController } from './policy-controller.js';
 import { ServicesController } from './services-controller.js';
-import { explain } from '../policy/index.js';
 import { applyNat, compileNat } from '../dataplane/nat/index.js';
-import { parseExplainRequest, type ExplainRequest } from './flow-request.js';
-import { explainService, formatServiceExplanation } from './service-explain.js';
+import { explainRequest, parseExplainRequest } from './flow-request.js';
 import type { Logger } from '../util/log.js';
 import { AttachmentStore } from './attachments.js';
 import { etcdSecurityOf, type AgentConfig } from './config.js';
@@ -184,6 +182,7 @@ export class Agent {
 
   async start(): Promise<void> {
     const t0 = performance.now();
+    this.policy?.prefetch();
     await ensureSysctl('net.ipv4.ip_forward', '1');
     if (!this.cluster) {
       this.standaloneMtu = await defaultPodMtu(0);
@@ -347,31 +346,10 @@ export class Agent {
       })
       .route('GET', '/v1/policy/pods', () => Promise.resolve({ node: this.cfg.nodeName, pods: this.policy?.podPolicies() ?? [] }))
       .route('GET', '/v1/policy/counters', async () => ({ node: this.cfg.nodeName, counters: (await this.policy?.counters()) ?? null }))
-      .route('POST', '/v1/policy/explain', ({ body }) => Promise.resolve(this.explain(parseExplainRequest(body))));
-  }
-
-  /**
-   * A flow's verdict; when it goes to a Service (svc/NS/NAME, or an address a Service answers on),
-   * the endpoints this node would translate it to and the verdict for each (policy applies after
-   * the translation, to the endpoint pod).
-   */
-  private explain(req: ExplainRequest): { verdict: { allowed: boolean }; text: string } {
-    const policy = this.policy;
-    if (!policy) throw new TwillError('NOT_FOUND', 'this agent runs standalone: NetworkPolicy needs a datastore (--datastore)');
-    const dst = req.dst;
-    const toService = 'service' in dst || ('ip' in dst && !('pod' in dst) && !('node' in dst));
-    if (toService) {
-      const now = this.services?.resolveNow();
-      if (!now && 'service' in dst) throw new TwillError(this.services ? 'TRY_AGAIN' : 'NOT_FOUND', this.services ? 'Services are not read from the datastore yet; retry shortly' : this.servicesOff());
-      const r = now && explainService({
-        resolved: now.resolved, node: now.node, podCidrs: now.node.podCidrs, src: req.src, to: 'service' in dst ? { service: dst.service } : { ip: dst.ip },
-        protocol: req.protocol, port: req.port, evaluate: (f) => policy.explain(f),
+      .route('POST', '/v1/policy/explain', ({ body }) => {
+        const policy = this.policy;
+        return Promise.resolve(explainRequest(parseExplainRequest(body), { policy: policy && ((f) => policy.explain(f)), services: this.services, servicesOff: () => this.servicesOff() }));
       });
-      if (r) return { verdict: r, text: formatServiceExplanation(r) };
-    }
-    if ('service' in dst) throw new TwillError('INTERNAL', 'unreachable: a Service destination without an explanation');
-    const verdict = policy.explain({ src: req.src, dst, protocol: req.protocol, ...(req.port !== undefined ? { port: req.port } : {}) });
-    return { verdict, text: explain(verdict) };
   }
 
   /** Why this agent serves no Services. */

@@ -61,6 +61,8 @@ export class PolicyController {
   private readonly rejected = new Map<string, { reason: string; previousVersionInForce: boolean }>();
   private snapshot: PolicySnapshot | undefined;
   private stopped = false;
+  private started = false;
+  private connecting: Promise<void> | undefined;
   /** When the first reconcile from complete inputs finished (start-up time, for status and benches). */
   private firstFullAt: string | undefined;
 
@@ -79,7 +81,8 @@ export class PolicyController {
   ) {
     this.compiler = new PolicyCompiler(flowLog ? { log: flowLog } : {});
     this.accepted = new AcceptedPolicies(acceptedFile, log, problems, stateDir);
-    const trigger = (what: string) => this.reconciler.trigger(what);
+    // Changes seen while prefetching (before start) wait for start: recovery may not be done.
+    const trigger = (what: string) => (this.started ? this.reconciler.trigger(what) : undefined);
     this.pods = new Informer(store, 'Pod', trigger);
     this.namespaces = new Informer(store, 'Namespace', trigger);
     this.policies = new Informer(store, 'NetworkPolicy', trigger);
@@ -87,9 +90,20 @@ export class PolicyController {
     this.reconciler = new Reconciler('policy', () => this.reconcile(), log, { debounceMs: 15, periodMs: 60_000 });
   }
 
+  /**
+   * Starts reading the policy inputs (30,000 pods take seconds to list) without reconciling:
+   * the agent calls it first thing, so the lists overlap its start-up and the first policy
+   * reconcile need not wait for them after the routes.
+   */
+  prefetch(): void {
+    this.connecting ??= this.connect();
+  }
+
   start(): void {
+    this.started = true;
     this.reconciler.start();
-    void this.connect();
+    this.prefetch();
+    if (this.ready) this.reconciler.trigger('agent start');
   }
 
   stop(): void {

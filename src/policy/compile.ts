@@ -59,7 +59,9 @@ const fpCache = new WeakMap<object, string>();
 function fp(o: object): string {
   let v = fpCache.get(o);
   if (v === undefined) {
-    v = createHash('sha1').update(JSON.stringify(o)).digest('base64').slice(0, 20);
+    // 15 bytes are exactly 20 base64 characters: a flat string of its own, where slicing the
+    // digest's text kept a 28-character parent alive per pod (2.4 MB at 30,000 pods).
+    v = createHash('sha1').update(JSON.stringify(o)).digest().toString('base64', 0, 15);
     fpCache.set(o, v);
   }
   return v;

@@ -125,7 +125,9 @@ export function indexSnapshot(s: PolicySnapshot): SnapshotIndex {
       ips.push(norm === text ? text : norm);
       addrs.push(a);
     }
-    const ip: IndexedPod = { namespace: p.namespace, name: p.name, labels: p.labels, ips: ips.slice(), node: p.node, ports: p.ports, key: podKey(p), addrs: addrs.slice() };
+    // The snapshot's own list when indexing changed nothing (the common case): one array, not two.
+    const same = ips.length === p.ips.length && ips.every((x, i) => x === p.ips[i]);
+    const ip: IndexedPod = { namespace: p.namespace, name: p.name, labels: p.labels, ips: same ? p.ips : ips.slice(), node: p.node, ports: p.ports, key: podKey(p), addrs: addrs.slice() };
     for (const norm of ip.ips) podByIp.set(norm, ip);
     pods.push(ip);
   }

@@ -5,10 +5,12 @@
 import { readFile } from 'node:fs/promises';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { gunzip } from 'node:zlib';
+import { pipeline } from 'node:stream';
+import { createGunzip, gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { TwillError, describeError, type ErrorCode } from '../../util/errors.js';
 import type { ClusterAccess } from './access.js';
+import { ListScanner } from './list-stream.js';
 
 const gunzipAsync = promisify(gunzip);
 const TOKEN_REREAD_MS = 60_000;
@@ -148,6 +150,60 @@ export class KubeClient {
       return parsed as T;
     }
     throw apiError(code, parsed as ApiStatus | undefined, o.what, this.server, raw);
+  }
+
+  /**
+   * A list request read as it streams in: `onItem` gets each element of `items`, parsed, in order
+   * (list-stream.ts says why); resolves with the rest of the answer (kind, metadata).
+   */
+  async requestList<T = unknown>(path: string, o: RequestOptions, onItem: (item: T) => void): Promise<{ metadata?: { resourceVersion?: string; continue?: string } }> {
+    const res = await this.open(path, { timeoutMs: 30_000, ...o }, { 'accept-encoding': 'gzip' });
+    const code = res.statusCode ?? 0;
+    if (code < 200 || code >= 300) {
+      // An error answer is small: read it whole, as request() does.
+      let raw = await readAll(res);
+      this.traffic.bytesIn += raw.length;
+      // why: an error body that does not gunzip is still reported, raw, with its status code
+      if (res.headers['content-encoding'] === 'gzip') raw = await gunzipAsync(raw).catch(() => raw);
+      let st: ApiStatus | undefined;
+      try {
+        st = JSON.parse(raw.toString('utf8')) as ApiStatus;
+      } catch {
+        // why: a body that is not JSON is reported with the status code
+        st = undefined;
+      }
+      throw apiError(code, st, o.what, this.server, raw);
+    }
+    let failure: unknown;
+    const scanner = new ListScanner((text) => {
+      if (failure !== undefined) return;
+      try {
+        onItem(JSON.parse(text) as T);
+      } catch (e) {
+        failure = e;
+      }
+    });
+    try {
+      const gzip = res.headers['content-encoding'] === 'gzip';
+      let body: AsyncIterable<unknown> = res;
+      if (gzip) {
+        res.on('data', (c: Buffer) => (this.traffic.bytesIn += c.length));
+        // why: pipeline hands a failure of either stream to the gunzip stream, which the loop reads
+        body = pipeline(res, createGunzip(), () => undefined);
+      }
+      for await (const c of body) {
+        if (!gzip) this.traffic.bytesIn += (c as Buffer).length;
+        scanner.push(c as Buffer);
+      }
+      if (!res.complete) throw new Error('the connection closed before the answer was complete');
+      if (failure !== undefined) throw failure;
+      return scanner.end();
+    } catch (e) {
+      res.destroy();
+      if (e instanceof SyntaxError) throw new TwillError('DECODE', `${o.what}: kube-apiserver sent a list that is not JSON: ${e.message}`, { cause: e });
+      if (e instanceof TwillError) throw e;
+      throw new TwillError('DATASTORE', `${o.what}: the answer from ${this.server} broke off: ${describeError(e)}`, { cause: e });
+    }
   }
 }
 

@@ -23,10 +23,6 @@ export interface KubernetesStoreOptions {
 }
 
 type Obj = Record<string, unknown>;
-interface RawList {
-  items: Obj[];
-  metadata: { resourceVersion: string; continue?: string };
-}
 
 /** Kinds the store projects on read (resources.ts): writing them back would drop fields. */
 const READ_ONLY_UPDATE = new Set<Kind>(['Pod', 'Node', 'Service', 'EndpointSlice']);
@@ -66,8 +62,9 @@ export class KubernetesStore implements Store {
           const q = new URLSearchParams({ limit: String(this.pageSize) });
           if (cont) q.set('continue', cont);
           if (labelSelector) q.set('labelSelector', labelSelector);
-          const page = await this.client.request<RawList>(`${collectionPath(kind, namespace)}?${q}`, { what: describeOp('listing', kind) });
-          for (const o of page.items) items.push(decodeObject(kind, o));
+          // Each item is decoded as it arrives: no page of raw objects is ever held (list-stream.ts).
+          const page = await this.client.requestList<Obj>(`${collectionPath(kind, namespace)}?${q}`, { what: describeOp('listing', kind) }, (o) => items.push(decodeObject(kind, o)));
+          if (typeof page.metadata?.resourceVersion !== 'string') throw new TwillError('DECODE', `${describeOp('listing', kind)}: the answer has no metadata.resourceVersion`);
           revision = page.metadata.resourceVersion;
           cont = page.metadata.continue || undefined;
         } while (cont);
