@@ -7,6 +7,8 @@
 // --untagged: the twill-flows table deleted and nf_conntrack_events back at 2 on both nodes after
 // start (every connection makes events, as before ct-events.ts). TWILL_CT_READ=callback in the
 // environment: the agents read conntrack events one callback per event (as before nl-poll.ts).
+// --ab N: N rounds of 1 s full-speed windows alternating recording on / no events / no events
+// nor accounting, in the same lab (the kernel's share of the cost).
 // Prints one JSON object; progress on stderr. --off: agents with --no-flow-records. --profile:
 // node-2's agent runs with --cpu-prof into DIR (profile-summary.mjs reads it).
 import { spawn } from 'node:child_process';
@@ -104,6 +106,33 @@ async function main(): Promise<void> {
     }
     if (process.argv.includes('--untagged')) {
       for (const n of lab.state.nodes) await run('nsenter', [`--net=${netnsPath(n.netns)}`, 'sh', '-c', 'nft delete table inet twill-flows; echo 2 > /proc/sys/net/netfilter/nf_conntrack_events']);
+    }
+    const ab = Number(argAfter('--ab') ?? 0);
+    if (ab > 0) {
+      // The kernel's share, in one lab: 1 s windows at full speed, alternating between the
+      // recording as it is, no conntrack events at all (table gone, sysctl 0: the agents idle),
+      // and no events, accounting or timestamps either. Median connections/s of each.
+      const both = (cmd: string): Promise<unknown> => Promise.all(lab.state.nodes.map((n) => run('nsenter', [`--net=${netnsPath(n.netns)}`, 'sh', '-c', cmd])));
+      const tableFile = (n: string): string => join(nodeDir(NAME, n), 'run', 'nft', 'twill-flows.nft');
+      const configs: Record<string, () => Promise<unknown>> = {
+        on: () => Promise.all(lab.state.nodes.map((n) => run('nsenter', [`--net=${netnsPath(n.netns)}`, 'sh', '-c', `nft -f ${tableFile(n.name)}; echo 1 > /proc/sys/net/netfilter/nf_conntrack_acct; echo 1 > /proc/sys/net/netfilter/nf_conntrack_timestamp`]))),
+        noEvents: () => both('nft delete table inet twill-flows 2>/dev/null; echo 1 > /proc/sys/net/netfilter/nf_conntrack_acct; echo 1 > /proc/sys/net/netfilter/nf_conntrack_timestamp'),
+        noEventsNoAcct: () => both('nft delete table inet twill-flows 2>/dev/null; echo 0 > /proc/sys/net/netfilter/nf_conntrack_acct; echo 0 > /proc/sys/net/netfilter/nf_conntrack_timestamp'),
+      };
+      const rates: Record<string, number[]> = { on: [], noEvents: [], noEventsNoAcct: [] };
+      await load(2, 0);
+      for (let i = 0; i < ab; i++) {
+        const names = Object.keys(configs);
+        for (const c of [...names.slice(i % 3), ...names.slice(0, i % 3)]) {
+          await configs[c]!();
+          const l = await load(1, 0);
+          rates[c]!.push(l.connected / l.seconds);
+        }
+      }
+      await configs['on']!();
+      const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      process.stdout.write(`${JSON.stringify({ ab, medianPerSecond: Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, Math.round(med(v))])), onOverNoEvents: med(rates['on']!.map((x, i) => x / rates['noEvents']![i]!)), onOverNoAcct: med(rates['on']!.map((x, i) => x / rates['noEventsNoAcct']![i]!)), noEventsOverNoAcct: med(rates['noEvents']!.map((x, i) => x / rates['noEventsNoAcct']![i]!)), load1: Math.round(loadavg()[0]! * 100) / 100 })}\n`);
+      return;
     }
     log('warm-up: 3 s');
     await load(3, RATE);
