@@ -174,7 +174,7 @@ export function decodeConntrack(buf: Buffer, length = buf.length, out: CtEvent[]
 const span = (buf: Buffer, a: number): { at: number; len: number } | undefined => (a < 0 ? undefined : { at: a + 4, len: attrValueLength(buf, a + 4) });
 
 /** How often a busy polled socket is drained, and the longest pause of an idle one. */
-export const CT_POLL_MS = { busy: 10, idle: 80 };
+export const CT_POLL_MS = { busy: 50, idle: 100 };
 /** Datagrams read per turn at most, so the agent's other work is never starved. */
 const PER_TURN = 4096;
 
