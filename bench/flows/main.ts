@@ -13,6 +13,7 @@
 //                        and connections without a record ≤ events counted lost
 //   deniedLatencyP99Ms   a denied connection seen by `twill observe -f`, p99 of 100       ≤ 1000
 //   rssDeltaMb           agent RSS with a full default ring − the same agent, records off ≤ 50
+// Not a floor: agentCpuUsPerConnection, both agents' CPU per connection at 2,000/s, on and off.
 import { spawn } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
@@ -114,6 +115,17 @@ async function rssMb(s: Side, node: string): Promise<number> {
   return Number(m?.[1] ?? 0) / 1024;
 }
 
+/** CPU time of a lab's two agents so far, µs (utime + stime from /proc, 100 ticks a second). */
+async function agentCpu(s: Side): Promise<number> {
+  let ticks = 0;
+  for (const node of ['node-1', 'node-2']) {
+    const pid = (await readFile(join(nodeDir(s.name, node), 'agent.pid'), 'utf8')).trim();
+    const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+    ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks * 10_000;
+}
+
 const spread = (xs: number[]): { min: number; max: number } => ({ min: Math.min(...xs), max: Math.max(...xs) });
 
 /** The 1-minute load average, rounded: printed beside each figure. */
@@ -208,11 +220,16 @@ async function measure(started: number): Promise<void> {
     log('2,000 new connections/s for 10 s on both labs');
     await new Promise((r) => setTimeout(r, 1000));
     const before = await stats(on, 'node-2');
+    const cpuOn0 = await agentCpu(on);
     const load = await connLoad(on, 80, 10, 2000);
     const loadAt2000 = load1();
     await new Promise((r) => setTimeout(r, 1500));
+    const cpuOn = (await agentCpu(on)) - cpuOn0;
     const after = await stats(on, 'node-2');
-    await connLoad(off, 80, 10, 2000);
+    const cpuOff0 = await agentCpu(off);
+    const loadOff = await connLoad(off, 80, 10, 2000);
+    await new Promise((r) => setTimeout(r, 1500));
+    const cpuOff = (await agentCpu(off)) - cpuOff0;
     const recorded = after.recorded.new - before.recorded.new;
     const lost = lostSum(after) - lostSum(before);
     const missing = Math.max(0, load.connected - recorded);
@@ -239,6 +256,8 @@ async function measure(started: number): Promise<void> {
       ...(profileDir ? { profileDir, profiled: 'flbon node-2' } : {}),
       throughput: { repeats: tput, medianRatio: median(tput.map((x) => x.ratio)), spread: spread(tput.map((x) => x.ratio)), controlMedianRatio: median(tput.map((x) => x.controlRatio)), controlSpread: spread(tput.map((x) => x.controlRatio)) },
       newConnections: { repeats: conns, medianRatio: median(conns.map((x) => x.ratio)), spread: spread(conns.map((x) => x.ratio)), controlMedianRatio: median(conns.map((x) => x.controlRatio)), controlSpread: spread(conns.map((x) => x.controlRatio)) },
+      // CPU time of both agents of a lab (utime + stime) per connection, during the 10 s at 2,000/s and 1.5 s after.
+      agentCpuUsPerConnection: { on: Math.round(cpuOn / load.connected), off: Math.round(cpuOff / loadOff.connected) },
       at2000PerSecond: { load, recordedOnDestinationNode: recorded, ratio: recorded / load.connected, missing, lostCounted: lost, everyMissingCounted: missing <= lost, load1: loadAt2000 },
       deniedInObserve: { attempts: lat.length, p50Ms: p(lat, 0.5), p99Ms: p(lat, 0.99), maxMs: Math.max(...lat), load1: loadAtDenied },
       rss: { onMb: Math.round(rssOn), offMb: Math.round(rssOff), deltaMb: Math.round(rssOn - rssOff), ringStored: ring.stored, ringSize: ring.ringSize, ringFull: ring.stored === ring.ringSize, load1: loadAtRss },

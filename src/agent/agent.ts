@@ -23,7 +23,7 @@ import { etcdSecurityOf, type AgentConfig } from './config.js';
 import { CniService } from './cni-service.js';
 import { ApiServer, errorBody } from './server.js';
 import { defaultPodMtu } from './mtu.js';
-import { FlowRecorder } from '../flows/recorder.js';
+import { FlowRecorder, undoCtEvents } from '../flows/recorder.js';
 import { AgentMetrics } from '../flows/metrics.js';
 import { FilterError, validateFilter } from '../flows/filter.js';
 import { observeReconciles } from './reconciler.js';
@@ -112,7 +112,7 @@ export class Agent {
       if (!kube || cfg.kubeProxyReplacement) this.services = new ServicesController(store, facts, () => this.attachments.all(), cfg.runDir, log.child('services'));
       if (cfg.flowRecords) {
         const policy = this.policy;
-        this.flows = new FlowRecorder({ node: cfg.nodeName, ringSize: cfg.flowRingSize, group: cfg.flowLogGroup, context: () => policy.flowContext(), log: log.child('flows') });
+        this.flows = new FlowRecorder({ node: cfg.nodeName, ringSize: cfg.flowRingSize, group: cfg.flowLogGroup, runDir: cfg.runDir, context: () => policy.flowContext(), log: log.child('flows') });
       }
       this.ipam = new LocalIpam(join(cfg.stateDir, 'ipam'), this.cluster.blockSource());
     } else {
@@ -201,7 +201,8 @@ export class Agent {
       await this.routing.reconciler.runNow('agent start');
       this.routing.reconciler.start();
     }
-    await this.flows?.start();
+    if (this.flows) await this.flows.start();
+    else if (this.cluster) await undoCtEvents(this.log.child('flows'));
     if (this.encryption) {
       // A failure here (no WireGuard at all) is reported and retried; strict mode keeps pod
       // traffic to other nodes from leaving in clear meanwhile.

@@ -117,7 +117,15 @@ const isLocalIp = (ctx: FlowContext, ip: string): boolean => ctx.index?.podByIp.
 // else. One shared, frozen `FlowIdentity` per key: the ring stores a reference to it instead of
 // a copy per record. A new index (any change of pods, namespaces or policies) starts afresh; the
 // ring keeps the identities its records were made with, so a record never changes after the fact.
-const identities = new WeakMap<SnapshotIndex, Map<string, FlowIdentity>>();
+// Nested maps keyed by the address strings themselves (the decoder hands out the same string for
+// the same address, so their hashes are computed once) and a number for protocol and port: a
+// lookup makes no key string.
+interface IdentityCache {
+  size: number;
+  node: string;
+  bySrc: Map<string, Map<string, Map<number, FlowIdentity>>>;
+}
+const identities = new WeakMap<SnapshotIndex, IdentityCache>();
 const IDENTITY_CACHE = 10_000;
 
 /** What a record says about its two ends and the policies between them (shared between records). */
@@ -163,12 +171,16 @@ function makeIdentity(ctx: FlowContext, t: Base): FlowIdentity {
 export function identityOf(ctx: FlowContext, t: Base): FlowIdentity {
   if (!ctx.index) return makeIdentity(ctx, t);
   let cache = identities.get(ctx.index);
-  if (!cache) identities.set(ctx.index, (cache = new Map()));
-  const key = `${t.src} ${t.dst} ${t.proto} ${t.proto === 1 || t.proto === 58 ? '' : (t.dstPort ?? '')} ${ctx.node}`;
-  let id = cache.get(key);
+  if (!cache || cache.node !== ctx.node || cache.size >= IDENTITY_CACHE) identities.set(ctx.index, (cache = { size: 0, node: ctx.node, bySrc: new Map() }));
+  let byDst = cache.bySrc.get(t.src);
+  if (!byDst) cache.bySrc.set(t.src, (byDst = new Map()));
+  let byPort = byDst.get(t.dst);
+  if (!byPort) byDst.set(t.dst, (byPort = new Map()));
+  const k = t.proto * 0x20000 + (t.proto === 1 || t.proto === 58 || t.dstPort === undefined ? 0x10000 : t.dstPort);
+  let id = byPort.get(k);
   if (!id) {
-    if (cache.size >= IDENTITY_CACHE) cache.clear();
-    cache.set(key, (id = makeIdentity(ctx, t)));
+    byPort.set(k, (id = makeIdentity(ctx, t)));
+    cache.size++;
   }
   return id;
 }
@@ -273,11 +285,15 @@ function summary(r: Omit<FlowRecord, 'id'>): string {
 
 /** A record's parts from a conntrack event, or undefined when neither end is a pod of this node. */
 export function partsFromConntrack(ctx: FlowContext, ev: CtEvent, nowMs: number): FlowParts | undefined {
-  const time = ev.type === 'destroy' && ev.stopNs ? ev.stopNs / 1e6 : nowMs;
-  const rest: Pick<FlowParts, 'event' | 'verdict'> & Partial<FlowParts> = { event: ev.type === 'new' ? 'new' : 'end', verdict: 'FORWARDED' };
-  if (ev.id !== undefined) rest.conntrack_id = ev.id;
-  if (ev.type === 'destroy' && ev.origCounters) {
-    rest.counters = {
+  // The hot path (every connection, twice): the object is built in one literal, no spread.
+  const t = ev.orig;
+  if (!isLocalIp(ctx, t.src) && !isLocalIp(ctx, t.dst)) return undefined;
+  const identity = identityOf(ctx, t);
+  const end = ev.type === 'destroy';
+  const p: FlowParts = { timeMs: end && ev.stopNs ? ev.stopNs / 1e6 : nowMs, node: ctx.node, event: end ? 'end' : 'new', verdict: 'FORWARDED', traffic_direction: identity.srcLocal ? 'EGRESS' : 'INGRESS', identity, tuple: t };
+  if (ev.id !== undefined) p.conntrack_id = ev.id;
+  if (end && ev.origCounters) {
+    p.counters = {
       packets: ev.origCounters.packets,
       bytes: ev.origCounters.bytes,
       reply_packets: ev.replyCounters?.packets ?? 0,
@@ -285,7 +301,7 @@ export function partsFromConntrack(ctx: FlowContext, ev: CtEvent, nowMs: number)
       ...(ev.startNs && ev.stopNs ? { duration_seconds: (ev.stopNs - ev.startNs) / 1e9 } : {}),
     };
   }
-  return partsOf(ctx, ev.orig, time, rest);
+  return p;
 }
 
 /** A record from a conntrack event, or undefined when neither end is a pod of this node. */

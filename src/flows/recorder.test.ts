@@ -14,7 +14,7 @@ const snap = shopSnapshot();
 const ctx = { node: 'n1', index: indexSnapshot(snap), info: compilePolicy(snap).info };
 
 test('records from events, queried with a filter that went through JSON, after a cursor, the last N', async () => {
-  const r = new FlowRecorder({ node: 'n1', ringSize: 100, group: 100, context: () => ctx, log: rootLogger });
+  const r = new FlowRecorder({ node: 'n1', ringSize: 100, group: 100, runDir: '/nonexistent', context: () => ctx, log: rootLogger });
   const ev = (src: string, dst: string, port: number) => ({ type: 'new' as const, orig: { family: 4 as const, src, dst, proto: 6, srcPort: 40000, dstPort: port }, nat: false });
   r.onConntrack([ev('10.244.1.10', '10.244.1.20', 80), ev('10.244.1.10', '10.244.2.30', 5432), ev('10.244.1.11', '10.244.2.30', 5432), ev('10.244.2.40', '10.244.2.30', 5432)]);
   const filter = validateFilter(JSON.parse(JSON.stringify(buildFilter({ from: ['shop/web-1'], to: [], verdict: [], port: [5432], protocol: [], policy: [], node: [] }))));

@@ -2,6 +2,7 @@
 // resolved against the policy controller's current index, kept in a bounded ring. Nothing here
 // sees a packet the kernel did not hand over: the data path never waits for Node.js.
 import { ConntrackEvents, type CtEvent } from '../dataplane/kernel/conntrack.js';
+import { installCtEvents } from './ct-events.js';
 import { NflogSocket, type NflogPacket } from '../dataplane/kernel/nflog.js';
 import { describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -11,11 +12,14 @@ import { FlowRing } from './ring.js';
 
 export const DEFAULT_RING_SIZE = 16_384;
 export const DEFAULT_LOG_GROUP = 100;
+export { undoCtEvents } from './ct-events.js';
 
 export interface FlowRecorderOptions {
   node: string;
   ringSize: number;
   group: number;
+  /** Where the twill-flows table's script is kept (ct-events.ts). */
+  runDir: string;
   context: () => FlowContext;
   log: Logger;
 }
@@ -58,7 +62,19 @@ export class FlowRecorder {
   /** Opens the kernel sources; one that cannot be opened is logged, and the agent runs on without it. */
   async start(): Promise<void> {
     try {
-      this.ct = await ConntrackEvents.open((evs) => this.onConntrack(evs));
+      await installCtEvents(this.o.runDir);
+    } catch (e) {
+      this.o.log.warn('cannot limit conntrack events to pod connections: the kernel reports every connection of the node, and the agent drops the others (more work per connection)', { error: describeError(e) });
+    }
+    try {
+      let lastErrno = 0;
+      this.ct = await ConntrackEvents.open((evs) => this.onConntrack(evs), {
+        onReadError: (errno) => {
+          if (errno !== lastErrno) this.o.log.error('reading conntrack events failed; retrying every turn', { errno });
+          lastErrno = errno;
+        },
+      });
+      if (this.ct.mode !== 'poll') this.o.log.warn('conntrack events are read one callback per event (more work per connection)', { mode: this.ct.mode });
     } catch (e) {
       this.o.log.error('cannot listen to conntrack events: connections will not be recorded', { error: describeError(e) });
     }

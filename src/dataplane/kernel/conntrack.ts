@@ -6,7 +6,8 @@
 // (include/uapi/linux/netfilter/nfnetlink_conntrack.h)
 import nl from 'netlink';
 import { ensureSysctl } from './sysctl.js';
-import { attrValueLength, be64At, findAttr, ipText } from './nlattr.js';
+import { attrValueLength, be32At, be64At, findAttr, ipText } from './nlattr.js';
+import { EAGAIN, ENOBUFS, PolledNetlinkSocket, polledNetlinkSupport } from './nl-poll.js';
 
 const NETLINK_NETFILTER = 12;
 const NFNL_SUBSYS_CTNETLINK = 1;
@@ -76,8 +77,8 @@ function tuple(buf: Buffer, v: { at: number; len: number } | undefined, family: 
   const out: CtTuple = { family, src: ipAt(buf, src, family), dst: ipAt(buf, dst, family), proto: buf[num]! };
   const sp = findAttr(buf, pr.at, prEnd, PROTO.SRC_PORT);
   const dp = findAttr(buf, pr.at, prEnd, PROTO.DST_PORT);
-  if (sp >= 0 && attrValueLength(buf, sp) >= 2) out.srcPort = buf.readUInt16BE(sp);
-  if (dp >= 0 && attrValueLength(buf, dp) >= 2) out.dstPort = buf.readUInt16BE(dp);
+  if (sp >= 0 && attrValueLength(buf, sp) >= 2) out.srcPort = (buf[sp]! << 8) | buf[sp + 1]!;
+  if (dp >= 0 && attrValueLength(buf, dp) >= 2) out.dstPort = (buf[dp]! << 8) | buf[dp + 1]!;
   if (out.proto === 1 || out.proto === 58) {
     const it = findAttr(buf, pr.at, prEnd, family === 4 ? PROTO.ICMP_TYPE : PROTO.ICMPV6_TYPE);
     const ic = findAttr(buf, pr.at, prEnd, family === 4 ? PROTO.ICMP_CODE : PROTO.ICMPV6_CODE);
@@ -87,7 +88,20 @@ function tuple(buf: Buffer, v: { at: number; len: number } | undefined, family: 
   return out;
 }
 
-const ipAt = (buf: Buffer, at: number, family: 4 | 6): string => (family === 4 ? `${buf[at]}.${buf[at + 1]}.${buf[at + 2]}.${buf[at + 3]}` : ipText(buf.subarray(at, at + 16)));
+// IPv4 text by address: a node sees the same few addresses (its pods, their peers) over and
+// over, and building the text is most of a tuple's cost. Bounded; cleared when full.
+const v4Text = new Map<number, string>();
+function v4At(buf: Buffer, at: number): string {
+  const n = be32At(buf, at);
+  let t = v4Text.get(n);
+  if (t === undefined) {
+    if (v4Text.size >= 8192) v4Text.clear();
+    v4Text.set(n, (t = `${buf[at]}.${buf[at + 1]}.${buf[at + 2]}.${buf[at + 3]}`));
+  }
+  return t;
+}
+
+const ipAt = (buf: Buffer, at: number, family: 4 | 6): string => (family === 4 ? v4At(buf, at) : ipText(buf.subarray(at, at + 16)));
 
 function u64(buf: Buffer, start: number, end: number, type: number): number | undefined {
   const at = findAttr(buf, start, end, type);
@@ -101,36 +115,53 @@ function counters(buf: Buffer, v: { at: number; len: number } | undefined): CtCo
   return packets === undefined || bytes === undefined ? undefined : { packets, bytes };
 }
 
-/** The conntrack events in one datagram (other messages are skipped). */
-export function decodeConntrack(buf: Buffer): CtEvent[] {
-  const out: CtEvent[] = [];
-  for (let off = 0; off + 16 <= buf.length; ) {
-    const mlen = buf.readUInt32LE(off);
-    if (mlen < 16 || off + mlen > buf.length) break;
-    const type = buf.readUInt16LE(off + 4);
+/**
+ * The conntrack events in one datagram, its first `length` bytes of `buf` (other messages are
+ * skipped), appended to `out`. `withReply` false leaves out the reply tuple (flow records do not
+ * use it).
+ */
+export function decodeConntrack(buf: Buffer, length = buf.length, out: CtEvent[] = [], withReply = true): CtEvent[] {
+  for (let off = 0; off + 16 <= length; ) {
+    const mlen = (buf[off]! | (buf[off + 1]! << 8) | (buf[off + 2]! << 16) | (buf[off + 3]! << 24)) >>> 0;
+    if (mlen < 16 || off + mlen > length) break;
+    const type = buf[off + 4]! | (buf[off + 5]! << 8);
     const p = off + 16;
     const end = off + mlen;
     off += (mlen + 3) & ~3;
     if ((type !== MSG_NEW && type !== MSG_DELETE) || end - p < 4) continue;
     const fam = buf[p] === 2 ? 4 : buf[p] === 10 ? 6 : undefined;
     if (!fam) continue;
-    const orig = tuple(buf, find(buf, p + 4, end, CTA.TUPLE_ORIG), fam);
+    // One pass over the top-level attributes: where each one we read starts (-1: absent).
+    let tOrig = -1, tReply = -1, st = -1, id = -1, cOrig = -1, cReply = -1, ts = -1;
+    for (let a = p + 4; a + 4 <= end; ) {
+      const len = buf[a]! | (buf[a + 1]! << 8);
+      if (len < 4 || a + len > end) break;
+      switch ((buf[a + 2]! | (buf[a + 3]! << 8)) & 0x3fff) {
+        case CTA.TUPLE_ORIG: tOrig = a; break;
+        case CTA.TUPLE_REPLY: tReply = a; break;
+        case CTA.STATUS: st = a; break;
+        case CTA.ID: id = a; break;
+        case CTA.COUNTERS_ORIG: cOrig = a; break;
+        case CTA.COUNTERS_REPLY: cReply = a; break;
+        case CTA.TIMESTAMP: ts = a; break;
+      }
+      a += (len + 3) & ~3;
+    }
+    const orig = tuple(buf, span(buf, tOrig), fam);
     if (!orig) continue;
-    const st = findAttr(buf, p + 4, end, CTA.STATUS);
-    const status = st >= 0 && attrValueLength(buf, st) >= 4 ? buf.readUInt32BE(st) : 0;
+    const status = st >= 0 && attrValueLength(buf, st + 4) >= 4 ? be32At(buf, st + 4) : 0;
     const ev: CtEvent = { type: type === MSG_NEW ? 'new' : 'destroy', orig, nat: (status & IPS_NAT_MASK) !== 0 };
-    const reply = tuple(buf, find(buf, p + 4, end, CTA.TUPLE_REPLY), fam);
+    const reply = withReply ? tuple(buf, span(buf, tReply), fam) : undefined;
     if (reply) ev.reply = reply;
-    const id = findAttr(buf, p + 4, end, CTA.ID);
-    if (id >= 0 && attrValueLength(buf, id) >= 4) ev.id = buf.readUInt32BE(id);
-    const oc = counters(buf, find(buf, p + 4, end, CTA.COUNTERS_ORIG));
-    const rc = counters(buf, find(buf, p + 4, end, CTA.COUNTERS_REPLY));
+    if (id >= 0 && attrValueLength(buf, id + 4) >= 4) ev.id = be32At(buf, id + 4);
+    const oc = counters(buf, span(buf, cOrig));
+    const rc = counters(buf, span(buf, cReply));
     if (oc) ev.origCounters = oc;
     if (rc) ev.replyCounters = rc;
-    const ts = find(buf, p + 4, end, CTA.TIMESTAMP);
-    if (ts) {
-      const start = u64(buf, ts.at, ts.at + ts.len, 1);
-      const stop = u64(buf, ts.at, ts.at + ts.len, 2);
+    if (ts >= 0) {
+      const t = span(buf, ts)!;
+      const start = u64(buf, t.at, t.at + t.len, 1);
+      const stop = u64(buf, t.at, t.at + t.len, 2);
       if (start !== undefined) ev.startNs = start;
       if (stop !== undefined) ev.stopNs = stop;
     }
@@ -139,36 +170,98 @@ export function decodeConntrack(buf: Buffer): CtEvent[] {
   return out;
 }
 
+/** The value's offset and length of the attribute at `a` (its header), or undefined for -1. */
+const span = (buf: Buffer, a: number): { at: number; len: number } | undefined => (a < 0 ? undefined : { at: a + 4, len: attrValueLength(buf, a + 4) });
+
+/** How often a busy polled socket is drained, and the longest pause of an idle one. */
+export const CT_POLL_MS = { busy: 50, idle: 100 };
+/** Datagrams read per turn at most, so the agent's other work is never starved. */
+const PER_TURN = 4096;
+
 /**
  * Conntrack NEW and DESTROY events of the calling process's network namespace. Turns on
  * accounting and timestamps there (both per namespace), which only affect connections created
- * after.
+ * after. The socket is polled (nl-poll.ts: one recv per event, no wake-up per event) every
+ * CT_POLL_MS.busy while events come, backing off to CT_POLL_MS.idle when none do; without koffi it
+ * falls back to the netlink package's socket (a JS callback per event).
  */
 export class ConntrackEvents {
-  private readonly sock: InstanceType<typeof nl.RawNetlinkSocket>;
+  private sock: InstanceType<typeof nl.RawNetlinkSocket> | undefined;
+  private polled: PolledNetlinkSocket | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private interval = CT_POLL_MS.busy;
+  private readonly scratch = Buffer.alloc(65536);
   /** ENOBUFS reports: events were lost (how many, the kernel does not say). */
   overflows = 0;
+  /** How the socket is read: `poll` (koffi), or `callback` and why not poll. */
+  readonly mode: string;
 
-  private constructor(onEvents: (e: CtEvent[]) => void, recvBufferSize: number) {
-    this.sock = new nl.RawNetlinkSocket(NETLINK_NETFILTER, { recvBufferSize, sendBufferSize: 4096 });
-    this.sock.on('message', (buf: Buffer) => {
+  private constructor(
+    private readonly onEvents: (e: CtEvent[]) => void,
+    recvBufferSize: number,
+    private readonly onReadError: (errno: number) => void,
+  ) {
+    const groups = [NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_DESTROY];
+    // TWILL_CT_READ=callback forces the fallback (tests, and bench/flows/cost.ts comparing the two).
+    const support = process.env['TWILL_CT_READ'] === 'callback' ? { ok: false as const, why: 'TWILL_CT_READ=callback is set' } : polledNetlinkSupport();
+    this.polled = support.ok ? PolledNetlinkSocket.open(NETLINK_NETFILTER, groups, recvBufferSize) : undefined;
+    if (this.polled) {
+      this.mode = 'poll';
+      this.schedule(0);
+      return;
+    }
+    this.mode = `callback (${support.ok ? 'no polled socket' : support.why})`;
+    const sock = new nl.RawNetlinkSocket(NETLINK_NETFILTER, { recvBufferSize, sendBufferSize: 4096 });
+    sock.on('message', (buf: Buffer) => {
       const evs = decodeConntrack(buf);
       if (evs.length) onEvents(evs);
     });
-    this.sock.on('error', (e: { code?: string }) => {
+    sock.on('error', (e: { code?: string }) => {
       if (e.code === 'ENOBUFS') this.overflows++;
     });
-    this.sock.addMembership(NFNLGRP_CONNTRACK_NEW);
-    this.sock.addMembership(NFNLGRP_CONNTRACK_DESTROY);
+    for (const g of groups) sock.addMembership(g);
+    this.sock = sock;
   }
 
-  static async open(onEvents: (e: CtEvent[]) => void, opts: { recvBufferSize?: number } = {}): Promise<ConntrackEvents> {
+  private schedule(ms: number): void {
+    this.timer = setTimeout(() => this.drain(), ms);
+  }
+
+  /** Reads what the kernel queued since the last turn, hands it over in one call, and schedules the next turn. */
+  private drain(): void {
+    const s = this.polled;
+    if (!s || s.closed) return;
+    const evs: CtEvent[] = [];
+    let n = 0;
+    for (; n < PER_TURN; n++) {
+      const len = s.recv(this.scratch);
+      if (len >= 0) decodeConntrack(this.scratch, len, evs, false);
+      else if (len === -ENOBUFS) this.overflows++;
+      else {
+        // -EAGAIN: drained. Anything else goes to the owner (the socket stays; the next turn retries).
+        if (len !== -EAGAIN) this.onReadError(-len);
+        break;
+      }
+    }
+    try {
+      if (evs.length) this.onEvents(evs);
+    } finally {
+      this.interval = n > 0 ? CT_POLL_MS.busy : Math.min(this.interval * 2, CT_POLL_MS.idle);
+      if (!s.closed) this.schedule(n >= PER_TURN ? 0 : this.interval);
+    }
+  }
+
+  /** `onReadError`: a read of the polled socket failed with this errno (not EAGAIN, not ENOBUFS). */
+  static async open(onEvents: (e: CtEvent[]) => void, opts: { recvBufferSize?: number; onReadError?: (errno: number) => void } = {}): Promise<ConntrackEvents> {
     await ensureSysctl('net.netfilter.nf_conntrack_acct', '1');
     await ensureSysctl('net.netfilter.nf_conntrack_timestamp', '1');
-    return new ConntrackEvents(onEvents, opts.recvBufferSize ?? 4 << 20);
+    return new ConntrackEvents(onEvents, opts.recvBufferSize ?? 8 << 20, opts.onReadError ?? (() => undefined));
   }
 
   close(): void {
-    this.sock.close();
+    this.sock?.close();
+    this.polled?.close();
+    clearTimeout(this.timer);
+    this.sock = this.polled = undefined;
   }
 }

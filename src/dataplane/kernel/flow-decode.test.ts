@@ -34,6 +34,19 @@ test('conntrack new and destroy events: tuples, id, and counts and timestamps at
   assert.ok(d!.stopNs! > d!.startNs! && d!.stopNs! - d!.startNs! < 1e9, 'start and stop within a second');
 });
 
+test('a datagram read into a larger reused buffer: only its length is decoded, appended to the events so far', () => {
+  const n = hex(cap.ct[0]!);
+  const d = hex(cap.ct[1]!);
+  const scratch = Buffer.alloc(4096, 0xab);
+  d.copy(scratch);
+  const evs = decodeConntrack(n);
+  assert.equal(decodeConntrack(scratch, d.length, evs), evs);
+  assert.deepEqual(evs.map((e) => e.type), ['new', 'destroy']);
+  // A shorter datagram read over it later: the earlier bytes beyond its length are not read.
+  n.copy(scratch);
+  assert.deepEqual(decodeConntrack(scratch, n.length).map((e) => e.type), ['new']);
+});
+
 test('messages of other kinds, truncated bytes and garbage decode to nothing, without throwing', () => {
   assert.deepEqual(decodeNflog(hex(cap.ct[0]!)), []);
   assert.deepEqual(decodeConntrack(hex(cap.nflog[0]!)), []);

@@ -49,6 +49,8 @@ export const NFT_TABLE_POLICY = 'twill-policy';
 export const NFT_TABLE_ENCRYPTION = 'twill-encrypt';
 export const NFT_TABLE_NAT = 'twill-nat';
 export const NFT_TABLE_SERVICES = 'twill-services';
+/** Marks the connections flow records are made of, so the kernel sends conntrack events for those only. */
+export const NFT_TABLE_FLOWS = 'twill-flows';
 
 /**
  * Packet mark bit meaning "masquerade this packet in postrouting": set by the services table when a

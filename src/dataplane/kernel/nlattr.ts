@@ -22,19 +22,24 @@ export function parseAttrs(buf: Buffer, start = 0, end = buf.length): Map<number
  * `attrValueLength(buf, offset)`.
  */
 export function findAttr(buf: Buffer, start: number, end: number, type: number): number {
+  // Bytes read by index, not with Buffer methods: in V8's optimised code an element load is
+  // inlined, a method load on a Buffer is not always (the decoder's innermost loop).
   for (let off = start; off + 4 <= end; ) {
-    const len = buf.readUInt16LE(off);
+    const len = buf[off]! | (buf[off + 1]! << 8);
     if (len < 4 || off + len > end) return -1;
-    if ((buf.readUInt16LE(off + 2) & NLA_TYPE_MASK) === type) return off + 4;
+    if (((buf[off + 2]! | (buf[off + 3]! << 8)) & NLA_TYPE_MASK) === type) return off + 4;
     off += align4(len);
   }
   return -1;
 }
 
-export const attrValueLength = (buf: Buffer, valueOffset: number): number => buf.readUInt16LE(valueOffset - 4) - 4;
+export const attrValueLength = (buf: Buffer, valueOffset: number): number => (buf[valueOffset - 4]! | (buf[valueOffset - 3]! << 8)) - 4;
+
+/** A 32-bit big-endian number at `off` (unsigned). */
+export const be32At = (buf: Buffer, off: number): number => ((buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!) >>> 0;
 
 /** A 64-bit big-endian number at `off` (exact below 2^53), without a BigInt. */
-export const be64At = (buf: Buffer, off: number): number => buf.readUInt32BE(off) * 0x1_0000_0000 + buf.readUInt32BE(off + 4);
+export const be64At = (buf: Buffer, off: number): number => be32At(buf, off) * 0x1_0000_0000 + be32At(buf, off + 4);
 
 /** One netlink message: its type, flags and payload (after the 16-byte header). */
 export interface NlMessage {

@@ -3,11 +3,11 @@
 // Twill's protocol number, and the twill-* nftables tables. Run only on uninstall: a restart or a
 // rolling update must leave all of this in place so established pod flows keep going.
 import {
-  HOST_VETH_PREFIX, NFT_TABLE_NAT, NFT_TABLE_POLICY, NFT_TABLE_SERVICES, ROUTE_PROTOCOL, VXLAN_DEVICE,
+  HOST_VETH_PREFIX, NFT_TABLE_FLOWS, NFT_TABLE_NAT, NFT_TABLE_POLICY, NFT_TABLE_SERVICES, ROUTE_PROTOCOL, VXLAN_DEVICE,
 } from '../kernel/names.js';
-import { netlink, nftListJson, run } from '../kernel/index.js';
+import { ensureSysctl, netlink, nftListJson, readSysctl, run } from '../kernel/index.js';
 
-const OWNED_TABLES = new Set([NFT_TABLE_POLICY, NFT_TABLE_NAT, NFT_TABLE_SERVICES]);
+const OWNED_TABLES = new Set([NFT_TABLE_POLICY, NFT_TABLE_NAT, NFT_TABLE_SERVICES, NFT_TABLE_FLOWS]);
 
 export interface TeardownReport {
   links: string[];
@@ -48,6 +48,9 @@ export async function teardownNode(): Promise<TeardownReport> {
   }
   for (const t of await listTables()) {
     if (!ownsTable(t.name)) continue;
+    // Flow records turned conntrack events off for connections their table does not tag
+    // (src/flows/ct-events.ts): the kernel's default (2) comes back before the table goes.
+    if (t.name === NFT_TABLE_FLOWS && (await readSysctl('net.netfilter.nf_conntrack_events')) === '0') await ensureSysctl('net.netfilter.nf_conntrack_events', '2');
     await run('nft', ['delete', 'table', t.family, t.name]);
     rep.nftTables.push(`${t.family} ${t.name}`);
   }

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, test } from 'node:test';
 import { TestScope } from '../../../test/support/scope.js';
-import { HOST_VETH_PREFIX, NFT_TABLE_NAT, NFT_TABLE_POLICY, ROUTE_PROTOCOL, VXLAN_DEVICE } from '../kernel/names.js';
+import { HOST_VETH_PREFIX, NFT_TABLE_FLOWS, NFT_TABLE_NAT, NFT_TABLE_POLICY, ROUTE_PROTOCOL, VXLAN_DEVICE } from '../kernel/names.js';
 
 const isRoot = process.getuid?.() === 0;
 const scope = new TestScope();
@@ -33,10 +33,13 @@ test('kd teardownNode removes what Twill owns and only that', { skip: !isRoot &&
   `ip route add 10.244.2.0/26 dev kdother0 proto ${ROUTE_PROTOCOL} scope link`,
   'ip route add 10.99.0.0/24 dev kdother0 scope link',
   `nft add table inet ${NFT_TABLE_POLICY}`, `nft add table inet ${NFT_TABLE_NAT}`, 'nft add table inet kd-foreign',
+  // Flow records' table, and the sysctl they set with it (src/flows/ct-events.ts).
+  `nft add table inet ${NFT_TABLE_FLOWS}`, 'echo 0 > /proc/sys/net/netfilter/nf_conntrack_events',
   ].join('\n'));
   const rep = teardownIn(p);
   assert.deepEqual(rep.links.sort(), [`${HOST_VETH_PREFIX}kdtest0`, VXLAN_DEVICE].sort());
-  assert.deepEqual(rep.nftTables.sort(), [`inet ${NFT_TABLE_NAT}`, `inet ${NFT_TABLE_POLICY}`]);
+  assert.deepEqual(rep.nftTables.sort(), [`inet ${NFT_TABLE_FLOWS}`, `inet ${NFT_TABLE_NAT}`, `inet ${NFT_TABLE_POLICY}`]);
+  assert.equal(inNs(p, 'cat /proc/sys/net/netfilter/nf_conntrack_events').trim(), '2', 'the kernel default is back');
   assert.ok(rep.routes.includes('10.244.2.0/26'), JSON.stringify(rep));
   const links = inNs(p, 'ip -o link show');
   assert.doesNotMatch(links, new RegExp(`${HOST_VETH_PREFIX}kdtest0|${VXLAN_DEVICE}`));
