@@ -5,8 +5,16 @@ import { after, before, describe, test } from 'node:test';
 import { runInNetns } from '../dataplane/kernel/exec.js';
 import { TestScope } from '../../test/support/scope.js';
 import { ServicesDataplane } from './apply.js';
-import { compileServices } from './compile.js';
+import { ServicesCompiler, compileServices, type CompiledServices } from './compiler.js';
 import { endpoint, service, slice, snapshot } from './fixtures.js';
+import type { ServicesSnapshot } from './resolve.js';
+
+/** One compiler fed whole snapshots, as the controller feeds it (it finds what changed itself). */
+function compilerOf(): (s: ServicesSnapshot) => CompiledServices {
+  const c = new ServicesCompiler();
+  const key = (o: { metadata: { namespace?: string; name: string } }): string => `${o.metadata.namespace}/${o.metadata.name}`;
+  return (s) => c.update({ node: s.node, podCidrs: s.podCidrs, services: new Map(s.services.map((x) => [key(x), x])), slices: new Map(s.endpointSlices.map((x) => [key(x), x])) });
+}
 
 /** The table's objects, sorted: the kernel lists them in creation order, which differs by path. */
 const list = async (ns: string): Promise<string> => {
@@ -31,6 +39,7 @@ describe('ServicesDataplane', () => {
     [service('web', { clusterIP: '10.96.0.10' }), service('gone', { clusterIP: '10.96.0.11' }), service('np', { clusterIP: '10.96.0.12', type: 'NodePort', ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }] })],
     [slice('web', [endpoint('10.244.1.2', 'n1'), endpoint('10.244.2.2', 'n2')]), slice('gone', [endpoint('10.244.1.3', 'n1')]), slice('np', [])],
   );
+  const s1b = { ...s1, endpointSlices: s1.endpointSlices.map((x) => (x.metadata.name === 'web-a' ? slice('web', [endpoint('10.244.1.2', 'n1'), endpoint('10.244.4.2', 'n4')]) : x)) };
   const s2 = snapshot(
     [
       service('web', { clusterIP: '10.96.0.10' }),
@@ -40,31 +49,39 @@ describe('ServicesDataplane', () => {
     [slice('web', [endpoint('10.244.2.2', 'n2'), endpoint('10.244.3.2', 'n3')]), slice('np', [endpoint('10.244.1.9', 'n1')]), slice('sticky', [endpoint('10.244.1.4', 'n1')])],
   );
 
-  test('first apply is full, later ones incremental, and both paths end in the same kernel table', async () => {
-    const dp = new ServicesDataplane({ runDir: dir, netnsPath: a });
-    assert.equal((await dp.apply(compileServices(s1))).mode, 'full');
-    const r = await dp.apply(compileServices(s2));
-    assert.equal(r.mode, 'incremental');
-    assert.ok(r.changes > 3 && r.changes < 40, `changes ${r.changes}`);
-    assert.equal((await dp.apply(compileServices(s2))).mode, 'unchanged');
-    const fresh = new ServicesDataplane({ runDir: `${dir}/b`, netnsPath: b });
-    await fresh.apply(compileServices(s2));
-    assert.match(await list(a), /dnat ip to 10\.244\.3\.2:8080/);
-    assert.equal(await list(a), await list(b));
-    // And back: the incremental path also removes what it added.
-    await dp.apply(compileServices(s1));
-    await fresh.apply(compileServices(s1), { full: true });
-    assert.equal(await list(a), await list(b));
-  });
+  for (const textOnly of [false, true]) {
+    test(`first apply is full, later ones incremental (${textOnly ? 'nft -f' : 'netlink batch'}), and both paths end in the same kernel table`, async () => {
+      const compile = compilerOf();
+      const dp = new ServicesDataplane({ runDir: dir, netnsPath: a, textOnly });
+      assert.equal((await dp.apply(compile(s1))).mode, 'full');
+      const e = await dp.apply(compile(s1b));
+      assert.deepEqual([e.mode, e.via], ['incremental', textOnly ? 'nft' : 'netlink'], 'an endpoint change is map elements only: one netlink batch');
+      const r = await dp.apply(compile(s2));
+      assert.equal(r.mode, 'incremental');
+      assert.ok(r.changes > 3 && r.changes < 40, `changes ${r.changes}`);
+      assert.equal((await dp.apply(compile(s2))).mode, 'unchanged');
+      const fresh = new ServicesDataplane({ runDir: `${dir}/b`, netnsPath: b });
+      await fresh.apply(compileServices(s2));
+      assert.match(await list(a), /10\.244\.3\.2 \. 8080/);
+      assert.equal(await list(a), await list(b));
+      // And back: the incremental path also removes what it added.
+      assert.equal((await dp.apply(compile(s1))).mode, 'incremental');
+      await fresh.apply(compileServices(s1), { full: true });
+      assert.equal(await list(a), await list(b));
+      dp.close();
+    });
+  }
 
   test('a refused transaction leaves the previous table and the next apply is full', async () => {
+    const compile = compilerOf();
     const dp = new ServicesDataplane({ runDir: `${dir}/c`, netnsPath: a });
-    await dp.apply(compileServices(s1), { full: true });
+    await dp.apply(compile(s1), { full: true });
     const before = await list(a);
-    const bad = compileServices(s2);
-    bad.model.chains.push({ name: 'broken', rules: ['goto nowhere'] });
-    await assert.rejects(dp.apply(bad), /nft refused the incremental update/);
+    const bad = compile(s2);
+    bad.delta!.ops.push({ op: 'flushChain', chain: 'nowhere' });
+    await assert.rejects(dp.apply(bad), /refused the incremental update/);
     assert.equal(await list(a), before);
-    assert.equal((await dp.apply(compileServices(s2))).mode, 'full');
+    assert.equal((await dp.apply(compile(s2))).mode, 'full');
+    dp.close();
   });
 });

@@ -1,26 +1,35 @@
-// The services dataplane: holds the table it last applied and moves the kernel to a new one in
-// one `nft -f` transaction: a full replacement the first time (and after any failure), otherwise
-// the incremental diff (map element adds and deletes, replaced per-Service chains). Then, for
-// every UDP endpoint that went away, its conntrack entries are removed so clients move on.
+// The services dataplane: moves the kernel to the compiler's latest table. The first time (and
+// after any failure, or when asked) it replaces the table whole with one `nft -f`; after that it
+// applies the compiler's delta — usually a few map elements — as one nf_tables netlink batch sent
+// by the agent itself (policy/netlink.ts encodes it), which costs a millisecond where `nft -f`
+// would first read the whole table. Steps the netlink encoder does not know (a new chain's rules,
+// the pod pool's interval set) go through `nft -f` as one transaction instead. Then, for every
+// UDP endpoint that went away, its conntrack entries are removed so clients move on.
 import { deleteConntrack, type ConntrackFilter } from '../dataplane/kernel/conntrack-delete.js';
 import { nftScriptPath } from '../dataplane/kernel/names.js';
-import { applyNft } from '../dataplane/kernel/nft.js';
-import { diffModels } from '../policy/diff.js';
-import type { NftTableModel } from '../policy/model.js';
+import { NfTablesSocket } from '../dataplane/kernel/nfnetlink.js';
+import { applyNft, writeNftScript } from '../dataplane/kernel/nft.js';
+import { renderOp } from '../policy/diff.js';
+import { encodeDiff } from '../policy/netlink.js';
 import { renderFullReplace } from '../policy/render.js';
 import { TwillError } from '../util/errors.js';
-import type { CompiledServices } from './compile.js';
+import type { CompiledServices } from './compiler.js';
 import type { ServicePortPlan } from './resolve.js';
+import { staleFlows } from './stale.js';
 
 export interface ServicesDataplaneOptions {
   /** The script is kept at `<runDir>/nft/twill-services.nft`. */
   runDir: string;
   /** Program the table inside this network namespace instead of the caller's (tests). */
   netnsPath?: string;
+  /** Send incremental updates with `nft -f` instead of a netlink batch (tests compare both). */
+  textOnly?: boolean;
 }
 
 export interface ServicesApplyResult {
   mode: 'full' | 'incremental' | 'unchanged';
+  /** How the transaction was sent. */
+  via?: 'nft' | 'netlink';
   changes: number;
   bytes: number;
   /** Conntrack entries removed for UDP endpoints that went away. */
@@ -29,25 +38,9 @@ export interface ServicesApplyResult {
   conntrackErrors: string[];
 }
 
-/** Flows to clear: UDP (or SCTP) endpoints of a port in `prev` that `next` no longer sends to. */
-export function staleFlows(prev: ServicePortPlan[], next: ServicePortPlan[]): ConntrackFilter[] {
-  const now = new Map(next.map((p) => [`${p.family}|${p.id}`, p]));
-  const out: ConntrackFilter[] = [];
-  for (const p of prev) {
-    if (p.protocol === 'tcp') continue;
-    const n = now.get(`${p.family}|${p.id}`);
-    const kept = new Set((n?.endpoints ?? []).map((e) => `${e.ip}/${e.port}`));
-    for (const e of p.endpoints) {
-      if (kept.has(`${e.ip}/${e.port}`)) continue;
-      for (const a of [...(p.clusterIP ? [p.clusterIP] : []), ...p.externalIPs]) out.push({ protocol: p.protocol, origDst: a, origDstPort: p.port, replySrc: e.ip, replySrcPort: e.port });
-      if (p.nodePort) out.push({ protocol: p.protocol, origDstPort: p.nodePort, replySrc: e.ip, replySrcPort: e.port });
-    }
-  }
-  return out;
-}
-
 export class ServicesDataplane {
-  private last: { model: NftTableModel; ports: ServicePortPlan[] } | undefined;
+  private last: { source: object; generation: number; ports: () => ServicePortPlan[] } | undefined;
+  private socket: NfTablesSocket | undefined | null;
 
   constructor(private readonly opts: ServicesDataplaneOptions) {}
 
@@ -56,40 +49,75 @@ export class ServicesDataplane {
     this.last = undefined;
   }
 
-  get applied(): ServicePortPlan[] | undefined {
-    return this.last?.ports;
+  close(): void {
+    this.socket?.close();
+    this.socket = undefined;
   }
 
   async apply(c: CompiledServices, opts: { full?: boolean } = {}): Promise<ServicesApplyResult> {
-    const prev = opts.full ? undefined : this.last;
-    const diff = prev ? diffModels(prev.model, c.model) : undefined;
-    const stale = this.last ? staleFlows(this.last.ports, c.resolved.ports) : [];
-    let mode: ServicesApplyResult['mode'] = 'unchanged';
-    let changes = 0;
-    let bytes = 0;
-    if (!diff || diff.script !== '') {
-      const script = diff ? diff.script : renderFullReplace(c.model);
-      const file = nftScriptPath(this.opts.runDir, c.model.table);
-      this.last = undefined;
-      try {
-        await applyNft(script, { file, ...(this.opts.netnsPath ? { netnsPath: this.opts.netnsPath } : {}) });
-      } catch (e) {
-        throw new TwillError('KERNEL', `nft refused the ${diff && !diff.full ? 'incremental' : 'full'} update of table inet ${c.model.table}; the previous ruleset is still in force and the next apply replaces the whole table`, { cause: e, details: `the refused transaction is kept at ${file}` });
+    const prev = this.last;
+    const delta = !opts.full && prev && c.delta && prev.source === c.source && prev.generation === c.delta.from ? c.delta : undefined;
+    const file = nftScriptPath(this.opts.runDir, 'twill-services');
+    this.last = undefined;
+    let result: ServicesApplyResult;
+    if (delta) {
+      if (delta.ops.length === 0) result = { mode: 'unchanged', changes: 0, bytes: 0, conntrackDeleted: 0, conntrackErrors: [] };
+      else {
+        const t = `inet ${c.model.table}`;
+        const script = delta.ops.map((o) => renderOp(t, o)).join('\n') + '\n';
+        const via = await this.sendIncremental(c.model.table, delta.ops, script, file);
+        result = { mode: 'incremental', via, changes: delta.changes, bytes: Buffer.byteLength(script), conntrackDeleted: 0, conntrackErrors: [] };
       }
-      mode = diff && !diff.full ? 'incremental' : 'full';
-      changes = diff ? diff.changes : 1;
-      bytes = Buffer.byteLength(script);
+    } else {
+      const script = renderFullReplace(c.model);
+      await this.nft(script, file, 'full');
+      result = { mode: 'full', via: 'nft', changes: 1, bytes: Buffer.byteLength(script), conntrackDeleted: 0, conntrackErrors: [] };
+      // Open the netlink socket now (entering a namespace loads the FFI): the first endpoint change should not pay for it.
+      this.openSocket();
     }
-    this.last = { model: c.model, ports: c.resolved.ports };
-    let conntrackDeleted = 0;
-    const conntrackErrors: string[] = [];
+    this.last = { source: c.source, generation: c.generation, ports: () => c.resolved.ports };
+    const stale = delta ? delta.stale : prev ? staleFlows(prev.ports(), c.resolved.ports) : [];
+    await this.clearStale(stale, result);
+    return result;
+  }
+
+  private async sendIncremental(table: string, ops: Parameters<typeof encodeDiff>[1], script: string, file: string): Promise<'nft' | 'netlink'> {
+    const enc = this.opts.textOnly ? undefined : encodeDiff(table, ops);
+    if (enc && 'batch' in enc) {
+      this.openSocket();
+      if (this.socket) {
+        writeNftScript(file, script);
+        try {
+          await this.socket.commit(enc.batch);
+        } catch (e) {
+          throw new TwillError('KERNEL', `the kernel refused the incremental update of table inet ${table}; the previous ruleset is still in force and the next apply replaces the whole table`, { cause: e, details: `the refused transaction is kept at ${file} (as nft text)` });
+        }
+        return 'netlink';
+      }
+    }
+    await this.nft(script, file, 'incremental');
+    return 'nft';
+  }
+
+  private openSocket(): void {
+    if (this.socket === undefined && !this.opts.textOnly) this.socket = NfTablesSocket.open(this.opts.netnsPath) ?? null;
+  }
+
+  private async nft(script: string, file: string, kind: string): Promise<void> {
+    try {
+      await applyNft(script, { file, ...(this.opts.netnsPath ? { netnsPath: this.opts.netnsPath } : {}) });
+    } catch (e) {
+      throw new TwillError('KERNEL', `nft refused the ${kind} update of table inet twill-services; the previous ruleset is still in force and the next apply replaces the whole table`, { cause: e, details: `the refused transaction is kept at ${file}` });
+    }
+  }
+
+  private async clearStale(stale: ConntrackFilter[], r: ServicesApplyResult): Promise<void> {
     for (const f of stale) {
       try {
-        conntrackDeleted += await deleteConntrack(f, this.opts.netnsPath ? { netnsPath: this.opts.netnsPath } : {});
+        r.conntrackDeleted += await deleteConntrack(f, this.opts.netnsPath ? { netnsPath: this.opts.netnsPath } : {});
       } catch (e) {
-        conntrackErrors.push(e instanceof Error ? e.message : String(e));
+        r.conntrackErrors.push(e instanceof Error ? e.message : String(e));
       }
     }
-    return { mode, changes, bytes, conntrackDeleted, conntrackErrors };
   }
 }

@@ -98,6 +98,8 @@ export interface Element {
   key: Buffer;
   keyEnd?: Buffer;
   verdict?: Verdict;
+  /** The value of an element of a data map (fields padded to 4 bytes, as nft lays them out). */
+  data?: Buffer;
 }
 
 /** A concatenated verdict map with the interval flag, e.g. ipv4_addr . inet_proto . inet_service. */
@@ -187,6 +189,7 @@ export class NftBatch {
       const a: Attr[] = [[1 /* KEY */, [[1 /* NFTA_DATA_VALUE */, e.key]]]];
       if (e.keyEnd) a.push([10 /* KEY_END */, [[1, e.keyEnd]]]);
       if (withData && e.verdict) a.push([2 /* DATA */, [verdictAttr(e.verdict)]]);
+      if (withData && e.data) a.push([2 /* DATA */, [[1 /* NFTA_DATA_VALUE */, e.data]]]);
       return [1 /* NFTA_LIST_ELEM */, a];
     });
     const id = this.setIds.get(set);
