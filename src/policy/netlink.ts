@@ -25,8 +25,11 @@ const no = (why: string): never => {
   throw new Unsupported(why);
 };
 
+/** Rule shapes another table's owner encodes itself (services' draw rules): undefined when not its shape. */
+export type RuleEncoder = (text: string, batch: NftBatch) => Attr[] | undefined;
+
 /** The batch for these steps, or the reason they need `nft -f`. */
-export function encodeDiff(table: string, ops: DiffOp[]): { batch: NftBatch } | { unsupported: string } {
+export function encodeDiff(table: string, ops: DiffOp[], opts: { rule?: RuleEncoder } = {}): { batch: NftBatch } | { unsupported: string } {
   const batch = new NftBatch(NFPROTO_INET, table);
   const t = `inet ${table}`;
   try {
@@ -55,7 +58,7 @@ export function encodeDiff(table: string, ops: DiffOp[]): { batch: NftBatch } | 
           batch.flushChain(o.chain, what);
           break;
         case 'addRule':
-          batch.addRule(o.chain, rule(o.rule, batch), what);
+          batch.addRule(o.chain, opts.rule?.(o.rule, batch) ?? rule(o.rule, batch), what);
           break;
         case 'deleteSet':
           batch.deleteSet(o.set.name, what);

@@ -3,17 +3,21 @@
 // applies the compiler's delta — usually a few map elements — as one nf_tables netlink batch sent
 // by the agent itself (policy/netlink.ts encodes it), which costs a millisecond where `nft -f`
 // would first read the whole table. Steps the netlink encoder does not know (a new chain's rules,
-// the pod pool's interval set) go through `nft -f` as one transaction instead. Then, for every
-// UDP endpoint that went away, its conntrack entries are removed so clients move on.
+// the pod pool's interval set) go through `nft -f` as one transaction instead. A delta that adds
+// a shared draw chain goes in two: `nft -f` creates the chains and their other rules (nothing
+// refers to them yet), then one netlink batch adds the draw rules (nft 1.0.6 refuses them on a
+// loaded table: netlink.ts) with every element change. Then, for every UDP endpoint that went
+// away, its conntrack entries are removed so clients move on.
 import { deleteConntrack, type ConntrackFilter } from '../dataplane/kernel/conntrack-delete.js';
 import { nftScriptPath } from '../dataplane/kernel/names.js';
-import { NfTablesSocket } from '../dataplane/kernel/nfnetlink.js';
+import { NfTablesSocket, type NftBatch } from '../dataplane/kernel/nfnetlink.js';
 import { applyNft, writeNftScript } from '../dataplane/kernel/nft.js';
-import { renderOp } from '../policy/diff.js';
+import { renderOp, type DiffOp } from '../policy/diff.js';
 import { encodeDiff } from '../policy/netlink.js';
 import { renderFullReplace } from '../policy/render.js';
 import { TwillError } from '../util/errors.js';
 import type { CompiledServices } from './compiler.js';
+import { DRAW_RULE, encodeDrawRule } from './netlink.js';
 import type { ServicePortPlan } from './resolve.js';
 import { staleFlows } from './stale.js';
 
@@ -28,8 +32,10 @@ export interface ServicesDataplaneOptions {
 
 export interface ServicesApplyResult {
   mode: 'full' | 'incremental' | 'unchanged';
-  /** How the transaction was sent. */
-  via?: 'nft' | 'netlink';
+  /** How the transaction was sent ('nft+netlink': new chains by nft, then their draw rules and the elements as a batch). */
+  via?: 'nft' | 'netlink' | 'nft+netlink';
+  /** Why a delta was applied as a full replacement instead. */
+  fullBecause?: string;
   changes: number;
   bytes: number;
   /** Conntrack entries removed for UDP endpoints that went away. */
@@ -37,6 +43,8 @@ export interface ServicesApplyResult {
   /** Conntrack removals that failed (the ruleset is applied regardless). */
   conntrackErrors: string[];
 }
+
+type Plan = { via: 'nft'; ops: DiffOp[] } | { via: 'netlink'; ops: DiffOp[]; batch: NftBatch } | { via: 'nft+netlink'; ops: DiffOp[]; batch: NftBatch };
 
 export class ServicesDataplane {
   private last: { source: object; generation: number; ports: () => ServicePortPlan[] } | undefined;
@@ -59,19 +67,23 @@ export class ServicesDataplane {
     const delta = !opts.full && prev && c.delta && prev.source === c.source && prev.generation === c.delta.from ? c.delta : undefined;
     const file = nftScriptPath(this.opts.runDir, 'twill-services');
     this.last = undefined;
-    let result: ServicesApplyResult;
+    let result: ServicesApplyResult | undefined;
+    let fullBecause: string | undefined;
     if (delta) {
-      if (delta.ops.length === 0) result = { mode: 'unchanged', changes: 0, bytes: 0, conntrackDeleted: 0, conntrackErrors: [] };
+      const t = `inet ${c.model.table}`;
+      const script = delta.ops.map((o) => renderOp(t, o)).join('\n') + '\n';
+      const plan = delta.ops.length === 0 ? undefined : this.plan(c.model.table, delta.ops);
+      if (!plan) result = { mode: 'unchanged', changes: 0, bytes: 0, conntrackDeleted: 0, conntrackErrors: [] };
+      else if ('full' in plan) fullBecause = plan.full;
       else {
-        const t = `inet ${c.model.table}`;
-        const script = delta.ops.map((o) => renderOp(t, o)).join('\n') + '\n';
-        const via = await this.sendIncremental(c.model.table, delta.ops, script, file);
+        const via = await this.sendIncremental(plan, script, file);
         result = { mode: 'incremental', via, changes: delta.changes, bytes: Buffer.byteLength(script), conntrackDeleted: 0, conntrackErrors: [] };
       }
-    } else {
+    }
+    if (!result) {
       const script = renderFullReplace(c.model);
       await this.nft(script, file, 'full');
-      result = { mode: 'full', via: 'nft', changes: 1, bytes: Buffer.byteLength(script), conntrackDeleted: 0, conntrackErrors: [] };
+      result = { mode: 'full', via: 'nft', changes: 1, bytes: Buffer.byteLength(script), conntrackDeleted: 0, conntrackErrors: [], ...(fullBecause ? { fullBecause } : {}) };
       // Open the netlink socket now (entering a namespace loads the FFI): the first endpoint change should not pay for it.
       this.openSocket();
     }
@@ -81,22 +93,47 @@ export class ServicesDataplane {
     return result;
   }
 
-  private async sendIncremental(table: string, ops: Parameters<typeof encodeDiff>[1], script: string, file: string): Promise<'nft' | 'netlink'> {
-    const enc = this.opts.textOnly ? undefined : encodeDiff(table, ops);
-    if (enc && 'batch' in enc) {
+  /** How a delta goes to the kernel, or why it cannot go incrementally. */
+  private plan(table: string, ops: DiffOp[]): Plan | { full: string } {
+    const isDraw = (o: DiffOp): boolean => o.op === 'addRule' && DRAW_RULE.test(o.rule);
+    if (!ops.some(isDraw)) {
+      if (this.opts.textOnly) return { via: 'nft', ops };
       this.openSocket();
-      if (this.socket) {
-        writeNftScript(file, script);
-        try {
-          await this.socket.commit(enc.batch);
-        } catch (e) {
-          throw new TwillError('KERNEL', `the kernel refused the incremental update of table inet ${table}; the previous ruleset is still in force and the next apply replaces the whole table`, { cause: e, details: `the refused transaction is kept at ${file} (as nft text)` });
-        }
-        return 'netlink';
-      }
+      const enc = this.socket ? encodeDiff(table, ops, { rule: encodeDrawRule }) : undefined;
+      return enc && 'batch' in enc ? { via: 'netlink', ops, batch: enc.batch } : { via: 'nft', ops };
     }
-    await this.nft(script, file, 'incremental');
-    return 'nft';
+    if (this.opts.textOnly) return { full: 'the delta adds a draw rule, which nft 1.0.6 refuses on a loaded table (services/netlink.ts), and netlink batches are off' };
+    this.openSocket();
+    if (!this.socket) return { full: 'the delta adds a draw rule, which nft 1.0.6 refuses on a loaded table, and no netlink socket is available' };
+    const gone = new Set(ops.flatMap((o) => (o.op === 'deleteChain' ? [o.chain] : [])));
+    const drawn = new Set<string>();
+    for (const o of ops) {
+      if (o.op !== 'addRule') continue;
+      if (isDraw(o)) drawn.add(o.chain);
+      else if (drawn.has(o.chain)) return { full: `chain ${o.chain} has a rule after its draw rule: split in two transactions it would land before it` };
+    }
+    const first = (o: DiffOp): boolean => o.op === 'addChain' || o.op === 'addSet' || o.op === 'addCounter' || (o.op === 'addRule' && !isDraw(o)) || (o.op === 'flushChain' && !gone.has(o.chain));
+    const enc = encodeDiff(table, ops.filter((o) => !first(o)), { rule: encodeDrawRule });
+    if (!('batch' in enc)) return { full: `the delta adds a draw rule and part of it has no netlink form: ${enc.unsupported}` };
+    return { via: 'nft+netlink', ops: ops.filter(first), batch: enc.batch };
+  }
+
+  private async sendIncremental(plan: Plan, script: string, file: string): Promise<Plan['via']> {
+    if (plan.via === 'nft') {
+      await this.nft(script, file, 'incremental');
+      return 'nft';
+    }
+    if (plan.via === 'nft+netlink') {
+      const t = `inet ${plan.batch.table}`;
+      await this.nft(plan.ops.map((o) => renderOp(t, o)).join('\n') + '\n', `${file.replace(/\.nft$/, '')}.chains.nft`, 'incremental');
+    }
+    writeNftScript(file, script);
+    try {
+      await this.socket!.commit(plan.batch);
+    } catch (e) {
+      throw new TwillError('KERNEL', `the kernel refused the incremental update of table inet ${plan.batch.table}; the previous ruleset is still in force and the next apply replaces the whole table`, { cause: e, details: `the refused transaction is kept at ${file} (as nft text)` });
+    }
+    return plan.via;
   }
 
   private openSocket(): void {

@@ -181,6 +181,7 @@ export function compileFragment(ports: ServicePortPlan[], nodeIPs: Record<Family
 export function bulkMaps(f: Family): NftSet[] {
   const { sfx, match, type } = FAM[f];
   const vmap = (name: string, keyType: string[], comment: string): NftSet => ({ name: `${name}_${sfx}`, type: keyType, map: 'verdict', flags: [], comment, elements: [] });
+  // A rule using these maps cannot be added to a loaded table with `nft -f` (nft 1.0.6): see netlink.ts.
   const draws = (name: string, comment: string): NftSet => ({
     name: `${name}_${sfx}`,
     type: [type, 'inet_proto', 'inet_service', 'integer'],

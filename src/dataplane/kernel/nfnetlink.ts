@@ -233,7 +233,8 @@ export class NftBatch {
 
 // ---- expressions (the subset Twill's policy rules use) ----
 
-const expr = (name: string, data: Attr[]): Attr => [1 /* NFTA_LIST_ELEM */, [[1 /* NAME */, str(name)], [2 /* DATA */, data]]];
+/** One expression of a rule: its name and its attributes (other encoders add their own kinds). */
+export const expr = (name: string, data: Attr[]): Attr => [1 /* NFTA_LIST_ELEM */, [[1 /* NAME */, str(name)], [2 /* DATA */, data]]];
 export const META_KEY = { nfproto: 15, l4proto: 16 } as const;
 export const PAYLOAD_BASE = { network: 1, transport: 2 } as const;
 
