@@ -27,7 +27,7 @@ import type { Store } from '../../src/datastore/store.js';
 import { connRate, endpointChanges, pct, rssMB, throughput } from './measure.js';
 import { dropNode, makeNode, TAG, type Node } from './node.js';
 import { benchObjects, BENCH_IP, Feeds, filler, NODE_IP, SERVERS, type Proxy } from './objects.js';
-import { children, load, log, namespaces, sh, sleep, stop } from './proc.js';
+import { children, load, log, namespaces, sh, sleep, stop, tail } from './proc.js';
 import { iptablesChainOf, prepare, proxyLog, startProxy, waitFor, witness, type Env } from './proxies.js';
 
 const { values: args } = parseArgs({
@@ -57,6 +57,13 @@ interface Result {
   throughputGbps: { viaClusterIP: number; direct: number; ratio: number };
   rssMB: number;
   loadavg: number[];
+  /** Twill only: ms since its process started at each step of the full sync (twill-node.ts). */
+  timeline?: Record<string, number>;
+}
+
+function twillTimeline(logFile: string): Record<string, number> | undefined {
+  const line = tail(logFile, 50).split('\n').find((l) => l.startsWith('{"timeline"'));
+  return line ? (JSON.parse(line) as { timeline: Record<string, number> }).timeline : undefined;
 }
 
 /** The control plane, etcd, the relay kube-proxy reaches the apiserver by, the Twill bundle. */
@@ -143,7 +150,8 @@ async function main(): Promise<void> {
           const fullMs = performance.now() - t0;
           log(`${p}: full sync of ${N} Services ${Math.round(fullMs)} ms (load ${loadBefore[0]})`);
           await sleep(2000);
-          const lat = await endpointChanges({ proxy: p, idx: idx + 1, node, feeds, changes: CHANGES, services: N, gapMs: 1100 });
+          const timeline = p === 'twill' ? twillTimeline(proxyLog(p, node, env)) : undefined;
+          const lat = await endpointChanges({ proxy: p, idx: idx + 1, node, feeds, changes: CHANGES, services: N, gapMs: 1100, dir });
           log(`${p}: endpoint change p50 ${pct(lat, 0.5)} ms, p99 ${pct(lat, 0.99)} ms`);
           const big = await connRate(node, SECONDS);
           const viaService = throughput(node, BENCH_IP, SECONDS);
@@ -155,6 +163,7 @@ async function main(): Promise<void> {
             throughputGbps: { viaClusterIP: +(viaService / 1e9).toFixed(2), direct: +(direct / 1e9).toFixed(2), ratio: +(viaService / direct).toFixed(3) },
             rssMB: await rssMB(proxy.pid!),
             loadavg: loadBefore,
+            ...(timeline ? { timeline } : {}),
           };
           log(`${p}: ${JSON.stringify(r)}`);
           return r;

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import type { Node } from './node.js';
 import { HELPERS, TAG } from './node.js';
 import { BENCH_IP, filler, type Feeds, type Proxy } from './objects.js';
-import { firstLine, nsx, sh, sleep, start, stop } from './proc.js';
+import { firstLine, nsx, sh, sleep, start, stop, tail } from './proc.js';
 
 /** The median of three runs of `connect` (32 at a time, `seconds` each). */
 export async function connRate(n: Node, seconds: number): Promise<number> {
@@ -32,9 +32,11 @@ export async function rssMB(pid: number): Promise<number> {
 }
 
 /** `changes` endpoint changes one at a time, each on another filler Service of the `services`. */
-export async function endpointChanges(o: { proxy: Proxy; idx: number; node: Node; feeds: Feeds; changes: number; services: number; gapMs: number }): Promise<number[]> {
+export async function endpointChanges(o: { proxy: Proxy; idx: number; node: Node; feeds: Feeds; changes: number; services: number; gapMs: number; dir: string }): Promise<number[]> {
   const { proxy: p, node: n } = o;
-  const mon = start(nsx(n.ns, ['stdbuf', '-oL', 'nft', 'monitor']));
+  const monLog = `${o.dir}/monitor-${n.ns}.log`;
+  const mon = start(nsx(n.ns, ['stdbuf', '-oL', 'nft', 'monitor']), monLog);
+  let lineCount = 0;
   let buf = '';
   const waiters = new Map<string, (t: number) => void>();
   mon.stdout!.on('data', (b: Buffer) => {
@@ -42,6 +44,7 @@ export async function endpointChanges(o: { proxy: Proxy; idx: number; node: Node
     buf += b.toString();
     const lines = buf.split('\n');
     buf = lines.pop()!;
+    lineCount += lines.length;
     for (const l of lines)
       for (const [ip, w] of waiters) {
         if (!l.includes(ip)) continue;
@@ -49,16 +52,19 @@ export async function endpointChanges(o: { proxy: Proxy; idx: number; node: Node
         w(t);
       }
   });
-  // nft monitor reads the ruleset before it reports: wait until it reports a probe transaction.
+  // nft monitor reads the ruleset before it reports, and starts that read over whenever the
+  // ruleset changes meanwhile: on a big ruleset, probing fast would keep it from ever starting.
+  // So probe (add and delete a table) with growing quiet gaps until it reports the probe.
   const probe = `${TAG}probe`;
   let up = false;
   waiters.set(probe, () => (up = true));
-  const deadline = performance.now() + 60_000;
-  while (!up) {
-    if (performance.now() > deadline) throw new Error(`${p}: nft monitor reported nothing within 60 s`);
+  const t0 = performance.now();
+  for (let gap = 500; !up; gap = Math.min(gap * 2, 8000)) {
+    if (performance.now() - t0 > 90_000) throw new Error(`${p}: nft monitor did not report the probe table within 90 s (${lineCount} lines seen, monitor ${mon.exitCode === null ? 'running' : `exited with ${mon.exitCode}`}): ${tail(monLog)}`);
+    await sleep(gap);
     sh(nsx(n.ns, ['nft', 'add', 'table', 'ip', probe]), true);
     sh(nsx(n.ns, ['nft', 'delete', 'table', 'ip', probe]), true);
-    await sleep(200);
+    for (let w = 0; w < gap && !up; w += 50) await sleep(50);
   }
   const lat: number[] = [];
   try {
