@@ -5,8 +5,8 @@
 // datastore (the agent's real ServicesController in a process of its own: twill-node.ts, with the
 // DaemonSet's NODE_OPTIONS young-generation cap). proxies.ts starts them; measure.ts measures.
 // "In the kernel" is measured the same way for all three, never from a proxy's log: full sync is
-// polled (`nft get element` / `nft list chain` on the bench Service's object, every 25 ms, from
-// the moment the proxy is started with every object already stored); an endpoint change is timed
+// polled (proxies.ts `witness`: the bench Service's key in the proxy's map, every 25 ms, from the
+// moment the proxy is started with every object already stored); an endpoint change is timed
 // from the write's acknowledgement to the first `nft monitor` line in that namespace naming the
 // new endpoint address. iptables mode is iptables-nft here, so nft monitor sees its rules too.
 //   sudo npm run bench:services -- [--services 10000] [--small 100] [--changes 20] [--seconds 2]

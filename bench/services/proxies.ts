@@ -6,6 +6,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { kubeBinary } from '../../src/datastore/kubernetes/testing/control-plane.js';
+import { NFPROTO_INET, NfTablesSocket } from '../../src/dataplane/kernel/nfnetlink.js';
 import type { EtcdServer } from '../../src/datastore/etcd/server.js';
 import { HELPERS, type Node } from './node.js';
 import { BENCH_IP, CLUSTER_CIDR, NODE_IP, type Proxy } from './objects.js';
@@ -53,23 +54,38 @@ export async function startProxy(p: Proxy, n: Node, env: Env): Promise<ChildProc
   return start(nsx(n.ns, [kubeBinary('kube-proxy'), `--config=${cfg}`, '--v=1']), logFile);
 }
 
-/** A command that succeeds once the bench Service is in the proxy's ruleset. */
-export function witness(p: Proxy, n: Node, iptChain: string | undefined): string[] {
-  if (p === 'twill') return nsx(n.ns, ['nft', 'get', 'element', 'inet', 'twill-services', 'service_ips_v4', `{ ${BENCH_IP} . tcp . 80 }`]);
-  if (p === 'nftables') return nsx(n.ns, ['nft', 'get', 'element', 'ip', 'kube-proxy', 'service-ips', `{ ${BENCH_IP} . tcp . 80 }`]);
-  // iptables-nft keeps rule comments where `nft list` does not show them: ask iptables. With
-  // 10,000 Services that listing itself takes a while, so then the bench Service's own chain
-  // (same name on every node: a hash of the Service port) is polled instead; kube-proxy writes
-  // the whole table in one iptables-restore, one nf_tables transaction.
-  if (iptChain) return nsx(n.ns, ['nft', 'list', 'chain', 'ip', 'nat', iptChain]);
-  return nsx(n.ns, ['sh', '-c', `iptables -t nat -S KUBE-SERVICES | grep -q 'default/bench:conn cluster IP'`]);
+/**
+ * Whether the bench Service is in the proxy's ruleset now. Twill and kube-proxy nftables mode:
+ * one nf_tables GETSETELEM for its (address . tcp . 80) key in their Service map — a fraction of
+ * a millisecond, where `nft get element` first reads the table (about a second at 10,000
+ * Services, which would blur the figure). iptables mode: its rule comments are invisible to
+ * `nft list`, so `iptables -S`; at 10,000 Services the bench Service's own chain (same name on
+ * every node: a hash of the Service port) instead. Each proxy writes its whole table in one
+ * transaction (kube-proxy iptables mode: one iptables-restore), so one Service present means all.
+ */
+export function witness(p: Proxy, n: Node, iptChain: string | undefined): () => Promise<boolean> {
+  if (p === 'twill' || p === 'nftables') {
+    let sock: NfTablesSocket | undefined;
+    const key = Buffer.from([...BENCH_IP.split('.').map(Number), 6, 0, 0, 0, 0, 80, 0, 0]);
+    const [family, table, set] = p === 'twill' ? [NFPROTO_INET, 'twill-services', 'service_ips_v4'] : [NFPROTO_IPV4, 'kube-proxy', 'service-ips'];
+    return async () => {
+      sock ??= NfTablesSocket.open(`/run/netns/${n.ns}`);
+      if (!sock) throw new Error(`cannot open an nf_tables socket in namespace ${n.ns}`);
+      const found = await sock.hasElement(family, table, set, key);
+      if (found) sock.close();
+      return found;
+    };
+  }
+  const argv = iptChain ? nsx(n.ns, ['nft', 'list', 'chain', 'ip', 'nat', iptChain]) : nsx(n.ns, ['sh', '-c', `iptables -t nat -S KUBE-SERVICES | grep -q 'default/bench:conn cluster IP'`]);
+  return () => Promise.resolve(spawnSync(argv[0]!, argv.slice(1), { stdio: 'ignore' }).status === 0);
 }
+const NFPROTO_IPV4 = 2;
 
-/** Polls `argv` every 25 ms until it succeeds; answers the time it took. Errors end with the proxy's log. */
-export async function waitFor(argv: string[], timeoutMs: number, what: string, proxy: { proc: ChildProcess; log: string }): Promise<number> {
+/** Polls `check` every 25 ms until it answers true; answers the time it took. Errors end with the proxy's log. */
+export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string, proxy: { proc: ChildProcess; log: string }): Promise<number> {
   const t0 = performance.now();
   for (;;) {
-    if (spawnSync(argv[0]!, argv.slice(1), { stdio: 'ignore' }).status === 0) return performance.now() - t0;
+    if (await check()) return performance.now() - t0;
     if (proxy.proc.exitCode !== null) throw new Error(`${what}: the proxy exited with ${proxy.proc.exitCode}; its log ends:\n${tail(proxy.log)}`);
     if (performance.now() - t0 > timeoutMs) throw new Error(`${what}: not in the kernel within ${timeoutMs / 1000} s; the proxy's log ends:\n${tail(proxy.log)}`);
     await sleep(25);
