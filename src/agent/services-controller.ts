@@ -67,22 +67,19 @@ export class ServicesController {
     await this.health.close();
   }
 
-  /** Lists Services and EndpointSlices at the same time (a full sync waits for both), retrying each. */
   private async connect(): Promise<void> {
-    await Promise.all(
-      [this.services, this.slices].map(async (inf) => {
-        let delay = 250;
-        while (!inf.synced && !this.stopped) {
-          try {
-            await inf.start();
-          } catch (e) {
-            this.log.warn(`cannot read ${inf === this.services ? 'Services' : 'EndpointSlices'} from the datastore; retrying`, { error: describeError(e), retryInMs: delay });
-            await new Promise((r) => setTimeout(r, delay).unref());
-            delay = Math.min(delay * 2, 5000);
-          }
+    let delay = 250;
+    for (const inf of [this.services, this.slices]) {
+      while (!inf.synced && !this.stopped) {
+        try {
+          await inf.start();
+        } catch (e) {
+          this.log.warn('cannot read Services from the datastore; retrying', { error: describeError(e), retryInMs: delay });
+          await new Promise((r) => setTimeout(r, delay).unref());
+          delay = Math.min(delay * 2, 5000);
         }
-      }),
-    );
+      }
+    }
   }
 
   get ready(): boolean {
