@@ -15,7 +15,8 @@ export class Informer<K extends Kind> {
   constructor(
     private readonly store: Store,
     private readonly kind: K,
-    private readonly onChange: (what: string) => void,
+    /** `key`: the object that changed; absent when the whole cache was (re)listed. */
+    private readonly onChange: (what: string, key?: string) => void,
   ) {}
 
   async start(): Promise<void> {
@@ -31,7 +32,8 @@ export class Informer<K extends Kind> {
         }
         else if (ev.type === 'DELETED') this.items.delete(objectKey(ev.object));
         else this.items.set(objectKey(ev.object), ev.object);
-        this.onChange(ev.type === 'RESYNC' ? `${this.kind} resync` : `${this.kind} ${objectKey(ev.object)} ${ev.type.toLowerCase()}`);
+        if (ev.type === 'RESYNC') this.onChange(`${this.kind} resync`);
+        else this.onChange(`${this.kind} ${objectKey(ev.object)} ${ev.type.toLowerCase()}`, objectKey(ev.object));
       },
     });
     this.onChange(`${this.kind} list`);

@@ -1,13 +1,14 @@
 // Services for this node: watch Services and EndpointSlices; on any change (or a local pod added
-// or removed, which can change which endpoints are local) build the node facts, compile the
-// `twill-services` table and apply the difference in one nft transaction. UDP endpoints that went
-// away lose their conntrack entries; eTP=Local LoadBalancers get their healthCheckNodePort.
+// or removed, which can change which endpoints are local) recompile the Services whose objects
+// changed (the informers name them) and apply the delta in one transaction (a netlink batch). UDP
+// endpoints that went away lose their conntrack entries; eTP=Local LoadBalancers get their
+// healthCheckNodePort.
 //
 // Invalid Services and slices (etcd has no API server in front) are skipped and reported; the
 // rest of the table is applied. The table is only written once both caches hold a complete list,
 // so an agent that starts while the datastore is down leaves the previous table in force.
 import type { Store } from '../datastore/store.js';
-import { ServicesDataplane, compileServices, resolveServices, type ResolvedServices, type Skipped } from '../services/index.js';
+import { ServicesCompiler, ServicesDataplane, resolveServices, type ResolvedServices, type Skipped } from '../services/index.js';
 import { TwillError, describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { Attachment } from './attachments.js';
@@ -27,8 +28,12 @@ export class ServicesController {
   private readonly slices: Informer<'EndpointSlice'>;
   private readonly dataplane: ServicesDataplane;
   private readonly health: HealthCheckServer;
+  private compiler = new ServicesCompiler();
   private skipped: Skipped[] = [];
   private stopped = false;
+  private servicePorts: number | undefined;
+  /** Keys changed since the last compile; undefined: a list or resync happened, compare everything. */
+  private changed: { services: Set<string>; slices: Set<string> } | undefined;
 
   constructor(
     store: Store,
@@ -37,9 +42,13 @@ export class ServicesController {
     runDir: string,
     private readonly log: Logger,
   ) {
-    const trigger = (what: string) => this.reconciler.trigger(what);
-    this.services = new Informer(store, 'Service', trigger);
-    this.slices = new Informer(store, 'EndpointSlice', trigger);
+    const trigger = (kind: 'services' | 'slices') => (what: string, key?: string) => {
+      if (key === undefined) this.changed = undefined;
+      else this.changed?.[kind].add(key);
+      this.reconciler.trigger(what);
+    };
+    this.services = new Informer(store, 'Service', trigger('services'));
+    this.slices = new Informer(store, 'EndpointSlice', trigger('slices'));
     this.dataplane = new ServicesDataplane({ runDir });
     this.health = new HealthCheckServer(log);
     this.reconciler = new Reconciler('services', () => this.reconcile(), log, { debounceMs: 15, periodMs: 60_000 });
@@ -54,6 +63,7 @@ export class ServicesController {
     this.stopped = true;
     this.reconciler.stop();
     for (const i of [this.services, this.slices]) i.stop();
+    this.dataplane.close();
     await this.health.close();
   }
 
@@ -95,20 +105,35 @@ export class ServicesController {
   private async reconcile(): Promise<ReconcileOutcome> {
     const node = this.node();
     if (!this.ready || !node) return { changes: 0, detail: { skipped: 'Services or node facts not known yet' } };
-    const compiled = compileServices({
-      node: { name: node.name, addresses: node.addresses },
-      podCidrs: node.podCidrs,
-      localPodIPs: this.attachments().flatMap((a) => a.ips),
-      services: this.services.list(),
-      endpointSlices: this.slices.list(),
-    });
+    const changed = this.changed;
+    this.changed = { services: new Set(), slices: new Set() };
+    let compiled;
+    try {
+      compiled = this.compiler.update(
+        { node: { name: node.name, addresses: node.addresses }, podCidrs: node.podCidrs, localPodIPs: this.attachments().flatMap((a) => a.ips), services: this.services.items, slices: this.slices.items },
+        changed,
+      );
+    } catch (e) {
+      // The compiler's own state is suspect: start over with a fresh one and a full replacement.
+      this.compiler = new ServicesCompiler();
+      this.changed = undefined;
+      throw e;
+    }
     const was = new Set(this.skipped.map((s) => `${s.object}|${s.reason}`));
     for (const s of compiled.resolved.skipped) if (!was.has(`${s.object}|${s.reason}`)) this.log.error('not proxied: invalid object', { object: s.object, reason: s.reason });
     this.skipped = compiled.resolved.skipped;
-    const r = await this.dataplane.apply(compiled);
+    this.servicePorts = compiled.resolved.portCount;
+    let r;
+    try {
+      r = await this.dataplane.apply(compiled);
+    } catch (e) {
+      // The kernel may hold any earlier table: the next run compiles everything and replaces it.
+      this.changed = undefined;
+      throw e;
+    }
     for (const e of r.conntrackErrors) this.log.warn('cannot remove conntrack entries of a removed UDP endpoint', { error: e });
     await this.health.update(compiled.resolved.healthChecks);
-    return { changes: r.changes, detail: { mode: r.mode, servicePorts: compiled.resolved.ports.length, skipped: this.skipped.length || undefined, conntrackDeleted: r.conntrackDeleted || undefined, bytes: r.bytes || undefined } };
+    return { changes: r.changes, detail: { mode: r.mode, via: r.via, servicePorts: compiled.resolved.portCount, skipped: this.skipped.length || undefined, conntrackDeleted: r.conntrackDeleted || undefined, bytes: r.bytes || undefined } };
   }
 
   /** The plans the table is made of, resolved from the current caches (policy explain); undefined until ready. */
@@ -126,7 +151,7 @@ export class ServicesController {
       ready: this.ready,
       services: this.services.items.size,
       endpointSlices: this.slices.items.size,
-      servicePorts: this.dataplane.applied?.length,
+      servicePorts: this.servicePorts,
       skipped: this.skipped,
       healthChecks: this.health.status(),
     };

@@ -18,8 +18,15 @@ export interface NftSet {
   name: string;
   /** Key types, concatenated with ` . ` (e.g. ['ipv4_addr', 'inet_proto', 'inet_service']). */
   type: string[];
-  /** 'verdict' for verdict maps; absent for sets. */
-  map?: 'verdict';
+  /** 'verdict' for verdict maps, 'data' for maps to data (`dataType`); absent for sets. */
+  map?: 'verdict' | 'data';
+  /** Value field types of a data map, e.g. ['ipv4_addr', 'inet_service']. */
+  dataType?: string[];
+  /**
+   * Declared with `typeof` instead of `type` (needed when a key field has no named type, e.g. a
+   * `numgen` result): the text after `typeof`, including ` : value` for maps.
+   */
+  typeof?: string;
   flags: string[];
   comment?: string;
   /** Default element timeout (e.g. `10800s`) for sets filled from the packet path. */

@@ -5,6 +5,7 @@
 // (a base chain, a named counter, a rule of another shape, a key it cannot read) makes
 // `encodeDiff` answer with the reason, and the caller uses `nft -f` for the whole transaction.
 import { isIPv4 } from 'node:net';
+import { endianness } from 'node:os';
 import { NFPROTO_INET, NftBatch, META_KEY, PAYLOAD_BASE, exprs, regAt, type Attr, type Element, type Verdict } from '../dataplane/kernel/nfnetlink.js';
 import { renderOp, type DiffOp } from './diff.js';
 import type { NftElement, NftSet } from './model.js';
@@ -24,8 +25,11 @@ const no = (why: string): never => {
   throw new Unsupported(why);
 };
 
+/** Rule shapes another table's owner encodes itself (services' draw rules): undefined when not its shape. */
+export type RuleEncoder = (text: string, batch: NftBatch) => Attr[] | undefined;
+
 /** The batch for these steps, or the reason they need `nft -f`. */
-export function encodeDiff(table: string, ops: DiffOp[]): { batch: NftBatch } | { unsupported: string } {
+export function encodeDiff(table: string, ops: DiffOp[], opts: { rule?: RuleEncoder } = {}): { batch: NftBatch } | { unsupported: string } {
   const batch = new NftBatch(NFPROTO_INET, table);
   const t = `inet ${table}`;
   try {
@@ -54,7 +58,7 @@ export function encodeDiff(table: string, ops: DiffOp[]): { batch: NftBatch } | 
           batch.flushChain(o.chain, what);
           break;
         case 'addRule':
-          batch.addRule(o.chain, rule(o.rule, batch), what);
+          batch.addRule(o.chain, opts.rule?.(o.rule, batch) ?? rule(o.rule, batch), what);
           break;
         case 'deleteSet':
           batch.deleteSet(o.set.name, what);
@@ -145,20 +149,38 @@ function element(s: NftSet, e: NftElement, withValue: boolean): Element {
   const ends: Buffer[] = [];
   s.type.forEach((type, i) => {
     const [a, b] = field(type, fields[i]!, interval);
-    const pad = (x: Buffer): Buffer => (x.length % 4 ? Buffer.concat([x, Buffer.alloc(4 - (x.length % 4))]) : x);
-    starts.push(pad(a));
-    ends.push(pad(b));
+    starts.push(pad4(a));
+    ends.push(pad4(b));
   });
   const out: Element = { key: Buffer.concat(starts) };
   if (interval) out.keyEnd = Buffer.concat(ends);
-  if (withValue && s.map) out.verdict = verdict(e.value ?? no(`element "${e.key}" of map ${s.name} has no value`));
+  if (withValue && s.map === 'verdict') out.verdict = verdict(e.value ?? no(`element "${e.key}" of map ${s.name} has no value`));
+  if (withValue && s.map === 'data') out.data = dataValue(s, e.value ?? no(`element "${e.key}" of map ${s.name} has no value`));
   return out;
 }
+
+/** A data map's value (e.g. `10.244.1.2 . 8080` for `ipv4_addr . inet_service`): fields padded to 4 bytes. */
+function dataValue(s: NftSet, text: string): Buffer {
+  const types = s.dataType ?? no(`map ${s.name} has no data type`);
+  const fields = text.split(' . ');
+  if (fields.length !== types.length) no(`value "${text}" of ${s.name} does not have ${types.length} fields`);
+  return Buffer.concat(types.map((type, i) => pad4(field(type, fields[i]!, false)[0])));
+}
+
+const pad4 = (x: Buffer): Buffer => (x.length % 4 ? Buffer.concat([x, Buffer.alloc(4 - (x.length % 4))]) : x);
 
 /** One field's bytes: start and inclusive end (equal unless a range or prefix). */
 function field(type: string, text: string, interval: boolean): [Buffer, Buffer] {
   const same = (b: Buffer): [Buffer, Buffer] => [b, b];
   switch (type) {
+    case 'integer': {
+      // A 32-bit register value (e.g. a `numgen` result) in host byte order, as nft stores it.
+      if (!/^\d+$/.test(text) || Number(text) > 0xffffffff) no(`integer ${text}`);
+      const b = Buffer.alloc(4);
+      if (endianness() === 'LE') b.writeUInt32LE(Number(text));
+      else b.writeUInt32BE(Number(text));
+      return same(b);
+    }
     case 'ifname': {
       const m = /^"([^"\\]{1,15})"$/.exec(text) ?? no(`interface name ${text}`);
       const b = Buffer.alloc(16);
@@ -233,7 +255,7 @@ export function parseIPv6(s: string): Buffer | undefined {
 }
 
 function verdict(text: string): Verdict {
-  const m = /^(goto|jump) ([A-Za-z0-9_]+)$/.exec(text);
+  const m = /^(goto|jump) ([^\s"]+)$/.exec(text);
   if (m) return { kind: m[1] as 'goto' | 'jump', chain: m[2]! };
   if (text === 'accept' || text === 'drop' || text === 'continue' || text === 'return') return { kind: text };
   return no(`verdict ${text}`);

@@ -20,7 +20,7 @@ function renderCounter(c: NftCounter): string {
 
 /** The declaration lines inside a set/map block (type, flags, comment), without elements. */
 export function setHeaderLines(s: NftSet): string[] {
-  const lines = [`type ${s.type.join(' . ')}${s.map ? ` : ${s.map}` : ''}`];
+  const lines = [s.typeof !== undefined ? `typeof ${s.typeof}` : `type ${s.type.join(' . ')}${s.map ? ` : ${s.map === 'data' ? (s.dataType ?? []).join(' . ') : s.map}` : ''}`];
   if (s.flags.length) lines.push(`flags ${s.flags.join(',')}`);
   if (s.timeout !== undefined) lines.push(`timeout ${s.timeout}`);
   if (s.comment !== undefined) lines.push(`comment "${s.comment}"`);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { staleFlows } from './apply.js';
-import { compileServices } from './compile.js';
+import { staleFlows } from './stale.js';
+import { compileServices } from './compiler.js';
 import { endpoint, service, slice, snapshot } from './fixtures.js';
 
 test('staleFlows: UDP endpoints that went away, per Service address and NodePort; TCP never', () => {

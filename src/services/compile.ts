@@ -1,82 +1,145 @@
-// Service port plans → the desired `inet twill-services` table. Pure: no clock, no I/O, no logging.
+// Service port plans → the objects of the `inet twill-services` table. Pure: no clock, no I/O,
+// no logging.
 //
-// A packet meets a fixed number of rules whatever the number of Services: one verdict-map lookup
-// on (daddr . protocol . dport) in `services` picks a per-Service-port chain, which picks an
-// endpoint with one `numgen random mod N vmap` and jumps to that endpoint's DNAT chain. Sets and
-// maps carry the volume; chains are per Service port and per endpoint, so one endpoint change
-// rewrites one small chain and a few map elements. Only a connection's first packet walks the
-// nat chains; conntrack carries the rest. See README.md for the shape and the reasons.
-import { NFT_TABLE_SERVICES, SERVICES_MASQUERADE_MARK } from '../dataplane/kernel/names.js';
-import type { NftChain, NftElement, NftSet, NftTableModel } from '../policy/model.js';
-import { formatCidr, tryParseCidr, tryParseIp, type Family } from '../util/ip.js';
+// A packet meets a fixed number of lookups whatever the number of Services and endpoints: one
+// verdict-map lookup on (daddr . protocol . dport) in `service_ips` picks a small shared chain
+// for "a Service with N endpoints" (`svc_v4_3`), which draws `numgen random mod N` and looks the
+// endpoint up in ONE map keyed by (daddr . protocol . dport . draw). So a Service is map elements
+// only, not chains: ten thousand Services are the same dozen chains as ten, and an endpoint change
+// is a few element deletes and adds. Hairpin (a pod reaching itself) is one lookup of
+// (saddr . daddr) in a set of `E . E` pairs at postrouting, for every Service at once. Only
+// ClientIP affinity keeps chains of its own per Service port and per endpoint (the affinity sets
+// are per endpoint: see README.md). Only a connection's first packet walks the nat chains;
+// conntrack carries the rest.
+import { SERVICES_MASQUERADE_MARK } from '../dataplane/kernel/names.js';
+import type { NftChain, NftSet } from '../policy/model.js';
+import type { Family } from '../util/ip.js';
 import { affinitySet, endpointChain, externalChain, localChain, serviceChain } from './names.js';
-import { resolveServices, type EndpointTarget, type ResolvedServices, type ServicePortPlan, type ServicesSnapshot } from './resolve.js';
+import type { EndpointTarget, ServicePortPlan } from './resolve.js';
 
-export interface CompiledServices {
-  model: NftTableModel;
-  resolved: ResolvedServices;
-}
-
-const MARK = `0x${SERVICES_MASQUERADE_MARK.toString(16).padStart(8, '0')}`;
+export const MARK = `0x${SERVICES_MASQUERADE_MARK.toString(16).padStart(8, '0')}`;
 const REJECT = 'reject_no_endpoints';
 
-const FAM: Record<Family, { sfx: string; match: string; type: string }> = {
+export const FAM: Record<Family, { sfx: string; match: string; type: string }> = {
   4: { sfx: 'v4', match: 'ip', type: 'ipv4_addr' },
   6: { sfx: 'v6', match: 'ip6', type: 'ipv6_addr' },
 };
 
-/** Family objects: filled while plans are compiled, sorted at the end. */
-class FamilyMaps {
-  readonly serviceIPs = new Map<string, string>();
-  readonly nodePorts = new Map<string, string>();
-  readonly noEndpoints = new Map<string, string>();
-  readonly noEndpointNodePorts = new Map<string, string>();
-  constructor(readonly f: Family) {}
+/** The maps whose elements carry the Services (per family: `${base}_v4`, `${base}_v6`). */
+export const BULK = ['service_ips', 'nodeports', 'no_endpoints', 'no_endpoint_nodeports', 'endpoints', 'local_endpoints', 'hairpin'] as const;
+export type Bulk = (typeof BULK)[number];
+
+/** What one Service contributes to the table. */
+export interface Fragment {
+  /**
+   * Its elements as flat triples: bulk map name (`service_ips_v4`, …), key, value ('' in sets).
+   * Flat because ten thousand of these stay in memory.
+   */
+  elements: string[];
+  /** Shared chains it uses (`svc_v4_3`, …). */
+  picks: NftChain[];
+  /** Chains and sets of its own (ClientIP affinity only). */
+  chains: NftChain[];
+  sets: NftSet[];
 }
 
-function sorted(m: Map<string, string>): NftElement[] {
-  return [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, value]) => ({ key, value }));
+/** A fragment while it is built: elements by map and key, the first write wins. */
+interface Building extends Omit<Fragment, 'elements'> {
+  elements: Map<string, Map<string, string>>;
 }
 
-function pick(p: ServicePortPlan, eps: EndpointTarget[]): string[] {
-  const rules = p.affinitySeconds ? eps.map((e) => `${FAM[p.family].match} saddr @${affinitySet(p, e)} goto ${endpointChain(p, e)}`) : [];
-  if (eps.length === 1) rules.push(`goto ${endpointChain(p, eps[0]!)}`);
-  else rules.push(`numgen random mod ${eps.length} vmap { ${eps.map((e, i) => `${i} : goto ${endpointChain(p, e)}`).join(', ')} }`);
-  return rules;
+function put(fr: Building, map: string, key: string, value = ''): boolean {
+  let m = fr.elements.get(map);
+  if (!m) fr.elements.set(map, (m = new Map()));
+  if (m.has(key)) return false;
+  m.set(key, value);
+  return true;
 }
 
-function endpointObjects(p: ServicePortPlan, e: EndpointTarget): { chain: NftChain; set?: NftSet } {
-  const { match } = FAM[p.family];
-  const to = p.family === 4 ? `${e.ip}:${e.port}` : `[${e.ip}]:${e.port}`;
-  const rules = [`${match} saddr ${e.ip} jump mark_for_masquerade comment "hairpin: the endpoint reaches itself"`];
-  if (p.affinitySeconds) rules.push(`update @${affinitySet(p, e)} { ${match} saddr }`);
-  rules.push(`meta l4proto ${p.protocol} dnat ${match} to ${to}`);
-  const chain: NftChain = { name: endpointChain(p, e), rules };
-  if (!p.affinitySeconds) return { chain };
-  return { chain, set: { name: affinitySet(p, e), type: [FAM[p.family].type], flags: ['dynamic', 'timeout'], timeout: `${p.affinitySeconds}s`, elements: [] } };
+// ---- shared chains: one per (kind, family, number of endpoints) ----
+
+const draw = (f: Family, n: number, map: string): string => {
+  const { match } = FAM[f];
+  return `dnat ${match} to ${match} daddr . meta l4proto . th dport . numgen random mod ${n} map @${map}_${FAM[f].sfx}`;
+};
+
+/** Any endpoint of N (cluster-wide choice); masquerade when the client is outside the pod network. */
+export function clusterPick(f: Family, n: number): NftChain {
+  const { match, sfx } = FAM[f];
+  return { name: `svc_${sfx}_${n}`, rules: [`${match} saddr != @pod_pool_${sfx} jump mark_for_masquerade comment "from outside the pod network"`, draw(f, n, 'endpoints')] };
 }
 
-function compilePort(p: ServicePortPlan, maps: FamilyMaps, chains: NftChain[], sets: NftSet[]): void {
-  const { match, sfx } = FAM[p.family];
-  const key = (ip: string, port: number): string => `${ip} . ${p.protocol} . ${port}`;
-  const addrs = [...(p.clusterIP ? [p.clusterIP] : []), ...p.externalIPs];
-  if (p.endpoints.length === 0) {
-    for (const a of addrs) if (!maps.noEndpoints.has(key(a, p.port))) maps.noEndpoints.set(key(a, p.port), `goto ${REJECT}`);
-    if (p.nodePort) maps.noEndpointNodePorts.set(`${p.protocol} . ${p.nodePort}`, `goto ${REJECT}`);
-    return;
+/** One of this node's N endpoints (traffic policy Local). */
+export function localPick(f: Family, n: number): NftChain {
+  return { name: `local_${FAM[f].sfx}_${n}`, rules: [draw(f, n, 'local_endpoints')] };
+}
+
+/** External traffic, externalTrafficPolicy Cluster: it takes the node's address. */
+export function externalPick(f: Family, n: number): NftChain {
+  return { name: `ext_${FAM[f].sfx}_${n}`, rules: ['jump mark_for_masquerade comment "external traffic takes the node\'s address"', draw(f, n, 'endpoints')] };
+}
+
+/** External traffic, externalTrafficPolicy Local, N endpoints of which `local` on this node. */
+export function externalLocalPick(f: Family, n: number, local: number): NftChain {
+  const { match, sfx } = FAM[f];
+  return {
+    name: `extlocal_${sfx}_${n}_${local}`,
+    rules: [
+      `${match} saddr @pod_pool_${sfx} goto svc_${sfx}_${n} comment "pods are inside the cluster: any endpoint"`,
+      'fib saddr type local jump mark_for_masquerade',
+      `fib saddr type local goto svc_${sfx}_${n} comment "the node itself: any endpoint"`,
+      local > 0 ? `goto local_${sfx}_${local}` : 'drop comment "externalTrafficPolicy Local and no endpoint on this node"',
+    ],
+  };
+}
+
+// ---- one Service ----
+
+const key3 = (p: ServicePortPlan, ip: string, port: number): string => `${ip} . ${p.protocol} . ${port}`;
+const target = (p: ServicePortPlan, e: EndpointTarget): string => `${e.ip} . ${e.port}`;
+
+function compileDrawn(p: ServicePortPlan, fr: Building, nodeIPs: string[]): void {
+  const { sfx } = FAM[p.family];
+  const n = p.endpoints.length;
+  const m = p.localEndpoints.length;
+  const needLocal = p.internalLocal || p.externalLocal;
+  const fill = (ip: string, port: number): void => {
+    p.endpoints.forEach((e, i) => put(fr, `endpoints_${sfx}`, `${key3(p, ip, port)} . ${i}`, target(p, e)));
+    if (needLocal) p.localEndpoints.forEach((e, i) => put(fr, `local_endpoints_${sfx}`, `${key3(p, ip, port)} . ${i}`, target(p, e)));
+  };
+  fr.picks.push(clusterPick(p.family, n));
+  if (needLocal && m > 0) fr.picks.push(localPick(p.family, m));
+  if (p.clusterIP) {
+    const v = !p.internalLocal ? `goto svc_${sfx}_${n}` : m > 0 ? `goto local_${sfx}_${m}` : 'drop';
+    if (put(fr, `service_ips_${sfx}`, key3(p, p.clusterIP, p.port), v)) fill(p.clusterIP, p.port);
   }
+  if (p.externalIPs.length === 0 && !p.nodePort) return;
+  const ext = p.externalLocal ? externalLocalPick(p.family, n, m) : externalPick(p.family, n);
+  fr.picks.push(ext);
+  for (const a of p.externalIPs) if (put(fr, `service_ips_${sfx}`, key3(p, a, p.port), `goto ${ext.name}`)) fill(a, p.port);
+  if (p.nodePort && put(fr, `nodeports_${sfx}`, `${p.protocol} . ${p.nodePort}`, `goto ${ext.name}`)) for (const a of nodeIPs) fill(a, p.nodePort);
+}
+
+/** ClientIP affinity: the recent-clients sets are per endpoint, so such a port keeps its own chains. */
+function compileAffinity(p: ServicePortPlan, fr: Building): void {
+  const { match, sfx, type } = FAM[p.family];
+  const pick = (eps: EndpointTarget[]): string[] => {
+    const rules = eps.map((e) => `${match} saddr @${affinitySet(p, e)} goto ${endpointChain(p, e)}`);
+    if (eps.length === 1) rules.push(`goto ${endpointChain(p, eps[0]!)}`);
+    else rules.push(`numgen random mod ${eps.length} vmap { ${eps.map((e, i) => `${i} : goto ${endpointChain(p, e)}`).join(', ')} }`);
+    return rules;
+  };
   for (const e of p.endpoints) {
-    const o = endpointObjects(p, e);
-    chains.push(o.chain);
-    if (o.set) sets.push(o.set);
+    const to = p.family === 4 ? `${e.ip}:${e.port}` : `[${e.ip}]:${e.port}`;
+    fr.chains.push({ name: endpointChain(p, e), rules: [`update @${affinitySet(p, e)} { ${match} saddr }`, `meta l4proto ${p.protocol} dnat ${match} to ${to}`] });
+    fr.sets.push({ name: affinitySet(p, e), type: [type], flags: ['dynamic', 'timeout'], timeout: `${p.affinitySeconds}s`, elements: [] });
   }
-  chains.push({ name: serviceChain(p), rules: [`${match} saddr != @pod_pool_${sfx} jump mark_for_masquerade comment "from outside the pod network"`, ...pick(p, p.endpoints)] });
+  fr.chains.push({ name: serviceChain(p), rules: [`${match} saddr != @pod_pool_${sfx} jump mark_for_masquerade comment "from outside the pod network"`, ...pick(p.endpoints)] });
   const needLocal = (p.internalLocal || p.externalLocal) && p.localEndpoints.length > 0;
-  if (needLocal) chains.push({ name: localChain(p), rules: pick(p, p.localEndpoints) });
-  const setOnce = (m: Map<string, string>, k: string, v: string): void => void (m.has(k) ? undefined : m.set(k, v));
+  if (needLocal) fr.chains.push({ name: localChain(p), rules: pick(p.localEndpoints) });
   if (p.clusterIP) {
     const internal = !p.internalLocal ? `goto ${serviceChain(p)}` : needLocal ? `goto ${localChain(p)}` : 'drop';
-    setOnce(maps.serviceIPs, key(p.clusterIP, p.port), internal);
+    put(fr, `service_ips_${sfx}`, key3(p, p.clusterIP, p.port), internal);
   }
   if (p.externalIPs.length === 0 && !p.nodePort) return;
   const ext = externalChain(p);
@@ -88,26 +151,69 @@ function compilePort(p: ServicePortPlan, maps: FamilyMaps, chains: NftChain[], s
         `fib saddr type local goto ${serviceChain(p)} comment "the node itself: any endpoint"`,
         needLocal ? `goto ${localChain(p)}` : 'drop comment "externalTrafficPolicy Local and no endpoint on this node"',
       ];
-  chains.push({ name: ext, rules });
-  for (const a of p.externalIPs) setOnce(maps.serviceIPs, key(a, p.port), `goto ${ext}`);
-  if (p.nodePort) setOnce(maps.nodePorts, `${p.protocol} . ${p.nodePort}`, `goto ${ext}`);
+  fr.chains.push({ name: ext, rules });
+  for (const a of p.externalIPs) put(fr, `service_ips_${sfx}`, key3(p, a, p.port), `goto ${ext}`);
+  if (p.nodePort) put(fr, `nodeports_${sfx}`, `${p.protocol} . ${p.nodePort}`, `goto ${ext}`);
 }
 
-function familySets(f: Family, maps: FamilyMaps, nodeIPs: string[], pools: string[]): NftSet[] {
-  const { sfx, type } = FAM[f];
-  const el = (xs: string[]): NftElement[] => [...new Set(xs)].sort().map((key) => ({ key }));
-  const vmap = (name: string, keyType: string[], m: Map<string, string>, comment: string): NftSet => ({ name, type: keyType, map: 'verdict', flags: [], comment, elements: sorted(m) });
+/** One Service's ports → its elements and objects. `nodeIPs[f]`: the node's addresses of family f. */
+export function compileFragment(ports: ServicePortPlan[], nodeIPs: Record<Family, string[]>): Fragment {
+  const fr: Building = { elements: new Map(), picks: [], chains: [], sets: [] };
+  for (const p of ports) {
+    const { sfx } = FAM[p.family];
+    if (p.endpoints.length === 0) {
+      for (const a of [...(p.clusterIP ? [p.clusterIP] : []), ...p.externalIPs]) put(fr, `no_endpoints_${sfx}`, key3(p, a, p.port), `goto ${REJECT}`);
+      if (p.nodePort) put(fr, `no_endpoint_nodeports_${sfx}`, `${p.protocol} . ${p.nodePort}`, `goto ${REJECT}`);
+      continue;
+    }
+    for (const e of p.endpoints) put(fr, `hairpin_${sfx}`, `${e.ip} . ${e.ip}`);
+    if (p.affinitySeconds) compileAffinity(p, fr);
+    else compileDrawn(p, fr, nodeIPs[p.family]);
+  }
+  const elements: string[] = [];
+  for (const [map, m] of fr.elements) for (const [key, value] of m) elements.push(map, key, value);
+  return { ...fr, elements };
+}
+
+// ---- the table's fixed part ----
+
+/** The bulk maps of one family, declared without elements. */
+export function bulkMaps(f: Family): NftSet[] {
+  const { sfx, match, type } = FAM[f];
+  const vmap = (name: string, keyType: string[], comment: string): NftSet => ({ name: `${name}_${sfx}`, type: keyType, map: 'verdict', flags: [], comment, elements: [] });
+  // A rule using these maps cannot be added to a loaded table with `nft -f` (nft 1.0.6): see netlink.ts.
+  const draws = (name: string, comment: string): NftSet => ({
+    name: `${name}_${sfx}`,
+    type: [type, 'inet_proto', 'inet_service', 'integer'],
+    map: 'data',
+    dataType: [type, 'inet_service'],
+    typeof: `${match} daddr . meta l4proto . th dport . numgen random mod 1 : ${match} daddr . th dport`,
+    flags: [],
+    comment,
+    elements: [],
+  });
   return [
-    { name: `node_ips_${sfx}`, type: [type], flags: [], comment: 'addresses NodePorts answer on', elements: el(nodeIPs) },
-    { name: `pod_pool_${sfx}`, type: [type], flags: ['interval'], comment: 'the cluster pod network', elements: el(pools) },
-    vmap(`service_ips_${sfx}`, [type, 'inet_proto', 'inet_service'], maps.serviceIPs, 'ClusterIPs, externalIPs, LoadBalancer IPs'),
-    vmap(`nodeports_${sfx}`, ['inet_proto', 'inet_service'], maps.nodePorts, 'NodePorts on node_ips'),
-    vmap(`no_endpoints_${sfx}`, [type, 'inet_proto', 'inet_service'], maps.noEndpoints, 'Service addresses with no endpoint'),
-    vmap(`no_endpoint_nodeports_${sfx}`, ['inet_proto', 'inet_service'], maps.noEndpointNodePorts, 'NodePorts with no endpoint'),
+    vmap('service_ips', [type, 'inet_proto', 'inet_service'], 'ClusterIPs, externalIPs, LoadBalancer IPs'),
+    vmap('nodeports', ['inet_proto', 'inet_service'], 'NodePorts on node_ips'),
+    vmap('no_endpoints', [type, 'inet_proto', 'inet_service'], 'Service addresses with no endpoint'),
+    vmap('no_endpoint_nodeports', ['inet_proto', 'inet_service'], 'NodePorts with no endpoint'),
+    draws('endpoints', 'Service address . port . draw -> endpoint'),
+    draws('local_endpoints', 'the same over this node\'s endpoints'),
+    { name: `hairpin_${sfx}`, type: [type, type], flags: [], comment: 'E . E for every endpoint E: a pod that reached itself', elements: [] },
   ];
 }
 
-function staticChains(families: Family[]): NftChain[] {
+/** The node's and the pool's sets of one family. */
+export function familySets(f: Family, nodeIPs: string[], pools: string[]): NftSet[] {
+  const { sfx, type } = FAM[f];
+  const el = (xs: string[]): { key: string }[] => [...new Set(xs)].sort().map((key) => ({ key }));
+  return [
+    { name: `node_ips_${sfx}`, type: [type], flags: [], comment: 'addresses NodePorts answer on', elements: el(nodeIPs) },
+    { name: `pod_pool_${sfx}`, type: [type], flags: ['interval'], comment: 'the cluster pod network', elements: el(pools) },
+  ];
+}
+
+export function staticChains(families: Family[]): NftChain[] {
   const per = (fn: (m: string, s: string) => string[]): string[] => families.flatMap((f) => fn(FAM[f].match, FAM[f].sfx));
   return [
     { name: 'filter_prerouting', base: { type: 'filter', hook: 'prerouting', priority: 'dstnat - 10', policy: 'accept' }, rules: ['ct state new jump no_endpoints'] },
@@ -119,24 +225,14 @@ function staticChains(families: Family[]): NftChain[] {
     { name: 'nat_postrouting', base: { type: 'nat', hook: 'postrouting', priority: 'srcnat', policy: 'accept' }, rules: ['jump masquerading'] },
     { name: 'services', rules: per((m, s) => [`${m} daddr . meta l4proto . th dport vmap @service_ips_${s}`, `${m} daddr @node_ips_${s} meta l4proto . th dport vmap @nodeports_${s}`]) },
     { name: 'mark_for_masquerade', rules: [`meta mark set meta mark or ${MARK}`] },
-    { name: 'masquerading', rules: [`meta mark and ${MARK} == 0 return`, `meta mark set meta mark xor ${MARK}`, 'masquerade fully-random'] },
+    {
+      name: 'masquerading',
+      rules: [
+        ...per((m, s) => [`ct status dnat ${m} saddr . ${m} daddr @hairpin_${s} jump mark_for_masquerade comment "hairpin: the endpoint reached itself"`]),
+        `meta mark and ${MARK} == 0 return`,
+        `meta mark set meta mark xor ${MARK}`,
+        'masquerade fully-random',
+      ],
+    },
   ];
-}
-
-export function compileServices(s: ServicesSnapshot): CompiledServices {
-  const resolved = resolveServices(s);
-  const fam = (x: string): Family | undefined => tryParseIp(x)?.family;
-  const pools = s.podCidrs.map((c) => tryParseCidr(c)).filter((c) => c !== undefined);
-  const present = new Set<Family>([...pools.map((c) => c.family), ...s.node.addresses.map(fam), ...resolved.ports.map((p) => p.family)].filter((f) => f !== undefined));
-  const families = ([4, 6] as const).filter((f) => present.has(f) || (f === 4 && present.size === 0));
-  const maps = new Map(families.map((f) => [f, new FamilyMaps(f)]));
-  const chains: NftChain[] = [];
-  const sets: NftSet[] = [];
-  for (const p of resolved.ports) compilePort(p, maps.get(p.family)!, chains, sets);
-  const familyObjects = families.flatMap((f) => familySets(f, maps.get(f)!, s.node.addresses.filter((a) => fam(a) === f), pools.filter((c) => c.family === f).map(formatCidr)));
-  const byName = <T extends { name: string }>(a: T, b: T): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-  return {
-    model: { family: 'inet', table: NFT_TABLE_SERVICES, counters: [], sets: [...familyObjects, ...sets.sort(byName)], chains: [...staticChains(families), ...chains.sort(byName)] },
-    resolved,
-  };
 }

@@ -1,5 +1,6 @@
 // Services without kube-proxy: Services + EndpointSlices + node facts → one nftables table
-// (`twill-services`), applied by diff. See README.md for the semantics and the table's shape.
-export { compileServices, type CompiledServices } from './compile.js';
+// (`twill-services`), compiled incrementally and applied by delta. See README.md.
+export { ServicesCompiler, compileServices, type CompiledServices, type CompilerInput, type ChangedKeys, type ServicesDelta } from './compiler.js';
 export { resolveServices, DEFAULT_AFFINITY_SECONDS, type EndpointTarget, type HealthCheck, type ResolvedServices, type ServicePortPlan, type ServicesSnapshot, type Skipped } from './resolve.js';
-export { ServicesDataplane, staleFlows, type ServicesApplyResult, type ServicesDataplaneOptions } from './apply.js';
+export { ServicesDataplane, type ServicesApplyResult, type ServicesDataplaneOptions } from './apply.js';
+export { staleFlows } from './stale.js';

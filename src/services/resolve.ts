@@ -1,8 +1,7 @@
 // Services + EndpointSlices + node facts → one plan per (Service port, address family): which
 // addresses it answers on and which endpoints it may pick. Pure. The rules are Kubernetes':
-//   - ExternalName and headless Services, Services labelled for another proxy
-//     (service.kubernetes.io/service-proxy-name) and those labelled service.kubernetes.io/headless
-//     are not proxied, and slices labelled service.kubernetes.io/headless are ignored;
+//   - ExternalName and headless Services, and Services labelled for another proxy
+//     (service.kubernetes.io/service-proxy-name), are not proxied;
 //   - a slice belongs to the Service named by its kubernetes.io/service-name label; a Service port
 //     takes its target port from the slice port of the same name and protocol (the slice
 //     controller resolved named targetPorts per pod, which is why pods of one Service may sit in
@@ -72,6 +71,8 @@ export interface Skipped {
 
 export interface ResolvedServices {
   ports: ServicePortPlan[];
+  /** ports.length (without listing them). */
+  portCount: number;
   healthChecks: HealthCheck[];
   /** Objects not proxied because they are invalid (reason says which field). */
   skipped: Skipped[];
@@ -88,24 +89,6 @@ function usable(eps: { ep: Endpoint; port: number; local: boolean }[]): { ep: En
   if (ready.length > 0) return ready;
   const serving = (c: Endpoint['conditions']): boolean => c?.serving ?? c?.ready ?? true;
   return eps.filter((e) => serving(e.ep.conditions) && e.ep.conditions?.terminating === true);
-}
-
-function slicesByService(slices: EndpointSlice[], skipped: Skipped[]): Map<string, EndpointSlice[]> {
-  const out = new Map<string, EndpointSlice[]>();
-  for (const s of slices) {
-    const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
-    // kube-proxy ignores slices labelled headless as it ignores such Services.
-    if (!svc || s.addressType === 'FQDN' || s.metadata.labels?.[SERVICE_HEADLESS_LABEL] !== undefined) continue;
-    const errs = validateEndpointSlice(s);
-    if (errs.length) {
-      skipped.push({ object: `EndpointSlice ${objectKey(s)}`, reason: errs.map((e) => `${e.field}: ${e.message}`).join('; ') });
-      continue;
-    }
-    const key = `${s.metadata.namespace}/${svc}`;
-    out.set(key, [...(out.get(key) ?? []), s]);
-  }
-  for (const list of out.values()) list.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
-  return out;
 }
 
 function serviceIPs(svc: Service): { cluster: Map<Family, string>; external: Map<Family, string[]> } {
@@ -128,74 +111,112 @@ function serviceIPs(svc: Service): { cluster: Map<Family, string>; external: Map
   return { cluster, external };
 }
 
+/** What resolving one Service needs besides its own objects. */
+export interface ResolveContext {
+  nodeName: string;
+  localIPs: ReadonlySet<string>;
+}
+
+/** Valid slices of one Service key (`namespace/name`); invalid ones are reported in `skipped`. */
+export function validSlices(slices: EndpointSlice[], skipped: Skipped[]): EndpointSlice[] {
+  const out: EndpointSlice[] = [];
+  for (const s of slices) {
+    // kube-proxy ignores slices labelled headless as it ignores such Services.
+    if (s.addressType === 'FQDN' || s.metadata.labels?.[SERVICE_HEADLESS_LABEL] !== undefined) continue;
+    const errs = validateEndpointSlice(s);
+    if (errs.length) skipped.push({ object: `EndpointSlice ${objectKey(s)}`, reason: errs.map((e) => `${e.field}: ${e.message}`).join('; ') });
+    else out.push(s);
+  }
+  return out.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+}
+
+/** The Service key a slice belongs to, or undefined (no service-name label). */
+export function sliceOwner(s: EndpointSlice): string | undefined {
+  const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
+  return svc ? `${s.metadata.namespace}/${svc}` : undefined;
+}
+
+/** One Service's plans (empty when it is not proxied) and its health check; `slices` are valid. */
+export function resolveService(svc: Service, slices: EndpointSlice[], ctx: ResolveContext, skipped: Skipped[]): { ports: ServicePortPlan[]; healthCheck?: HealthCheck } {
+  const ports: ServicePortPlan[] = [];
+  if (svc.metadata.labels?.[SERVICE_PROXY_NAME_LABEL] !== undefined || svc.metadata.labels?.[SERVICE_HEADLESS_LABEL] !== undefined) return { ports };
+  if (svc.spec.type === 'ExternalName' || svc.spec.clusterIP === 'None') return { ports };
+  const errs = validateService(svc);
+  if (errs.length) {
+    skipped.push({ object: `Service ${objectKey(svc)}`, reason: errs.map((e) => `${e.field}: ${e.message}`).join('; ') });
+    return { ports };
+  }
+  const { cluster, external } = serviceIPs(svc);
+  const nodePorts = svc.spec.type === 'NodePort' || svc.spec.type === 'LoadBalancer';
+  const externalLocal = svc.spec.externalTrafficPolicy === 'Local' && (nodePorts || external.size > 0);
+  let localForHealth = 0;
+  for (const f of [4, 6] as const) {
+    if (!cluster.has(f) && !external.has(f)) continue;
+    for (const sp of svc.spec.ports ?? []) {
+      const proto = lower(sp.protocol);
+      const candidates: { ep: Endpoint; port: number; local: boolean }[] = [];
+      const seen = new Set<string>();
+      for (const slice of slices) {
+        if (slice.addressType !== (f === 4 ? 'IPv4' : 'IPv6')) continue;
+        const named = (slice.ports ?? []).find((p) => (p.name ?? '') === (sp.name ?? '') && lower(p.protocol) === proto);
+        // A hand-written slice without ports: a numeric targetPort (or the port) still says where to go.
+        const port = named?.port ?? (slice.ports?.length ? undefined : typeof sp.targetPort === 'number' ? sp.targetPort : sp.targetPort === undefined ? sp.port : undefined);
+        if (port === undefined) continue;
+        for (const ep of slice.endpoints) {
+          const ip = ep.addresses[0]!;
+          if (seen.has(`${ip}/${port}`)) continue;
+          seen.add(`${ip}/${port}`);
+          candidates.push({ ep, port, local: ep.nodeName !== undefined ? ep.nodeName === ctx.nodeName : ctx.localIPs.has(ip) });
+        }
+      }
+      const order = (a: EndpointTarget, b: EndpointTarget): number => a.ip.localeCompare(b.ip, 'en', { numeric: true }) || a.port - b.port;
+      const toTarget = (e: { ep: Endpoint; port: number; local: boolean }): EndpointTarget => ({ ip: e.ep.addresses[0]!, port: e.port, local: e.local });
+      const endpoints = usable(candidates).map(toTarget).sort(order);
+      const localEndpoints = usable(candidates.filter((c) => c.local)).map(toTarget).sort(order);
+      // The health check counts ready local endpoints only, as kube-proxy does: a node left with
+      // terminating ones still serves them, but tells the load balancer to drain it (503).
+      localForHealth = Math.max(localForHealth, candidates.filter((c) => c.local && c.ep.conditions?.ready !== false).length);
+      const plan: ServicePortPlan = {
+        id: `${objectKey(svc)}/${proto}/${sp.name || String(sp.port)}`,
+        family: f,
+        namespace: svc.metadata.namespace,
+        name: svc.metadata.name,
+        protocol: proto,
+        port: sp.port,
+        externalIPs: external.get(f) ?? [],
+        internalLocal: svc.spec.internalTrafficPolicy === 'Local',
+        externalLocal,
+        endpoints,
+        localEndpoints,
+      };
+      const cip = cluster.get(f);
+      if (cip) plan.clusterIP = cip;
+      if (nodePorts && sp.nodePort) plan.nodePort = sp.nodePort;
+      if (svc.spec.sessionAffinity === 'ClientIP') plan.affinitySeconds = svc.spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_SECONDS;
+      ports.push(plan);
+    }
+  }
+  if (externalLocal && svc.spec.healthCheckNodePort) {
+    return { ports, healthCheck: { namespace: svc.metadata.namespace, name: svc.metadata.name, port: svc.spec.healthCheckNodePort, localEndpoints: localForHealth } };
+  }
+  return { ports };
+}
+
 export function resolveServices(s: ServicesSnapshot): ResolvedServices {
   const skipped: Skipped[] = [];
-  const bySvc = slicesByService(s.endpointSlices, skipped);
-  const localIPs = new Set(s.localPodIPs ?? []);
+  const bySvc = new Map<string, EndpointSlice[]>();
+  for (const sl of s.endpointSlices) {
+    const key = sliceOwner(sl);
+    if (key) bySvc.set(key, [...(bySvc.get(key) ?? []), sl]);
+  }
+  const valid = new Map([...bySvc].map(([k, v]) => [k, validSlices(v, skipped)]));
+  const ctx: ResolveContext = { nodeName: s.node.name, localIPs: new Set(s.localPodIPs ?? []) };
   const ports: ServicePortPlan[] = [];
   const healthChecks: HealthCheck[] = [];
   for (const svc of [...s.services].sort((a, b) => objectKey(a).localeCompare(objectKey(b)))) {
-    if (svc.metadata.labels?.[SERVICE_PROXY_NAME_LABEL] !== undefined || svc.metadata.labels?.[SERVICE_HEADLESS_LABEL] !== undefined) continue;
-    if (svc.spec.type === 'ExternalName' || svc.spec.clusterIP === 'None') continue;
-    const errs = validateService(svc);
-    if (errs.length) {
-      skipped.push({ object: `Service ${objectKey(svc)}`, reason: errs.map((e) => `${e.field}: ${e.message}`).join('; ') });
-      continue;
-    }
-    const { cluster, external } = serviceIPs(svc);
-    const slices = bySvc.get(objectKey(svc)) ?? [];
-    const nodePorts = svc.spec.type === 'NodePort' || svc.spec.type === 'LoadBalancer';
-    const externalLocal = svc.spec.externalTrafficPolicy === 'Local' && (nodePorts || external.size > 0);
-    let localForHealth = 0;
-    for (const f of [4, 6] as const) {
-      if (!cluster.has(f) && !external.has(f)) continue;
-      for (const sp of svc.spec.ports ?? []) {
-        const proto = lower(sp.protocol);
-        const candidates: { ep: Endpoint; port: number; local: boolean }[] = [];
-        const seen = new Set<string>();
-        for (const slice of slices) {
-          if (slice.addressType !== (f === 4 ? 'IPv4' : 'IPv6')) continue;
-          const named = (slice.ports ?? []).find((p) => (p.name ?? '') === (sp.name ?? '') && lower(p.protocol) === proto);
-          // A hand-written slice without ports: a numeric targetPort (or the port) still says where to go.
-          const port = named?.port ?? (slice.ports?.length ? undefined : typeof sp.targetPort === 'number' ? sp.targetPort : sp.targetPort === undefined ? sp.port : undefined);
-          if (port === undefined) continue;
-          for (const ep of slice.endpoints) {
-            const ip = ep.addresses[0]!;
-            if (seen.has(`${ip}/${port}`)) continue;
-            seen.add(`${ip}/${port}`);
-            candidates.push({ ep, port, local: ep.nodeName !== undefined ? ep.nodeName === s.node.name : localIPs.has(ip) });
-          }
-        }
-        const order = (a: EndpointTarget, b: EndpointTarget): number => a.ip.localeCompare(b.ip, 'en', { numeric: true }) || a.port - b.port;
-        const toTarget = (e: { ep: Endpoint; port: number; local: boolean }): EndpointTarget => ({ ip: e.ep.addresses[0]!, port: e.port, local: e.local });
-        const endpoints = usable(candidates).map(toTarget).sort(order);
-        const localEndpoints = usable(candidates.filter((c) => c.local)).map(toTarget).sort(order);
-        // The health check counts ready local endpoints only, as kube-proxy does: a node left with
-        // terminating ones still serves them, but tells the load balancer to drain it (503).
-        localForHealth = Math.max(localForHealth, candidates.filter((c) => c.local && c.ep.conditions?.ready !== false).length);
-        const plan: ServicePortPlan = {
-          id: `${objectKey(svc)}/${proto}/${sp.name || String(sp.port)}`,
-          family: f,
-          namespace: svc.metadata.namespace,
-          name: svc.metadata.name,
-          protocol: proto,
-          port: sp.port,
-          externalIPs: external.get(f) ?? [],
-          internalLocal: svc.spec.internalTrafficPolicy === 'Local',
-          externalLocal,
-          endpoints,
-          localEndpoints,
-        };
-        const cip = cluster.get(f);
-        if (cip) plan.clusterIP = cip;
-        if (nodePorts && sp.nodePort) plan.nodePort = sp.nodePort;
-        if (svc.spec.sessionAffinity === 'ClientIP') plan.affinitySeconds = svc.spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_SECONDS;
-        ports.push(plan);
-      }
-    }
-    if (externalLocal && svc.spec.healthCheckNodePort) {
-      healthChecks.push({ namespace: svc.metadata.namespace, name: svc.metadata.name, port: svc.spec.healthCheckNodePort, localEndpoints: localForHealth });
-    }
+    const r = resolveService(svc, valid.get(objectKey(svc)) ?? [], ctx, skipped);
+    ports.push(...r.ports);
+    if (r.healthCheck) healthChecks.push(r.healthCheck);
   }
-  return { ports, healthChecks, skipped };
+  return { ports, portCount: ports.length, healthChecks, skipped };
 }

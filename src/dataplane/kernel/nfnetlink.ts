@@ -97,6 +97,8 @@ export interface Element {
   key: Buffer;
   keyEnd?: Buffer;
   verdict?: Verdict;
+  /** The value of an element of a data map (fields padded to 4 bytes, as nft lays them out). */
+  data?: Buffer;
 }
 
 /** A concatenated verdict map with the interval flag, e.g. ipv4_addr . inet_proto . inet_service. */
@@ -186,6 +188,7 @@ export class NftBatch {
       const a: Attr[] = [[1 /* KEY */, [[1 /* NFTA_DATA_VALUE */, e.key]]]];
       if (e.keyEnd) a.push([10 /* KEY_END */, [[1, e.keyEnd]]]);
       if (withData && e.verdict) a.push([2 /* DATA */, [verdictAttr(e.verdict)]]);
+      if (withData && e.data) a.push([2 /* DATA */, [[1 /* NFTA_DATA_VALUE */, e.data]]]);
       return [1 /* NFTA_LIST_ELEM */, a];
     });
     const id = this.setIds.get(set);
@@ -229,7 +232,8 @@ export class NftBatch {
 
 // ---- expressions (the subset Twill's policy rules use) ----
 
-const expr = (name: string, data: Attr[]): Attr => [1 /* NFTA_LIST_ELEM */, [[1 /* NAME */, str(name)], [2 /* DATA */, data]]];
+/** One expression of a rule: its name and its attributes (other encoders add their own kinds). */
+export const expr = (name: string, data: Attr[]): Attr => [1 /* NFTA_LIST_ELEM */, [[1 /* NAME */, str(name)], [2 /* DATA */, data]]];
 export const META_KEY = { nfproto: 15, l4proto: 16 } as const;
 export const PAYLOAD_BASE = { network: 1, transport: 2 } as const;
 

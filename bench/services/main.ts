@@ -1,0 +1,204 @@
+// Issue 10's Services benchmark: Twill's Services proxy against the real kube-proxy in nftables
+// and in iptables mode, in one run, each on a fresh node network namespace (node.ts: the same
+// topology for all three), fed the same Services and EndpointSlices (objects.ts) — kube-proxy
+// through a real kube-apiserver (src/datastore/kubernetes/testing/), Twill through its etcd
+// datastore (the agent's real ServicesController in a process of its own: twill-node.ts, with the
+// DaemonSet's NODE_OPTIONS young-generation cap). proxies.ts starts them; measure.ts measures.
+// "In the kernel" is measured the same way for all three, never from a proxy's log: full sync is
+// polled (proxies.ts `witness`: the bench Service's key in the proxy's map, every 25 ms, from the
+// moment the proxy is started with every object already stored); an endpoint change is timed
+// from the write's acknowledgement to the first `nft monitor` line in that namespace naming the
+// new endpoint address. iptables mode is iptables-nft here, so nft monitor sees its rules too.
+//   sudo npm run bench:services -- [--services 10000] [--small 100] [--changes 20] [--seconds 2]
+//   sudo npm run bench:services -- --quick     (1,000 Services, 5 changes, 1 s runs: to try it)
+// JSON on stdout, progress on stderr. Everything it makes is removed at the end, even on failure.
+import type { ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createConnection, createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { build } from 'esbuild';
+import { startEtcd, type EtcdServer } from '../../src/datastore/etcd/server.js';
+import { openStore } from '../../src/datastore/index.js';
+import { startControlPlane, type ControlPlane } from '../../src/datastore/kubernetes/testing/control-plane.js';
+import type { Store } from '../../src/datastore/store.js';
+import { connRate, endpointChanges, pct, rssMB, throughput } from './measure.js';
+import { dropNode, makeNode, TAG, type Node } from './node.js';
+import { benchObjects, BENCH_IP, Feeds, filler, NODE_IP, SERVERS, type Proxy } from './objects.js';
+import { children, load, log, namespaces, sh, sleep, stop, tail } from './proc.js';
+import { iptablesChainOf, prepare, proxyLog, startProxy, waitFor, witness, type Env } from './proxies.js';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    services: { type: 'string' },
+    small: { type: 'string', default: '100' },
+    changes: { type: 'string' },
+    seconds: { type: 'string' },
+    proxies: { type: 'string', default: 'twill,nftables,iptables' },
+  },
+});
+const N = Number(args.services ?? (args.quick ? 1000 : 10000));
+const SMALL = Number(args.small);
+const CHANGES = Number(args.changes ?? (args.quick ? 5 : 20));
+const SECONDS = Number(args.seconds ?? (args.quick ? 1 : 2));
+const PROXIES = args.proxies!.split(',') as Proxy[];
+if (!(N >= 100 && N <= 20_000 && SMALL >= 2 && SMALL < N && CHANGES >= 1 && CHANGES <= 100 && SECONDS > 0 && SECONDS <= 10)) throw new Error('--services 100..20000, --small 2..services, --changes 1..100, --seconds 0..10');
+if (PROXIES.some((p) => !['twill', 'nftables', 'iptables'].includes(p))) throw new Error('--proxies: a comma-separated subset of twill,nftables,iptables');
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+
+interface Result {
+  fullSyncMs: number;
+  endpointChangeMs: { p50: number; p99: number; max: number; samples: number };
+  connPerSec: Record<string, number>;
+  throughputGbps: { viaClusterIP: number; direct: number; ratio: number };
+  rssMB: number;
+  loadavg: number[];
+  /** Twill only: ms since its process started at each step of the full sync (twill-node.ts). */
+  timeline?: Record<string, number>;
+}
+
+function twillTimeline(logFile: string): Record<string, number> | undefined {
+  const line = tail(logFile, 50).split('\n').find((l) => l.startsWith('{"timeline"'));
+  return line ? (JSON.parse(line) as { timeline: Record<string, number> }).timeline : undefined;
+}
+
+/** The control plane, etcd, the relay kube-proxy reaches the apiserver by, the Twill bundle. */
+async function setUp(dir: string, held: { cp?: ControlPlane; etcd?: EtcdServer; store?: Store; relay?: Server }): Promise<{ env: Env; feeds: Feeds }> {
+  await mkdir(join(dir, 'cp'));
+  const cp = (held.cp = await startControlPlane({ dir: join(dir, 'cp'), disableAdmission: ['ServiceAccount'] }));
+  const etcd = (held.etcd = await startEtcd({ dataDir: join(dir, 'etcd'), clientUrls: ['unix'] }));
+  const store = (held.store = await openStore(`etcd:${etcd.endpoints[0]}`));
+  const apiPort = Number(new URL(cp.server).port);
+  const relaySocket = join(dir, 'api.sock');
+  const relay = (held.relay = createServer((c) => {
+    const u = createConnection({ host: '127.0.0.1', port: apiPort });
+    c.pipe(u).pipe(c);
+    for (const s of [c, u]) s.on('error', () => (c.destroy(), u.destroy()));
+  }));
+  await new Promise<void>((r) => relay.listen(relaySocket, r));
+  const kubeconfig = join(dir, 'proxy.kubeconfig');
+  await writeFile(kubeconfig, (await readFile(cp.kubeconfig, 'utf8')).replace(cp.server, 'https://127.0.0.1:6443'));
+  const twillBundle = join(HERE, '../../dist/bench-services-node.mjs');
+  await build({ entryPoints: [join(HERE, 'twill-node.ts')], outfile: twillBundle, bundle: true, platform: 'node', target: 'node20', format: 'esm', external: ['netlink', 'etcd3', 'koffi'], logLevel: 'warning',
+    // As scripts/build.mjs bundles the agent: CommonJS dependencies require Node's built-ins.
+    banner: { js: "import { createRequire as __twillCreateRequire } from 'node:module'; const require = __twillCreateRequire(import.meta.url);" } });
+  const admin = cp.admin();
+  await admin.request('/api/v1/nodes', { method: 'POST', body: { apiVersion: 'v1', kind: 'Node', metadata: { name: 'bench-node' }, spec: { podCIDR: '10.244.0.0/24' }, status: { addresses: [{ type: 'InternalIP', address: NODE_IP }] } }, what: 'creating the Node' });
+  admin.close();
+  return { env: { dir, etcd, relaySocket, kubeconfig, twillBundle }, feeds: new Feeds(cp, store) };
+}
+
+/** Runs `body` on a fresh node with proxy `p` prepared; stops everything after, even on failure. */
+async function onNode<T>(p: Proxy, tag: string, env: Env, body: (node: Node, procs: ChildProcess[]) => Promise<T>): Promise<T> {
+  const procs: ChildProcess[] = [];
+  let node: Node | undefined;
+  try {
+    node = await makeNode(tag);
+    procs.push(...(await prepare(p, node, env)));
+    return await body(node, procs);
+  } finally {
+    for (const c of procs) await stop(c);
+    await dropNode(node);
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('bench:services needs root (network namespaces, nftables)');
+  const dir = await mkdtemp(join(tmpdir(), `${TAG}-`));
+  const held: { cp?: ControlPlane; etcd?: EtcdServer; store?: Store; relay?: Server } = {};
+  const started = performance.now();
+  try {
+    log(`load ${load().join(' ')}; control plane and etcd in ${dir}`);
+    const { env, feeds } = await setUp(dir, held);
+    const small: Record<string, number> = {};
+    const result: Record<string, Result> = {};
+    const errors: Record<string, string> = {};
+
+    log(`phase 1: ${SMALL} Services (the bench Service + ${SMALL - 1} others)`);
+    await feeds.put([...benchObjects(), ...Array.from({ length: SMALL - 1 }, (_, i) => filler(i)).flat()]);
+    let iptChain: string | undefined;
+    for (const p of PROXIES) {
+      try {
+        await onNode(p, `${p[0]}1`, env, async (node, procs) => {
+          const proxy = await startProxy(p, node, env);
+          procs.push(proxy);
+          await waitFor(witness(p, node, undefined), 120_000, `${p} with ${SMALL} Services`, { proc: proxy, log: proxyLog(p, node, env) });
+          if (p === 'iptables') iptChain = iptablesChainOf(node);
+          small[p] = await connRate(node, SECONDS);
+          log(`${p}: ${Math.round(small[p])} new connections/s with ${SMALL} Services (load ${load()[0]})`);
+        });
+      } catch (e) {
+        errors[`${p} (${SMALL} Services)`] = String(e);
+        log(`${p}: FAILED with ${SMALL} Services: ${String(e)}`);
+      }
+    }
+
+    log(`phase 2: ${N - SMALL} more Services, ${N} in all (writes to the apiserver and etcd, not measured)`);
+    await feeds.put(Array.from({ length: N - SMALL }, (_, i) => filler(SMALL - 1 + i)).flat());
+    for (const [idx, p] of PROXIES.entries()) {
+      try {
+        result[p] = await onNode(p, `${p[0]}2`, env, async (node, procs) => {
+          const loadBefore = load();
+          const t0 = performance.now();
+          const proxy = await startProxy(p, node, env);
+          procs.push(proxy);
+          await waitFor(witness(p, node, iptChain), 300_000, `${p} with ${N} Services`, { proc: proxy, log: proxyLog(p, node, env) });
+          const fullMs = performance.now() - t0;
+          log(`${p}: full sync of ${N} Services ${Math.round(fullMs)} ms (load ${loadBefore[0]})`);
+          await sleep(2000);
+          const timeline = p === 'twill' ? twillTimeline(proxyLog(p, node, env)) : undefined;
+          const lat = await endpointChanges({ proxy: p, idx: idx + 1, node, feeds, changes: CHANGES, services: N, gapMs: 1100, dir });
+          log(`${p}: endpoint change p50 ${pct(lat, 0.5)} ms, p99 ${pct(lat, 0.99)} ms`);
+          const big = await connRate(node, SECONDS);
+          const viaService = throughput(node, BENCH_IP, SECONDS);
+          const direct = throughput(node, SERVERS[0]!, SECONDS);
+          const r: Result = {
+            fullSyncMs: Math.round(fullMs),
+            endpointChangeMs: { p50: pct(lat, 0.5), p99: pct(lat, 0.99), max: pct(lat, 1), samples: lat.length },
+            connPerSec: { [`services${SMALL}`]: Math.round(small[p] ?? 0), [`services${N}`]: Math.round(big), ratio: +(big / (small[p] ?? NaN)).toFixed(3) },
+            throughputGbps: { viaClusterIP: +(viaService / 1e9).toFixed(2), direct: +(direct / 1e9).toFixed(2), ratio: +(viaService / direct).toFixed(3) },
+            rssMB: await rssMB(proxy.pid!),
+            loadavg: loadBefore,
+            ...(timeline ? { timeline } : {}),
+          };
+          log(`${p}: ${JSON.stringify(r)}`);
+          return r;
+        });
+      } catch (e) {
+        errors[`${p} (${N} Services)`] = String(e);
+        log(`${p}: FAILED with ${N} Services: ${String(e)}`);
+      }
+    }
+    const t = result['twill'];
+    const k = result['nftables'];
+    const floors = t
+      ? {
+          fullSyncAtMost2s: t.fullSyncMs <= 2000,
+          fullSyncAtMostKubeProxyNftables: k ? t.fullSyncMs <= k.fullSyncMs : null,
+          endpointChangeP99AtMost50ms: t.endpointChangeMs.p99 <= 50,
+          connRateRatioAtLeast095: (t.connPerSec['ratio'] ?? 0) >= 0.95,
+          throughputRatioAtLeast095: t.throughputGbps.ratio >= 0.95,
+          rssAtMost150MB: t.rssMB <= 150,
+        }
+      : {};
+    const out = { services: N, small: SMALL, endpointsPerService: 3, changes: CHANGES, seconds: SECONDS, quick: args.quick, twillFedBy: 'etcd datastore (ServicesController)', kubeProxyFedBy: 'kube-apiserver', proxies: result, floors, errors, loadavgEnd: load(), wallSeconds: Math.round((performance.now() - started) / 1000) };
+    console.log(JSON.stringify(out, null, 2));
+  } finally {
+    for (const c of children) await stop(c);
+    for (const n of namespaces) sh(['ip', 'netns', 'del', n], true);
+    held.relay?.close();
+    // why: teardown of a run whose result is already printed (or whose error is being thrown).
+    await held.store?.close().catch(() => undefined);
+    await held.etcd?.stop().catch(() => undefined);
+    await held.cp?.stop().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
+// Clients and sockets are closed; exit even if a library left a timer behind.
+process.exit(0);

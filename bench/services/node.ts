@@ -1,0 +1,66 @@
+// One node as the bench builds it, the same for every proxy: a node namespace with an underlay
+// address, a client pod and a server pod (three addresses, a connection server on 8080 and iperf3
+// on 5201), wired as Twill wires pods (a /32 each, gateway 169.254.1.1 answered by a permanent
+// neighbour).
+import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CLIENT, NODE_IP, SERVERS } from './objects.js';
+import { firstLine, namespaces, nsx, sh, start, stop } from './proc.js';
+
+export const HELPERS = join(fileURLToPath(new URL('.', import.meta.url)), 'helpers.mjs');
+export const TAG = `svpb${process.pid.toString(36)}`;
+
+export interface Node {
+  ns: string;
+  client: string;
+  server: string;
+  servers: ChildProcess[];
+}
+
+export async function makeNode(tag: string): Promise<Node> {
+  const ns = `${TAG}${tag}`;
+  const node: Node = { ns, client: `${ns}c`, server: `${ns}s`, servers: [] };
+  for (const n of [node.ns, node.client, node.server]) {
+    sh(['ip', 'netns', 'add', n]);
+    namespaces.add(n);
+    sh(nsx(n, ['ip', 'link', 'set', 'lo', 'up']));
+  }
+  const inNode = (argv: string[]): string => sh(nsx(ns, argv));
+  for (const s of ['net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0']) inNode(['sysctl', '-qw', s]);
+  inNode(['ip', 'link', 'add', 'svu0', 'type', 'veth', 'peer', 'name', 'svu1']);
+  inNode(['ip', 'addr', 'add', `${NODE_IP}/24`, 'dev', 'svu0']);
+  inNode(['ip', 'link', 'set', 'svu0', 'up']);
+  inNode(['ip', 'link', 'set', 'svu1', 'up']);
+  const pod = (pns: string, hostIf: string, ips: string[]): void => {
+    inNode(['ip', 'link', 'add', hostIf, 'address', 'ee:ee:ee:ee:ee:ee', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pns]);
+    inNode(['ip', 'link', 'set', hostIf, 'up']);
+    const p = (argv: string[]): string => sh(nsx(pns, argv));
+    for (const ip of ips) {
+      p(['ip', 'addr', 'add', `${ip}/32`, 'dev', 'eth0']);
+      inNode(['ip', 'route', 'add', `${ip}/32`, 'dev', hostIf]);
+    }
+    p(['ip', 'link', 'set', 'eth0', 'up']);
+    const mac = (JSON.parse(p(['ip', '-j', 'link', 'show', 'eth0'])) as { address: string }[])[0]!.address;
+    for (const ip of ips) inNode(['ip', 'neigh', 'replace', ip, 'lladdr', mac, 'dev', hostIf, 'nud', 'permanent']);
+    p(['ip', 'route', 'add', '169.254.1.1', 'dev', 'eth0', 'scope', 'link']);
+    p(['ip', 'neigh', 'add', '169.254.1.1', 'lladdr', 'ee:ee:ee:ee:ee:ee', 'dev', 'eth0', 'nud', 'permanent']);
+    p(['ip', 'route', 'add', 'default', 'via', '169.254.1.1', 'dev', 'eth0', 'src', ips[0]!]);
+  };
+  pod(node.client, 'svhc', [CLIENT]);
+  pod(node.server, 'svhs', SERVERS);
+  sh(nsx(node.client, ['sysctl', '-qw', 'net.ipv4.ip_local_port_range=10000 65000']));
+  const srv = start(nsx(node.server, ['node', HELPERS, 'serve', '8080']));
+  await firstLine(srv);
+  node.servers.push(srv, start(nsx(node.server, ['iperf3', '-s', '-p', '5201'])));
+  return node;
+}
+
+export async function dropNode(n: Node | undefined): Promise<void> {
+  if (!n) return;
+  for (const s of n.servers) await stop(s);
+  for (const x of [n.ns, n.client, n.server]) {
+    sh(['ip', 'netns', 'del', x], true);
+    namespaces.delete(x);
+  }
+}

@@ -1,0 +1,363 @@
+// The incremental services compiler: it keeps what each Service contributed to the table and, on
+// an update, recompiles only the Services whose objects changed (by identity: informers replace
+// an object when it changes), then says what moved as the steps of one transaction (DiffOp[],
+// the same steps policy's diff produces). A full compile is the same code run over everything,
+// so the incremental and the full table cannot drift apart. Pure: no clock, no I/O, no logging.
+import { NFT_TABLE_SERVICES } from '../dataplane/kernel/names.js';
+import { diffModels, type DiffOp } from '../policy/diff.js';
+import type { NftChain, NftElement, NftSet, NftTableModel } from '../policy/model.js';
+import { formatCidr, tryParseCidr, tryParseIp, type Family } from '../util/ip.js';
+import type { EndpointSlice, Service } from '../model/types.js';
+import type { ConntrackFilter } from '../dataplane/kernel/conntrack-delete.js';
+import { TwillError } from '../util/errors.js';
+import { BULK, bulkMaps, compileFragment, familySets, staticChains, type Fragment } from './compile.js';
+import { resolveService, sliceOwner, validSlices, type HealthCheck, type ResolvedServices, type ServicePortPlan, type ServicesSnapshot, type Skipped } from './resolve.js';
+import { staleFlows } from './stale.js';
+
+export interface CompilerInput {
+  node: { name: string; addresses: string[] };
+  podCidrs: string[];
+  localPodIPs?: string[];
+  /** Services by `namespace/name`. */
+  services: ReadonlyMap<string, Service>;
+  /** EndpointSlices by `namespace/name`. */
+  slices: ReadonlyMap<string, EndpointSlice>;
+}
+
+/** Keys that changed since the last update (absent: compare everything). */
+export interface ChangedKeys {
+  services: Iterable<string>;
+  slices: Iterable<string>;
+}
+
+export interface ServicesDelta {
+  /** The generation this delta starts from. */
+  from: number;
+  /** One transaction's steps, in order; empty when nothing changed. */
+  ops: DiffOp[];
+  changes: number;
+  /** UDP/SCTP flows to forget: endpoints that went away. */
+  stale: ConntrackFilter[];
+  /** Services recompiled. */
+  recompiled: number;
+}
+
+export interface CompiledServices {
+  /** Which compiler and which of its outputs (a delta applies only on top of its `from`). */
+  readonly source: object;
+  readonly generation: number;
+  /** The whole table (built on first read; only valid while this is the compiler's latest output). */
+  readonly model: NftTableModel;
+  readonly resolved: ResolvedServices;
+  readonly delta?: ServicesDelta;
+}
+
+interface Entry {
+  svc: Service | undefined;
+  slices: EndpointSlice[];
+  ports: ServicePortPlan[];
+  health?: HealthCheck;
+  skipped: Skipped[];
+  frag: Fragment;
+  /** Some endpoint has no nodeName: whether it is local depends on this node's pod addresses. */
+  byAddress: boolean;
+}
+
+/** Elements of one bulk map with their owners (Services); the smallest owner key wins a shared key. */
+class OwnedElements {
+  private readonly one = new Map<string, [owner: string, value: string]>();
+  private readonly many = new Map<string, Map<string, string>>();
+
+  get size(): number {
+    return this.one.size + this.many.size;
+  }
+
+  value(key: string): string | undefined {
+    const o = this.one.get(key);
+    if (o) return o[1];
+    const m = this.many.get(key);
+    if (!m) return undefined;
+    let best: string | undefined;
+    for (const k of m.keys()) if (best === undefined || k < best) best = k;
+    return m.get(best!);
+  }
+
+  set(key: string, owner: string, value: string): void {
+    const m = this.many.get(key);
+    if (m) return void m.set(owner, value);
+    const o = this.one.get(key);
+    if (!o || o[0] === owner) return void this.one.set(key, [owner, value]);
+    this.one.delete(key);
+    this.many.set(key, new Map([o, [owner, value]]));
+  }
+
+  delete(key: string, owner: string): void {
+    const o = this.one.get(key);
+    if (o) return void (o[0] === owner && this.one.delete(key));
+    const m = this.many.get(key);
+    if (!m) return;
+    m.delete(owner);
+    if (m.size === 1) {
+      this.many.delete(key);
+      this.one.set(key, [...m][0]!);
+    }
+  }
+
+  elements(withValues: boolean): NftElement[] {
+    const keys = [...this.one.keys(), ...this.many.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return keys.map((key) => (withValues ? { key, value: this.value(key)! } : { key }));
+  }
+}
+
+const byName = <T extends { name: string }>(a: T, b: T): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+export class ServicesCompiler {
+  private entries = new Map<string, Entry>();
+  private sliceOwners = new Map<string, string>();
+  private slicesOf = new Map<string, Map<string, EndpointSlice>>();
+  private bulk = new Map<string, OwnedElements>();
+  private context = '';
+  private generation = 0;
+  private lastStatic: NftTableModel | undefined;
+  private localKey = '';
+  /** Shared chains in use, with how many Services use each. */
+  private picks = new Map<string, { chain: NftChain; refs: number }>();
+  /** Fragments with chains and sets of their own (affinity). */
+  private own = new Map<string, Fragment>();
+  private familyPorts: Record<Family, number> = { 4: 0, 6: 0 };
+  private portCount = 0;
+  private health = new Map<string, HealthCheck>();
+  private skipped = new Map<string, Skipped[]>();
+
+  /** Compiles the input; only Services whose objects (or the node's facts) changed are recompiled. */
+  update(input: CompilerInput, changed?: ChangedKeys): CompiledServices {
+    const nodeIPs: Record<Family, string[]> = { 4: [], 6: [] };
+    for (const a of input.node.addresses) {
+      const f = tryParseIp(a)?.family;
+      if (f) nodeIPs[f].push(a);
+    }
+    const localIPs = new Set(input.localPodIPs ?? []);
+    const context = JSON.stringify([input.node.name, nodeIPs]);
+    // Local pod addresses only decide endpoints without a nodeName: a pod added on this node
+    // recompiles the few Services that have such endpoints, not all of them.
+    const localKey = [...localIPs].sort().join(',');
+    const dirty = new Set<string>();
+    const localChanged = localKey !== this.localKey;
+    if (localChanged) for (const [k, e] of this.entries) if (e.byAddress) dirty.add(k);
+    this.localKey = localKey;
+    if (context !== this.context || !changed) this.reindexSlices(input, dirty);
+    else {
+      for (const k of changed.services) dirty.add(k);
+      for (const k of changed.slices) this.moveSlice(k, input.slices.get(k), dirty);
+    }
+    const all = context !== this.context;
+    this.context = context;
+    if (all || !changed) for (const k of new Set([...this.entries.keys(), ...input.services.keys(), ...this.slicesOf.keys()])) dirty.add(k);
+
+    const touched = new Map<string, Map<string, { before: string | undefined }>>();
+    const stale: ConntrackFilter[] = [];
+    let recompiled = 0;
+    for (const key of dirty) {
+      const old = this.entries.get(key);
+      const svc = input.services.get(key);
+      const slices = [...(this.slicesOf.get(key)?.values() ?? [])];
+      if (!all && old && old.svc === svc && old.slices.length === slices.length && old.slices.every((s, i) => s === slices[i]) && !(old.byAddress && localChanged)) continue;
+      recompiled++;
+      const skipped: Skipped[] = [];
+      const valid = validSlices(slices, skipped);
+      const r = svc ? resolveService(svc, valid, { nodeName: input.node.name, localIPs }, skipped) : { ports: [] };
+      const byAddress = slices.some((sl) => sl.endpoints.some((e) => e.nodeName === undefined));
+      const next: Entry = { svc, slices, ports: r.ports, skipped, frag: compileFragment(r.ports, nodeIPs), byAddress, ...(r.healthCheck ? { health: r.healthCheck } : {}) };
+      if (old) stale.push(...staleFlows(old.ports, next.ports));
+      this.swap(key, old?.frag, next.frag, touched);
+      this.count(old, -1);
+      this.count(next, +1);
+      if (next.frag.chains.length || next.frag.sets.length) this.own.set(key, next.frag);
+      else this.own.delete(key);
+      this.portCount += next.ports.length - (old?.ports.length ?? 0);
+      if (next.health) this.health.set(key, next.health);
+      else this.health.delete(key);
+      if (next.skipped.length) this.skipped.set(key, next.skipped);
+      else this.skipped.delete(key);
+      if (!svc && slices.length === 0) this.entries.delete(key);
+      else this.entries.set(key, next);
+    }
+
+    const from = this.generation++;
+    const staticModel = this.staticModel(input, nodeIPs);
+    const ops: DiffOp[] = [];
+    let changes = 0;
+    if (this.lastStatic) {
+      const d = diffModels(this.lastStatic, staticModel);
+      if (d.full) throw new TwillError('INTERNAL', 'the services table changed shape (a map or a base chain); the next apply replaces it whole');
+      const { deletes, adds } = this.elementOps(staticModel, touched);
+      // Element deletes after creations, element adds after every delete, before chains are refilled or removed.
+      const firstNonCreate = d.ops.findIndex((o) => o.op !== 'addChain' && o.op !== 'addSet' && o.op !== 'addCounter');
+      const created = firstNonCreate < 0 ? d.ops.length : firstNonCreate;
+      const rest = d.ops.slice(created);
+      const lastElementOp = rest.findIndex((o) => o.op !== 'deleteElements' && o.op !== 'addElements');
+      const elementEnd = lastElementOp < 0 ? rest.length : lastElementOp;
+      const staticDeletes = rest.slice(0, elementEnd).filter((o) => o.op === 'deleteElements');
+      const staticAdds = rest.slice(0, elementEnd).filter((o) => o.op === 'addElements');
+      ops.push(...d.ops.slice(0, created), ...deletes, ...staticDeletes, ...adds, ...staticAdds, ...rest.slice(elementEnd));
+      changes = d.changes + deletes.reduce((n, o) => n + (o.op === 'deleteElements' ? o.elements.length : 0), 0) + adds.reduce((n, o) => n + (o.op === 'addElements' ? o.elements.length : 0), 0);
+    }
+    const hadStatic = this.lastStatic !== undefined;
+    this.lastStatic = staticModel;
+    const generation = this.generation;
+    let model: NftTableModel | undefined;
+    const modelNow = (): NftTableModel => {
+      if (this.generation !== generation) throw new TwillError('INTERNAL', 'a services table was read after a later compile replaced it');
+      return (model ??= this.fullModel(staticModel));
+    };
+    return {
+      source: this,
+      generation,
+      get model(): NftTableModel {
+        return modelNow();
+      },
+      resolved: this.resolved(),
+      ...(hadStatic ? { delta: { from, ops, changes, stale, recompiled } } : {}),
+    };
+  }
+
+  private count(e: Entry | undefined, by: 1 | -1): void {
+    if (!e) return;
+    for (const p of e.ports) this.familyPorts[p.family] += by;
+    for (const c of e.frag.picks) {
+      const cur = this.picks.get(c.name);
+      const refs = (cur?.refs ?? 0) + by;
+      if (refs <= 0) this.picks.delete(c.name);
+      else this.picks.set(c.name, { chain: cur?.chain ?? c, refs });
+    }
+  }
+
+  private reindexSlices(input: CompilerInput, dirty: Set<string>): void {
+    for (const k of this.sliceOwners.keys()) if (!input.slices.has(k)) this.moveSlice(k, undefined, dirty);
+    for (const [k, s] of input.slices) if (this.slicesOf.get(sliceOwner(s) ?? '')?.get(k) !== s) this.moveSlice(k, s, dirty);
+  }
+
+  private moveSlice(key: string, s: EndpointSlice | undefined, dirty: Set<string>): void {
+    const was = this.sliceOwners.get(key);
+    if (was !== undefined) {
+      this.slicesOf.get(was)?.delete(key);
+      if (this.slicesOf.get(was)?.size === 0) this.slicesOf.delete(was);
+      this.sliceOwners.delete(key);
+      dirty.add(was);
+    }
+    const owner = s ? sliceOwner(s) : undefined;
+    if (!s || owner === undefined) return;
+    this.sliceOwners.set(key, owner);
+    let m = this.slicesOf.get(owner);
+    if (!m) this.slicesOf.set(owner, (m = new Map()));
+    m.set(key, s);
+    dirty.add(owner);
+  }
+
+  /** Moves one owner's elements from `old` to `next`, remembering each touched key's value before. */
+  private swap(owner: string, old: Fragment | undefined, next: Fragment, touched: Map<string, Map<string, { before: string | undefined }>>): void {
+    const note = (map: string, key: string, els: OwnedElements): void => {
+      let t = touched.get(map);
+      if (!t) touched.set(map, (t = new Map()));
+      if (!t.has(key)) t.set(key, { before: els.value(key) });
+    };
+    const index = (els: string[] | undefined): Map<string, string> => {
+      const m = new Map<string, string>();
+      for (let i = 0; els && i < els.length; i += 3) m.set(`${els[i]}\u0000${els[i + 1]}`, els[i + 2]!);
+      return m;
+    };
+    const [was, now] = [index(old?.elements), index(next.elements)];
+    for (const [k, v] of was) {
+      if (now.get(k) === v) continue;
+      const [map, key] = k.split('\u0000') as [string, string];
+      const els = this.elementsOf(map);
+      note(map, key, els);
+      els.delete(key, owner);
+    }
+    for (const [k, v] of now) {
+      if (was.get(k) === v) continue;
+      const [map, key] = k.split('\u0000') as [string, string];
+      const els = this.elementsOf(map);
+      note(map, key, els);
+      els.set(key, owner, v);
+    }
+  }
+
+  private elementsOf(map: string): OwnedElements {
+    let e = this.bulk.get(map);
+    if (!e) this.bulk.set(map, (e = new OwnedElements()));
+    return e;
+  }
+
+  private elementOps(model: NftTableModel, touched: Map<string, Map<string, { before: string | undefined }>>): { deletes: DiffOp[]; adds: DiffOp[] } {
+    const sets = new Map(model.sets.map((s) => [s.name, s]));
+    const deletes: DiffOp[] = [];
+    const adds: DiffOp[] = [];
+    for (const [map, keys] of [...touched].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const set = sets.get(map);
+      if (!set) continue; // the family went away: its maps are deleted whole
+      const els = this.elementsOf(map);
+      const gone: NftElement[] = [];
+      const added: NftElement[] = [];
+      for (const [key, { before }] of keys) {
+        const after = els.value(key);
+        if (before === after) continue;
+        if (before !== undefined) gone.push(set.map ? { key, value: before } : { key });
+        if (after !== undefined) added.push(set.map ? { key, value: after } : { key });
+      }
+      if (gone.length) deletes.push({ op: 'deleteElements', set, elements: gone });
+      if (added.length) adds.push({ op: 'addElements', set, elements: added });
+    }
+    return { deletes, adds };
+  }
+
+  /** Everything but the bulk maps' elements: small, so it is diffed whole. */
+  private staticModel(input: CompilerInput, nodeIPs: Record<Family, string[]>): NftTableModel {
+    const pools = input.podCidrs.map((c) => tryParseCidr(c)).filter((c) => c !== undefined);
+    const present = new Set<Family>([...pools.map((c) => c.family), ...(nodeIPs[4].length ? [4 as const] : []), ...(nodeIPs[6].length ? [6 as const] : [])]);
+    for (const f of [4, 6] as const) if (this.familyPorts[f] > 0) present.add(f);
+    const chains: NftChain[] = [...this.picks.values()].map((p) => p.chain);
+    const sets: NftSet[] = [];
+    for (const fr of this.own.values()) {
+      chains.push(...fr.chains);
+      sets.push(...fr.sets);
+    }
+    const families = ([4, 6] as const).filter((f) => present.has(f) || (f === 4 && present.size === 0));
+    const familyObjects = families.flatMap((f) => [...familySets(f, nodeIPs[f], pools.filter((c) => c.family === f).map(formatCidr)), ...bulkMaps(f)]);
+    return { family: 'inet', table: NFT_TABLE_SERVICES, counters: [], sets: [...familyObjects, ...sets.sort(byName)], chains: [...staticChains(families), ...chains.sort(byName)] };
+  }
+
+  private fullModel(staticModel: NftTableModel): NftTableModel {
+    const bulkNames = new Set(BULK.flatMap((b) => [`${b}_v4`, `${b}_v6`]));
+    return { ...staticModel, sets: staticModel.sets.map((s) => (bulkNames.has(s.name) ? { ...s, elements: this.bulk.get(s.name)?.elements(s.map !== undefined) ?? [] } : s)) };
+  }
+
+  private resolved(): ResolvedServices {
+    const sortedKeys = <T>(m: Map<string, T>): T[] => [...m.keys()].sort().map((k) => m.get(k)!);
+    // The plans are listed only when asked for (the full path's conntrack check, tools): listing
+    // 20,000 of them on every endpoint change would cost more than the change. Read later, the
+    // list is the compiler's latest (which is this one as long as nothing was compiled since).
+    let ports: ServicePortPlan[] | undefined;
+    const entries = this.entries;
+    return {
+      healthChecks: sortedKeys(this.health),
+      skipped: sortedKeys(this.skipped).flat(),
+      portCount: this.portCount,
+      get ports(): ServicePortPlan[] {
+        return (ports ??= [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).flatMap(([, e]) => e.ports));
+      },
+    };
+  }
+}
+
+/** The whole table for a snapshot (golden tests, tools): one update of a fresh compiler. */
+export function compileServices(s: ServicesSnapshot): CompiledServices {
+  const key = (o: { metadata: { namespace?: string; name: string } }): string => `${o.metadata.namespace}/${o.metadata.name}`;
+  return new ServicesCompiler().update({
+    node: s.node,
+    podCidrs: s.podCidrs,
+    ...(s.localPodIPs ? { localPodIPs: s.localPodIPs } : {}),
+    services: new Map(s.services.map((x) => [key(x), x])),
+    slices: new Map(s.endpointSlices.map((x) => [key(x), x])),
+  });
+}
