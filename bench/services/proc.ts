@@ -19,8 +19,8 @@ export function sh(argv: string[], ok = false): string {
 export const nsx = (ns: string, argv: string[]): string[] => ['nsenter', `--net=/run/netns/${ns}`, '--', ...argv];
 
 /** Starts a tracked child in a process group of its own (stderr to `logFile` when given). */
-export function start(argv: string[], logFile?: string): ChildProcess {
-  const c = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', logFile ? 'pipe' : 'inherit'], detached: true });
+export function start(argv: string[], logFile?: string, env?: Readonly<Record<string, string>>): ChildProcess {
+  const c = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', logFile ? 'pipe' : 'inherit'], detached: true, ...(env ? { env: { ...process.env, ...env } } : {}) });
   children.add(c);
   c.once('exit', () => children.delete(c));
   if (logFile) c.stderr!.pipe(createWriteStream(logFile));

@@ -6,6 +6,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { kubeBinary } from '../../src/datastore/kubernetes/testing/control-plane.js';
+import { AGENT_RUNTIME_ENV } from '../../src/deploy/manifest.js';
 import { NFPROTO_INET } from '../../src/dataplane/kernel/nfnetlink.js';
 import { NfTablesSocket } from '../../src/dataplane/kernel/nfnetlink-socket.js';
 import type { EtcdServer } from '../../src/datastore/etcd/server.js';
@@ -35,7 +36,8 @@ export async function startProxy(p: Proxy, n: Node, env: Env): Promise<ChildProc
   const logFile = proxyLog(p, n, env);
   if (p === 'twill') {
     const etcdSock = env.etcd.endpoints.find((e) => e.startsWith('unix://'))!;
-    return start(nsx(n.ns, ['node', '--max-semi-space-size=4', env.twillBundle, `etcd:${etcdSock}`, 'bench-node', NODE_IP, CLUSTER_CIDR, join(env.dir, `run-${n.ns}`)]), logFile);
+    // The DaemonSet's runtime environment (NODE_OPTIONS, MALLOC_ARENA_MAX), as the agent runs in a cluster.
+    return start(nsx(n.ns, ['node', env.twillBundle, `etcd:${etcdSock}`, 'bench-node', NODE_IP, CLUSTER_CIDR, join(env.dir, `run-${n.ns}`)]), logFile, AGENT_RUNTIME_ENV);
   }
   const cfg = join(env.dir, `kube-proxy-${p}.json`);
   await writeFile(
