@@ -1,12 +1,12 @@
 // A netlink socket read by polling: socket(2), bind(2), setsockopt(2) and recv(2) called through
-// koffi (the FFI setns.ts uses), the socket non-blocking, drained on a timer. For multicast
+// koffi (libc.ts, as setns.ts does), the socket non-blocking, drained on a timer. For multicast
 // streams of many small datagrams (conntrack events: one per connection start and end) this is
 // far cheaper than a readable-callback socket: no wake-up of the event loop per datagram, no
 // buffer, address object and JS callback made per datagram — one recv into a reused buffer each.
 // The price is up to one polling interval of delay; the receive buffer holds what arrives
 // meanwhile (SO_RCVBUFFORCE: the agent has CAP_NET_ADMIN, so net.core.rmem_max does not cap it).
-import { createRequire } from 'node:module';
 import { describeError, TwillError } from '../../util/errors.js';
+import { loadLibc } from './libc.js';
 
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
@@ -41,18 +41,14 @@ function load(): Libc | null {
     return null;
   }
   try {
-    const koffi = createRequire(import.meta.url)('koffi') as {
-      load(lib: string): { func(sig: string): (...a: unknown[]) => number };
-      errno(): number;
-    };
-    const c = koffi.load('libc.so.6');
+    const c = loadLibc();
     libc = {
       socket: c.func('int socket(int domain, int type, int protocol)') as Libc['socket'],
       bind: c.func('int bind(int fd, const void *addr, uint32_t len)') as Libc['bind'],
       setsockopt: c.func('int setsockopt(int fd, int level, int name, const void *val, uint32_t len)') as Libc['setsockopt'],
       recv: c.func('intptr_t recv(int fd, void *buf, uintptr_t len, int flags)') as Libc['recv'],
       close: c.func('int close(int fd)') as Libc['close'],
-      errno: () => koffi.errno(),
+      errno: () => c.errno(),
     };
   } catch (e) {
     unavailable = `koffi could not bind the socket calls: ${describeError(e)}`;

@@ -11,8 +11,8 @@
 // Without koffi, or on a platform without setns, callers fall back to running `ip` inside the
 // namespace (netns.ts); `TWILL_NETNS_EXEC=1` forces that fallback (tests use it for coverage).
 import { closeSync, openSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { describeError, TwillError } from '../../util/errors.js';
+import { loadLibc } from './libc.js';
 
 const CLONE_NEWNET = 0x40000000;
 
@@ -38,15 +38,11 @@ function load(): Entry | null {
     return null;
   }
   try {
-    const koffi = createRequire(import.meta.url)('koffi') as {
-      load(lib: string): { func(sig: string): (...a: number[]) => number };
-      errno(): number;
-    };
-    const libc = koffi.load('libc.so.6');
-    const setns = libc.func('int setns(int fd, int nstype)');
+    const libc = loadLibc();
+    const setns = libc.func('int setns(int fd, int nstype)') as Entry['setns'];
     // The main thread is the thread-group leader: /proc/thread-self is this thread.
     const homeFd = openSync('/proc/thread-self/ns/net', 'r');
-    entry = { setns, errno: () => koffi.errno(), homeFd };
+    entry = { setns, errno: () => libc.errno(), homeFd };
   } catch (e) {
     unavailable = `koffi could not bind setns(2): ${describeError(e)}`;
   }
