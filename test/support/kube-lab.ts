@@ -3,7 +3,7 @@
 // even pause — will do), and the routes of a node.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { run } from '../../src/dataplane/kernel/exec.js';
-import { kubectlTarget } from '../../src/lab/kubernetes/cluster.js';
+import { kubectlTarget, recentWarnings } from '../../src/lab/kubernetes/cluster.js';
 import { kubectl, kubectlJson } from '../../src/lab/kubernetes/kubectl.js';
 import { podNetnsPath, type KubePod } from '../../src/lab/kubernetes/pods.js';
 import type { LabState } from '../../src/lab/state.js';
@@ -125,8 +125,7 @@ export async function diagnose(s: LabState, twillLines = 4): Promise<string> {
     }
     // A pod stuck before its containers start (a volume that cannot mount, an image not found)
     // says why only in events.
-    const ev = await kubectlJson<{ items: { type: string; reason: string; message: string; involvedObject: { namespace?: string; name: string } }[] }>(t, ['get', 'events', '-A', '--field-selector', 'type=Warning']);
-    for (const e of ev.items.slice(-8)) out.push(`event ${e.involvedObject.namespace ?? ''}/${e.involvedObject.name}: ${e.reason} ${e.message.slice(0, 200)}`);
+    for (const w of await recentWarnings(t, 8)) out.push(`event ${w}`);
     for (const p of pods.items.filter((x) => x.metadata.labels?.['app.kubernetes.io/name'] === 'twill')) {
       const r = await kubectl(t, ['logs', '-n', p.metadata.namespace, p.metadata.name, '--tail', String(twillLines)]).catch((e: Error) => ({ stdout: `(no logs: ${e.message.slice(0, 100)})` }));
       for (const l of r.stdout.trim().split('\n')) out.push(`${p.spec.nodeName}: ${l.slice(0, 200)}`);

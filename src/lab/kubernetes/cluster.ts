@@ -179,6 +179,12 @@ async function kubeProxyReplacementManifest(state: LabState): Promise<string> {
   return file;
 }
 
+/** The cluster's latest `n` Warning events, one line each (object: reason: message). */
+export async function recentWarnings(t: KubectlTarget, n: number): Promise<string[]> {
+  const l = await kubectlJson<{ items: { reason: string; message: string; involvedObject: { namespace?: string; name: string } }[] }>(t, ['get', 'events', '-A', '--field-selector', 'type=Warning']);
+  return l.items.slice(-n).map((w) => `${w.involvedObject.namespace ?? ''}/${w.involvedObject.name}: ${w.reason}: ${w.message.slice(0, 200)}`);
+}
+
 type NodeList = { items: { metadata: { name: string }; status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] } }[] };
 
 /**
@@ -197,9 +203,7 @@ export async function waitNodesReady(t: KubectlTarget, count: number, timeoutMs:
     if (!(e instanceof TwillError) || e.code !== 'TIMEOUT') throw e;
     const notReady = last.items.map((n) => ({ n, r: n.status?.conditions?.find((c) => c.type === 'Ready') })).filter(({ r }) => r?.status !== 'True')
       .map(({ n, r }) => `${n.metadata.name}: ${r?.reason ?? 'no Ready condition'} ${(r?.message ?? '').slice(0, 160)}`);
-    const warnings = await kubectlJson<{ items: { reason: string; message: string; involvedObject: { namespace?: string; name: string } }[] }>(t, ['get', 'events', '-A', '--field-selector', 'type=Warning'])
-      .then((l) => l.items.slice(-5).map((w) => `${w.involvedObject.namespace ?? ''}/${w.involvedObject.name}: ${w.reason}: ${w.message.slice(0, 200)}`))
-      .catch((err: Error) => [`(events unreadable: ${err.message.slice(0, 120)})`]);
+    const warnings = await recentWarnings(t, 5).catch((err: Error) => [`(events unreadable: ${err.message.slice(0, 120)})`]);
     throw new TwillError('TIMEOUT', `${last.items.length} of ${count} nodes registered, not all Ready after ${timeoutMs} ms\n`
       + `  not Ready: ${notReady.join('\n             ') || '(none registered)'}\n  latest warnings: ${warnings.join('\n                   ') || '(none)'}\n`
       + '  See the CNI pods with `twill lab kubectl -- get pods -A -o wide` and `twill lab logs`.');
