@@ -10,7 +10,7 @@ import { TwillError, describeError } from '../util/errors.js';
 import { KubernetesStore, openStore } from '../datastore/index.js';
 import { KubernetesNode } from './kubernetes-node.js';
 import type { Store } from '../datastore/store.js';
-import { ClusterMember } from './cluster.js';
+import { ClusterMember } from './cluster/member.js';
 import { RoutingController } from './routing-controller.js';
 import { EncryptionController } from './encryption-controller.js';
 import { PolicyController } from './policy-controller.js';

@@ -28,7 +28,7 @@ import { selectWireguard, userspacePaths, type WgDeviceHandle, type WgSelection 
 import type { WireguardSettings } from '../model/types.js';
 import { TwillError, describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import type { ClusterMember } from './cluster.js';
+import type { ClusterMember } from './cluster/member.js';
 import { Reconciler, type ReconcileOutcome } from './reconciler.js';
 
 export const DEFAULT_WIREGUARD: WireguardSettings = { port: DEFAULT_WIREGUARD_PORT, strict: true, nodeTraffic: false };

@@ -5,7 +5,7 @@
 import { applyRouting, compileRouting, type DesiredRouting, type PeerNode, type RoutingSnapshot } from '../dataplane/routing/index.js';
 import { applyNat, compileNat } from '../dataplane/nat/index.js';
 import type { Logger } from '../util/log.js';
-import type { ClusterMember } from './cluster.js';
+import type { ClusterMember } from './cluster/member.js';
 import { Reconciler, type ReconcileOutcome } from './reconciler.js';
 
 export class RoutingController {

@@ -11,7 +11,7 @@ import { LeasedObjects, MemoryBackend, MemoryStore, openStore } from '../../src/
 import { startEtcd } from '../../src/datastore/etcd/server.js';
 import { BlockClaims } from '../../src/ipam/cluster/claims.js';
 import { Logger, setLogSink } from '../../src/util/log.js';
-import { ClusterMember } from '../../src/agent/cluster.js';
+import { ClusterMember } from '../../src/agent/cluster/member.js';
 import { Problems } from '../../src/agent/problems.js';
 import { ClockWatch } from '../../src/agent/clock-watch.js';
 import { recordRuns, type FaultRun } from './support.js';

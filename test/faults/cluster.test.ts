@@ -149,7 +149,7 @@ test('etcd restarted with its data lost: the agents write back the cluster state
     const loud = await loudLinesSince(lab, off);
     const problems = (await Promise.all(lab.state.nodes.map((n) => status(lab, n.name)))).flatMap((s) => (s.problems ?? []).map((p) => p.id));
     // Deliberately re-created (not refused): and while the agents write back, no new block is
-    // claimed (src/agent/cluster-reset.ts), so no block is handed out twice.
+    // claimed (src/agent/cluster/reset.ts), so no block is handed out twice.
     r.visible = /ERROR .*revision went backwards/.test(loud) && problems.includes('cluster-config') && /WARN .*claims no new block.*problem=claims-frozen/.test(loud) &&
       (await Promise.all(lab.state.nodes.map((n) => status(lab, n.name)))).every((s) => (s.problems ?? []).some((p) => p.id === 'claims-frozen'));
     const dp = (await reaches(lab, 'a', 'b')) ? '' : 'a→b lost';

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
-import { ClusterMember } from '../../src/agent/cluster.js';
+import { ClusterMember } from '../../src/agent/cluster/member.js';
 import { Problems } from '../../src/agent/problems.js';
 import { ClockWatch } from '../../src/agent/clock-watch.js';
 import { KubernetesStore } from '../../src/datastore/kubernetes/store.js';

@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MemoryBackend, MemoryStore } from '../datastore/index.js';
-import { BlockClaims } from '../ipam/cluster/claims.js';
-import { Logger, setLogSink } from '../util/log.js';
-import { ClusterMember } from './cluster.js';
-import { Problems } from './problems.js';
+import { MemoryBackend, MemoryStore } from '../../datastore/index.js';
+import { BlockClaims } from '../../ipam/cluster/claims.js';
+import { Logger, setLogSink } from '../../util/log.js';
+import { ClusterMember } from './member.js';
+import { Problems } from '../problems.js';
 
 const spec = { pool: '10.244.0.0/16', blockPrefix: 26, backend: 'vxlan' as const, vxlan: { vni: 1, port: 8472, directRouting: false }, natOutgoing: true, blockGraceSeconds: 60 };
 

@@ -7,8 +7,8 @@
 // writing back its own blocks is not a claim and goes on. Nothing is deleted by the loss: a
 // peer's blocks come back with its registration, and only a node still gone after the grace
 // period loses them, as always.
-import type { IPAMBlock } from '../model/types.js';
-import type { Problems } from './problems.js';
+import type { IPAMBlock } from '../../model/types.js';
+import type { Problems } from '../problems.js';
 
 export class ClaimFreeze {
   private until = 0;

@@ -1,13 +1,13 @@
 // This node's registration: its TwillNode, attached to a liveness lease so it vanishes when the
 // agent dies. Peers withdraw the routes to a node whose TwillNode is gone, so a failed
 // (re-)registration is never dropped: it is retried with backoff and shown until it works.
-import { LeasedObjects } from '../datastore/index.js';
-import type { Store } from '../datastore/store.js';
-import type { BlockHolder } from '../ipam/cluster/fixed.js';
-import { TWILL_API, type ClusterConfig, type TwillNode } from '../model/types.js';
-import { describeError, isTwillError } from '../util/errors.js';
-import type { Logger } from '../util/log.js';
-import type { Problems } from './problems.js';
+import { LeasedObjects } from '../../datastore/index.js';
+import type { Store } from '../../datastore/store.js';
+import type { BlockHolder } from '../../ipam/cluster/fixed.js';
+import { TWILL_API, type ClusterConfig, type TwillNode } from '../../model/types.js';
+import { describeError, isTwillError } from '../../util/errors.js';
+import type { Logger } from '../../util/log.js';
+import type { Problems } from '../problems.js';
 
 export const CLUSTER_CONFIG_NAME = 'default';
 

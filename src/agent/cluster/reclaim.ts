@@ -1,11 +1,11 @@
 // The return of dead nodes' blocks to the pool. A node is dead once it has been absent from the
 // peer list for the grace period, measured on a monotonic clock (a wall-clock jump must neither
 // free a live node's blocks early nor hold a dead node's forever).
-import type { Store } from '../datastore/store.js';
-import type { BlockHolder } from '../ipam/cluster/fixed.js';
-import type { IPAMBlock, TwillNode } from '../model/types.js';
-import { describeError } from '../util/errors.js';
-import type { Logger } from '../util/log.js';
+import type { Store } from '../../datastore/store.js';
+import type { BlockHolder } from '../../ipam/cluster/fixed.js';
+import type { IPAMBlock, TwillNode } from '../../model/types.js';
+import { describeError } from '../../util/errors.js';
+import type { Logger } from '../../util/log.js';
 
 export interface ReclaimInput {
   store: Store;

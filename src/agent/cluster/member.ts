@@ -2,26 +2,26 @@
 // to a lease, so it vanishes when the agent dies), the peer list (list + watch), block claims and
 // the return of dead nodes' blocks. The datastore may be unreachable at any time: the agent keeps
 // serving pods from its cached blocks and leaves the datapath as it is until it can see again.
-import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Store, Watch } from '../datastore/store.js';
-import { vtepIp, vtepMac } from '../dataplane/routing/index.js';
-import { BlockClaims } from '../ipam/cluster/claims.js';
-import { FixedBlocks, type BlockHolder } from '../ipam/cluster/fixed.js';
-import type { BlockSource } from '../ipam/local/index.js';
-import { validatePool } from '../ipam/cluster/pool.js';
-import { TWILL_API, type ClusterConfig, type TwillNode } from '../model/types.js';
-import { describeError, isTwillError } from '../util/errors.js';
-import type { Logger } from '../util/log.js';
-import type { Problems } from './problems.js';
-import { Informer } from './informer.js';
-import { detectUnderlay, type Underlay } from './underlay.js';
-import { CLUSTER_CONFIG_NAME, NodeRegistration } from './cluster-registration.js';
-import { reclaimDeadNodes } from './cluster-reclaim.js';
-import { ClaimFreeze, vanishedBlocks } from './cluster-reset.js';
-import type { InflightJournal } from './inflight.js';
+import type { Store, Watch } from '../../datastore/store.js';
+import { vtepIp, vtepMac } from '../../dataplane/routing/index.js';
+import { BlockClaims } from '../../ipam/cluster/claims.js';
+import { FixedBlocks, type BlockHolder } from '../../ipam/cluster/fixed.js';
+import type { BlockSource } from '../../ipam/local/index.js';
+import { validatePool } from '../../ipam/cluster/pool.js';
+import { TWILL_API, type TwillNode } from '../../model/types.js';
+import { describeError } from '../../util/errors.js';
+import type { Logger } from '../../util/log.js';
+import type { Problems } from '../problems.js';
+import { Informer } from '../informer.js';
+import { detectUnderlay, type Underlay } from '../underlay.js';
+import { CLUSTER_CONFIG_NAME, NodeRegistration } from './registration.js';
+import { ClusterConfigSource, type ClusterSpec } from './config.js';
+import { reclaimDeadNodes } from './reclaim.js';
+import { ClaimFreeze, vanishedBlocks } from './reset.js';
+import type { InflightJournal } from '../inflight.js';
 
-export type ClusterSpec = ClusterConfig['spec'];
+export type { ClusterSpec };
 export { CLUSTER_CONFIG_NAME };
 
 export interface ClusterSettings {
@@ -73,6 +73,7 @@ export class ClusterMember {
   datastoreUp = false;
   private readonly registration: NodeRegistration;
   private readonly freeze: ClaimFreeze;
+  private readonly configSource: ClusterConfigSource;
   /** Every IPAMBlock, watched: the reclaim timer reads it instead of listing (1,000 nodes × a list each tick is a storm). */
   private blocks: Informer<'IPAMBlock'> | undefined;
   private watches: Watch[] = [];
@@ -83,6 +84,7 @@ export class ClusterMember {
 
   constructor(private readonly s: ClusterSettings) {
     this.mono = s.monotonicMs ?? (() => performance.now());
+    this.configSource = new ClusterConfigSource(s.store, s.stateDir, s.bootstrap, s.log);
     this.registration = new NodeRegistration({
       store: s.store, leaseTtlSeconds: s.leaseTtlSeconds, log: s.log, problems: s.problems,
       nodeObject: () => this.nodeObject(), config: () => this.config, claims: () => this.claims, stopped: () => this.stopped,
@@ -101,7 +103,7 @@ export class ClusterMember {
 
   async start(): Promise<void> {
     this.underlay = await detectUnderlay(this.s.underlayIface, this.s.underlayAddress);
-    this.config = await this.loadConfig();
+    this.config = await this.configSource.load();
     validatePool({ pool: this.config.pool, blockPrefix: this.config.blockPrefix });
     this.claims = this.s.fixedBlocks
       ? new FixedBlocks(this.s.fixedBlocks)
@@ -144,7 +146,7 @@ export class ClusterMember {
     };
   }
 
-  /** Why new block claims are refused now (undefined: they are not); see cluster-reset.ts. */
+  /** Why new block claims are refused now (undefined: they are not); see reset.ts. */
   claimsFrozen(): string | undefined {
     return this.freeze.reason();
   }
@@ -158,52 +160,12 @@ export class ClusterMember {
     }
   }
 
-  // ---- configuration ----
-
-  private configCache(): string {
-    return join(this.s.stateDir, 'cluster-config.json');
-  }
-
-  private async loadConfig(): Promise<ClusterSpec> {
-    try {
-      const stored = await this.s.store.get('ClusterConfig', CLUSTER_CONFIG_NAME);
-      const spec = stored?.spec ?? (await this.createConfig());
-      await this.cacheConfig(spec);
-      return spec;
-    } catch (e) {
-      try {
-        const cached = JSON.parse(await readFile(this.configCache(), 'utf8')) as ClusterSpec;
-        this.log.warn('datastore unreachable; using the cached cluster configuration', { error: describeError(e) });
-        return cached;
-      } catch {
-        this.log.warn('datastore unreachable and no cached cluster configuration; using flags', { error: describeError(e) });
-        return this.s.bootstrap;
-      }
-    }
-  }
-
-  private async createConfig(): Promise<ClusterSpec> {
-    const obj: ClusterConfig = { apiVersion: TWILL_API, kind: 'ClusterConfig', metadata: { name: CLUSTER_CONFIG_NAME }, spec: this.s.bootstrap };
-    try {
-      return (await this.s.store.create(obj)).spec;
-    } catch (e) {
-      if (!isTwillError(e, 'EXISTS')) throw e;
-      return (await this.s.store.get('ClusterConfig', CLUSTER_CONFIG_NAME))!.spec;
-    }
-  }
-
-  private async cacheConfig(spec: ClusterSpec): Promise<void> {
-    const file = this.configCache();
-    await writeFile(`${file}.tmp`, JSON.stringify(spec) + '\n');
-    await rename(`${file}.tmp`, file);
-  }
-
   private applyConfig(spec: ClusterSpec): void {
     if (JSON.stringify(spec) === JSON.stringify(this.config)) return;
     this.log.info('cluster configuration changed', { backend: spec.backend, pool: spec.pool, vni: spec.vxlan.vni, directRouting: spec.vxlan.directRouting, natOutgoing: spec.natOutgoing, encryption: spec.encryption ?? 'none' });
     this.config = spec;
     this.claims.setPool({ pool: spec.pool, blockPrefix: spec.blockPrefix });
-    this.cacheConfig(spec).catch((e: unknown) => this.log.warn('cannot cache the cluster configuration on disk (a restart during a datastore outage would use the flags)', { error: describeError(e) }));
+    this.configSource.cache(spec).catch((e: unknown) => this.log.warn('cannot cache the cluster configuration on disk (a restart during a datastore outage would use the flags)', { error: describeError(e) }));
     this.registerInBackground('cluster configuration changed');
     this.s.onChange('cluster configuration');
   }
@@ -233,7 +195,7 @@ export class ClusterMember {
     await this.s.beforeRegister?.();
     await this.register(true);
     await this.watchNodes();
-    await this.watchConfig();
+    this.watches.push(await this.configSource.watch((spec) => this.applyConfig(spec)));
     if (!this.s.fixedBlocks && !this.blocks) {
       const inf = new Informer(this.s.store, 'IPAMBlock', (what) => this.onBlocksChange(what));
       await inf.start();
@@ -245,7 +207,7 @@ export class ClusterMember {
     this.log.info('joined the cluster', { node: this.s.nodeName, underlay: `${this.underlay.ip} (${this.underlay.iface})`, blocks: this.claims.current().join(','), peers: this.peers.size });
   }
 
-  /** A block we hold vanished from the datastore: write it back now, loudly (cluster-reset.ts). */
+  /** A block we hold vanished from the datastore: write it back now, loudly (reset.ts). */
   private onBlocksChange(what: string): void {
     if (!this.blocks?.synced || this.stopped) return;
     const missing = vanishedBlocks(what, this.blocks.list(), this.s.nodeName, this.claims.current());
@@ -280,7 +242,7 @@ export class ClusterMember {
     return this.registration.register(force);
   }
 
-  /** Registers (again) until it works, retried with backoff and shown (cluster-registration.ts). */
+  /** Registers (again) until it works, retried with backoff and shown (registration.ts). */
   registerInBackground(reason: string): void {
     this.registration.inBackground(reason);
   }
@@ -359,22 +321,7 @@ export class ClusterMember {
     }
   }
 
-  private async watchConfig(): Promise<void> {
-    const { items, revision } = await this.s.store.list('ClusterConfig');
-    const mine = items.find((c) => c.metadata.name === CLUSTER_CONFIG_NAME);
-    if (mine) this.applyConfig(mine.spec);
-    this.watches.push(
-      this.s.store.watch('ClusterConfig', {
-        fromRevision: revision,
-        onEvent: (ev) => {
-          const obj = ev.type === 'RESYNC' ? ev.items.find((c) => c.metadata.name === CLUSTER_CONFIG_NAME) : ev.object;
-          if (obj && obj.metadata.name === CLUSTER_CONFIG_NAME && ev.type !== 'DELETED') this.applyConfig(obj.spec);
-        },
-      }),
-    );
-  }
-
-  /** Dead nodes' blocks go back to the pool after the grace period (cluster-reclaim.ts). */
+  /** Dead nodes' blocks go back to the pool after the grace period (reclaim.ts). */
   private async reclaimTick(): Promise<void> {
     if (!this.datastoreUp || !this.peersKnown) return;
     await reclaimDeadNodes({
