@@ -10,6 +10,20 @@
 // confirmed. Everything else generates no event at all. (nf_ct_ecache_ext_add and nft_ct's
 // NFT_CT_EVENTMASK; ct-events.kernel.test.ts proves both halves on this kernel.)
 //
+// A connection whose SYN reuses a conntrack entry makes no NEW event: the kernel confirms an entry
+// (and caches IPCT_NEW) once, when it is created. nf_conntrack_proto_tcp's tcp_packet kills the old
+// entry and starts a new one only when a SYN finds it in TIME_WAIT or CLOSE after a FIN or the
+// sender's own RST; a SYN that finds an entry in SYN_SENT (the earlier connection on these ports
+// was never answered: its SYN was dropped, the client gave up, and the entry lives on for
+// nf_conntrack_tcp_timeout_syn_sent, 120 s) is taken as a retransmission with a new sequence
+// number, and one that finds an unclean entry (e.g. CLOSE after the peer's RST) is let through and
+// the entry re-synchronised on the SYN/ACK. The new connection then runs on the old entry. So the
+// table also logs, to the agent's NFLOG group, every pod connection's SYN that meets an entry
+// already confirmed ("twill R"); the agent makes a new record of it (recorder.ts; a retransmitted
+// SYN of such a connection, same sequence number, makes none). A retransmitted SYN of an ordinary
+// new connection is logged too and makes a second record: the kernel cannot tell the two apart.
+// reused-entry.kernel.test.ts reproduces the unanswered case.
+//
 // The sysctl is per network namespace, and it is the node's: another conntrack listener there (an
 // operator's `conntrack -E`) sees only pod connections while flow records are on. An agent
 // started with --no-flow-records, and `twill uninstall`, put back the kernel's default.
@@ -24,29 +38,44 @@ export const CT_EVENTS_SYSCTL = 'net.netfilter.nf_conntrack_events';
 export const CT_EVENTS_DEFAULT = '2';
 /** The events a record is made of: NEW (and RELATED: an expected connection's start), DESTROY (with the counts). */
 const MASK = 'new,related,destroy';
+/**
+ * After the policy table's chains (priority filter): a SYN the policy drops is neither tagged nor
+ * logged as a new connection here (its drop is logged by the policy table).
+ */
+const PRIORITY = 'filter + 10';
 
-/** The table, as an `nft -f` script that replaces any earlier copy in one transaction. */
-export function ctEventsScript(): string {
+/**
+ * The table, as an `nft -f` script that replaces any earlier copy in one transaction. With
+ * `logGroup`, a TCP SYN of a pod connection that reuses a conntrack entry is logged there
+ * ("twill R <chain>"): the kernel makes no NEW event for such a connection (see below).
+ */
+export function ctEventsScript(logGroup?: number): string {
   const t = `inet ${NFT_TABLE_FLOWS}`;
   const pods = `"${HOST_VETH_PREFIX}*"`;
   const tag = (dir: 'iifname' | 'oifname'): string => `    ct state new,related ${dir} ${pods} ct event set ${MASK}`;
+  const reused = (chain: string, dir: 'iifname' | 'oifname'): string[] =>
+    logGroup === undefined ? [] : [`    tcp flags syn / fin,syn,rst,ack ct direction original ct status confirmed ${dir} ${pods} log prefix "twill R ${chain}" group ${logGroup}`];
   return [
     `table ${t} {}`,
     `delete table ${t}`,
     `table ${t} {`,
     '  comment "conntrack events for pod connections only (flow records; net.netfilter.nf_conntrack_events is 0)"',
     '  chain forward {',
-    '    type filter hook forward priority filter; policy accept;',
+    `    type filter hook forward priority ${PRIORITY}; policy accept;`,
     tag('iifname'),
     tag('oifname'),
+    ...reused('forward', 'iifname'),
+    ...reused('forward', 'oifname'),
     '  }',
     '  chain input {',
-    '    type filter hook input priority filter; policy accept;',
+    `    type filter hook input priority ${PRIORITY}; policy accept;`,
     tag('iifname'),
+    ...reused('input', 'iifname'),
     '  }',
     '  chain output {',
-    '    type filter hook output priority filter; policy accept;',
+    `    type filter hook output priority ${PRIORITY}; policy accept;`,
     tag('oifname'),
+    ...reused('output', 'oifname'),
     '  }',
     '}',
     '',
@@ -57,8 +86,8 @@ export function ctEventsScript(): string {
  * Installs the table, then turns untagged connections' events off (in that order: no pod
  * connection goes without its events in between). Idempotent.
  */
-export async function installCtEvents(runDir: string): Promise<void> {
-  await applyNft(ctEventsScript(), { file: nftScriptPath(runDir, NFT_TABLE_FLOWS) });
+export async function installCtEvents(runDir: string, logGroup?: number): Promise<void> {
+  await applyNft(ctEventsScript(logGroup), { file: nftScriptPath(runDir, NFT_TABLE_FLOWS) });
   await ensureSysctl(CT_EVENTS_SYSCTL, '0');
 }
 

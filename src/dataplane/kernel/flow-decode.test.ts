@@ -18,7 +18,7 @@ test('an NFLOG packet message: prefix, sequence, output device and the TCP SYN i
     prefix: 'twill A pi_0123456789ab',
     seq: 0,
     outIfindex: 1,
-    headers: { family: 4, src: '127.0.0.1', dst: '127.0.0.1', length: 60, proto: 6, srcPort: 42208, dstPort: 8080, tcpFlags: 2 },
+    headers: { family: 4, src: '127.0.0.1', dst: '127.0.0.1', length: 60, proto: 6, srcPort: 42208, dstPort: 8080, tcpFlags: 2, tcpSeq: 2673498880 },
   });
 });
 
