@@ -10,19 +10,23 @@
 // confirmed. Everything else generates no event at all. (nf_ct_ecache_ext_add and nft_ct's
 // NFT_CT_EVENTMASK; ct-events.kernel.test.ts proves both halves on this kernel.)
 //
-// A connection whose SYN reuses a conntrack entry makes no NEW event: the kernel confirms an entry
-// (and caches IPCT_NEW) once, when it is created. nf_conntrack_proto_tcp's tcp_packet kills the old
-// entry and starts a new one only when a SYN finds it in TIME_WAIT or CLOSE after a FIN or the
-// sender's own RST; a SYN that finds an entry in SYN_SENT (the earlier connection on these ports
-// was never answered: its SYN was dropped, the client gave up, and the entry lives on for
-// nf_conntrack_tcp_timeout_syn_sent, 120 s) is taken as a retransmission with a new sequence
-// number, and one that finds an unclean entry (e.g. CLOSE after the peer's RST) is let through and
-// the entry re-synchronised on the SYN/ACK. The new connection then runs on the old entry. So the
-// table also logs, to the agent's NFLOG group, every pod connection's SYN that meets an entry
-// already confirmed ("twill R"); the agent makes a new record of it (recorder.ts; a retransmitted
-// SYN of such a connection, same sequence number, makes none). A retransmitted SYN of an ordinary
-// new connection is logged too and makes a second record: the kernel cannot tell the two apart.
-// reused-entry.kernel.test.ts reproduces the unanswered case.
+// TCP connections are recorded at their first reply, not at their SYN. The kernel caches IPCT_NEW
+// once per entry, when the entry is confirmed, and tcp_packet (nf_conntrack_proto_tcp) does not
+// always make a new entry for a new connection: a SYN that finds an entry in SYN_SENT — the last
+// connection on these ports was never answered (its SYN was dropped, the client gave up) and its
+// entry lives on for nf_conntrack_tcp_timeout_syn_sent, 120 s — is taken as a retransmission with
+// a new sequence number, and the new connection runs on the old entry: no NEW event. To the
+// kernel (and to any rule) that SYN is indistinguishable from a retransmitted one, so the mask of
+// a TCP entry is `reply,destroy`: IPCT_REPLY is cached when an entry sees its first packet in the
+// reply direction (nf_conntrack_in sets IPS_SEEN_REPLY), which happens exactly once per answered
+// connection, reused entry or not, and never for a retransmission. A connection that is never
+// answered makes no start event; its entry's DESTROY still makes its end record (when it is killed
+// or times out). A SYN that finds an entry that has seen a reply and that the kernel does not
+// replace (tcp_packet replaces TIME_WAIT and CLOSE entries only after a FIN or the sender's own
+// RST; after the peer's RST it lets the SYN through and re-synchronises on the SYN/ACK) makes no
+// event either: the table logs such SYNs to the agent's NFLOG group ("twill R"), and the agent
+// makes the record (recorder.ts; a retransmission, same sequence number, makes none).
+// reused-entry.kernel.test.ts reproduces both cases. Other protocols keep `new,related,destroy`.
 //
 // The sysctl is per network namespace, and it is the node's: another conntrack listener there (an
 // operator's `conntrack -E`) sees only pod connections while flow records are on. An agent
@@ -38,6 +42,8 @@ export const CT_EVENTS_SYSCTL = 'net.netfilter.nf_conntrack_events';
 export const CT_EVENTS_DEFAULT = '2';
 /** The events a record is made of: NEW (and RELATED: an expected connection's start), DESTROY (with the counts). */
 const MASK = 'new,related,destroy';
+/** A TCP connection's: its first reply (see above), DESTROY. */
+const TCP_MASK = 'reply,destroy';
 /**
  * After the policy table's chains (priority filter): a SYN the policy drops is neither tagged nor
  * logged as a new connection here (its drop is logged by the policy table).
@@ -46,15 +52,19 @@ const PRIORITY = 'filter + 10';
 
 /**
  * The table, as an `nft -f` script that replaces any earlier copy in one transaction. With
- * `logGroup`, a TCP SYN of a pod connection that reuses a conntrack entry is logged there
- * ("twill R <chain>"): the kernel makes no NEW event for such a connection (see below).
+ * `logGroup`, a TCP SYN of a pod connection that meets an answered entry the kernel keeps is
+ * logged there ("twill R <chain>"; see above).
  */
 export function ctEventsScript(logGroup?: number): string {
   const t = `inet ${NFT_TABLE_FLOWS}`;
   const pods = `"${HOST_VETH_PREFIX}*"`;
-  const tag = (dir: 'iifname' | 'oifname'): string => `    ct state new,related ${dir} ${pods} ct event set ${MASK}`;
+  const tag = (dir: 'iifname' | 'oifname'): string[] => [
+    `    ct state new meta l4proto tcp ${dir} ${pods} ct event set ${TCP_MASK}`,
+    `    ct state new meta l4proto != tcp ${dir} ${pods} ct event set ${MASK}`,
+    `    ct state related ${dir} ${pods} ct event set ${MASK}`,
+  ];
   const reused = (chain: string, dir: 'iifname' | 'oifname'): string[] =>
-    logGroup === undefined ? [] : [`    tcp flags syn / fin,syn,rst,ack ct direction original ct status confirmed ${dir} ${pods} log prefix "twill R ${chain}" group ${logGroup}`];
+    logGroup === undefined ? [] : [`    tcp flags syn / fin,syn,rst,ack ct direction original ct status seen-reply ${dir} ${pods} log prefix "twill R ${chain}" group ${logGroup}`];
   return [
     `table ${t} {}`,
     `delete table ${t}`,
@@ -62,19 +72,19 @@ export function ctEventsScript(logGroup?: number): string {
     '  comment "conntrack events for pod connections only (flow records; net.netfilter.nf_conntrack_events is 0)"',
     '  chain forward {',
     `    type filter hook forward priority ${PRIORITY}; policy accept;`,
-    tag('iifname'),
-    tag('oifname'),
+    ...tag('iifname'),
+    ...tag('oifname'),
     ...reused('forward', 'iifname'),
     ...reused('forward', 'oifname'),
     '  }',
     '  chain input {',
     `    type filter hook input priority ${PRIORITY}; policy accept;`,
-    tag('iifname'),
+    ...tag('iifname'),
     ...reused('input', 'iifname'),
     '  }',
     '  chain output {',
     `    type filter hook output priority ${PRIORITY}; policy accept;`,
-    tag('oifname'),
+    ...tag('oifname'),
     ...reused('output', 'oifname'),
     '  }',
     '}',

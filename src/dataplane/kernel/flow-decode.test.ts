@@ -45,6 +45,11 @@ test('a datagram read into a larger reused buffer: only its length is decoded, a
   // A shorter datagram read over it later: the earlier bytes beyond its length are not read.
   n.copy(scratch);
   assert.deepEqual(decodeConntrack(scratch, n.length).map((e) => e.type), ['new']);
+  // Datagrams in slots of one batch (recvmmsg): each decoded from its own offset and length only.
+  d.copy(scratch, 1024);
+  const batch = decodeConntrack(scratch, d.length, [], true, 1024);
+  assert.deepEqual(batch.map((e) => [e.type, e.orig.srcPort]), [['destroy', 42208]]);
+  assert.deepEqual(decodeConntrack(scratch, d.length - 1, [], true, 1024), [], 'a message longer than its datagram is not read past the end');
 });
 
 test('messages of other kinds, truncated bytes and garbage decode to nothing, without throwing', () => {
