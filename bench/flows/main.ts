@@ -288,6 +288,12 @@ async function measure(started: number): Promise<void> {
     const loadCpuOff = await connLoad(off, 80, 5, 2000);
     await new Promise((r) => setTimeout(r, 1500));
     const cpuOff = (await agentCpu(off)) - cpuOff0;
+    // RSS once the agents are idle again (V8 returns memory after a burst lazily), the ring full,
+    // before anyone reads the records (serving the follower below makes garbage of its own).
+    await new Promise((r) => setTimeout(r, 5000));
+    const [rssOn, rssOff] = [await rssMb(on, 'node-2'), await rssMb(off, 'node-2')];
+    const loadAtRss = load1();
+    const ring = await stats(on, 'node-2');
     log('2,000 new connections/s for 10 s on the records-on lab, node-2 followed: each connection matched to a new record by source port');
     await new Promise((r) => setTimeout(r, 1000));
     const before = await stats(on, 'node-2');
@@ -301,11 +307,6 @@ async function measure(started: number): Promise<void> {
     const missing = unmatched(load.ports ?? [], followed.bySourcePort);
     const recorded = load.connected - missing;
     log(`${recorded} of ${load.connected} connections have a new record (${followed.records} new records, ${followed.reused} of them from a SYN on a reused conntrack entry; lost counted: ${lost})`);
-    // RSS once the agents are idle again (V8 returns memory after a burst lazily).
-    await new Promise((r) => setTimeout(r, 5000));
-    const [rssOn, rssOff] = [await rssMb(on, 'node-2'), await rssMb(off, 'node-2')];
-    const loadAtRss = load1();
-    const ring = await stats(on, 'node-2');
     if (profileDir) {
       // A heap snapshot of the agent holding a full ring (--heapsnapshot-signal).
       process.kill(Number((await readFile(join(nodeDir(on.name, 'node-2'), 'agent.pid'), 'utf8')).trim()), 'SIGUSR2');
