@@ -6,7 +6,7 @@
 //   One record, made when the second connection is answered (none for the unanswered attempt);
 // - after the peer's RST: the pod resets a connection (the entry goes to CLOSE, no FIN seen), the
 //   peer connects again from the same port. Two records, the second from the logged SYN;
-// - an ordinary connection: one record.
+// - an ordinary connection: one record; a refused one: its end record only.
 // Needs root.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -104,10 +104,12 @@ test('connections that reuse an earlier connection\'s conntrack entry are record
   // The pod resets a connection from port 40125 (no FIN: the entry stays, in CLOSE), then the same ports again.
   assert.equal(connect(peer, '10.97.0.2', 7004, 40125, true), 'ok');
   assert.equal(connect(peer, '10.97.0.2', 7004, 40125, true), 'ok');
-  // And an ordinary connection.
+  // An ordinary connection, and a refused one (no listener: a RST answers the SYN).
   assert.equal(connect(peer, '10.97.0.2', 7003, 40124), 'ok');
+  assert.equal(connect(peer, '10.97.0.2', 7005, 40126), 'ECONNREFUSED');
   const r = await report(true);
   await new Promise((res) => child.once('exit', res));
+  assert.deepEqual(r.records.filter((x) => x.sport === 40126).map((x) => x.event), ['end'], 'a refused connection: its end record only, at once (the kernel drops the entry)');
   assert.deepEqual(news(r, 40125), [null, 'twill R forward'], `two connections from port 40125: the first from its first reply, the second from its logged SYN (${JSON.stringify(r.records)})`);
   assert.deepEqual(news(r, 40124), [null], 'an ordinary connection: one record');
   assert.equal(r.stats.recorded.reused, 1);
