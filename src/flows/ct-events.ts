@@ -58,35 +58,32 @@ const PRIORITY = 'filter + 10';
 export function ctEventsScript(logGroup?: number): string {
   const t = `inet ${NFT_TABLE_FLOWS}`;
   const pods = `"${HOST_VETH_PREFIX}*"`;
-  const tag = (dir: 'iifname' | 'oifname'): string[] => [
-    `    ct state new meta l4proto tcp ${dir} ${pods} ct event set ${TCP_MASK}`,
-    `    ct state new meta l4proto != tcp ${dir} ${pods} ct event set ${MASK}`,
-    `    ct state related ${dir} ${pods} ct event set ${MASK}`,
+  // Each hook's base chain costs an established packet two rules: the state lookup, and the TCP
+  // flags of the reused-entry check. New and related ones go through their pod-veth match to `tag`.
+  const hook = (name: 'forward' | 'input' | 'output', dirs: ('iifname' | 'oifname')[]): string[] => [
+    `  chain ${name} {`,
+    `    type filter hook ${name} priority ${PRIORITY}; policy accept;`,
+    `    ct state vmap { new : jump ${name}_new, related : jump ${name}_new }`,
+    ...(logGroup === undefined ? [] : [`    tcp flags syn / fin,syn,rst,ack ct direction original ct status seen-reply jump ${name}_reused`]),
+    '  }',
+    `  chain ${name}_new {`,
+    ...dirs.map((d) => `    ${d} ${pods} goto tag`),
+    '  }',
+    ...(logGroup === undefined ? [] : [`  chain ${name}_reused {`, ...dirs.map((d) => `    ${d} ${pods} log prefix "twill R ${name}" group ${logGroup}`), '  }']),
   ];
-  const reused = (chain: string, dir: 'iifname' | 'oifname'): string[] =>
-    logGroup === undefined ? [] : [`    tcp flags syn / fin,syn,rst,ack ct direction original ct status seen-reply ${dir} ${pods} log prefix "twill R ${chain}" group ${logGroup}`];
   return [
     `table ${t} {}`,
     `delete table ${t}`,
     `table ${t} {`,
     '  comment "conntrack events for pod connections only (flow records; net.netfilter.nf_conntrack_events is 0)"',
-    '  chain forward {',
-    `    type filter hook forward priority ${PRIORITY}; policy accept;`,
-    ...tag('iifname'),
-    ...tag('oifname'),
-    ...reused('forward', 'iifname'),
-    ...reused('forward', 'oifname'),
+    '  chain tag {',
+    `    ct state new meta l4proto tcp ct event set ${TCP_MASK}`,
+    `    ct state new meta l4proto != tcp ct event set ${MASK}`,
+    `    ct state related ct event set ${MASK}`,
     '  }',
-    '  chain input {',
-    `    type filter hook input priority ${PRIORITY}; policy accept;`,
-    ...tag('iifname'),
-    ...reused('input', 'iifname'),
-    '  }',
-    '  chain output {',
-    `    type filter hook output priority ${PRIORITY}; policy accept;`,
-    ...tag('oifname'),
-    ...reused('output', 'oifname'),
-    '  }',
+    ...hook('forward', ['iifname', 'oifname']),
+    ...hook('input', ['iifname']),
+    ...hook('output', ['oifname']),
     '}',
     '',
   ].join('\n');

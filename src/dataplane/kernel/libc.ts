@@ -10,10 +10,10 @@ export interface Libc {
   errno(): number;
   /**
    * `bytes` of zeroed native memory that never moves (for structures holding pointers, such as
-   * recvmmsg's): the pointer to pass to calls, its address, and a Buffer over the same memory.
-   * Never freed: meant for a few long-lived arenas.
+   * recvmmsg's): the pointer to pass to calls, its address, a Buffer over the same memory, and
+   * `free` (after which neither may be used).
    */
-  nativeMemory(bytes: number): { ptr: unknown; address: bigint; buf: Buffer };
+  nativeMemory(bytes: number): { ptr: unknown; address: bigint; buf: Buffer; free: () => void };
 }
 
 let libc: Libc | undefined;
@@ -26,6 +26,7 @@ export function loadLibc(): Libc {
     alloc(type: string, length: number): unknown;
     address(ptr: unknown): bigint;
     view(ptr: unknown, length: number): ArrayBuffer;
+    free(ptr: unknown): void;
   };
   const lib = koffi.load('libc.so.6');
   libc = {
@@ -35,7 +36,7 @@ export function loadLibc(): Libc {
       const ptr = koffi.alloc('uint8_t', bytes);
       const buf = Buffer.from(koffi.view(ptr, bytes));
       buf.fill(0);
-      return { ptr, address: koffi.address(ptr), buf };
+      return { ptr, address: koffi.address(ptr), buf, free: () => koffi.free(ptr) };
     },
   };
   return libc;

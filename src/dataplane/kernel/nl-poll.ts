@@ -30,7 +30,7 @@ interface Libc {
   setsockopt: (fd: number, level: number, name: number, val: Buffer, len: number) => number;
   recv: (fd: number, buf: Buffer, len: number, flags: number) => number;
   recvmmsg: (fd: number, msgvec: unknown, vlen: number, flags: number, timeout: null) => number;
-  nativeMemory: (bytes: number) => { ptr: unknown; address: bigint; buf: Buffer };
+  nativeMemory: (bytes: number) => { ptr: unknown; address: bigint; buf: Buffer; free: () => void };
   close: (fd: number) => number;
   errno: () => number;
 }
@@ -90,6 +90,7 @@ const LP64_LE = (process.arch === 'x64' || process.arch === 'arm64') && process.
 interface Arena {
   ptr: unknown;
   buf: Buffer;
+  free?: () => void;
 }
 
 export class PolledNetlinkSocket {
@@ -101,11 +102,8 @@ export class PolledNetlinkSocket {
     private fd: number,
   ) {}
 
-  /** Whether recvBatch reads many datagrams per call (else one). */
-  static readonly batched = LP64_LE;
-
   private makeArena(): Arena {
-    const { ptr, address, buf } = this.c.nativeMemory(BATCH * (MMSGHDR + IOVEC + SLOT));
+    const { ptr, address, buf, free } = this.c.nativeMemory(BATCH * (MMSGHDR + IOVEC + SLOT));
     const iovs = BATCH * MMSGHDR;
     const data = iovs + BATCH * IOVEC;
     for (let i = 0; i < BATCH; i++) {
@@ -116,7 +114,7 @@ export class PolledNetlinkSocket {
       buf.writeBigUInt64LE(address + BigInt(data + i * SLOT), v);
       buf.writeBigUInt64LE(BigInt(SLOT), v + 8);
     }
-    return { ptr, buf };
+    return { ptr, buf, free };
   }
 
   /**
@@ -203,5 +201,7 @@ export class PolledNetlinkSocket {
     if (this.fd < 0) return;
     this.c.close(this.fd);
     this.fd = -1;
+    this.arena?.free?.();
+    this.arena = undefined;
   }
 }
