@@ -1,9 +1,11 @@
-// New TCP connections from inside a pod's namespace: node conn-load.mjs IP PORT SECONDS RATE
+// New TCP connections from inside a pod's namespace: node conn-load.mjs IP PORT SECONDS RATE [ports]
 // RATE 0: as fast as 64 concurrent connects allow; else paced to RATE per second. Each
-// connection is closed as soon as it is established. Prints one JSON line.
+// connection is closed as soon as it is established. Prints one JSON line; with `ports`, it
+// includes the source port of every connection that connected (to match them to flow records).
 import { connect } from 'node:net';
 
-const [ip, port, seconds, rate] = process.argv.slice(2).map((x, i) => (i === 0 ? x : Number(x)));
+const [ip, port, seconds, rate] = process.argv.slice(2, 6).map((x, i) => (i === 0 ? x : Number(x)));
+const ports = process.argv[6] === 'ports' ? [] : undefined;
 const end = Date.now() + seconds * 1000;
 let attempted = 0;
 let connected = 0;
@@ -15,7 +17,10 @@ function one() {
   inflight++;
   const s = connect({ host: ip, port, timeout: 2000 });
   const done = (ok) => {
-    if (ok) connected++;
+    if (ok) {
+      connected++;
+      ports?.push(s.localPort);
+    }
     else failed++;
     inflight--;
     s.destroy();
@@ -52,4 +57,4 @@ if (rate === 0) {
     }, 5);
   });
 }
-process.stdout.write(`${JSON.stringify({ attempted, connected, failed, seconds: (Date.now() - t0) / 1000 })}\n`);
+process.stdout.write(`${JSON.stringify({ attempted, connected, failed, seconds: (Date.now() - t0) / 1000, ...(ports ? { ports } : {}) })}\n`);

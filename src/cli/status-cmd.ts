@@ -110,7 +110,7 @@ export function registerStatus(program: Command): void {
         }
         if (s.flows) {
           const f = s.flows;
-          console.log(`flows: ${f.stored}/${f.ringSize} records kept; recorded ${f.recorded.new} new, ${f.recorded.end} ended, ${f.recorded.drop} drops; lost: ${describeLost(f.lost)}`);
+          console.log(`flows: ${f.stored}/${f.ringSize} records kept; recorded ${f.recorded.new} new${f.recorded.reused ? ` (${f.recorded.reused} on reused conntrack entries)` : ''}, ${f.recorded.end} ended, ${f.recorded.drop} drops; lost: ${describeLost(f.lost)}`);
         }
         if (s.encryption) {
           const e = s.encryption;

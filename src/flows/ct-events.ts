@@ -10,6 +10,24 @@
 // confirmed. Everything else generates no event at all. (nf_ct_ecache_ext_add and nft_ct's
 // NFT_CT_EVENTMASK; ct-events.kernel.test.ts proves both halves on this kernel.)
 //
+// TCP connections are recorded at their first reply, not at their SYN. The kernel caches IPCT_NEW
+// once per entry, when the entry is confirmed, and tcp_packet (nf_conntrack_proto_tcp) does not
+// always make a new entry for a new connection: a SYN that finds an entry in SYN_SENT — the last
+// connection on these ports was never answered (its SYN was dropped, the client gave up) and its
+// entry lives on for nf_conntrack_tcp_timeout_syn_sent, 120 s — is taken as a retransmission with
+// a new sequence number, and the new connection runs on the old entry: no NEW event. To the
+// kernel (and to any rule) that SYN is indistinguishable from a retransmitted one, so the mask of
+// a TCP entry is `reply,destroy`: IPCT_REPLY is cached when an entry sees its first packet in the
+// reply direction (nf_conntrack_in sets IPS_SEEN_REPLY), which happens exactly once per answered
+// connection, reused entry or not, and never for a retransmission. A connection that is never
+// answered makes no start event; its entry's DESTROY still makes its end record (when it is killed
+// or times out). A SYN that finds an entry that has seen a reply and that the kernel does not
+// replace (tcp_packet replaces TIME_WAIT and CLOSE entries only after a FIN or the sender's own
+// RST; after the peer's RST it lets the SYN through and re-synchronises on the SYN/ACK) makes no
+// event either: the table logs such SYNs to the agent's NFLOG group ("twill R"), and the agent
+// makes the record (recorder.ts; a retransmission, same sequence number, makes none).
+// reused-entry.kernel.test.ts reproduces both cases. Other protocols keep `new,related,destroy`.
+//
 // The sysctl is per network namespace, and it is the node's: another conntrack listener there (an
 // operator's `conntrack -E`) sees only pod connections while flow records are on. An agent
 // started with --no-flow-records, and `twill uninstall`, put back the kernel's default.
@@ -24,30 +42,48 @@ export const CT_EVENTS_SYSCTL = 'net.netfilter.nf_conntrack_events';
 export const CT_EVENTS_DEFAULT = '2';
 /** The events a record is made of: NEW (and RELATED: an expected connection's start), DESTROY (with the counts). */
 const MASK = 'new,related,destroy';
+/** A TCP connection's: its first reply (see above), DESTROY. */
+const TCP_MASK = 'reply,destroy';
+/**
+ * After the policy table's chains (priority filter): a SYN the policy drops is neither tagged nor
+ * logged as a new connection here (its drop is logged by the policy table).
+ */
+const PRIORITY = 'filter + 10';
 
-/** The table, as an `nft -f` script that replaces any earlier copy in one transaction. */
-export function ctEventsScript(): string {
+/**
+ * The table, as an `nft -f` script that replaces any earlier copy in one transaction. With
+ * `logGroup`, a TCP SYN of a pod connection that meets an answered entry the kernel keeps is
+ * logged there ("twill R <chain>"; see above).
+ */
+export function ctEventsScript(logGroup?: number): string {
   const t = `inet ${NFT_TABLE_FLOWS}`;
   const pods = `"${HOST_VETH_PREFIX}*"`;
-  const tag = (dir: 'iifname' | 'oifname'): string => `    ct state new,related ${dir} ${pods} ct event set ${MASK}`;
+  // Each hook's base chain costs an established packet two rules: the state lookup, and the TCP
+  // flags of the reused-entry check. New and related ones go through their pod-veth match to `tag`.
+  const hook = (name: 'forward' | 'input' | 'output', dirs: ('iifname' | 'oifname')[]): string[] => [
+    `  chain ${name} {`,
+    `    type filter hook ${name} priority ${PRIORITY}; policy accept;`,
+    `    ct state vmap { new : jump ${name}_new, related : jump ${name}_new }`,
+    ...(logGroup === undefined ? [] : [`    tcp flags syn / fin,syn,rst,ack ct direction original ct status seen-reply jump ${name}_reused`]),
+    '  }',
+    `  chain ${name}_new {`,
+    ...dirs.map((d) => `    ${d} ${pods} goto tag`),
+    '  }',
+    ...(logGroup === undefined ? [] : [`  chain ${name}_reused {`, ...dirs.map((d) => `    ${d} ${pods} log prefix "twill R ${name}" group ${logGroup}`), '  }']),
+  ];
   return [
     `table ${t} {}`,
     `delete table ${t}`,
     `table ${t} {`,
     '  comment "conntrack events for pod connections only (flow records; net.netfilter.nf_conntrack_events is 0)"',
-    '  chain forward {',
-    '    type filter hook forward priority filter; policy accept;',
-    tag('iifname'),
-    tag('oifname'),
+    '  chain tag {',
+    `    ct state new meta l4proto tcp ct event set ${TCP_MASK}`,
+    `    ct state new meta l4proto != tcp ct event set ${MASK}`,
+    `    ct state related ct event set ${MASK}`,
     '  }',
-    '  chain input {',
-    '    type filter hook input priority filter; policy accept;',
-    tag('iifname'),
-    '  }',
-    '  chain output {',
-    '    type filter hook output priority filter; policy accept;',
-    tag('oifname'),
-    '  }',
+    ...hook('forward', ['iifname', 'oifname']),
+    ...hook('input', ['iifname']),
+    ...hook('output', ['oifname']),
     '}',
     '',
   ].join('\n');
@@ -57,8 +93,8 @@ export function ctEventsScript(): string {
  * Installs the table, then turns untagged connections' events off (in that order: no pod
  * connection goes without its events in between). Idempotent.
  */
-export async function installCtEvents(runDir: string): Promise<void> {
-  await applyNft(ctEventsScript(), { file: nftScriptPath(runDir, NFT_TABLE_FLOWS) });
+export async function installCtEvents(runDir: string, logGroup?: number): Promise<void> {
+  await applyNft(ctEventsScript(logGroup), { file: nftScriptPath(runDir, NFT_TABLE_FLOWS) });
   await ensureSysctl(CT_EVENTS_SYSCTL, '0');
 }
 

@@ -280,6 +280,7 @@ function summary(r: Omit<FlowRecord, 'id'>): string {
   const proto = l.TCP ? 'TCP' : l.UDP ? 'UDP' : l.SCTP ? 'SCTP' : l.ICMPv4 ? 'ICMPv4' : l.ICMPv6 ? 'ICMPv6' : `proto ${l.other?.protocol}`;
   if (r.verdict === 'DROPPED') return `${proto} ${r.drop_reason === 'INVALID_SOURCE_IP' ? 'dropped: spoofed source address' : r.traffic_direction === 'INGRESS' ? r.policy_decision.ingress : r.policy_decision.egress}`;
   if (r.event === 'end') return `${proto} connection ended`;
+  if (r.kernel_rule) return `${proto} new connection (its SYN reused a conntrack entry)`;
   return `${proto} new connection`;
 }
 
@@ -309,17 +310,25 @@ export function flowFromConntrack(ctx: FlowContext, ev: CtEvent, now: Date): Omi
   return withoutId(partsFromConntrack(ctx, ev, now.getTime()));
 }
 
-/** An NFLOG prefix: "twill <A|D|S> <chain>" (A: an accept, logged by tables of earlier versions). */
-export function parsePrefix(prefix: string): { kind: 'A' | 'D' | 'S'; chain: string } | undefined {
-  const m = /^twill ([ADS]) ([A-Za-z0-9_]+)$/.exec(prefix);
-  return m ? { kind: m[1] as 'A' | 'D' | 'S', chain: m[2]! } : undefined;
+/**
+ * An NFLOG prefix: "twill <A|D|S|R> <chain>" (A: an accept, logged by tables of earlier versions;
+ * R: a TCP SYN that reused a conntrack entry, logged by the twill-flows table, ct-events.ts).
+ */
+export function parsePrefix(prefix: string): { kind: 'A' | 'D' | 'S' | 'R'; chain: string } | undefined {
+  const m = /^twill ([ADSR]) ([A-Za-z0-9_]+)$/.exec(prefix);
+  return m ? { kind: m[1] as 'A' | 'D' | 'S' | 'R', chain: m[2]! } : undefined;
 }
 
-/** A drop record's parts from an NFLOG packet ("twill D …" or "twill S …"); anything else makes none. */
+/**
+ * A record's parts from an NFLOG packet: a drop ("twill D …", "twill S …"), or a new connection
+ * whose SYN reused an existing conntrack entry ("twill R …": the kernel made no NEW event for it,
+ * see ct-events.ts). Anything else makes none.
+ */
 export function partsFromNflog(ctx: FlowContext, pkt: NflogPacket, nowMs: number): FlowParts | undefined {
   const p = parsePrefix(pkt.prefix);
   const h = pkt.headers;
   if (!p || !h || p.kind === 'A') return undefined;
+  if (p.kind === 'R') return partsOf(ctx, h, nowMs, { event: 'new', verdict: 'FORWARDED', kernel_rule: pkt.prefix });
   if (p.kind === 'S') {
     const parts = partsOf(ctx, h, nowMs, { event: 'drop', verdict: 'DROPPED', drop_reason: 'INVALID_SOURCE_IP', kernel_rule: pkt.prefix }, 'EGRESS')!;
     // A spoofed packet is dropped before any policy: it names none.
@@ -338,7 +347,7 @@ export function partsFromNflog(ctx: FlowContext, pkt: NflogPacket, nowMs: number
   return parts;
 }
 
-/** A drop record from an NFLOG packet ("twill D …" or "twill S …"); accepts ("twill A …") make none. */
+/** A record from an NFLOG packet (a drop, or a SYN that reused a conntrack entry); accepts ("twill A …") make none. */
 export function flowFromNflog(ctx: FlowContext, pkt: NflogPacket, now: Date): Omit<FlowRecord, 'id'> | undefined {
   return withoutId(partsFromNflog(ctx, pkt, now.getTime()));
 }

@@ -24,5 +24,15 @@ test('records from events, queried with a filter that went through JSON, after a
   assert.deepEqual((await r.query({ last: 1 })).records.map((x) => x.id), [3]);
   assert.deepEqual((await r.query({ last: 0 })).records, []);
   assert.deepEqual((await r.query({ after: 2 })).records.map((x) => x.id), [3]);
-  assert.deepEqual(r.stats().recorded, { new: 3, end: 0, drop: 0 });
+  assert.deepEqual(r.stats().recorded, { new: 3, end: 0, drop: 0, reused: 0 });
+});
+
+test('a SYN that reused a conntrack entry (NFLOG "twill R") makes a new record; its retransmission does not', async () => {
+  const r = new FlowRecorder({ node: 'n1', ringSize: 100, group: 100, runDir: '/nonexistent', context: () => ctx, log: rootLogger });
+  const syn = (seq: number, srcPort = 40000) => ({ prefix: 'twill R forward', seq: 0, headers: { family: 4 as const, src: '10.244.1.10', dst: '10.244.2.30', length: 60, proto: 6, srcPort, dstPort: 5432, tcpFlags: 2, tcpSeq: seq } });
+  r.onNflog([syn(1000), syn(1000), syn(5000), syn(1000, 40002)]);
+  const q = await r.query({});
+  assert.deepEqual(q.records.map((x) => `${x.event} ${x.verdict} ${x.traffic_direction} ${x.l4.TCP?.source_port} ${x.kernel_rule}`), ['new FORWARDED EGRESS 40000 twill R forward', 'new FORWARDED EGRESS 40000 twill R forward', 'new FORWARDED EGRESS 40002 twill R forward']);
+  assert.equal(q.records[0]!.Summary, 'TCP new connection (its SYN reused a conntrack entry)');
+  assert.deepEqual(r.stats().recorded, { new: 3, end: 0, drop: 0, reused: 3 });
 });

@@ -39,7 +39,8 @@ export interface FlowStats {
   ringSize: number;
   stored: number;
   lastId: number;
-  recorded: { new: number; end: number; drop: number };
+  /** `reused`: of the new records, those made from a SYN that reused a conntrack entry (no NEW event; ct-events.ts). */
+  recorded: { new: number; end: number; drop: number; reused: number };
   lost: LostCounts;
 }
 
@@ -53,7 +54,9 @@ export class FlowRecorder {
   private nflog: NflogSocket | undefined;
   private readonly waiters = new Set<() => void>();
   private readonly listeners: RecordListener[] = [];
-  private readonly recorded = { new: 0, end: 0, drop: 0 };
+  private readonly recorded = { new: 0, end: 0, drop: 0, reused: 0 };
+  /** The last logged SYN's sequence number per 4-tuple of reused entries: its retransmissions make no second record. */
+  private readonly reusedSyns = new Map<string, number>();
 
   constructor(private readonly o: FlowRecorderOptions) {
     this.ring = new FlowRing(o.ringSize);
@@ -62,7 +65,7 @@ export class FlowRecorder {
   /** Opens the kernel sources; one that cannot be opened is logged, and the agent runs on without it. */
   async start(): Promise<void> {
     try {
-      await installCtEvents(this.o.runDir);
+      await installCtEvents(this.o.runDir, this.o.group);
     } catch (e) {
       this.o.log.warn('cannot limit conntrack events to pod connections: the kernel reports every connection of the node, and the agent drops the others (more work per connection)', { error: describeError(e) });
     }
@@ -122,8 +125,24 @@ export class FlowRecorder {
   onNflog(pkts: NflogPacket[]): void {
     const ctx = this.o.context();
     const now = Date.now();
-    for (const p of pkts) this.add(partsFromNflog(ctx, p, now));
+    for (const p of pkts) {
+      if (p.prefix.startsWith('twill R') && this.retransmitted(p)) continue;
+      const parts = partsFromNflog(ctx, p, now);
+      if (parts?.event === 'new') this.recorded.reused++;
+      this.add(parts);
+    }
     this.wake();
+  }
+
+  /** A SYN on a reused entry with the same sequence number as the last one logged for its 4-tuple. */
+  private retransmitted(p: NflogPacket): boolean {
+    const h = p.headers;
+    if (h?.tcpSeq === undefined) return false;
+    const key = `${h.src} ${h.srcPort} ${h.dst} ${h.dstPort}`;
+    if (this.reusedSyns.get(key) === h.tcpSeq) return true;
+    if (this.reusedSyns.size >= 4096) this.reusedSyns.clear();
+    this.reusedSyns.set(key, h.tcpSeq);
+    return false;
   }
 
   lost(): LostCounts {

@@ -1,6 +1,9 @@
 // Conntrack events over netlink (NETLINK_NETFILTER, subsystem CTNETLINK): one message when a
-// connection is confirmed (NFNLGRP_CONNTRACK_NEW) and one when it ends (NFNLGRP_CONNTRACK_DESTROY),
-// the latter with packet and byte counts when net.netfilter.nf_conntrack_acct is on. Conntrack
+// connection is confirmed (NFNLGRP_CONNTRACK_NEW) or, for an entry whose event mask asks for its
+// first reply instead (flow records' TCP entries, flows/ct-events.ts), when that reply passes (an
+// update: NFNLGRP_CONNTRACK_UPDATE, decoded as 'new' too), and one when it ends
+// (NFNLGRP_CONNTRACK_DESTROY), the latter with packet and byte counts when
+// net.netfilter.nf_conntrack_acct is on. Conntrack
 // events carry no sequence number: a receive-buffer overflow (ENOBUFS) is counted, and an end
 // whose start was never seen still yields a whole record. `decodeConntrack` is pure.
 // (include/uapi/linux/netfilter/nfnetlink_conntrack.h)
@@ -14,6 +17,8 @@ const NFNL_SUBSYS_CTNETLINK = 1;
 const MSG_NEW = (NFNL_SUBSYS_CTNETLINK << 8) | 0;
 const MSG_DELETE = (NFNL_SUBSYS_CTNETLINK << 8) | 2;
 export const NFNLGRP_CONNTRACK_NEW = 1;
+/** Other changes; with flow records, a TCP connection's first reply (ct-events.ts). */
+export const NFNLGRP_CONNTRACK_UPDATE = 2;
 export const NFNLGRP_CONNTRACK_DESTROY = 3;
 const CTA = { TUPLE_ORIG: 1, TUPLE_REPLY: 2, STATUS: 3, COUNTERS_ORIG: 9, COUNTERS_REPLY: 10, ID: 12, TIMESTAMP: 20 } as const;
 const TUPLE = { IP: 1, PROTO: 2 } as const;
@@ -39,6 +44,7 @@ export interface CtCounters {
 }
 
 export interface CtEvent {
+  /** new: confirmed, or (an update message) its first reply; destroy: ended. */
   type: 'new' | 'destroy';
   /** The kernel's id of the connection (unique while it lives). */
   id?: number;
@@ -116,14 +122,15 @@ function counters(buf: Buffer, v: { at: number; len: number } | undefined): CtCo
 }
 
 /**
- * The conntrack events in one datagram, its first `length` bytes of `buf` (other messages are
- * skipped), appended to `out`. `withReply` false leaves out the reply tuple (flow records do not
- * use it).
+ * The conntrack events in one datagram, the `length` bytes of `buf` from `start` (other messages
+ * are skipped), appended to `out`. `withReply` false leaves out the reply tuple (flow records do
+ * not use it).
  */
-export function decodeConntrack(buf: Buffer, length = buf.length, out: CtEvent[] = [], withReply = true): CtEvent[] {
-  for (let off = 0; off + 16 <= length; ) {
+export function decodeConntrack(buf: Buffer, length = buf.length, out: CtEvent[] = [], withReply = true, start = 0): CtEvent[] {
+  const stop = start + length;
+  for (let off = start; off + 16 <= stop; ) {
     const mlen = (buf[off]! | (buf[off + 1]! << 8) | (buf[off + 2]! << 16) | (buf[off + 3]! << 24)) >>> 0;
-    if (mlen < 16 || off + mlen > length) break;
+    if (mlen < 16 || off + mlen > stop) break;
     const type = buf[off + 4]! | (buf[off + 5]! << 8);
     const p = off + 16;
     const end = off + mlen;
@@ -175,13 +182,13 @@ const span = (buf: Buffer, a: number): { at: number; len: number } | undefined =
 
 /** How often a busy polled socket is drained, and the longest pause of an idle one. */
 export const CT_POLL_MS = { busy: 50, idle: 100 };
-/** Datagrams read per turn at most, so the agent's other work is never starved. */
+/** Datagrams read per turn at most (then the next turn comes at once), so the agent's other work is never starved. */
 const PER_TURN = 4096;
 
 /**
  * Conntrack NEW and DESTROY events of the calling process's network namespace. Turns on
  * accounting and timestamps there (both per namespace), which only affect connections created
- * after. The socket is polled (nl-poll.ts: one recv per event, no wake-up per event) every
+ * after. The socket is polled (nl-poll.ts: up to 64 events per recvmmsg, no wake-up per event) every
  * CT_POLL_MS.busy while events come, backing off to CT_POLL_MS.idle when none do; without koffi it
  * falls back to the netlink package's socket (a JS callback per event).
  */
@@ -190,7 +197,6 @@ export class ConntrackEvents {
   private polled: PolledNetlinkSocket | undefined;
   private timer: NodeJS.Timeout | undefined;
   private interval = CT_POLL_MS.busy;
-  private readonly scratch = Buffer.alloc(65536);
   /** ENOBUFS reports: events were lost (how many, the kernel does not say). */
   overflows = 0;
   /** How the socket is read: `poll` (koffi), or `callback` and why not poll. */
@@ -201,7 +207,7 @@ export class ConntrackEvents {
     recvBufferSize: number,
     private readonly onReadError: (errno: number) => void,
   ) {
-    const groups = [NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_DESTROY];
+    const groups = [NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_UPDATE, NFNLGRP_CONNTRACK_DESTROY];
     // TWILL_CT_READ=callback forces the fallback (tests, and bench/flows/cost.ts comparing the two).
     const support = process.env['TWILL_CT_READ'] === 'callback' ? { ok: false as const, why: 'TWILL_CT_READ=callback is set' } : polledNetlinkSupport();
     this.polled = support.ok ? PolledNetlinkSocket.open(NETLINK_NETFILTER, groups, recvBufferSize) : undefined;
@@ -233,13 +239,22 @@ export class ConntrackEvents {
     if (!s || s.closed) return;
     const evs: CtEvent[] = [];
     let n = 0;
-    for (; n < PER_TURN; n++) {
-      const len = s.recv(this.scratch);
-      if (len >= 0) decodeConntrack(this.scratch, len, evs, false);
-      else if (len === -ENOBUFS) this.overflows++;
-      else {
+    while (n < PER_TURN) {
+      const got = s.recvBatch();
+      if (got > 0) {
+        const buf = s.batchBuffer;
+        for (let i = 0; i < got; i++) {
+          // A datagram larger than its slot lost its tail: counted like an overflow.
+          if (s.truncated(i)) this.overflows++;
+          else decodeConntrack(buf, s.length(i), evs, false, s.offset(i));
+        }
+        n += got;
+      } else if (got === -ENOBUFS) {
+        this.overflows++;
+        n++;
+      } else {
         // -EAGAIN: drained. Anything else goes to the owner (the socket stays; the next turn retries).
-        if (len !== -EAGAIN) this.onReadError(-len);
+        if (got !== -EAGAIN) this.onReadError(-got);
         break;
       }
     }

@@ -18,7 +18,7 @@ test('an NFLOG packet message: prefix, sequence, output device and the TCP SYN i
     prefix: 'twill A pi_0123456789ab',
     seq: 0,
     outIfindex: 1,
-    headers: { family: 4, src: '127.0.0.1', dst: '127.0.0.1', length: 60, proto: 6, srcPort: 42208, dstPort: 8080, tcpFlags: 2 },
+    headers: { family: 4, src: '127.0.0.1', dst: '127.0.0.1', length: 60, proto: 6, srcPort: 42208, dstPort: 8080, tcpFlags: 2, tcpSeq: 2673498880 },
   });
 });
 
@@ -45,6 +45,11 @@ test('a datagram read into a larger reused buffer: only its length is decoded, a
   // A shorter datagram read over it later: the earlier bytes beyond its length are not read.
   n.copy(scratch);
   assert.deepEqual(decodeConntrack(scratch, n.length).map((e) => e.type), ['new']);
+  // Datagrams in slots of one batch (recvmmsg): each decoded from its own offset and length only.
+  d.copy(scratch, 1024);
+  const batch = decodeConntrack(scratch, d.length, [], true, 1024);
+  assert.deepEqual(batch.map((e) => [e.type, e.orig.srcPort]), [['destroy', 42208]]);
+  assert.deepEqual(decodeConntrack(scratch, d.length - 1, [], true, 1024), [], 'a message longer than its datagram is not read past the end');
 });
 
 test('messages of other kinds, truncated bytes and garbage decode to nothing, without throwing', () => {

@@ -35,6 +35,8 @@ export interface PacketHeaders extends L4 {
   length: number;
   /** TCP flags byte, when TCP and copied. */
   tcpFlags?: number;
+  /** TCP sequence number, when TCP and copied (tells a retransmitted SYN from a new one). */
+  tcpSeq?: number;
 }
 
 export interface NflogPacket {
@@ -71,6 +73,7 @@ export function parsePacketHeaders(p: Buffer): PacketHeaders | undefined {
     l4.icmpCode = p[off + 1]!;
   }
   const h: PacketHeaders = { ...out, ...l4 };
+  if (proto === 6 && p.length >= off + 8) h.tcpSeq = p.readUInt32BE(off + 4);
   if (proto === 6 && p.length >= off + 14) h.tcpFlags = p[off + 13]!;
   return h;
 }
