@@ -24,14 +24,16 @@ export function bits(family: Family): number {
 function parseV4(s: string): bigint | undefined {
   const parts = s.split('.');
   if (parts.length !== 4) return undefined;
-  let v = 0n;
+  // A number until the end (32 bits fit): one BigInt per address, not eight (tens of thousands
+  // of addresses are parsed at a Services full sync).
+  let v = 0;
   for (const p of parts) {
     if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined;
     const n = Number(p);
     if (n > 255) return undefined;
-    v = (v << 8n) | BigInt(n);
+    v = v * 256 + n;
   }
-  return v;
+  return BigInt(v);
 }
 
 function parseV6(s: string): bigint | undefined {
