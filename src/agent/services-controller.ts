@@ -67,17 +67,23 @@ export class ServicesController {
     await this.health.close();
   }
 
+  /**
+   * Lists Services and EndpointSlices at the same time: the datastore serves one while this
+   * process decodes the other (the table waits for both anyway).
+   */
   private async connect(): Promise<void> {
+    await Promise.all([this.services, this.slices].map((inf) => this.startInformer(inf)));
+  }
+
+  private async startInformer(inf: Informer<'Service'> | Informer<'EndpointSlice'>): Promise<void> {
     let delay = 250;
-    for (const inf of [this.services, this.slices]) {
-      while (!inf.synced && !this.stopped) {
-        try {
-          await inf.start();
-        } catch (e) {
-          this.log.warn('cannot read Services from the datastore; retrying', { error: describeError(e), retryInMs: delay });
-          await new Promise((r) => setTimeout(r, delay).unref());
-          delay = Math.min(delay * 2, 5000);
-        }
+    while (!inf.synced && !this.stopped) {
+      try {
+        await inf.start();
+      } catch (e) {
+        this.log.warn('cannot read Services from the datastore; retrying', { error: describeError(e), retryInMs: delay });
+        await new Promise((r) => setTimeout(r, delay).unref());
+        delay = Math.min(delay * 2, 5000);
       }
     }
   }
