@@ -11,13 +11,17 @@ import { VERDICT } from '../dataplane/kernel/nfnetlink.js';
 
 const NESTED = 0x8000;
 const PROTO: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 };
+let scratch = Buffer.alloc(0);
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 class Writer {
   buf: Buffer;
   off = 0;
   constructor(size: number) {
-    this.buf = Buffer.alloc(size);
+    // One scratch buffer, reused (zeroed for the padding), grown when a message needs more.
+    if (scratch.length < size) scratch = Buffer.alloc(size);
+    else scratch.fill(0, 0, size);
+    this.buf = scratch;
   }
   /** Starts an attribute; returns where its header is (its length is set by `end`). */
   start(type: number): number {
@@ -158,5 +162,6 @@ export function encodeBulkElements(s: NftSet, els: NftElement[]): Buffer | undef
     }
     w.end(el);
   }
-  return w.buf.subarray(0, w.off);
+  // A copy of the used part: the scratch buffer is written over by the next call.
+  return Buffer.from(w.buf.subarray(0, w.off));
 }
