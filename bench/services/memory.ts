@@ -34,8 +34,11 @@ for (let i = 0; i < N; i++) {
 const objects = heapMB();
 const compiler = new ServicesCompiler();
 let t = performance.now();
+const cpu0 = process.cpuUsage();
 const c = compiler.update({ node: { name: 'bench-node', addresses: ['192.0.2.11'] }, podCidrs: ['10.244.0.0/14'], services, slices });
 const compileMs = performance.now() - t;
+const cpu = process.cpuUsage(cpu0);
+const compileCpuMs = Math.round((cpu.user + cpu.system) / 1000);
 const compiled = heapMB();
 t = performance.now();
 let text: string | undefined = renderFullReplace(c.model);
@@ -44,4 +47,4 @@ const withText = heapMB();
 const textMB = +(text.length / 2 ** 20).toFixed(1);
 text = undefined;
 const after = heapMB();
-console.log(JSON.stringify({ services: N, heapMB: { base, objects: +(objects - base).toFixed(1), compilerState: +(compiled - objects).toFixed(1), modelAndText: +(withText - compiled).toFixed(1), afterTextDropped: +(after - compiled).toFixed(1) }, textMB, compileMs: Math.round(compileMs), renderMs: Math.round(renderMs), rssMB: Math.round(process.memoryUsage().rss / 2 ** 20) }));
+console.log(JSON.stringify({ services: N, heapMB: { base, objects: +(objects - base).toFixed(1), compilerState: +(compiled - objects).toFixed(1), modelAndText: +(withText - compiled).toFixed(1), afterTextDropped: +(after - compiled).toFixed(1) }, textMB, compileMs: Math.round(compileMs), compileCpuMs, renderMs: Math.round(renderMs), rssMB: Math.round(process.memoryUsage().rss / 2 ** 20) }));

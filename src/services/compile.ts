@@ -67,16 +67,32 @@ export interface Fragment {
   sets: NftSet[];
 }
 
-/** A fragment while it is built: elements by map and key, the first write wins. */
+/**
+ * A fragment while it is built: flat triples, the first write of a (map, key) wins. A fragment
+ * has a handful of elements: duplicates are found by a scan, and by a set only past a few dozen
+ * (a Map of Maps per fragment was 40,000 short-lived Maps at a 10,000-Service compile).
+ */
 interface Building extends Omit<Fragment, 'elements'> {
-  elements: Map<string, Map<string, string>>;
+  elements: string[];
+  seen?: Set<string>;
 }
 
+const SCAN_UP_TO = 3 * 32;
+
 function put(fr: Building, map: string, key: string, value = ''): boolean {
-  let m = fr.elements.get(map);
-  if (!m) fr.elements.set(map, (m = new Map()));
-  if (m.has(key)) return false;
-  m.set(key, value);
+  const els = fr.elements;
+  if (els.length < SCAN_UP_TO) {
+    for (let i = 0; i < els.length; i += 3) if (els[i + 1] === key && els[i] === map) return false;
+  } else {
+    if (!fr.seen) {
+      fr.seen = new Set();
+      for (let i = 0; i < els.length; i += 3) fr.seen.add(`${els[i]}\u0000${els[i + 1]}`);
+    }
+    const k = `${map}\u0000${key}`;
+    if (fr.seen.has(k)) return false;
+    fr.seen.add(k);
+  }
+  els.push(map, key, value);
   return true;
 }
 
@@ -189,7 +205,7 @@ function compileAffinity(p: ServicePortPlan, fr: Building): void {
 
 /** One Service's ports → its elements and objects. `nodeIPs[f]`: the node's addresses of family f. */
 export function compileFragment(ports: ServicePortPlan[], nodeIPs: Record<Family, string[]>): Fragment {
-  const fr: Building = { elements: new Map(), picks: [], chains: [], sets: [] };
+  const fr: Building = { elements: [], picks: [], chains: [], sets: [] };
   for (const p of ports) {
     const maps = MAP[p.family];
     if (p.endpoints.length === 0) {
@@ -201,20 +217,9 @@ export function compileFragment(ports: ServicePortPlan[], nodeIPs: Record<Family
     if (p.affinitySeconds) compileAffinity(p, fr);
     else compileDrawn(p, fr, nodeIPs[p.family]);
   }
-  // Arrays sized exactly: one grown by push keeps spare room (a one-element `picks` took 152
-  // bytes), and ten thousand fragments stay in memory. Services without chains share one empty list.
-  let n = 0;
-  for (const m of fr.elements.values()) n += 3 * m.size;
-  const elements = new Array<string>(n);
-  let i = 0;
-  for (const [map, m] of fr.elements) {
-    for (const [key, value] of m) {
-      elements[i++] = map;
-      elements[i++] = key;
-      elements[i++] = value;
-    }
-  }
-  return { elements, picks: fr.picks.slice(), chains: fr.chains.length ? fr.chains : NO_CHAINS, sets: fr.sets.length ? fr.sets : NO_SETS };
+  // Arrays sized exactly (slice): one grown by push keeps spare room (a one-element `picks` took
+  // 152 bytes), and ten thousand fragments stay in memory. Services without chains share one empty list.
+  return { elements: fr.elements.slice(), picks: fr.picks.slice(), chains: fr.chains.length ? fr.chains : NO_CHAINS, sets: fr.sets.length ? fr.sets : NO_SETS };
 }
 
 const NO_CHAINS: NftChain[] = [];

@@ -190,7 +190,8 @@ export class ServicesCompiler {
       const byAddress = slices.some((sl) => sl.endpoints.some((e) => e.nodeName === undefined));
       const next: Entry = { svc, slices, ports: r.ports, skipped: skipped.length ? skipped : NO_SKIPPED, frag: compileFragment(r.ports, nodeIPs), byAddress, ...(r.healthCheck ? { health: r.healthCheck } : {}) };
       if (old) stale.push(...staleFlows(old.ports, next.ports));
-      this.swap(key, old?.frag, next.frag, touched);
+      // No previous table, no delta: nothing to note (a first compile of 70,000 elements).
+      this.swap(key, old?.frag, next.frag, this.lastStatic ? touched : undefined);
       this.count(old, -1);
       this.count(next, +1);
       if (next.frag.chains.length || next.frag.sets.length) this.own.set(key, next.frag);
@@ -280,8 +281,9 @@ export class ServicesCompiler {
    * Called while `entries` still holds `old` for this owner: a key's value is read from its
    * owner's fragment there, and each key is noted before it is first changed.
    */
-  private swap(owner: string, old: Fragment | undefined, next: Fragment, touched: Map<string, Map<string, { before: string | undefined }>>): void {
+  private swap(owner: string, old: Fragment | undefined, next: Fragment, touched: Map<string, Map<string, { before: string | undefined }>> | undefined): void {
     const note = (map: string, key: string, els: OwnedElements): void => {
+      if (!touched) return;
       let t = touched.get(map);
       if (!t) touched.set(map, (t = new Map()));
       if (!t.has(key)) t.set(key, { before: els.value(key) });
@@ -295,7 +297,17 @@ export class ServicesCompiler {
       }
       return m;
     };
-    const [was, now] = [index(old?.elements), index(next.elements)];
+    if (!old?.elements.length) {
+      // Nothing to compare with (a Service seen for the first time): every element is added.
+      const els = next.elements;
+      for (let i = 0; i < els.length; i += 3) {
+        const owned = this.elementsOf(els[i]!);
+        note(els[i]!, els[i + 1]!, owned);
+        owned.set(els[i + 1]!, owner);
+      }
+      return;
+    }
+    const [was, now] = [index(old.elements), index(next.elements)];
     for (const [map, keys] of was) {
       const els = this.elementsOf(map);
       for (const [key, v] of keys) {
