@@ -1,9 +1,11 @@
 // Issue 10's Services benchmark: Twill's Services proxy against the real kube-proxy in nftables
 // and in iptables mode, in one run, each on a fresh node network namespace (node.ts: the same
 // topology for all three), fed the same Services and EndpointSlices (objects.ts) — kube-proxy
-// through a real kube-apiserver (src/datastore/kubernetes/testing/), Twill through its etcd
-// datastore (the agent's real ServicesController in a process of its own: twill-node.ts, with the
-// DaemonSet's NODE_OPTIONS young-generation cap). proxies.ts starts them; measure.ts measures.
+// through the same real kube-apiserver (src/datastore/kubernetes/testing/): kube-proxy with a
+// kubeconfig, Twill through its Kubernetes datastore as the agent reads it in a cluster
+// (`--twill-datastore etcd`: its etcd datastore instead). Twill is the agent's real
+// ServicesController in a process of its own (twill-node.ts, with the DaemonSet's runtime
+// environment). proxies.ts starts them; measure.ts measures.
 // "In the kernel" is measured the same way for all three, never from a proxy's log: full sync is
 // polled (proxies.ts `witness`: the bench Service's key in the proxy's map, every 25 ms, from the
 // moment the proxy is started with every object already stored); an endpoint change is timed
@@ -11,6 +13,7 @@
 // new endpoint address. iptables mode is iptables-nft here, so nft monitor sees its rules too.
 //   sudo npm run bench:services -- [--services 10000] [--small 100] [--changes 20] [--seconds 2]
 //   sudo npm run bench:services -- --quick     (1,000 Services, 5 changes, 1 s runs: to try it)
+//   sudo npm run bench:services -- --proxies twill [--twill-datastore kubernetes|etcd]
 // JSON on stdout, progress on stderr. Everything it makes is removed at the end, even on failure.
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -24,9 +27,9 @@ import { startEtcd, type EtcdServer } from '../../src/datastore/etcd/server.js';
 import { openStore } from '../../src/datastore/index.js';
 import { startControlPlane, type ControlPlane } from '../../src/datastore/kubernetes/testing/control-plane.js';
 import type { Store } from '../../src/datastore/store.js';
-import { connRate, endpointChanges, pct, rssMB, throughput } from './measure.js';
+import { connRate, endpointChanges, memoryOf, pct, rssMB, throughput } from './measure.js';
 import { dropNode, makeNode, TAG, type Node } from './node.js';
-import { benchObjects, BENCH_IP, Feeds, filler, NODE_IP, SERVERS, type Proxy } from './objects.js';
+import { benchObjects, BENCH_IP, Feeds, filler, NODE_IP, SERVERS, type Proxy, type TwillDatastore } from './objects.js';
 import { children, load, log, namespaces, sh, sleep, stop, tail } from './proc.js';
 import { iptablesChainOf, prepare, proxyLog, startProxy, waitFor, witness, type Env } from './proxies.js';
 
@@ -38,6 +41,7 @@ const { values: args } = parseArgs({
     changes: { type: 'string' },
     seconds: { type: 'string' },
     proxies: { type: 'string', default: 'twill,nftables,iptables' },
+    'twill-datastore': { type: 'string', default: 'kubernetes' },
   },
 });
 const N = Number(args.services ?? (args.quick ? 1000 : 10000));
@@ -47,6 +51,8 @@ const SECONDS = Number(args.seconds ?? (args.quick ? 1 : 2));
 const PROXIES = args.proxies!.split(',') as Proxy[];
 if (!(N >= 100 && N <= 20_000 && SMALL >= 2 && SMALL < N && CHANGES >= 1 && CHANGES <= 100 && SECONDS > 0 && SECONDS <= 10)) throw new Error('--services 100..20000, --small 2..services, --changes 1..100, --seconds 0..10');
 if (PROXIES.some((p) => !['twill', 'nftables', 'iptables'].includes(p))) throw new Error('--proxies: a comma-separated subset of twill,nftables,iptables');
+const TWILL_DATASTORE = args['twill-datastore'] as TwillDatastore;
+if (!['kubernetes', 'etcd'].includes(TWILL_DATASTORE)) throw new Error('--twill-datastore: kubernetes (default: the kube-apiserver kube-proxy reads) or etcd');
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 
@@ -56,6 +62,10 @@ interface Result {
   connPerSec: Record<string, number>;
   throughputGbps: { viaClusterIP: number; direct: number; ratio: number };
   rssMB: number;
+  /** The same process's RSS split (smaps_rollup), read right after rssMB. */
+  rssSplitMB: { anonMB: number; fileMB: number };
+  /** Twill only: V8's own account (heap used and reserved, by space), asked for after the RSS was read. */
+  v8?: Record<string, unknown>;
   loadavg: number[];
   /** Twill only: ms since its process started at each step of the full sync (twill-node.ts). */
   timeline?: Record<string, number>;
@@ -66,12 +76,20 @@ function twillTimeline(logFile: string): Record<string, number> | undefined {
   return line ? (JSON.parse(line) as { timeline: Record<string, number> }).timeline : undefined;
 }
 
-/** The control plane, etcd, the relay kube-proxy reaches the apiserver by, the Twill bundle. */
+/** twill-node.ts's answer to SIGUSR2: V8's heap figures (asked for after the RSS is read). */
+async function twillV8(pid: number, logFile: string): Promise<Record<string, unknown> | undefined> {
+  process.kill(pid, 'SIGUSR2');
+  await sleep(300);
+  const line = tail(logFile, 50).split('\n').reverse().find((l) => l.startsWith('{"memory"'));
+  return line ? (JSON.parse(line) as { memory: Record<string, unknown> }).memory : undefined;
+}
+
+/** The control plane (etcd for Twill when asked), the relay the proxies reach the apiserver by, the Twill bundle. */
 async function setUp(dir: string, held: { cp?: ControlPlane; etcd?: EtcdServer; store?: Store; relay?: Server }): Promise<{ env: Env; feeds: Feeds }> {
   await mkdir(join(dir, 'cp'));
   const cp = (held.cp = await startControlPlane({ dir: join(dir, 'cp'), disableAdmission: ['ServiceAccount'] }));
-  const etcd = (held.etcd = await startEtcd({ dataDir: join(dir, 'etcd'), clientUrls: ['unix'] }));
-  const store = (held.store = await openStore(`etcd:${etcd.endpoints[0]}`));
+  const etcd = TWILL_DATASTORE === 'etcd' ? (held.etcd = await startEtcd({ dataDir: join(dir, 'etcd'), clientUrls: ['unix'] })) : undefined;
+  const store = etcd ? (held.store = await openStore(`etcd:${etcd.endpoints[0]}`)) : undefined;
   const apiPort = Number(new URL(cp.server).port);
   const relaySocket = join(dir, 'api.sock');
   const relay = (held.relay = createServer((c) => {
@@ -89,7 +107,7 @@ async function setUp(dir: string, held: { cp?: ControlPlane; etcd?: EtcdServer; 
   const admin = cp.admin();
   await admin.request('/api/v1/nodes', { method: 'POST', body: { apiVersion: 'v1', kind: 'Node', metadata: { name: 'bench-node' }, spec: { podCIDR: '10.244.0.0/24' }, status: { addresses: [{ type: 'InternalIP', address: NODE_IP }] } }, what: 'creating the Node' });
   admin.close();
-  return { env: { dir, etcd, relaySocket, kubeconfig, twillBundle }, feeds: new Feeds(cp, store) };
+  return { env: { dir, twillDatastore: TWILL_DATASTORE, ...(etcd ? { etcd } : {}), relaySocket, kubeconfig, twillBundle }, feeds: new Feeds(cp, store, TWILL_DATASTORE === 'kubernetes' || PROXIES.some((p) => p !== 'twill')) };
 }
 
 /** Runs `body` on a fresh node with proxy `p` prepared; stops everything after, even on failure. */
@@ -112,7 +130,7 @@ async function main(): Promise<void> {
   const held: { cp?: ControlPlane; etcd?: EtcdServer; store?: Store; relay?: Server } = {};
   const started = performance.now();
   try {
-    log(`load ${load().join(' ')}; control plane and etcd in ${dir}`);
+    log(`load ${load().join(' ')}; control plane${TWILL_DATASTORE === 'etcd' ? ' and etcd' : ''} in ${dir}; Twill reads the ${TWILL_DATASTORE} datastore`);
     const { env, feeds } = await setUp(dir, held);
     const small: Record<string, number> = {};
     const result: Record<string, Result> = {};
@@ -137,7 +155,7 @@ async function main(): Promise<void> {
       }
     }
 
-    log(`phase 2: ${N - SMALL} more Services, ${N} in all (writes to the apiserver and etcd, not measured)`);
+    log(`phase 2: ${N - SMALL} more Services, ${N} in all (writes to the apiserver${TWILL_DATASTORE === 'etcd' ? ' and etcd' : ''}, not measured)`);
     await feeds.put(Array.from({ length: N - SMALL }, (_, i) => filler(SMALL - 1 + i)).flat());
     for (const [idx, p] of PROXIES.entries()) {
       try {
@@ -156,12 +174,17 @@ async function main(): Promise<void> {
           const big = await connRate(node, SECONDS);
           const viaService = throughput(node, BENCH_IP, SECONDS);
           const direct = throughput(node, SERVERS[0]!, SECONDS);
+          const rss = await rssMB(proxy.pid!);
+          const rssSplit = await memoryOf(proxy.pid!);
+          const v8 = p === 'twill' ? await twillV8(proxy.pid!, proxyLog(p, node, env)) : undefined;
           const r: Result = {
             fullSyncMs: Math.round(fullMs),
             endpointChangeMs: { p50: pct(lat, 0.5), p99: pct(lat, 0.99), max: pct(lat, 1), samples: lat.length },
             connPerSec: { [`services${SMALL}`]: Math.round(small[p] ?? 0), [`services${N}`]: Math.round(big), ratio: +(big / (small[p] ?? NaN)).toFixed(3) },
             throughputGbps: { viaClusterIP: +(viaService / 1e9).toFixed(2), direct: +(direct / 1e9).toFixed(2), ratio: +(viaService / direct).toFixed(3) },
-            rssMB: await rssMB(proxy.pid!),
+            rssMB: rss,
+            rssSplitMB: rssSplit,
+            ...(v8 ? { v8 } : {}),
             loadavg: loadBefore,
             ...(timeline ? { timeline } : {}),
           };
@@ -185,7 +208,7 @@ async function main(): Promise<void> {
           rssAtMost150MB: t.rssMB <= 150,
         }
       : {};
-    const out = { services: N, small: SMALL, endpointsPerService: 3, changes: CHANGES, seconds: SECONDS, quick: args.quick, twillFedBy: 'etcd datastore (ServicesController)', kubeProxyFedBy: 'kube-apiserver', proxies: result, floors, errors, loadavgEnd: load(), wallSeconds: Math.round((performance.now() - started) / 1000) };
+    const out = { services: N, small: SMALL, endpointsPerService: 3, changes: CHANGES, seconds: SECONDS, quick: args.quick, twillFedBy: TWILL_DATASTORE === 'etcd' ? 'etcd datastore (ServicesController)' : 'kube-apiserver, Kubernetes datastore (ServicesController)', kubeProxyFedBy: 'kube-apiserver', ...(process.env['BENCH_TWILL_NODE_FLAGS'] ? { diagnosticTwillNodeFlags: process.env['BENCH_TWILL_NODE_FLAGS'] } : {}), proxies: result, floors, errors, loadavgEnd: load(), wallSeconds: Math.round((performance.now() - started) / 1000) };
     console.log(JSON.stringify(out, null, 2));
   } finally {
     for (const c of children) await stop(c);

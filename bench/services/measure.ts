@@ -31,6 +31,13 @@ export async function rssMB(pid: number): Promise<number> {
   return Math.round(Number(m[1]) / 1024);
 }
 
+/** The process's memory by kind (smaps_rollup): anonymous (heap, stacks, malloc) and file-backed (code). */
+export async function memoryOf(pid: number): Promise<{ anonMB: number; fileMB: number }> {
+  const t = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(t)?.[1] ?? NaN);
+  return { anonMB: Math.round(kb('Anonymous') / 1024), fileMB: Math.round((kb('Rss') - kb('Anonymous')) / 1024) };
+}
+
 /** `changes` endpoint changes one at a time, each on another filler Service of the `services`. */
 export async function endpointChanges(o: { proxy: Proxy; idx: number; node: Node; feeds: Feeds; changes: number; services: number; gapMs: number; dir: string }): Promise<number[]> {
   const { proxy: p, node: n } = o;

@@ -1,10 +1,13 @@
-// The Services and EndpointSlices every proxy is fed, and the two ways they are written: to a
-// real kube-apiserver (kube-proxy reads it) and to the etcd datastore (Twill's agent reads it).
+// The Services and EndpointSlices every proxy is fed, and where they are written: to a real
+// kube-apiserver (kube-proxy reads it, and Twill by default, through its Kubernetes datastore),
+// and to the etcd datastore too when Twill is to read that instead (`--twill-datastore etcd`).
 import type { ControlPlane } from '../../src/datastore/kubernetes/testing/control-plane.js';
 import type { Store } from '../../src/datastore/store.js';
 import type { EndpointSlice, Service } from '../../src/model/types.js';
 
 export type Proxy = 'twill' | 'nftables' | 'iptables';
+/** Where Twill reads Services from: the kube-apiserver (as in a cluster) or its etcd datastore. */
+export type TwillDatastore = 'kubernetes' | 'etcd';
 
 export const NODE_IP = '192.0.2.11';
 export const CLUSTER_CIDR = '10.244.0.0/14';
@@ -42,10 +45,13 @@ export const benchObjects = (): [Service, EndpointSlice] => [
 export class Feeds {
   constructor(
     private readonly cp: ControlPlane,
-    private readonly store: Store,
+    /** Twill's etcd datastore; undefined when Twill reads the apiserver too. */
+    private readonly store: Store | undefined,
+    /** Whether any proxy reads the apiserver (not when Twill alone runs on etcd). */
+    private readonly toApi = true,
   ) {}
 
-  /** Creates the objects in both stores, `conc` writes at a time. */
+  /** Creates the objects in the apiserver (and etcd), `conc` writes at a time. */
   async put(objs: (Service | EndpointSlice)[], conc = 24): Promise<void> {
     const c = this.cp.admin();
     let next = 0;
@@ -53,8 +59,8 @@ export class Feeds {
     const worker = async (): Promise<void> => {
       while (next < objs.length) {
         const o = objs[next++]!;
-        await c.request(path(o), { method: 'POST', body: o, what: `creating ${o.kind} ${o.metadata.name}` });
-        await this.store.put(o);
+        if (this.toApi) await c.request(path(o), { method: 'POST', body: o, what: `creating ${o.kind} ${o.metadata.name}` });
+        await this.store?.put(o);
       }
     };
     try {
@@ -66,7 +72,7 @@ export class Feeds {
 
   /** Replaces a slice in the store the proxy reads; resolves at the write's acknowledgement. */
   async replaceSlice(proxy: Proxy, s: EndpointSlice): Promise<void> {
-    if (proxy === 'twill') return void (await this.store.put(s));
+    if (proxy === 'twill' && this.store) return void (await this.store.put(s));
     const c = this.cp.admin();
     try {
       const url = `/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/${s.metadata.name}`;

@@ -1,7 +1,8 @@
 // The three proxies as the bench starts them, each in the node namespace: Twill (the agent's
-// ServicesController in a process of its own, twill-node.ts, fed by the etcd datastore) and the
-// real kube-proxy in nftables and in iptables mode (fed by the kube-apiserver through a relay to
-// 127.0.0.1:6443 in the namespace). And how "the bench Service is in the kernel" is checked.
+// ServicesController in a process of its own, twill-node.ts, fed by its Kubernetes datastore, or
+// by etcd when asked) and the real kube-proxy in nftables and in iptables mode. Whoever reads the
+// kube-apiserver reaches it through a relay to 127.0.0.1:6443 in the namespace, with the same
+// kubeconfig. And how "the bench Service is in the kernel" is checked.
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,20 +12,22 @@ import { NFPROTO_INET } from '../../src/dataplane/kernel/nfnetlink.js';
 import { NfTablesSocket } from '../../src/dataplane/kernel/nfnetlink-socket.js';
 import type { EtcdServer } from '../../src/datastore/etcd/server.js';
 import { HELPERS, type Node } from './node.js';
-import { BENCH_IP, CLUSTER_CIDR, NODE_IP, type Proxy } from './objects.js';
+import { BENCH_IP, CLUSTER_CIDR, NODE_IP, type Proxy, type TwillDatastore } from './objects.js';
 import { firstLine, nsx, sh, sleep, start, tail } from './proc.js';
 
 export interface Env {
   dir: string;
-  etcd: EtcdServer;
+  twillDatastore: TwillDatastore;
+  /** Only when Twill reads etcd. */
+  etcd?: EtcdServer;
   relaySocket: string;
   kubeconfig: string;
   twillBundle: string;
 }
 
-/** What a proxy needs in its namespace before it starts (kube-proxy: the way to the apiserver). */
+/** What a proxy needs in its namespace before it starts: the way to the apiserver (Twill on etcd needs none). */
 export async function prepare(p: Proxy, n: Node, env: Env): Promise<ChildProcess[]> {
-  if (p === 'twill') return [];
+  if (p === 'twill' && env.twillDatastore === 'etcd') return [];
   const relay = start(nsx(n.ns, ['node', HELPERS, 'relay', '6443', env.relaySocket]));
   await firstLine(relay);
   return [relay];
@@ -35,9 +38,13 @@ export const proxyLog = (p: Proxy, n: Node, env: Env): string => join(env.dir, `
 export async function startProxy(p: Proxy, n: Node, env: Env): Promise<ChildProcess> {
   const logFile = proxyLog(p, n, env);
   if (p === 'twill') {
-    const etcdSock = env.etcd.endpoints.find((e) => e.startsWith('unix://'))!;
+    // The agent's `--datastore kubernetes --kubeconfig …`, or its etcd datastore.
+    const spec = env.etcd ? `etcd:${env.etcd.endpoints.find((e) => e.startsWith('unix://'))!}` : 'kubernetes';
+    const kubeconfig = env.etcd ? [] : [env.kubeconfig];
     // The DaemonSet's runtime environment (NODE_OPTIONS, MALLOC_ARENA_MAX), as the agent runs in a cluster.
-    return start(nsx(n.ns, ['node', env.twillBundle, `etcd:${etcdSock}`, 'bench-node', NODE_IP, CLUSTER_CIDR, join(env.dir, `run-${n.ns}`)]), logFile, AGENT_RUNTIME_ENV);
+    // BENCH_TWILL_NODE_FLAGS (diagnosis only, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`): extra node flags; the JSON names them.
+    const diag = (process.env['BENCH_TWILL_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+    return start(nsx(n.ns, ['node', ...diag, env.twillBundle, spec, 'bench-node', NODE_IP, CLUSTER_CIDR, join(env.dir, `run-${n.ns}`), ...kubeconfig]), logFile, AGENT_RUNTIME_ENV);
   }
   const cfg = join(env.dir, `kube-proxy-${p}.json`);
   await writeFile(

@@ -32,6 +32,8 @@ export class ServicesController {
   private skipped: Skipped[] = [];
   private stopped = false;
   private servicePorts: number | undefined;
+  /** The last reconcile that reached the kernel: how long its compile and its apply took. */
+  private lastPass: { compileMs: number; applyMs: number; mode: string; via?: string } | undefined;
   /** Keys changed since the last compile; undefined: a list or resync happened, compare everything. */
   private changed: { services: Set<string>; slices: Set<string> } | undefined;
 
@@ -67,17 +69,23 @@ export class ServicesController {
     await this.health.close();
   }
 
+  /**
+   * Lists Services and EndpointSlices at the same time: the datastore serves one while this
+   * process decodes the other (the table waits for both anyway).
+   */
   private async connect(): Promise<void> {
+    await Promise.all([this.services, this.slices].map((inf) => this.startInformer(inf)));
+  }
+
+  private async startInformer(inf: Informer<'Service'> | Informer<'EndpointSlice'>): Promise<void> {
     let delay = 250;
-    for (const inf of [this.services, this.slices]) {
-      while (!inf.synced && !this.stopped) {
-        try {
-          await inf.start();
-        } catch (e) {
-          this.log.warn('cannot read Services from the datastore; retrying', { error: describeError(e), retryInMs: delay });
-          await new Promise((r) => setTimeout(r, delay).unref());
-          delay = Math.min(delay * 2, 5000);
-        }
+    while (!inf.synced && !this.stopped) {
+      try {
+        await inf.start();
+      } catch (e) {
+        this.log.warn('cannot read Services from the datastore; retrying', { error: describeError(e), retryInMs: delay });
+        await new Promise((r) => setTimeout(r, delay).unref());
+        delay = Math.min(delay * 2, 5000);
       }
     }
   }
@@ -107,6 +115,7 @@ export class ServicesController {
     if (!this.ready || !node) return { changes: 0, detail: { skipped: 'Services or node facts not known yet' } };
     const changed = this.changed;
     this.changed = { services: new Set(), slices: new Set() };
+    const t0 = performance.now();
     let compiled;
     try {
       compiled = this.compiler.update(
@@ -123,6 +132,7 @@ export class ServicesController {
     for (const s of compiled.resolved.skipped) if (!was.has(`${s.object}|${s.reason}`)) this.log.error('not proxied: invalid object', { object: s.object, reason: s.reason });
     this.skipped = compiled.resolved.skipped;
     this.servicePorts = compiled.resolved.portCount;
+    const t1 = performance.now();
     let r;
     try {
       r = await this.dataplane.apply(compiled);
@@ -131,6 +141,7 @@ export class ServicesController {
       this.changed = undefined;
       throw e;
     }
+    this.lastPass = { compileMs: Math.round(t1 - t0), applyMs: Math.round(performance.now() - t1), mode: r.mode, ...(r.via ? { via: r.via } : {}) };
     for (const e of r.conntrackErrors) this.log.warn('cannot remove conntrack entries of a removed UDP endpoint', { error: e });
     await this.health.update(compiled.resolved.healthChecks);
     return { changes: r.changes, detail: { mode: r.mode, via: r.via, servicePorts: compiled.resolved.portCount, skipped: this.skipped.length || undefined, conntrackDeleted: r.conntrackDeleted || undefined, bytes: r.bytes || undefined } };
@@ -152,6 +163,7 @@ export class ServicesController {
       services: this.services.items.size,
       endpointSlices: this.slices.items.size,
       servicePorts: this.servicePorts,
+      lastPass: this.lastPass,
       skipped: this.skipped,
       healthChecks: this.health.status(),
     };

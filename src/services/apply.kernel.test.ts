@@ -106,6 +106,29 @@ describe('ServicesDataplane', () => {
     fresh.close();
   });
 
+  // first-load.ts: into a kernel without the table, the skeleton by `nft -f` and the elements by
+  // netlink batches (several transactions at this size); the kernel must hold what one `nft -f`
+  // of the whole table gives. A table already there is replaced in one `nft -f`.
+  test('the first table into a kernel without one is loaded by netlink batches, and equals one nft -f', async () => {
+    const n = 1500;
+    const many = snapshot(
+      [...s2.services, ...Array.from({ length: n }, (_, i) => service(`m${i}`, { clusterIP: `10.97.${i >> 8}.${i & 255}` }))],
+      [...s2.endpointSlices, ...Array.from({ length: n }, (_, i) => slice(`m${i}`, [0, 1, 2].map((k) => endpoint(`10.${245 + k}.${i >> 8}.${i & 255}`, `n${k + 2}`))))],
+    );
+    for (const ns of [a, b]) await runInNetns(ns, 'nft', ['delete', 'table', 'inet', 'twill-services']).catch(() => undefined);
+    const viaNetlink = new ServicesDataplane({ runDir: `${dir}/f`, netnsPath: a });
+    const r = await viaNetlink.apply(compileServices(many));
+    assert.deepEqual([r.mode, r.via], ['full', 'nft+netlink']);
+    const viaNft = new ServicesDataplane({ runDir: `${dir}/g`, netnsPath: b, textOnly: true });
+    assert.deepEqual(Object.values(await viaNft.apply(compileServices(many))).slice(0, 2), ['full', 'nft']);
+    assert.match(await list(a), /10\.97\.5\.219 \. tcp \. 80 : goto svc_v4_3/);
+    assert.equal(await list(a), await list(b));
+    // The table is there now: a new dataplane (an agent restarting) replaces it in one transaction.
+    const again = new ServicesDataplane({ runDir: `${dir}/h`, netnsPath: a });
+    assert.deepEqual(Object.values(await again.apply(compileServices(s2))).slice(0, 2), ['full', 'nft']);
+    for (const d of [viaNetlink, viaNft, again]) d.close();
+  });
+
   test('a refused transaction leaves the previous table and the next apply is full', async () => {
     const compile = compilerOf();
     const dp = new ServicesDataplane({ runDir: `${dir}/c`, netnsPath: a });

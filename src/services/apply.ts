@@ -10,7 +10,7 @@
 // away, its conntrack entries are removed so clients move on.
 import { deleteConntrack, type ConntrackFilter } from '../dataplane/kernel/conntrack-delete.js';
 import { NFT_TABLE_SERVICES, nftScriptPath } from '../dataplane/kernel/names.js';
-import type { NftBatch } from '../dataplane/kernel/nfnetlink.js';
+import { NFPROTO_INET, type NftBatch } from '../dataplane/kernel/nfnetlink.js';
 import { NfTablesSocket } from '../dataplane/kernel/nfnetlink-socket.js';
 import { applyNft, writeNftScript } from '../dataplane/kernel/nft.js';
 import { renderOp, type DiffOp } from '../policy/diff.js';
@@ -18,6 +18,7 @@ import { encodeDiff } from '../policy/netlink.js';
 import { renderFullReplace } from '../policy/render.js';
 import { TwillError } from '../util/errors.js';
 import type { CompiledServices } from './compiler.js';
+import { encodeFirstLoad, planFirstLoad } from './first-load.js';
 import { DRAW_RULE, encodeDrawRule } from './netlink.js';
 import type { ServicePortPlan } from './resolve.js';
 import { staleFlows } from './stale.js';
@@ -83,6 +84,7 @@ export class ServicesDataplane {
         result = { mode: 'incremental', via, changes: delta.changes, bytes: Buffer.byteLength(script), conntrackDeleted: 0, conntrackErrors: [] };
       }
     }
+    if (!result && !prev && !fullBecause) result = await this.firstLoad(c, file);
     if (!result) {
       const script = renderFullReplace(c.model);
       await this.nft(script, file, 'full');
@@ -94,6 +96,34 @@ export class ServicesDataplane {
     const stale = delta ? delta.stale : prev ? staleFlows(prev.ports(), c.resolved.ports) : [];
     await this.clearStale(stale, result);
     return result;
+  }
+
+  /**
+   * The first table into a kernel without one (first-load.ts): the skeleton by `nft -f`, the
+   * elements by netlink batches. Undefined (and the caller replaces the table in one `nft -f`)
+   * when a table is there already, batches are off, or any step fails.
+   */
+  private async firstLoad(c: CompiledServices, file: string): Promise<ServicesApplyResult | undefined> {
+    if (this.opts.textOnly) return undefined;
+    this.openSocket();
+    const sock = this.socket;
+    // why: an unanswered question about the table is answered the safe way (replace it whole)
+    if (!sock || (await sock.hasTable(NFPROTO_INET, NFT_TABLE_SERVICES).catch(() => true))) return undefined;
+    const plan = planFirstLoad(c.model);
+    const batches = encodeFirstLoad(NFT_TABLE_SERVICES, plan.transactions);
+    if (!batches) return undefined;
+    const skeleton = renderFullReplace(plan.skeleton);
+    await this.nft(skeleton, file, 'full');
+    try {
+      for (const b of batches) await sock.commit(b, 20_000);
+    } catch {
+      // why: the table is there, partly filled: the caller's full replacement sets it right
+      return undefined;
+    }
+    // The file says what the kernel holds, as for every full load (written once the table is in).
+    const script = renderFullReplace(c.model);
+    writeNftScript(file, script);
+    return { mode: 'full', via: 'nft+netlink', changes: 1, bytes: Buffer.byteLength(script), conntrackDeleted: 0, conntrackErrors: [] };
   }
 
   /** How a delta goes to the kernel, or why it cannot go incrementally. */

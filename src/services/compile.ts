@@ -13,12 +13,14 @@
 // conntrack carries the rest.
 import { SERVICES_MASQUERADE_MARK } from '../dataplane/kernel/names.js';
 import type { NftChain, NftSet } from '../policy/model.js';
+import { flat, StringPool } from '../util/flat.js';
 import type { Family } from '../util/ip.js';
 import { affinitySet, endpointChain, externalChain, localChain, serviceChain } from './names.js';
 import type { EndpointTarget, ServicePortPlan } from './resolve.js';
 
 export const MARK = `0x${SERVICES_MASQUERADE_MARK.toString(16).padStart(8, '0')}`;
 const REJECT = 'reject_no_endpoints';
+const TO_REJECT = `goto ${REJECT}`;
 
 export const FAM: Record<Family, { sfx: string; match: string; type: string }> = {
   4: { sfx: 'v4', match: 'ip', type: 'ipv4_addr' },
@@ -28,6 +30,28 @@ export const FAM: Record<Family, { sfx: string; match: string; type: string }> =
 /** The maps whose elements carry the Services (per family: `${base}_v4`, `${base}_v6`). */
 export const BULK = ['service_ips', 'nodeports', 'no_endpoints', 'no_endpoint_nodeports', 'endpoints', 'local_endpoints', 'hairpin'] as const;
 export type Bulk = (typeof BULK)[number];
+
+/** The bulk maps' names by family: one string each, not one per element (`${name}_${sfx}` would be). */
+const MAP: Record<Family, Record<Bulk, string>> = {
+  4: Object.fromEntries(BULK.map((b) => [b, `${b}_v4`])) as Record<Bulk, string>,
+  6: Object.fromEntries(BULK.map((b) => [b, `${b}_v6`])) as Record<Bulk, string>,
+};
+
+/**
+ * Shared chains and verdicts are the same few dozen objects and strings for every Service: one
+ * instance each (ten thousand fragments each holding its own `svc_v4_3` chain object and `goto
+ * svc_v4_3` string were ~4 MB). Chains are read-only once built.
+ */
+const sharedChains = new Map<string, NftChain>();
+const verdicts = new StringPool();
+function sharedChain(name: string, build: () => NftChain): NftChain {
+  let c = sharedChains.get(name);
+  if (!c) {
+    if (sharedChains.size >= 10_000) sharedChains.clear();
+    sharedChains.set(name, (c = build()));
+  }
+  return c;
+}
 
 /** What one Service contributes to the table. */
 export interface Fragment {
@@ -43,16 +67,32 @@ export interface Fragment {
   sets: NftSet[];
 }
 
-/** A fragment while it is built: elements by map and key, the first write wins. */
+/**
+ * A fragment while it is built: flat triples, the first write of a (map, key) wins. A fragment
+ * has a handful of elements: duplicates are found by a scan, and by a set only past a few dozen
+ * (a Map of Maps per fragment was 40,000 short-lived Maps at a 10,000-Service compile).
+ */
 interface Building extends Omit<Fragment, 'elements'> {
-  elements: Map<string, Map<string, string>>;
+  elements: string[];
+  seen?: Set<string>;
 }
 
+const SCAN_UP_TO = 3 * 32;
+
 function put(fr: Building, map: string, key: string, value = ''): boolean {
-  let m = fr.elements.get(map);
-  if (!m) fr.elements.set(map, (m = new Map()));
-  if (m.has(key)) return false;
-  m.set(key, value);
+  const els = fr.elements;
+  if (els.length < SCAN_UP_TO) {
+    for (let i = 0; i < els.length; i += 3) if (els[i + 1] === key && els[i] === map) return false;
+  } else {
+    if (!fr.seen) {
+      fr.seen = new Set();
+      for (let i = 0; i < els.length; i += 3) fr.seen.add(`${els[i]}\u0000${els[i + 1]}`);
+    }
+    const k = `${map}\u0000${key}`;
+    if (fr.seen.has(k)) return false;
+    fr.seen.add(k);
+  }
+  els.push(map, key, value);
   return true;
 }
 
@@ -66,23 +106,25 @@ const draw = (f: Family, n: number, map: string): string => {
 /** Any endpoint of N (cluster-wide choice); masquerade when the client is outside the pod network. */
 export function clusterPick(f: Family, n: number): NftChain {
   const { match, sfx } = FAM[f];
-  return { name: `svc_${sfx}_${n}`, rules: [`${match} saddr != @pod_pool_${sfx} jump mark_for_masquerade comment "from outside the pod network"`, draw(f, n, 'endpoints')] };
+  return sharedChain(`svc_${sfx}_${n}`, () => ({ name: `svc_${sfx}_${n}`, rules: [`${match} saddr != @pod_pool_${sfx} jump mark_for_masquerade comment "from outside the pod network"`, draw(f, n, 'endpoints')] }));
 }
 
 /** One of this node's N endpoints (traffic policy Local). */
 export function localPick(f: Family, n: number): NftChain {
-  return { name: `local_${FAM[f].sfx}_${n}`, rules: [draw(f, n, 'local_endpoints')] };
+  const name = `local_${FAM[f].sfx}_${n}`;
+  return sharedChain(name, () => ({ name, rules: [draw(f, n, 'local_endpoints')] }));
 }
 
 /** External traffic, externalTrafficPolicy Cluster: it takes the node's address. */
 export function externalPick(f: Family, n: number): NftChain {
-  return { name: `ext_${FAM[f].sfx}_${n}`, rules: ['jump mark_for_masquerade comment "external traffic takes the node\'s address"', draw(f, n, 'endpoints')] };
+  const name = `ext_${FAM[f].sfx}_${n}`;
+  return sharedChain(name, () => ({ name, rules: ['jump mark_for_masquerade comment "external traffic takes the node\'s address"', draw(f, n, 'endpoints')] }));
 }
 
 /** External traffic, externalTrafficPolicy Local, N endpoints of which `local` on this node. */
 export function externalLocalPick(f: Family, n: number, local: number): NftChain {
   const { match, sfx } = FAM[f];
-  return {
+  return sharedChain(`extlocal_${sfx}_${n}_${local}`, () => ({
     name: `extlocal_${sfx}_${n}_${local}`,
     rules: [
       `${match} saddr @pod_pool_${sfx} goto svc_${sfx}_${n} comment "pods are inside the cluster: any endpoint"`,
@@ -90,34 +132,39 @@ export function externalLocalPick(f: Family, n: number, local: number): NftChain
       `fib saddr type local goto svc_${sfx}_${n} comment "the node itself: any endpoint"`,
       local > 0 ? `goto local_${sfx}_${local}` : 'drop comment "externalTrafficPolicy Local and no endpoint on this node"',
     ],
-  };
+  }));
 }
 
 // ---- one Service ----
 
-const key3 = (p: ServicePortPlan, ip: string, port: number): string => `${ip} . ${p.protocol} . ${port}`;
-const target = (p: ServicePortPlan, e: EndpointTarget): string => `${e.ip} . ${e.port}`;
+// Element keys and values live as long as their Service: built flat (util/flat.ts).
+const key3 = (p: ServicePortPlan, ip: string, port: number): string => flat(`${ip} . ${p.protocol} . ${port}`);
+const target = (p: ServicePortPlan, e: EndpointTarget): string => flat(`${e.ip} . ${e.port}`);
 
 function compileDrawn(p: ServicePortPlan, fr: Building, nodeIPs: string[]): void {
-  const { sfx } = FAM[p.family];
+  const maps = MAP[p.family];
   const n = p.endpoints.length;
   const m = p.localEndpoints.length;
   const needLocal = p.internalLocal || p.externalLocal;
   const fill = (ip: string, port: number): void => {
-    p.endpoints.forEach((e, i) => put(fr, `endpoints_${sfx}`, `${key3(p, ip, port)} . ${i}`, target(p, e)));
-    if (needLocal) p.localEndpoints.forEach((e, i) => put(fr, `local_endpoints_${sfx}`, `${key3(p, ip, port)} . ${i}`, target(p, e)));
+    const k = `${ip} . ${p.protocol} . ${port} . `;
+    p.endpoints.forEach((e, i) => put(fr, maps.endpoints, flat(`${k}${i}`), target(p, e)));
+    if (needLocal) p.localEndpoints.forEach((e, i) => put(fr, maps.local_endpoints, flat(`${k}${i}`), target(p, e)));
   };
-  fr.picks.push(clusterPick(p.family, n));
-  if (needLocal && m > 0) fr.picks.push(localPick(p.family, m));
+  const cluster = clusterPick(p.family, n);
+  fr.picks.push(cluster);
+  const local = needLocal && m > 0 ? localPick(p.family, m) : undefined;
+  if (local) fr.picks.push(local);
   if (p.clusterIP) {
-    const v = !p.internalLocal ? `goto svc_${sfx}_${n}` : m > 0 ? `goto local_${sfx}_${m}` : 'drop';
-    if (put(fr, `service_ips_${sfx}`, key3(p, p.clusterIP, p.port), v)) fill(p.clusterIP, p.port);
+    const v = !p.internalLocal ? verdicts.get(`goto ${cluster.name}`) : local ? verdicts.get(`goto ${local.name}`) : 'drop';
+    if (put(fr, maps.service_ips, key3(p, p.clusterIP, p.port), v)) fill(p.clusterIP, p.port);
   }
   if (p.externalIPs.length === 0 && !p.nodePort) return;
   const ext = p.externalLocal ? externalLocalPick(p.family, n, m) : externalPick(p.family, n);
   fr.picks.push(ext);
-  for (const a of p.externalIPs) if (put(fr, `service_ips_${sfx}`, key3(p, a, p.port), `goto ${ext.name}`)) fill(a, p.port);
-  if (p.nodePort && put(fr, `nodeports_${sfx}`, `${p.protocol} . ${p.nodePort}`, `goto ${ext.name}`)) for (const a of nodeIPs) fill(a, p.nodePort);
+  const toExt = verdicts.get(`goto ${ext.name}`);
+  for (const a of p.externalIPs) if (put(fr, maps.service_ips, key3(p, a, p.port), toExt)) fill(a, p.port);
+  if (p.nodePort && put(fr, maps.nodeports, flat(`${p.protocol} . ${p.nodePort}`), toExt)) for (const a of nodeIPs) fill(a, p.nodePort);
 }
 
 /** ClientIP affinity: the recent-clients sets are per endpoint, so such a port keeps its own chains. */
@@ -158,22 +205,25 @@ function compileAffinity(p: ServicePortPlan, fr: Building): void {
 
 /** One Service's ports → its elements and objects. `nodeIPs[f]`: the node's addresses of family f. */
 export function compileFragment(ports: ServicePortPlan[], nodeIPs: Record<Family, string[]>): Fragment {
-  const fr: Building = { elements: new Map(), picks: [], chains: [], sets: [] };
+  const fr: Building = { elements: [], picks: [], chains: [], sets: [] };
   for (const p of ports) {
-    const { sfx } = FAM[p.family];
+    const maps = MAP[p.family];
     if (p.endpoints.length === 0) {
-      for (const a of [...(p.clusterIP ? [p.clusterIP] : []), ...p.externalIPs]) put(fr, `no_endpoints_${sfx}`, key3(p, a, p.port), `goto ${REJECT}`);
-      if (p.nodePort) put(fr, `no_endpoint_nodeports_${sfx}`, `${p.protocol} . ${p.nodePort}`, `goto ${REJECT}`);
+      for (const a of [...(p.clusterIP ? [p.clusterIP] : []), ...p.externalIPs]) put(fr, maps.no_endpoints, key3(p, a, p.port), TO_REJECT);
+      if (p.nodePort) put(fr, maps.no_endpoint_nodeports, flat(`${p.protocol} . ${p.nodePort}`), TO_REJECT);
       continue;
     }
-    for (const e of p.endpoints) put(fr, `hairpin_${sfx}`, `${e.ip} . ${e.ip}`);
+    for (const e of p.endpoints) put(fr, maps.hairpin, flat(`${e.ip} . ${e.ip}`));
     if (p.affinitySeconds) compileAffinity(p, fr);
     else compileDrawn(p, fr, nodeIPs[p.family]);
   }
-  const elements: string[] = [];
-  for (const [map, m] of fr.elements) for (const [key, value] of m) elements.push(map, key, value);
-  return { ...fr, elements };
+  // Arrays sized exactly (slice): one grown by push keeps spare room (a one-element `picks` took
+  // 152 bytes), and ten thousand fragments stay in memory. Services without chains share one empty list.
+  return { elements: fr.elements.slice(), picks: fr.picks.slice(), chains: fr.chains.length ? fr.chains : NO_CHAINS, sets: fr.sets.length ? fr.sets : NO_SETS };
 }
+
+const NO_CHAINS: NftChain[] = [];
+const NO_SETS: NftSet[] = [];
 
 // ---- the table's fixed part ----
 

@@ -63,10 +63,20 @@ interface Entry {
   byAddress: boolean;
 }
 
-/** Elements of one bulk map with their owners (Services); the smallest owner key wins a shared key. */
+/**
+ * Elements of one bulk map with their owners (Services); the smallest owner key wins a shared key.
+ * Only the owner is kept per key: the value is read from the owner's fragment (`valueOf`), whose
+ * key strings these are too. 70,000 keys at 10,000 Services: a [owner, value] pair per key and
+ * keys of their own were ~15 MB of heap.
+ */
 class OwnedElements {
-  private readonly one = new Map<string, [owner: string, value: string]>();
-  private readonly many = new Map<string, Map<string, string>>();
+  private readonly one = new Map<string, string>();
+  private readonly many = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly map: string,
+    private readonly valueOf: (owner: string, map: string, key: string) => string | undefined,
+  ) {}
 
   get size(): number {
     return this.one.size + this.many.size;
@@ -74,26 +84,27 @@ class OwnedElements {
 
   value(key: string): string | undefined {
     const o = this.one.get(key);
-    if (o) return o[1];
+    if (o !== undefined) return this.valueOf(o, this.map, key);
     const m = this.many.get(key);
     if (!m) return undefined;
     let best: string | undefined;
-    for (const k of m.keys()) if (best === undefined || k < best) best = k;
-    return m.get(best!);
+    for (const k of m) if (best === undefined || k < best) best = k;
+    return this.valueOf(best!, this.map, key);
   }
 
-  set(key: string, owner: string, value: string): void {
+  /** `owner` holds `key` (its fragment says with which value). */
+  set(key: string, owner: string): void {
     const m = this.many.get(key);
-    if (m) return void m.set(owner, value);
+    if (m) return void m.add(owner);
     const o = this.one.get(key);
-    if (!o || o[0] === owner) return void this.one.set(key, [owner, value]);
+    if (o === undefined || o === owner) return void this.one.set(key, owner);
     this.one.delete(key);
-    this.many.set(key, new Map([o, [owner, value]]));
+    this.many.set(key, new Set([o, owner]));
   }
 
   delete(key: string, owner: string): void {
     const o = this.one.get(key);
-    if (o) return void (o[0] === owner && this.one.delete(key));
+    if (o !== undefined) return void (o === owner && this.one.delete(key));
     const m = this.many.get(key);
     if (!m) return;
     m.delete(owner);
@@ -108,6 +119,16 @@ class OwnedElements {
     return keys.map((key) => (withValues ? { key, value: this.value(key)! } : { key }));
   }
 }
+
+/** The value of `key` in bulk map `map` in a fragment's flat triples (fragments are small). */
+function fragmentValue(frag: Fragment | undefined, map: string, key: string): string | undefined {
+  const els = frag?.elements;
+  if (!els) return undefined;
+  for (let i = 0; i < els.length; i += 3) if (els[i + 1] === key && els[i] === map) return els[i + 2];
+  return undefined;
+}
+
+const NO_SKIPPED: Skipped[] = [];
 
 const byName = <T extends { name: string }>(a: T, b: T): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
@@ -167,9 +188,10 @@ export class ServicesCompiler {
       const valid = validSlices(slices, skipped);
       const r = svc ? resolveService(svc, valid, { nodeName: input.node.name, localIPs }, skipped) : { ports: [] };
       const byAddress = slices.some((sl) => sl.endpoints.some((e) => e.nodeName === undefined));
-      const next: Entry = { svc, slices, ports: r.ports, skipped, frag: compileFragment(r.ports, nodeIPs), byAddress, ...(r.healthCheck ? { health: r.healthCheck } : {}) };
+      const next: Entry = { svc, slices, ports: r.ports, skipped: skipped.length ? skipped : NO_SKIPPED, frag: compileFragment(r.ports, nodeIPs), byAddress, ...(r.healthCheck ? { health: r.healthCheck } : {}) };
       if (old) stale.push(...staleFlows(old.ports, next.ports));
-      this.swap(key, old?.frag, next.frag, touched);
+      // No previous table, no delta: nothing to note (a first compile of 70,000 elements).
+      this.swap(key, old?.frag, next.frag, this.lastStatic ? touched : undefined);
       this.count(old, -1);
       this.count(next, +1);
       if (next.frag.chains.length || next.frag.sets.length) this.own.set(key, next.frag);
@@ -254,38 +276,59 @@ export class ServicesCompiler {
     dirty.add(owner);
   }
 
-  /** Moves one owner's elements from `old` to `next`, remembering each touched key's value before. */
-  private swap(owner: string, old: Fragment | undefined, next: Fragment, touched: Map<string, Map<string, { before: string | undefined }>>): void {
+  /**
+   * Moves one owner's elements from `old` to `next`, remembering each touched key's value before.
+   * Called while `entries` still holds `old` for this owner: a key's value is read from its
+   * owner's fragment there, and each key is noted before it is first changed.
+   */
+  private swap(owner: string, old: Fragment | undefined, next: Fragment, touched: Map<string, Map<string, { before: string | undefined }>> | undefined): void {
     const note = (map: string, key: string, els: OwnedElements): void => {
+      if (!touched) return;
       let t = touched.get(map);
       if (!t) touched.set(map, (t = new Map()));
       if (!t.has(key)) t.set(key, { before: els.value(key) });
     };
-    const index = (els: string[] | undefined): Map<string, string> => {
-      const m = new Map<string, string>();
-      for (let i = 0; els && i < els.length; i += 3) m.set(`${els[i]}\u0000${els[i + 1]}`, els[i + 2]!);
+    const index = (els: string[] | undefined): Map<string, Map<string, string>> => {
+      const m = new Map<string, Map<string, string>>();
+      for (let i = 0; els && i < els.length; i += 3) {
+        let byKey = m.get(els[i]!);
+        if (!byKey) m.set(els[i]!, (byKey = new Map()));
+        byKey.set(els[i + 1]!, els[i + 2]!);
+      }
       return m;
     };
-    const [was, now] = [index(old?.elements), index(next.elements)];
-    for (const [k, v] of was) {
-      if (now.get(k) === v) continue;
-      const [map, key] = k.split('\u0000') as [string, string];
-      const els = this.elementsOf(map);
-      note(map, key, els);
-      els.delete(key, owner);
+    if (!old?.elements.length) {
+      // Nothing to compare with (a Service seen for the first time): every element is added.
+      const els = next.elements;
+      for (let i = 0; i < els.length; i += 3) {
+        const owned = this.elementsOf(els[i]!);
+        note(els[i]!, els[i + 1]!, owned);
+        owned.set(els[i + 1]!, owner);
+      }
+      return;
     }
-    for (const [k, v] of now) {
-      if (was.get(k) === v) continue;
-      const [map, key] = k.split('\u0000') as [string, string];
+    const [was, now] = [index(old.elements), index(next.elements)];
+    for (const [map, keys] of was) {
       const els = this.elementsOf(map);
-      note(map, key, els);
-      els.set(key, owner, v);
+      for (const [key, v] of keys) {
+        if (now.get(map)?.get(key) === v) continue;
+        note(map, key, els);
+        els.delete(key, owner);
+      }
+    }
+    for (const [map, keys] of now) {
+      const els = this.elementsOf(map);
+      for (const [key, v] of keys) {
+        if (was.get(map)?.get(key) === v) continue;
+        note(map, key, els);
+        els.set(key, owner);
+      }
     }
   }
 
   private elementsOf(map: string): OwnedElements {
     let e = this.bulk.get(map);
-    if (!e) this.bulk.set(map, (e = new OwnedElements()));
+    if (!e) this.bulk.set(map, (e = new OwnedElements(map, (owner, m, key) => fragmentValue(this.entries.get(owner)?.frag, m, key))));
     return e;
   }
 

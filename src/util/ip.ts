@@ -22,16 +22,31 @@ export function bits(family: Family): number {
 }
 
 function parseV4(s: string): bigint | undefined {
-  const parts = s.split('.');
-  if (parts.length !== 4) return undefined;
-  let v = 0n;
-  for (const p of parts) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    v = (v << 8n) | BigInt(n);
+  // Scanned in place (no split, no regex) and a number until the end: tens of thousands of
+  // addresses are parsed at a Services full sync. Strict: four decimal parts 0–255, no leading
+  // zeros, nothing else.
+  let v = 0;
+  let part = 0;
+  let n = 0;
+  let digits = 0;
+  let leadingZero = false;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : 0x2e;
+    if (c === 0x2e) {
+      if (digits === 0 || n > 255 || part === 4) return undefined;
+      v = v * 256 + n;
+      part++;
+      n = 0;
+      digits = 0;
+      leadingZero = false;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (leadingZero || digits === 3) return undefined;
+      if (digits === 0 && c === 0x30) leadingZero = true;
+      n = n * 10 + (c - 0x30);
+      digits++;
+    } else return undefined;
   }
-  return v;
+  return part === 4 ? BigInt(v) : undefined;
 }
 
 function parseV6(s: string): bigint | undefined {

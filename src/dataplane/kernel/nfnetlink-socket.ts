@@ -3,7 +3,7 @@
 import nl from 'netlink';
 import { constants } from 'node:os';
 import { TwillError } from '../../util/errors.js';
-import { NLMSG_ERROR, encodeGetElement, parseReplies, type NftBatch } from './nfnetlink.js';
+import { NLMSG_ERROR, encodeGetElement, encodeGetTable, parseReplies, type NftBatch } from './nfnetlink.js';
 import { inNetns } from './setns.js';
 
 const NETLINK_NETFILTER = 12;
@@ -71,17 +71,27 @@ export class NfTablesSocket {
    * pods; 0.28 ms this way: bench/policy/confirm.ts). Ordered with the batches on this socket.
    */
   hasElement(family: number, table: string, set: string, key: Buffer, timeoutMs = 2000): Promise<boolean> {
-    const run = this.queue.then(() => this.get(family, table, set, key, timeoutMs));
+    return this.ask((seq) => encodeGetElement(seq, family, table, set, key), `reading set ${set} of table ${table}`, timeoutMs);
+  }
+
+  /** Whether table `table` of `family` exists now (one NFT_MSG_GETTABLE; ordered with the batches). */
+  hasTable(family: number, table: string, timeoutMs = 2000): Promise<boolean> {
+    return this.ask((seq) => encodeGetTable(seq, family, table), `reading table ${table}`, timeoutMs);
+  }
+
+  /** One request: true when the kernel answers with the object, false on ENOENT. */
+  private ask(encode: (seq: number) => Buffer, what: string, timeoutMs: number): Promise<boolean> {
+    const run = this.queue.then(() => this.get(encode, what, timeoutMs));
     // why: the queue only orders requests; this one's failure reaches its caller through `run`
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private get(family: number, table: string, set: string, key: Buffer, timeoutMs: number): Promise<boolean> {
+  private get(encode: (seq: number) => Buffer, what: string, timeoutMs: number): Promise<boolean> {
     if (this.closed) return Promise.reject(new TwillError('INTERNAL', 'the nf_tables netlink socket is closed'));
     const seq = this.seq;
     this.seq = (seq + 1) >>> 0 || 1;
-    const buf = encodeGetElement(seq, family, table, set, key);
+    const buf = encode(seq);
     return new Promise<boolean>((resolve, reject) => {
       let found = false;
       const finish = (e?: Error, v?: boolean): void => {
@@ -91,22 +101,22 @@ export class NfTablesSocket {
         if (e) reject(e);
         else resolve(v ?? found);
       };
-      const timer = setTimeout(() => finish(new TwillError('KERNEL', `no answer from nf_tables within ${timeoutMs} ms reading set ${set} of table ${table}`)), timeoutMs);
+      const timer = setTimeout(() => finish(new TwillError('KERNEL', `no answer from nf_tables within ${timeoutMs} ms ${what}`)), timeoutMs);
       this.waiting = {
         error: (e) => finish(e),
         replies: (replies) => {
           for (const r of replies) {
             if (r.seq !== seq) continue;
-            if (r.type !== NLMSG_ERROR) found = true; // the element itself (NEWSETELEM), before the ack
+            if (r.type !== NLMSG_ERROR) found = true; // the object itself (NEWSETELEM, NEWTABLE), before the ack
             else if (r.error === 0) return finish(undefined, found);
             else if (-r.error === constants.errno.ENOENT) return finish(undefined, false);
-            else return finish(new NftBatchError(-r.error, `get element of set ${set} in table ${table}`));
+            else return finish(new NftBatchError(-r.error, what));
           }
         },
       };
       this.sock.ref();
       this.sock.send(buf, {}, (err?: Error) => {
-        if (err) finish(new TwillError('KERNEL', `cannot send the nf_tables request for set ${set}: ${err.message}`, { cause: err }));
+        if (err) finish(new TwillError('KERNEL', `cannot send the nf_tables request (${what}): ${err.message}`, { cause: err }));
       });
     });
   }

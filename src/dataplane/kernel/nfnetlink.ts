@@ -23,7 +23,7 @@ const NLM_F_CREATE = 0x400;
 const NLM_F_APPEND = 0x800;
 export const NFPROTO_INET = 1;
 
-const MSG = { NEWCHAIN: 3, DELCHAIN: 5, NEWRULE: 6, DELRULE: 8, NEWSET: 9, DELSET: 11, NEWSETELEM: 12, GETSETELEM: 13, DELSETELEM: 14 } as const;
+const MSG = { GETTABLE: 1, NEWCHAIN: 3, DELCHAIN: 5, NEWRULE: 6, DELRULE: 8, NEWSET: 9, DELSET: 11, NEWSETELEM: 12, GETSETELEM: 13, DELSETELEM: 14 } as const;
 
 /** Verdict codes (NF_ACCEPT … NFT_GOTO). */
 export const VERDICT = { drop: 0, accept: 1, continue: -1, return: -5, jump: -3, goto: -4 } as const;
@@ -199,6 +199,12 @@ export class NftBatch {
     if (els.length) this.push(MSG.NEWSETELEM, NLM_F_CREATE, this.elementList(set, els, true), what);
   }
 
+  /** Elements encoded by their owner (services/elements-encode.ts): `list` is the ELEMENTS attribute's content. */
+  addEncodedElements(set: string, list: Buffer, what = `add element ${set}`): void {
+    const id = this.setIds.get(set);
+    this.push(MSG.NEWSETELEM, NLM_F_CREATE, [[2 /* SET */, str(set)], ...(id ? [[4 /* SET_ID */, u32(id)] as Attr] : []), [3 /* ELEMENTS */ | NLA_F_NESTED, list]], what);
+  }
+
   deleteElements(set: string, els: Element[], what = `delete element ${set}`): void {
     if (els.length) this.push(MSG.DELSETELEM, 0, this.elementList(set, els, false), what);
   }
@@ -265,11 +271,19 @@ export const exprs = {
 
 /** One NFT_MSG_GETSETELEM for the element `key` of `set`, asking for an ack after the element. */
 export function encodeGetElement(seq: number, family: number, table: string, set: string, key: Buffer): Buffer {
-  const attrs: Attr[] = [[1 /* TABLE */, str(table)], [2 /* SET */, str(set)], [3 /* ELEMENTS */, [[1 /* NFTA_LIST_ELEM */, [[1 /* KEY */, [[1 /* NFTA_DATA_VALUE */, key]]]]]]]];
+  return encodeGet(seq, family, MSG.GETSETELEM, [[1 /* TABLE */, str(table)], [2 /* SET */, str(set)], [3 /* ELEMENTS */, [[1 /* NFTA_LIST_ELEM */, [[1 /* KEY */, [[1 /* NFTA_DATA_VALUE */, key]]]]]]]]);
+}
+
+/** One NFT_MSG_GETTABLE for `table` (answered by the table, then an ack; ENOENT when there is none). */
+export function encodeGetTable(seq: number, family: number, table: string): Buffer {
+  return encodeGet(seq, family, MSG.GETTABLE, [[1 /* NFTA_TABLE_NAME */, str(table)]]);
+}
+
+function encodeGet(seq: number, family: number, msg: number, attrs: Attr[]): Buffer {
   const len = 20 + attrs.reduce((n, a) => n + align4(attrLength(a)), 0);
   const buf = Buffer.alloc(len);
   buf.writeUInt32LE(len, 0);
-  buf.writeUInt16LE(nft(MSG.GETSETELEM), 4);
+  buf.writeUInt16LE(nft(msg), 4);
   buf.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK, 6);
   buf.writeUInt32LE(seq, 8);
   buf.writeUInt8(family, 16);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
 import { LEASE_LABEL, POD_IPS_ANNOTATION, collectionPath, decodeObject, encodeObject, objectPath } from './resources.js';
 
 // A Pod as kube-apiserver returns it (defaults, managedFields, status), trimmed to what matters.
@@ -16,6 +17,9 @@ const apiPod = {
   },
   status: { phase: 'Pending', qosClass: 'BestEffort', conditions: [{ type: 'PodScheduled', status: 'True' }] },
 };
+
+// %HaveSameMap (hidden classes) in one test below.
+setFlagsFromString('--allow-natives-syntax');
 
 describe('kubernetes resources', () => {
   it('paths: core and named groups, namespaced and cluster-scoped', () => {
@@ -92,5 +96,24 @@ describe('kubernetes resources', () => {
     });
     // A slice of a Service without ports has `ports: null` in the API.
     assert.equal(decodeObject('EndpointSlice', { metadata: { name: 'e', namespace: 'shop' }, addressType: 'IPv4', endpoints: null, ports: null }).ports, undefined);
+  });
+
+  it('decoded objects of a kind share their hidden classes (no map and descriptors per object)', () => {
+    const sameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean;
+    const svc = (i: number): Record<string, unknown> => ({ metadata: { name: `s${i}`, namespace: 'default', resourceVersion: String(i), uid: `u${i}` }, spec: { type: 'ClusterIP', clusterIP: `10.96.0.${i}`, clusterIPs: [`10.96.0.${i}`], ipFamilyPolicy: 'SingleStack', ports: [{ port: 80, targetPort: 8080, protocol: 'TCP' }] } });
+    const es = (i: number): Record<string, unknown> => ({ metadata: { name: `s${i}-a`, namespace: 'default', resourceVersion: String(i), labels: { 'kubernetes.io/service-name': `s${i}` } }, addressType: 'IPv4', endpoints: [{ addresses: [`10.244.0.${i}`], conditions: { ready: true } }], ports: [{ name: '', port: 8080, protocol: 'TCP' }] });
+    // Every kind through the decoder first, as an agent's informers do, so no call site stays monomorphic.
+    for (let i = 0; i < 50; i++) {
+      decodeObject('Pod', apiPod);
+      decodeObject('Node', { metadata: { name: `n${i}` }, spec: {}, status: {} });
+      decodeObject('NetworkPolicy', { metadata: { name: `p${i}`, namespace: 'default' }, spec: {} });
+      decodeObject('Namespace', { metadata: { name: `ns${i}` } });
+      decodeObject('Service', svc(i));
+      decodeObject('EndpointSlice', es(i));
+    }
+    const [s1, s2] = [decodeObject('Service', svc(1)), decodeObject('Service', svc(2))];
+    const [e1, e2] = [decodeObject('EndpointSlice', es(1)), decodeObject('EndpointSlice', es(2))];
+    assert.ok(sameMap(s1, s2) && sameMap(s1.spec, s2.spec), 'two Services');
+    assert.ok(sameMap(e1, e2) && sameMap(e1.endpoints[0]!, e2.endpoints[0]!), 'two EndpointSlices');
   });
 });
