@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../../src/dataplane/kernel/exec.js';
-import { NFT_TABLE_ENCRYPTION, WIREGUARD_DEVICE } from '../../src/dataplane/kernel/names.js';
+import { NFT_TABLE_ENCRYPTION, WIREGUARD_DEVICE, WIREGUARD_ROUTE_TABLE } from '../../src/dataplane/kernel/names.js';
 import { LabKubelet, type PodRecord } from '../../src/lab/kubelet.js';
 import type { Lab } from '../../src/lab/lab.js';
 import { waitFor } from '../../src/lab/processes.js';
@@ -249,12 +249,13 @@ test('wg: node → remote pod: reaches it through the tunnel; with nodeTraffic t
   await store.update({ ...cur, spec: { ...cur.spec, wireguard: { ...cur.spec.wireguard!, nodeTraffic: true } } });
   const n1 = lab.node('node-1').underlayIP;
   const n2 = lab.node('node-2').underlayIP;
-  await waitFor('peers carry each other\'s node address', async () => {
-    const a = (await lab.agentStatus('node-1')).encryption?.device?.peers ?? [];
-    const b = (await lab.agentStatus('node-2')).encryption?.device?.peers ?? [];
-    const has = (ps: typeof a, ip: string): boolean => ps.some((p) => (p as { allowedIPs?: string[] }).allowedIPs?.includes(`${ip}/32`));
-    return has(a, n2) && has(b, n1);
-  }, 10_000, 50);
+  // Peers always allow each other's node address as a source; what nodeTraffic adds is the route
+  // to it through the tunnel, on both nodes (the reply must take it too): wait for the kernel's.
+  const tunnelRoute = async (node: string, to: string): Promise<boolean> => {
+    const r = await run('ip', ['-n', lab.node(node).netns, 'route', 'show', 'table', String(WIREGUARD_ROUTE_TABLE), `${to}/32`]);
+    return r.stdout.includes(WIREGUARD_DEVICE);
+  };
+  await waitFor('each node routes the other\'s node address through the tunnel', async () => (await tunnelRoute('node-1', n2)) && (await tunnelRoute('node-2', n1)), 10_000, 50);
   cap = await underlay();
   ping = await nodePing();
   frames = await cap.stop();
