@@ -17,10 +17,16 @@ export class Informer<K extends Kind> {
     private readonly kind: K,
     /** `key`: the object that changed; absent when the whole cache was (re)listed. */
     private readonly onChange: (what: string, key?: string) => void,
+    /**
+     * The first list may come from the datastore's cache (Store.list's `fromCache`): faster, and
+     * perhaps older than the latest write; the watch from its revision brings the rest. Only for
+     * caches whose first picture need not include this agent's own writes of a moment ago.
+     */
+    private readonly opts: { listFromCache?: boolean } = {},
   ) {}
 
   async start(): Promise<void> {
-    const { items, revision } = await this.store.list(this.kind);
+    const { items, revision } = await this.store.list(this.kind, { fromCache: this.opts.listFromCache });
     this.replace(items);
     this.synced = true;
     this.watch = this.store.watch(this.kind, {

@@ -49,8 +49,9 @@ export class ServicesController {
       else this.changed?.[kind].add(key);
       this.reconciler.trigger(what);
     };
-    this.services = new Informer(store, 'Service', trigger('services'));
-    this.slices = new Informer(store, 'EndpointSlice', trigger('slices'));
+    // Listed from the apiserver's watch cache, as kube-proxy's informers list: no agent write is in them.
+    this.services = new Informer(store, 'Service', trigger('services'), { listFromCache: true });
+    this.slices = new Informer(store, 'EndpointSlice', trigger('slices'), { listFromCache: true });
     this.dataplane = new ServicesDataplane({ runDir });
     this.health = new HealthCheckServer(log);
     this.reconciler = new Reconciler('services', () => this.reconcile(), log, { debounceMs: 15, periodMs: 60_000 });

@@ -66,4 +66,23 @@ export const SERVICE_CASES: Record<string, Case> = {
     svcs.stop();
     slices.stop();
   },
+
+  'a list from the cache (an informer\'s first list) is one revision a watch goes on from': async (_b, connect) => {
+    const s = await connect();
+    await s.create(service('ns', 'a'));
+    // The cache may lag a write of a moment ago, never by more than its watch does.
+    let listed = await s.list('Service', { fromCache: true });
+    for (const end = Date.now() + 10_000; !listed.items.some((o) => o.metadata.name === 'a'); listed = await s.list('Service', { fromCache: true })) {
+      assert.ok(Date.now() < end, `service a not in a cached list after 10 s (last at revision ${listed.revision})`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const w = new Recorder(s, 'Service', listed.revision);
+    // A ClusterIP and a node port of its own (an apiserver allocates each once).
+    const b = service('ns', 'b');
+    await s.create({ ...b, spec: { ...b.spec, clusterIP: '10.96.7.8', ports: [{ ...b.spec.ports![0]!, nodePort: 30778 }] } });
+    assert.deepEqual(await w.waitFor(1), ['ADDED b'], 'the watch from the cached list\'s revision sees the next write, and only it');
+    w.stop();
+    await s.delete('Service', 'ns/a');
+    await s.delete('Service', 'ns/b');
+  },
 };

@@ -86,13 +86,23 @@ export interface WriteOptions {
   lease?: Lease;
 }
 
+export interface ListOptions {
+  namespace?: string;
+  fromCache?: boolean;
+}
+
 export interface Store {
   readonly name: string;
   /** How the connection is secured (TLS, client certificate, user), for `twill status`; no secrets. */
   readonly security?: string;
 
-  /** Every object of `kind` (of one namespace when given), consistent at one revision. */
-  list<K extends Kind>(kind: K, opts?: { namespace?: string }): Promise<ListResult<K>>;
+  /**
+   * Every object of `kind` (of one namespace when given), consistent at one revision. With
+   * `fromCache`, the store may answer from a cache that can lag the latest write (the
+   * kube-apiserver's watch cache: resourceVersion 0, as client-go's informers list): still one
+   * consistent revision, only perhaps an older one. For a cache that watches from that revision.
+   */
+  list<K extends Kind>(kind: K, opts?: ListOptions): Promise<ListResult<K>>;
 
   /** `key` is "name" or "namespace/name" (see objectKey()). */
   get<K extends Kind>(kind: K, key: string): Promise<ResourceOf<K> | undefined>;

@@ -6,7 +6,7 @@ import type { AnyResource, Kind, ResourceOf } from '../../model/types.js';
 import { TwillError, isTwillError } from '../../util/errors.js';
 import { checkNamespace, checkObject, checkTtl, parseKey, requireResourceVersion } from '../keys.js';
 import { trackedWatch } from '../handles.js';
-import type { Lease, ListResult, Store, Watch, WatchOptions, WriteOptions } from '../store.js';
+import type { Lease, ListOptions, ListResult, Store, Watch, WatchOptions, WriteOptions } from '../store.js';
 import type { ClusterAccess } from './access.js';
 import { KubeClient } from './client.js';
 import { KubeLease, LeaseReaper } from './lease.js';
@@ -45,14 +45,14 @@ export class KubernetesStore implements Store {
     this.name = `kubernetes:${opts.access.server}`;
   }
 
-  async list<K extends Kind>(kind: K, opts: { namespace?: string } = {}): Promise<ListResult<K>> {
+  async list<K extends Kind>(kind: K, opts: ListOptions = {}): Promise<ListResult<K>> {
     checkNamespace(kind, opts.namespace);
-    const { items, revision } = await this.listRaw(kind, opts.namespace);
+    const { items, revision } = await this.listRaw(kind, opts.namespace, undefined, opts.fromCache);
     return { items, revision };
   }
 
   /** All pages of a list at one resourceVersion, decoded page by page. */
-  private async listRaw<K extends Kind>(kind: K, namespace?: string, labelSelector?: string): Promise<ListResult<K>> {
+  private async listRaw<K extends Kind>(kind: K, namespace?: string, labelSelector?: string, fromCache = false): Promise<ListResult<K>> {
     for (let attempt = 0; ; attempt++) {
       const items: ResourceOf<K>[] = [];
       let cont: string | undefined;
@@ -61,6 +61,9 @@ export class KubernetesStore implements Store {
         do {
           const q = new URLSearchParams({ limit: String(this.pageSize) });
           if (cont) q.set('continue', cont);
+          // resourceVersion 0: any revision the apiserver's watch cache holds, no read from etcd
+          // (a continue token carries the revision of the first page).
+          else if (fromCache) q.set('resourceVersion', '0');
           if (labelSelector) q.set('labelSelector', labelSelector);
           // Each item is decoded as it arrives: no page of raw objects is ever held (list-stream.ts).
           const page = await this.client.requestList<Obj>(`${collectionPath(kind, namespace)}?${q}`, { what: describeOp('listing', kind) }, (o) => items.push(decodeObject(kind, o)));
