@@ -4,16 +4,13 @@
 // a connection that touches no pod veth (loopback) makes none. removeCtEvents puts the kernel's
 // default back. Needs root.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { after, test } from 'node:test';
+import { podPeerNode, sh } from '../../test/support/pod-peer.js';
 import { TestScope } from '../../test/support/scope.js';
-import { HOST_VETH_PREFIX } from '../dataplane/kernel/names.js';
 
 const isRoot = process.getuid?.() === 0;
 const scope = new TestScope();
 after(() => scope.cleanup());
-
-const sh = (ns: string, cmd: string): string => execFileSync('nsenter', [`--net=${ns}`, '--', 'sh', '-ec', cmd], { encoding: 'utf8' });
 
 /** A TCP listener in a namespace for the life of the test. */
 function listen(ns: string, ip: string, port: number): void {
@@ -26,20 +23,7 @@ const connect = (ns: string, ip: string, port: number): string =>
   sh(ns, `${process.execPath} -e "const s = require('node:net').connect(${port}, '${ip}', () => { s.end(); console.log('ok'); }); s.on('error', (e) => { console.log(e.code); })"`);
 
 test('conntrack events only for connections through a pod veth, with the twill-flows table', { skip: !isRoot && 'needs root' }, async () => {
-  const node = (await scope.netns('fl-ct-node-')).path;
-  const { name: podName, path: pod } = await scope.netns('fl-ct-pod-');
-  const { name: peerName, path: peer } = await scope.netns('fl-ct-peer-');
-  const veth = `${HOST_VETH_PREFIX}ctev0`;
-  sh(node, [
-    'ip link set lo up',
-    `ip link add ${veth} type veth peer name eth0 netns ${podName}`,
-    `ip link add other0 type veth peer name eth0 netns ${peerName}`,
-    `ip addr add 10.98.0.1/24 dev ${veth}`, `ip link set ${veth} up`,
-    'ip addr add 10.98.1.1/24 dev other0', 'ip link set other0 up',
-    'echo 1 > /proc/sys/net/ipv4/ip_forward',
-  ].join('\n'));
-  sh(pod, 'ip link set lo up; ip addr add 10.98.0.2/24 dev eth0; ip link set eth0 up; ip route add default via 10.98.0.1');
-  sh(peer, 'ip link set lo up; ip addr add 10.98.1.2/24 dev eth0; ip link set eth0 up; ip route add default via 10.98.1.1');
+  const { node, pod, peer } = await podPeerNode(scope, 'ctev', '10.98');
   listen(pod, '10.98.0.2', 7003);
 
   // In the node's namespace: install, listen with the agent's reader, make the connections,

@@ -9,36 +9,20 @@
 // - an ordinary connection: one record; a refused one: its end record only.
 // Needs root.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { after, test } from 'node:test';
+import { podPeerNode, sh } from '../../test/support/pod-peer.js';
 import { TestScope } from '../../test/support/scope.js';
-import { HOST_VETH_PREFIX } from '../dataplane/kernel/names.js';
 
 const isRoot = process.getuid?.() === 0;
 const scope = new TestScope();
 after(() => scope.cleanup());
-
-const sh = (ns: string, cmd: string): string => execFileSync('nsenter', [`--net=${ns}`, '--', 'sh', '-ec', cmd], { encoding: 'utf8' });
 
 /** Connects from a namespace, from `localPort`, and closes at once (or, with `untilReset`, is reset by the peer: a RST, not a refusal, since it comes after the handshake): "ok", or why not. */
 const connect = (ns: string, ip: string, port: number, localPort: number, untilReset = false): string =>
   sh(ns, `${process.execPath} -e "let up = false; const s = require('node:net').connect({ port: ${port}, host: '${ip}', localPort: ${localPort}, timeout: 400 }, () => { up = true; if (!${untilReset}) { s.destroy(); console.log('ok'); } }); s.on('timeout', () => { s.destroy(); console.log('timeout'); }); s.on('error', (e) => console.log((up || ${untilReset}) && e.code === 'ECONNRESET' ? 'ok' : e.code))"`).trim();
 
 test('connections that reuse an earlier connection\'s conntrack entry are recorded once each; unanswered ones make no new record', { skip: !isRoot && 'needs root' }, async () => {
-  const node = (await scope.netns('fl-re-node-')).path;
-  const { name: podName, path: pod } = await scope.netns('fl-re-pod-');
-  const { name: peerName, path: peer } = await scope.netns('fl-re-peer-');
-  const veth = `${HOST_VETH_PREFIX}reuse0`;
-  sh(node, [
-    'ip link set lo up',
-    `ip link add ${veth} type veth peer name eth0 netns ${podName}`,
-    `ip link add other0 type veth peer name eth0 netns ${peerName}`,
-    `ip addr add 10.97.0.1/24 dev ${veth}`, `ip link set ${veth} up`,
-    'ip addr add 10.97.1.1/24 dev other0', 'ip link set other0 up',
-    'echo 1 > /proc/sys/net/ipv4/ip_forward',
-  ].join('\n'));
-  sh(pod, 'ip link set lo up; ip addr add 10.97.0.2/24 dev eth0; ip link set eth0 up; ip route add default via 10.97.0.1');
-  sh(peer, 'ip link set lo up; ip addr add 10.97.1.2/24 dev eth0; ip link set eth0 up; ip route add default via 10.97.1.1');
+  const { node, pod, peer, veth } = await podPeerNode(scope, 'reuse', '10.97');
   const servers = `const net = require('node:net'); net.createServer((s) => s.end()).listen(7003, '10.97.0.2'); net.createServer((s) => s.resetAndDestroy()).listen(7004, '10.97.0.2')`;
   scope.spawn('nsenter', [`--net=${pod}`, '--', process.execPath, '-e', servers]);
 
