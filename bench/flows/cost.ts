@@ -23,6 +23,7 @@ import { LabKubelet } from '../../src/lab/kubelet.js';
 import { LAB_DEFAULTS, Lab } from '../../src/lab/lab.js';
 import { loadManifests } from '../../src/lab/manifest.js';
 import { nodeDir } from '../../src/lab/state.js';
+import { agentCpuTicks, agentPid, podsManifest } from './lab-agents.js';
 
 const argAfter = (flag: string): string | undefined => {
   const i = process.argv.indexOf(flag);
@@ -38,22 +39,9 @@ const LOAD = fileURLToPath(new URL('./conn-load.mjs', import.meta.url));
 const log = (m: string): boolean => process.stderr.write(`[bench/flows/cost] ${m}\n`);
 const quiet = (): void => undefined;
 
-const MANIFEST = `apiVersion: v1
-kind: Pod
-metadata: { name: src, namespace: default, labels: { app: src } }
-spec: { nodeName: node-1, containers: [{ name: c, ports: [{ containerPort: 80 }] }] }
----
-apiVersion: v1
-kind: Pod
-metadata: { name: dst, namespace: default, labels: { app: dst } }
-spec: { nodeName: node-2, containers: [{ name: c, ports: [{ containerPort: 80 }] }] }
-`;
+const MANIFEST = podsManifest([80]);
 
-async function cpuTicks(node: string): Promise<number> {
-  const pid = (await readFile(join(nodeDir(NAME, node), 'agent.pid'), 'utf8')).trim();
-  const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-  return Number(f[11]) + Number(f[12]); // utime + stime, clock ticks (100/s)
-}
+const cpuTicks = (node: string): Promise<number> => agentCpuTicks(NAME, node);
 
 /** `conntrack -E` in a node's namespace for the duration of `during`: events by kind and whether a pod address is in them. */
 async function census<T>(netns: string, during: () => Promise<T>): Promise<{ result: T; events: Record<string, number> }> {
@@ -140,7 +128,7 @@ async function main(): Promise<void> {
     const t0 = await Promise.all(nodes.map(cpuTicks));
     let perf: ReturnType<typeof spawn> | undefined;
     // --perf: the two agents only (every thread), with call graphs.
-    const pids = await Promise.all(nodes.map(async (n) => (await readFile(join(nodeDir(NAME, n), 'agent.pid'), 'utf8')).trim()));
+    const pids = await Promise.all(nodes.map((n) => agentPid(NAME, n)));
     if (PERF) perf = spawn('perf', ['record', '-g', '-p', pids.join(','), '-o', PERF, '--', 'sleep', String(SECONDS + 0.5)], { stdio: 'ignore' });
     const l = await load(SECONDS, RATE);
     const t1 = await Promise.all(nodes.map(cpuTicks));

@@ -36,6 +36,7 @@ import { loadManifests } from '../../src/lab/manifest.js';
 import { probeFrom } from '../../src/lab/pod-sandbox.js';
 import { nodeDir, podDir } from '../../src/lab/state.js';
 import { twillBin } from '../../src/util/paths.js';
+import { agentCpuTicks, agentPid, podsManifest } from './lab-agents.js';
 
 const quick = process.argv.includes('--quick');
 const argAfter = (flag: string): string | undefined => {
@@ -54,16 +55,7 @@ const log = (m: string): boolean => process.stderr.write(`[bench/flows] ${m}\n`)
 const quiet = (): void => undefined;
 const LOAD = fileURLToPath(new URL('./conn-load.mjs', import.meta.url));
 
-const MANIFEST = `apiVersion: v1
-kind: Pod
-metadata: { name: src, namespace: default, labels: { app: src } }
-spec: { nodeName: node-1, containers: [{ name: c, ports: [{ containerPort: 80 }] }] }
----
-apiVersion: v1
-kind: Pod
-metadata: { name: dst, namespace: default, labels: { app: dst } }
-spec: { nodeName: node-2, containers: [{ name: c, ports: [{ containerPort: 80 }, { containerPort: 8080 }] }] }
----
+const MANIFEST = `${podsManifest([80, 8080])}---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: { name: dst-http, namespace: default }
@@ -171,19 +163,14 @@ const stats = (s: Side, node: string): Promise<FlowStats> => agentRequest<FlowSt
 const lostSum = (st: FlowStats): number => st.lost.nflog + st.lost.nflogOverflows + st.lost.conntrackOverflows;
 
 async function rssMb(s: Side, node: string): Promise<number> {
-  const pid = (await readFile(join(nodeDir(s.name, node), 'agent.pid'), 'utf8')).trim();
-  const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
+  const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${await agentPid(s.name, node)}/status`, 'utf8'));
   return Number(m?.[1] ?? 0) / 1024;
 }
 
 /** CPU time of a lab's two agents so far, µs (utime + stime from /proc, 100 ticks a second). */
 async function agentCpu(s: Side): Promise<number> {
   let ticks = 0;
-  for (const node of ['node-1', 'node-2']) {
-    const pid = (await readFile(join(nodeDir(s.name, node), 'agent.pid'), 'utf8')).trim();
-    const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-    ticks += Number(f[11]) + Number(f[12]);
-  }
+  for (const node of ['node-1', 'node-2']) ticks += await agentCpuTicks(s.name, node);
   return ticks * 10_000;
 }
 
@@ -309,7 +296,7 @@ async function measure(started: number): Promise<void> {
     log(`${recorded} of ${load.connected} connections have a new record (${followed.records} new records, ${followed.reused} of them from a SYN on a reused conntrack entry; lost counted: ${lost})`);
     if (profileDir) {
       // A heap snapshot of the agent holding a full ring (--heapsnapshot-signal).
-      process.kill(Number((await readFile(join(nodeDir(on.name, 'node-2'), 'agent.pid'), 'utf8')).trim()), 'SIGUSR2');
+      process.kill(Number(await agentPid(on.name, 'node-2')), 'SIGUSR2');
       await new Promise((r) => setTimeout(r, 8000));
     }
     log(`denied connections in observe -f × ${DENIED}`);
