@@ -10,7 +10,7 @@
 //   node twill-node.mjs etcd:unix:///… NODE_NAME NODE_IP POD_CIDR RUN_DIR
 import { getHeapSpaceStatistics } from 'node:v8';
 import { openStore } from '../../src/datastore/index.js';
-import { ServicesController } from '../../src/agent/services-controller.js';
+import { ServicesController } from '../../src/agent/services/controller.js';
 import { Logger, setLogLevel } from '../../src/util/log.js';
 
 const ms = (): number => Math.round(performance.now());

@@ -14,7 +14,7 @@ import { ClusterMember } from './cluster/member.js';
 import { RoutingController } from './routing-controller.js';
 import { EncryptionController } from './encryption-controller.js';
 import { PolicyController } from './policy-controller.js';
-import { ServicesController } from './services-controller.js';
+import { ServicesController } from './services/controller.js';
 import { applyNat, compileNat } from '../dataplane/nat/index.js';
 import { explainRequest, parseExplainRequest } from './flow-request.js';
 import type { Logger } from '../util/log.js';

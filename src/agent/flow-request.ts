@@ -6,7 +6,7 @@ import { explain } from '../policy/index.js';
 import type { ResolvedServices } from '../services/index.js';
 import { TwillError } from '../util/errors.js';
 import { isIp } from '../util/ip.js';
-import { explainService, formatServiceExplanation } from './service-explain.js';
+import { explainService, formatServiceExplanation } from './services/explain.js';
 
 function end(v: unknown, field: string): FlowEnd {
   if (typeof v !== 'string' || v === '') throw new TwillError('VALIDATION', `"${field}" must be NAMESPACE/POD or an IP address`);

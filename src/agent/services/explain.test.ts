@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { NetworkPolicy } from '../model/types.js';
-import { evaluate, type PolicySnapshot } from '../policy/index.js';
-import { endpoint, service, slice, snapshot } from '../services/fixtures.js';
-import { resolveServices } from '../services/index.js';
-import { explainService, formatServiceExplanation, type ServiceExplainInput } from './service-explain.js';
-import { TwillError } from '../util/errors.js';
+import type { NetworkPolicy } from '../../model/types.js';
+import { evaluate, type PolicySnapshot } from '../../policy/index.js';
+import { endpoint, service, slice, snapshot } from '../../services/fixtures.js';
+import { resolveServices } from '../../services/index.js';
+import { explainService, formatServiceExplanation, type ServiceExplainInput } from './explain.js';
+import { TwillError } from '../../util/errors.js';
 
 // web-1 on n1 (this node), web-2 on n2; a client pod on n1; only pods labelled role=friend may reach web.
 const pods: PolicySnapshot['pods'] = [

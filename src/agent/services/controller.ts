@@ -7,14 +7,14 @@
 // Invalid Services and slices (etcd has no API server in front) are skipped and reported; the
 // rest of the table is applied. The table is only written once both caches hold a complete list,
 // so an agent that starts while the datastore is down leaves the previous table in force.
-import type { Store } from '../datastore/store.js';
-import { ServicesCompiler, ServicesDataplane, resolveServices, type ResolvedServices, type Skipped } from '../services/index.js';
-import { TwillError, describeError } from '../util/errors.js';
-import type { Logger } from '../util/log.js';
-import type { Attachment } from './attachments.js';
+import type { Store } from '../../datastore/store.js';
+import { ServicesCompiler, ServicesDataplane, resolveServices, type ResolvedServices, type Skipped } from '../../services/index.js';
+import { TwillError, describeError } from '../../util/errors.js';
+import type { Logger } from '../../util/log.js';
+import type { Attachment } from '../attachments.js';
 import { HealthCheckServer } from './health-check-server.js';
-import { Informer } from './informer.js';
-import { Reconciler, type ReconcileOutcome } from './reconciler.js';
+import { Informer } from '../informer.js';
+import { Reconciler, type ReconcileOutcome } from '../reconciler.js';
 
 export interface NodeFacts {
   name: string;

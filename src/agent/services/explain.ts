@@ -3,11 +3,11 @@
 // this node's datapath would pick for the flow — from the same plans the services table is
 // compiled from (services/resolve.ts) — and the policy verdict for each. Pure: the plans and the
 // policy evaluator are passed in.
-import type { Flow, FlowEnd, FlowProtocol, Verdict } from '../policy/index.js';
-import { explain } from '../policy/index.js';
-import type { EndpointTarget, ResolvedServices, ServicePortPlan } from '../services/index.js';
-import { TwillError } from '../util/errors.js';
-import { cidrContains, tryParseCidr, tryParseIp } from '../util/ip.js';
+import type { Flow, FlowEnd, FlowProtocol, Verdict } from '../../policy/index.js';
+import { explain } from '../../policy/index.js';
+import type { EndpointTarget, ResolvedServices, ServicePortPlan } from '../../services/index.js';
+import { TwillError } from '../../util/errors.js';
+import { cidrContains, tryParseCidr, tryParseIp } from '../../util/ip.js';
 
 /** Where a flow is sent: a Service by name (svc/NS/NAME), or an address that may be one's. */
 export type ServiceTarget = { service: string } | { ip: string };

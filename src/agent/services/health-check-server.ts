@@ -4,9 +4,9 @@
 // Service and counts the local endpoints. One listener per port, opened and closed as Services
 // come and go; a port that cannot be opened is reported, not fatal.
 import { createServer, type Server } from 'node:http';
-import type { HealthCheck } from '../services/index.js';
-import { describeError } from '../util/errors.js';
-import type { Logger } from '../util/log.js';
+import type { HealthCheck } from '../../services/index.js';
+import { describeError } from '../../util/errors.js';
+import type { Logger } from '../../util/log.js';
 
 interface Listener {
   server: Server;
