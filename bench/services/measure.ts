@@ -25,6 +25,24 @@ export function throughput(n: Node, dst: string, seconds: number): number {
   return (JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second;
 }
 
+/**
+ * Throughput through `via` against `direct`, in `pairs` back-to-back pairs (via first, then
+ * direct): the ratio is the median of the pairs' ratios, so a slow second on this shared machine
+ * moves one pair, not the result. Gbit/s per sample.
+ */
+export function throughputPairs(n: Node, via: string, direct: string, seconds: number, pairs = 3): { viaClusterIP: number[]; direct: number[]; ratio: number } {
+  const v: number[] = [];
+  const d: number[] = [];
+  const ratios: number[] = [];
+  for (let i = 0; i < pairs; i++) {
+    v.push(throughput(n, via, seconds) / 1e9);
+    d.push(throughput(n, direct, seconds) / 1e9);
+    ratios.push(v[i]! / d[i]!);
+  }
+  const gbps = (xs: number[]): number[] => xs.map((x) => +x.toFixed(2));
+  return { viaClusterIP: gbps(v), direct: gbps(d), ratio: +ratios.sort((a, b) => a - b)[Math.floor(pairs / 2)]!.toFixed(3) };
+}
+
 export async function rssMB(pid: number): Promise<number> {
   const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
   if (!m) throw new Error(`no VmRSS for process ${pid}`);
