@@ -1,7 +1,7 @@
 // Flow records as text: compact (one readable line, hubble observe's default), table, json (one
 // object per line). Pure.
 import { protocolOf } from './filter.js';
-import type { FlowEndpoint, FlowRecord } from './record.js';
+import { isUnanswered, type FlowEndpoint, type FlowRecord } from './record.js';
 
 export type OutputFormat = 'compact' | 'table' | 'json';
 
@@ -36,9 +36,15 @@ function ports(r: FlowRecord): [number | undefined, number | undefined] {
   return p ? [p.source_port, p.destination_port] : [undefined, undefined];
 }
 
+/** FORWARDED, with what kind of forwarded record it is when not a plain new one. */
+function forwarded(r: FlowRecord): string {
+  if (r.event === 'end') return 'FORWARDED (end)';
+  return isUnanswered(r) ? 'FORWARDED (no reply yet)' : 'FORWARDED';
+}
+
 export function formatCompact(r: FlowRecord): string {
   const [sp, dp] = ports(r);
-  const verdict = r.verdict === 'DROPPED' ? `DROPPED (${r.drop_reason})` : r.event === 'end' ? 'FORWARDED (end)' : 'FORWARDED';
+  const verdict = r.verdict === 'DROPPED' ? `DROPPED (${r.drop_reason})` : forwarded(r);
   const counts = r.counters ? ` ${r.counters.packets}/${r.counters.reply_packets} pkts ${r.counters.bytes}/${r.counters.reply_bytes} B` : '';
   return `${shortTime(r.time)} [${r.node_name}]: ${endWithPort(r.source, sp)} -> ${endWithPort(r.destination, dp)} ${protocolOf(r).toUpperCase()} ${r.traffic_direction} ${verdict}${counts} ${decisionOf(r)}`;
 }
@@ -48,7 +54,7 @@ const COLUMNS = ['TIMESTAMP', 'NODE', 'SOURCE', 'DESTINATION', 'TYPE', 'VERDICT'
 export function formatTable(rs: FlowRecord[], header = true): string {
   const rows = rs.map((r) => {
     const [sp, dp] = ports(r);
-    return [shortTime(r.time), r.node_name, endWithPort(r.source, sp), endWithPort(r.destination, dp), `${protocolOf(r)} ${r.traffic_direction.toLowerCase()} ${r.event}`, r.verdict === 'DROPPED' ? `DROPPED ${r.drop_reason}` : 'FORWARDED', decisionOf(r)];
+    return [shortTime(r.time), r.node_name, endWithPort(r.source, sp), endWithPort(r.destination, dp), `${protocolOf(r)} ${r.traffic_direction.toLowerCase()} ${r.event}`, r.verdict === 'DROPPED' ? `DROPPED ${r.drop_reason}` : isUnanswered(r) ? 'FORWARDED (no reply yet)' : 'FORWARDED', decisionOf(r)];
   });
   const all = header ? [[...COLUMNS], ...rows] : rows;
   const widths = COLUMNS.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));
