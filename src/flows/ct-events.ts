@@ -21,12 +21,20 @@
 // reply direction (nf_conntrack_in sets IPS_SEEN_REPLY), which happens exactly once per answered
 // connection, reused entry or not, and never for a retransmission. A connection that is never
 // answered makes no start event; its entry's DESTROY still makes its end record (when it is killed
-// or times out). A SYN that finds an entry that has seen a reply and that the kernel does not
-// replace (tcp_packet replaces TIME_WAIT and CLOSE entries only after a FIN or the sender's own
-// RST; after the peer's RST it lets the SYN through and re-synchronises on the SYN/ACK) makes no
-// event either: the table logs such SYNs to the agent's NFLOG group ("twill R"), and the agent
-// makes the record (recorder.ts; a retransmission, same sequence number, makes none).
-// reused-entry.kernel.test.ts reproduces both cases. Other protocols keep `new,related,destroy`.
+// or times out, 120 s after its first SYN). So that an operator sees a hanging attempt sooner, the
+// table logs a pod connection's SYN that meets a confirmed entry in state new — one that has seen
+// no reply; an entry's first SYN finds it unconfirmed — to the agent's NFLOG group ("twill U"):
+// every retransmission (the first ~1 s after the SYN), and a new attempt on an unanswered entry's
+// ports, which the kernel cannot tell apart. Rate-limited for the node (UNANSWERED_LIMIT); the
+// agent makes one "no reply yet" record per 4-tuple and sequence number (recorder.ts), and the
+// attempt's first reply, if it comes, still makes the ordinary record. A SYN that finds an entry
+// that has seen a reply and that the kernel does not replace (tcp_packet replaces TIME_WAIT and
+// CLOSE entries only after a FIN or the sender's own RST; after the peer's RST it lets the SYN
+// through and re-synchronises on the SYN/ACK) makes no event either: the table logs such SYNs to
+// the agent's NFLOG group ("twill R"), and the agent makes the record (recorder.ts; a
+// retransmission, same sequence number, makes none). reused-entry.kernel.test.ts reproduces both
+// reuse cases, unanswered.kernel.test.ts the hanging attempt. Other protocols keep
+// `new,related,destroy`.
 //
 // The sysctl is per network namespace, and it is the node's: another conntrack listener there (an
 // operator's `conntrack -E`) sees only pod connections while flow records are on. An agent

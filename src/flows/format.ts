@@ -1,9 +1,23 @@
 // Flow records as text: compact (one readable line, hubble observe's default), table, json (one
 // object per line). Pure.
 import { protocolOf } from './filter.js';
-import { isUnanswered, type FlowEndpoint, type FlowRecord } from './record.js';
+import type { FlowEndpoint, FlowRecord } from './record.js';
 
 export type OutputFormat = 'compact' | 'table' | 'json';
+
+/**
+ * A `new` record made from a SYN sent again on an entry that has seen no reply (NFLOG "twill U …":
+ * a retransmission, or a new attempt on an unanswered attempt's ports): the attempt is not
+ * answered yet. If it is answered later, its first reply makes an ordinary `new` record too.
+ * (Here, not in record.ts, so that the web UI's bundle does not take in the evaluator.)
+ */
+export const isUnanswered = (r: { kernel_rule?: string }): boolean => r.kernel_rule?.startsWith('twill U ') === true;
+
+/** The verdict column of the table and the UI. */
+export function verdictCell(r: FlowRecord): string {
+  if (r.verdict === 'DROPPED') return `DROPPED ${r.drop_reason}`;
+  return isUnanswered(r) ? 'FORWARDED (no reply yet)' : 'FORWARDED';
+}
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
@@ -54,7 +68,7 @@ const COLUMNS = ['TIMESTAMP', 'NODE', 'SOURCE', 'DESTINATION', 'TYPE', 'VERDICT'
 export function formatTable(rs: FlowRecord[], header = true): string {
   const rows = rs.map((r) => {
     const [sp, dp] = ports(r);
-    return [shortTime(r.time), r.node_name, endWithPort(r.source, sp), endWithPort(r.destination, dp), `${protocolOf(r)} ${r.traffic_direction.toLowerCase()} ${r.event}`, r.verdict === 'DROPPED' ? `DROPPED ${r.drop_reason}` : isUnanswered(r) ? 'FORWARDED (no reply yet)' : 'FORWARDED', decisionOf(r)];
+    return [shortTime(r.time), r.node_name, endWithPort(r.source, sp), endWithPort(r.destination, dp), `${protocolOf(r)} ${r.traffic_direction.toLowerCase()} ${r.event}`, verdictCell(r), decisionOf(r)];
   });
   const all = header ? [[...COLUMNS], ...rows] : rows;
   const widths = COLUMNS.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));

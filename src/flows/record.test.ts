@@ -7,8 +7,8 @@ import { evaluate, formatRuleRef } from '../policy/evaluate.js';
 import { indexSnapshot } from '../policy/snapshot.js';
 import { PODS, shopSnapshot } from '../policy/testing/fixtures.js';
 import type { CtEvent } from '../dataplane/kernel/conntrack.js';
-import { flowFromConntrack, flowFromNflog, isUnanswered, parsePrefix, type FlowContext, type FlowPolicy } from './record.js';
-import { formatCompact, formatJson, formatTable } from './format.js';
+import { flowFromConntrack, flowFromNflog, parsePrefix, type FlowContext, type FlowPolicy } from './record.js';
+import { formatCompact, formatJson, formatTable, isUnanswered } from './format.js';
 
 const snap = shopSnapshot();
 const model = compilePolicy(snap, { log: { group: 100, rate: 1000, burst: 100 } });

@@ -11,6 +11,7 @@ import type { CompileInfo } from '../policy/model.js';
 import type { SnapshotIndex } from '../policy/snapshot.js';
 import type { CtEvent, CtTuple } from '../dataplane/kernel/conntrack.js';
 import type { NflogPacket } from '../dataplane/kernel/nflog.js';
+import { isUnanswered } from './format.js';
 
 export type FlowVerdict = 'FORWARDED' | 'DROPPED';
 export type DropReason = 'POLICY_DENIED' | 'INVALID_SOURCE_IP';
@@ -324,15 +325,6 @@ export function parsePrefix(prefix: string): { kind: 'A' | 'D' | 'S' | 'R' | 'U'
   return m ? { kind: m[1] as 'A' | 'D' | 'S' | 'R' | 'U', chain: m[2]! } : undefined;
 }
 
-/** The NFLOG prefix of a SYN on an unanswered entry begins so. */
-export const UNANSWERED_PREFIX = 'twill U ';
-
-/**
- * A `new` record made from a SYN sent again on an entry that has seen no reply (a retransmission,
- * or a new attempt on an unanswered attempt's ports): the attempt is not answered yet. If it is
- * answered later, its first reply makes an ordinary `new` record too.
- */
-export const isUnanswered = (r: { kernel_rule?: string }): boolean => r.kernel_rule?.startsWith(UNANSWERED_PREFIX) === true;
 
 /**
  * A record's parts from an NFLOG packet: a drop ("twill D …", "twill S …"), a new connection

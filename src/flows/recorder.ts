@@ -7,7 +7,8 @@ import { NflogSocket, type NflogPacket } from '../dataplane/kernel/nflog.js';
 import { describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { matchesFilter, type FlowFilter } from './filter.js';
-import { isUnanswered, partsFromConntrack, partsFromNflog, type FlowContext, type FlowParts, type FlowRecord } from './record.js';
+import { isUnanswered } from './format.js';
+import { partsFromConntrack, partsFromNflog, type FlowContext, type FlowParts, type FlowRecord } from './record.js';
 import { FlowRing } from './ring.js';
 
 export const DEFAULT_RING_SIZE = 16_384;
