@@ -82,3 +82,23 @@ test('an unanswered TCP attempt: one no-reply-yet record at its first retransmis
   assert.deepEqual(about(last, 41002).filter((x) => x.event === 'new').map((x) => [x.rule, x.summary]), [[null, 'TCP new connection']], `an answered connection: one ordinary new record (${JSON.stringify(last.records)})`);
   assert.equal(last.stats.recorded.unanswered, 1);
 });
+
+test('a burst of hanging attempts: the node logs at most the limit\'s burst of their retransmissions, counts the rest, and the agent makes one record per logged attempt', { skip: !isRoot && 'needs root' }, async (t) => {
+  const nodes = await podPeerNode(scope, 'unflood', '10.94');
+  const { pod, peer } = nodes;
+  sh(peer, 'nft add table inet t; nft add chain inet t in "{ type filter hook input priority 0; }"; nft add rule inet t in tcp dport 7011 tcp flags syn counter drop');
+  const recorder = await startNodeRecorder(scope, nodes, '10.94', 79);
+  // 400 attempts at once, each given up after 1.8 s: its SYN, and one retransmission at ~1 s.
+  const n = 400;
+  const code = `const net = require('node:net'); let left = ${n}; for (let i = 0; i < ${n}; i++) { const s = net.connect({ port: 7011, host: '10.94.1.2', timeout: 1800 }); const done = () => { s.destroy(); if (--left === 0) console.log('done'); }; s.on('timeout', done); s.on('error', done); }`;
+  assert.equal(sh(pod, `${process.execPath} -e "${code}"`).trim(), 'done');
+  const syns = Number(/counter packets (\d+)/.exec(sh(peer, 'nft list chain inet t in'))?.[1]);
+  assert.equal(syns, 2 * n, 'each attempt: its SYN and one retransmission');
+  const r = await recorder.report(true);
+  const unanswered = r.records.filter((x) => x.rule === 'twill U forward').length;
+  const limited = r.stats.unansweredLimited ?? -1;
+  t.diagnostic(`${n} retransmitted SYNs: ${unanswered} logged and recorded, ${limited} limited`);
+  assert.equal(unanswered + limited, n, `every retransmission either logged (one record each, ${unanswered}) or counted as limited (${limited})`);
+  assert.ok(unanswered >= 200 && unanswered <= 260, `the burst (200) and the rate (100/s) over the retransmissions' spread: ${unanswered} logged`);
+  assert.equal(r.stats.recorded.unanswered, unanswered);
+});

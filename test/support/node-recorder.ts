@@ -17,7 +17,8 @@ export interface ReportedRecord {
 
 export interface RecorderReport {
   records: ReportedRecord[];
-  stats: { recorded: { new: number; end: number; drop: number; reused: number; unanswered?: number } };
+  /** FlowRecorder.status(): stats and the kernel's count of rate-limited unanswered-entry SYNs. */
+  stats: { recorded: { new: number; end: number; drop: number; reused: number; unanswered?: number }; unansweredLimited?: number };
 }
 
 export interface NodeRecorder {
@@ -48,7 +49,7 @@ export async function startNodeRecorder(scope: TestScope, nodes: PodPeer, net: s
       const q = await r.query({ after: cursor });
       cursor = q.cursor;
       const records = q.records.map((x) => ({ event: x.event, sport: x.l4.TCP?.source_port, dport: x.l4.TCP?.destination_port, rule: x.kernel_rule ?? null, summary: x.Summary, time: Date.parse(x.time) }));
-      process.stdout.write(JSON.stringify({ records, stats: r.stats() }) + '\\n');
+      process.stdout.write(JSON.stringify({ records, stats: await r.status() }) + '\\n');
       if (line === 'done') break;
     }
     r.stop();
