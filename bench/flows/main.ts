@@ -26,7 +26,7 @@ import { agentRequest } from '../../src/cli/client.js';
 import { flowsPath, type FlowReply } from '../../src/cli/flows-client.js';
 import { run } from '../../src/dataplane/kernel/exec.js';
 import { netnsPath } from '../../src/dataplane/kernel/netns.js';
-import type { FlowStats } from '../../src/flows/index.js';
+import { isUnanswered, type FlowStatus } from '../../src/flows/index.js';
 import { applyDocs, ensureDefaultNamespace } from '../../src/lab/apply.js';
 import { iperf3 } from '../../src/lab/bench-iperf.js';
 import { median } from '../../src/lab/bench-report.js';
@@ -115,10 +115,11 @@ async function connLoad(s: Side, port: number, seconds: number, rate: number, po
  * the ring) until stop(): the new records to the destination pod's port 80, by source port, and
  * how many records the follower missed (overwritten before it read them).
  */
-function followNew(s: Side, node: string): { stop: () => Promise<{ bySourcePort: Map<number, number>; records: number; reused: number; missed: number }> } {
+function followNew(s: Side, node: string): { stop: () => Promise<{ bySourcePort: Map<number, number>; records: number; reused: number; unanswered: number; missed: number }> } {
   const bySourcePort = new Map<number, number>();
   let records = 0;
   let reused = 0;
+  let unanswered = 0;
   let missed = 0;
   let stopping = false;
   const loop = (async (): Promise<void> => {
@@ -129,6 +130,11 @@ function followNew(s: Side, node: string): { stop: () => Promise<{ bySourcePort:
       missed += r.missed;
       for (const x of r.records) {
         if (x.event !== 'new' || x.destination.ip !== s.dst.ip || x.l4.TCP?.destination_port !== 80) continue;
+        // An attempt not answered yet (a SYN sent again) is not a connection's record.
+        if (isUnanswered(x)) {
+          unanswered++;
+          continue;
+        }
         records++;
         if (x.kernel_rule) reused++;
         const p = x.l4.TCP.source_port;
@@ -142,7 +148,7 @@ function followNew(s: Side, node: string): { stop: () => Promise<{ bySourcePort:
     stop: async () => {
       stopping = true;
       await loop;
-      return { bySourcePort, records, reused, missed };
+      return { bySourcePort, records, reused, unanswered, missed };
     },
   };
 }
@@ -159,8 +165,8 @@ function unmatched(ports: number[], bySourcePort: Map<number, number>): number {
   return n;
 }
 
-const stats = (s: Side, node: string): Promise<FlowStats> => agentRequest<FlowStats>(s.lab.socket(node), 'GET', '/v1/flows/status');
-const lostSum = (st: FlowStats): number => st.lost.nflog + st.lost.nflogOverflows + st.lost.conntrackOverflows;
+const stats = (s: Side, node: string): Promise<FlowStatus> => agentRequest<FlowStatus>(s.lab.socket(node), 'GET', '/v1/flows/status');
+const lostSum = (st: FlowStatus): number => st.lost.nflog + st.lost.nflogOverflows + st.lost.conntrackOverflows;
 
 async function rssMb(s: Side, node: string): Promise<number> {
   const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${await agentPid(s.name, node)}/status`, 'utf8'));
@@ -293,7 +299,7 @@ async function measure(started: number): Promise<void> {
     const lost = lostSum(after) - lostSum(before) + followed.missed;
     const missing = unmatched(load.ports ?? [], followed.bySourcePort);
     const recorded = load.connected - missing;
-    log(`${recorded} of ${load.connected} connections have a new record (${followed.records} new records, ${followed.reused} of them from a SYN on a reused conntrack entry; lost counted: ${lost})`);
+    log(`${recorded} of ${load.connected} connections have a new record (${followed.records} new records, ${followed.reused} of them from a SYN on a reused conntrack entry, and ${followed.unanswered} no-reply-yet records; lost counted: ${lost})`);
     if (profileDir) {
       // A heap snapshot of the agent holding a full ring (--heapsnapshot-signal).
       process.kill(Number(await agentPid(on.name, 'node-2')), 'SIGUSR2');
@@ -320,6 +326,9 @@ async function measure(started: number): Promise<void> {
         ratio: recorded / load.connected,
         newRecords: followed.records,
         fromReusedEntries: followed.reused,
+        // Records of SYNs sent again on unanswered entries (not counted above), and such SYNs the table's rate limit kept from the log.
+        unansweredRecords: followed.unanswered,
+        unansweredLimited: (after.unansweredLimited ?? 0) - (before.unansweredLimited ?? 0),
         missing,
         lostCounted: lost,
         everyMissingCounted: missing <= lost,

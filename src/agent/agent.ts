@@ -242,7 +242,7 @@ export class Agent {
       ipam: () => this.ipam.stats(),
       ...(this.policy ? { policyCounters: () => this.policy!.counters(), watchResyncs: () => this.policy!.watchResyncs() } : {}),
       ...(this.cluster ? { datastoreUp: () => this.cluster!.datastoreUp } : {}),
-      ...(this.flows ? { flowLost: () => this.flows!.lost(), flowStored: () => this.flows!.ring.length } : {}),
+      ...(this.flows ? { flowLost: () => this.flows!.lost(), flowStored: () => this.flows!.ring.length, flowUnansweredLimited: () => this.flows!.unansweredLimited() } : {}),
     });
     this.flows?.onRecord((r) => m.flow(r));
     this.unobserve = observeReconciles((r) => m.reconcile(r.controller, r.seconds, r.ok, r.errorCode));
@@ -343,7 +343,7 @@ export class Agent {
       })
       .route('GET', '/v1/flows/status', () => {
         if (!this.flows) throw new TwillError('NOT_FOUND', 'this agent records no flows (standalone, or started with --no-flow-records)');
-        return Promise.resolve(this.flows.stats());
+        return this.flows.status();
       })
       .route('GET', '/v1/policy/pods', () => Promise.resolve({ node: this.cfg.nodeName, pods: this.policy?.podPolicies() ?? [] }))
       .route('GET', '/v1/policy/counters', async () => ({ node: this.cfg.nodeName, counters: (await this.policy?.counters()) ?? null }))

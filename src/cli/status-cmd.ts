@@ -59,6 +59,12 @@ interface PolicyStatus {
   policies: { namespace: string; name: string; accepted: boolean; reason?: string; counters?: { allowedPackets: number; droppedPackets: number } }[];
 }
 
+/** What the new records include besides answered connections ("" when nothing; an older agent counts no unanswered ones). */
+function newDetail(r: FlowStats['recorded']): string {
+  const parts = [...(r.reused ? [`${r.reused} on reused conntrack entries`] : []), ...(r.unanswered ? [`${r.unanswered} attempts with no reply yet`] : [])];
+  return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
 function reconcileLine(r: ReconcileStatus): string {
   if (r.lastError) return `FAILING: ${r.lastError}`;
   const failed = r.failures ? `; ${r.failures} failed, the last at ${r.lastFailure?.at ?? '?'}: ${r.lastFailure?.error ?? '?'}` : '';
@@ -110,7 +116,7 @@ export function registerStatus(program: Command): void {
         }
         if (s.flows) {
           const f = s.flows;
-          console.log(`flows: ${f.stored}/${f.ringSize} records kept; recorded ${f.recorded.new} new${f.recorded.reused ? ` (${f.recorded.reused} on reused conntrack entries)` : ''}, ${f.recorded.end} ended, ${f.recorded.drop} drops; lost: ${describeLost(f.lost)}`);
+          console.log(`flows: ${f.stored}/${f.ringSize} records kept; recorded ${f.recorded.new} new${newDetail(f.recorded)}, ${f.recorded.end} ended, ${f.recorded.drop} drops; lost: ${describeLost(f.lost)}`);
         }
         if (s.encryption) {
           const e = s.encryption;

@@ -21,18 +21,26 @@
 // reply direction (nf_conntrack_in sets IPS_SEEN_REPLY), which happens exactly once per answered
 // connection, reused entry or not, and never for a retransmission. A connection that is never
 // answered makes no start event; its entry's DESTROY still makes its end record (when it is killed
-// or times out). A SYN that finds an entry that has seen a reply and that the kernel does not
-// replace (tcp_packet replaces TIME_WAIT and CLOSE entries only after a FIN or the sender's own
-// RST; after the peer's RST it lets the SYN through and re-synchronises on the SYN/ACK) makes no
-// event either: the table logs such SYNs to the agent's NFLOG group ("twill R"), and the agent
-// makes the record (recorder.ts; a retransmission, same sequence number, makes none).
-// reused-entry.kernel.test.ts reproduces both cases. Other protocols keep `new,related,destroy`.
+// or times out, 120 s after its first SYN). So that an operator sees a hanging attempt sooner, the
+// table logs a pod connection's SYN that meets a confirmed entry in state new — one that has seen
+// no reply; an entry's first SYN finds it unconfirmed — to the agent's NFLOG group ("twill U"):
+// every retransmission (the first ~1 s after the SYN), and a new attempt on an unanswered entry's
+// ports, which the kernel cannot tell apart. Rate-limited for the node (UNANSWERED_LIMIT); the
+// agent makes one "no reply yet" record per 4-tuple and sequence number (recorder.ts), and the
+// attempt's first reply, if it comes, still makes the ordinary record. A SYN that finds an entry
+// that has seen a reply and that the kernel does not replace (tcp_packet replaces TIME_WAIT and
+// CLOSE entries only after a FIN or the sender's own RST; after the peer's RST it lets the SYN
+// through and re-synchronises on the SYN/ACK) makes no event either: the table logs such SYNs to
+// the agent's NFLOG group ("twill R"), and the agent makes the record (recorder.ts; a
+// retransmission, same sequence number, makes none). reused-entry.kernel.test.ts reproduces both
+// reuse cases, unanswered.kernel.test.ts the hanging attempt. Other protocols keep
+// `new,related,destroy`.
 //
 // The sysctl is per network namespace, and it is the node's: another conntrack listener there (an
 // operator's `conntrack -E`) sees only pod connections while flow records are on. An agent
 // started with --no-flow-records, and `twill uninstall`, put back the kernel's default.
 import { HOST_VETH_PREFIX, NFT_TABLE_FLOWS, nftScriptPath } from '../dataplane/kernel/names.js';
-import { applyNft, nftDeleteTable, nftTableExists } from '../dataplane/kernel/nft.js';
+import { applyNft, nftDeleteTable, nftListJson, nftTableExists } from '../dataplane/kernel/nft.js';
 import { ensureSysctl, readSysctl } from '../dataplane/kernel/sysctl.js';
 import { describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -51,31 +59,61 @@ const TCP_MASK = 'reply,destroy';
 const PRIORITY = 'filter + 10';
 
 /**
+ * The rate at which SYNs on unanswered entries are logged, for the whole node: a node has few
+ * hanging attempts at a time, and the first retransmission of each (Linux's initial RTO is 1 s)
+ * is what makes its record; more than that is a flood (a black-holed Service, a port scan, a
+ * loaded peer) whose records would say nothing new. The burst lets 200 attempts that start
+ * together (a client pool reconnecting) through at once. A SYN over the limit is counted
+ * (`unanswered_limited`), not logged: its attempt gets a record at a later retransmission if
+ * the bucket has refilled by then (the recorder makes one per attempt, see recorder.ts).
+ */
+export const UNANSWERED_LIMIT = { perSecond: 100, burst: 200 };
+/** The named counter of SYNs on unanswered entries that the limit kept from the log. */
+export const UNANSWERED_LIMITED_COUNTER = 'unanswered_limited';
+
+/**
  * The table, as an `nft -f` script that replaces any earlier copy in one transaction. With
- * `logGroup`, a TCP SYN of a pod connection that meets an answered entry the kernel keeps is
- * logged there ("twill R <chain>"; see above).
+ * `logGroup`, the table logs there a TCP SYN of a pod connection that meets an answered entry the
+ * kernel keeps ("twill R <chain>"), and one that meets an entry not answered yet ("twill U
+ * <chain>": a retransmission, or a new attempt on an unanswered attempt's ports; see above).
  */
 export function ctEventsScript(logGroup?: number): string {
   const t = `inet ${NFT_TABLE_FLOWS}`;
   const pods = `"${HOST_VETH_PREFIX}*"`;
+  const log = logGroup !== undefined;
   // Each hook's base chain costs an established packet two rules: the state lookup, and the TCP
-  // flags of the reused-entry check. New and related ones go through their pod-veth match to `tag`.
+  // flags of the reused-entry check. New and related ones go through their pod-veth match to `tag`;
+  // before that, a TCP SYN whose entry is already confirmed (an earlier SYN confirmed it; state new
+  // means it has seen no reply) goes to the unanswered-entry log. Not the entry's packet count: on
+  // this kernel (6.18) a SYN retransmitted on a SYN_SENT entry leaves it at 1 (measured: four SYNs,
+  // `packets=1`). An entry's first packet (every new connection's) meets one more rule.
   const hook = (name: 'forward' | 'input' | 'output', dirs: ('iifname' | 'oifname')[]): string[] => [
     `  chain ${name} {`,
     `    type filter hook ${name} priority ${PRIORITY}; policy accept;`,
     `    ct state vmap { new : jump ${name}_new, related : jump ${name}_new }`,
-    ...(logGroup === undefined ? [] : [`    tcp flags syn / fin,syn,rst,ack ct direction original ct status seen-reply jump ${name}_reused`]),
+    ...(log ? [`    tcp flags syn / fin,syn,rst,ack ct direction original ct status seen-reply jump ${name}_reused`] : []),
     '  }',
     `  chain ${name}_new {`,
+    ...(log ? [`    tcp flags syn / fin,syn,rst,ack ct status confirmed jump ${name}_unanswered`] : []),
     ...dirs.map((d) => `    ${d} ${pods} goto tag`),
     '  }',
-    ...(logGroup === undefined ? [] : [`  chain ${name}_reused {`, ...dirs.map((d) => `    ${d} ${pods} log prefix "twill R ${name}" group ${logGroup}`), '  }']),
+    ...(log ? [`  chain ${name}_reused {`, ...dirs.map((d) => `    ${d} ${pods} log prefix "twill R ${name}" group ${logGroup}`), '  }'] : []),
+    // The entry is confirmed (its event mask set by its first SYN): `tag` has nothing to do.
+    ...(log
+      ? [
+          `  chain ${name}_unanswered {`,
+          ...dirs.map((d) => `    ${d} ${pods} limit name "unanswered" log prefix "twill U ${name}" group ${logGroup} accept`),
+          ...dirs.map((d) => `    ${d} ${pods} counter name "${UNANSWERED_LIMITED_COUNTER}" accept`),
+          '  }',
+        ]
+      : []),
   ];
   return [
     `table ${t} {}`,
     `delete table ${t}`,
     `table ${t} {`,
     '  comment "conntrack events for pod connections only (flow records; net.netfilter.nf_conntrack_events is 0)"',
+    ...(log ? [`  limit unanswered { rate ${UNANSWERED_LIMIT.perSecond}/second burst ${UNANSWERED_LIMIT.burst} packets }`, `  counter ${UNANSWERED_LIMITED_COUNTER} {}`] : []),
     '  chain tag {',
     `    ct state new meta l4proto tcp ct event set ${TCP_MASK}`,
     `    ct state new meta l4proto != tcp ct event set ${MASK}`,
@@ -96,6 +134,12 @@ export function ctEventsScript(logGroup?: number): string {
 export async function installCtEvents(runDir: string, logGroup?: number): Promise<void> {
   await applyNft(ctEventsScript(logGroup), { file: nftScriptPath(runDir, NFT_TABLE_FLOWS) });
   await ensureSysctl(CT_EVENTS_SYSCTL, '0');
+}
+
+/** SYNs on unanswered entries the rate limit kept from the log since the table was installed; undefined without the table. */
+export async function readUnansweredLimited(): Promise<number | undefined> {
+  const j = (await nftListJson(['counter', 'inet', NFT_TABLE_FLOWS, UNANSWERED_LIMITED_COUNTER])) as { nftables?: { counter?: { packets?: number } }[] } | undefined;
+  return j?.nftables?.find((x) => x.counter)?.counter?.packets;
 }
 
 /**

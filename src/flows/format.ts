@@ -5,6 +5,20 @@ import type { FlowEndpoint, FlowRecord } from './record.js';
 
 export type OutputFormat = 'compact' | 'table' | 'json';
 
+/**
+ * A `new` record made from a SYN sent again on an entry that has seen no reply (NFLOG "twill U …":
+ * a retransmission, or a new attempt on an unanswered attempt's ports): the attempt is not
+ * answered yet. If it is answered later, its first reply makes an ordinary `new` record too.
+ * (Here, not in record.ts, so that the web UI's bundle does not take in the evaluator.)
+ */
+export const isUnanswered = (r: { kernel_rule?: string }): boolean => r.kernel_rule?.startsWith('twill U ') === true;
+
+/** The verdict column of the table and the UI. */
+export function verdictCell(r: FlowRecord): string {
+  if (r.verdict === 'DROPPED') return `DROPPED ${r.drop_reason}`;
+  return isUnanswered(r) ? 'FORWARDED (no reply yet)' : 'FORWARDED';
+}
+
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 /** "Dec  2 06:01:02.123" in UTC. */
@@ -36,9 +50,15 @@ function ports(r: FlowRecord): [number | undefined, number | undefined] {
   return p ? [p.source_port, p.destination_port] : [undefined, undefined];
 }
 
+/** FORWARDED, with what kind of forwarded record it is when not a plain new one. */
+function forwarded(r: FlowRecord): string {
+  if (r.event === 'end') return 'FORWARDED (end)';
+  return isUnanswered(r) ? 'FORWARDED (no reply yet)' : 'FORWARDED';
+}
+
 export function formatCompact(r: FlowRecord): string {
   const [sp, dp] = ports(r);
-  const verdict = r.verdict === 'DROPPED' ? `DROPPED (${r.drop_reason})` : r.event === 'end' ? 'FORWARDED (end)' : 'FORWARDED';
+  const verdict = r.verdict === 'DROPPED' ? `DROPPED (${r.drop_reason})` : forwarded(r);
   const counts = r.counters ? ` ${r.counters.packets}/${r.counters.reply_packets} pkts ${r.counters.bytes}/${r.counters.reply_bytes} B` : '';
   return `${shortTime(r.time)} [${r.node_name}]: ${endWithPort(r.source, sp)} -> ${endWithPort(r.destination, dp)} ${protocolOf(r).toUpperCase()} ${r.traffic_direction} ${verdict}${counts} ${decisionOf(r)}`;
 }
@@ -48,7 +68,7 @@ const COLUMNS = ['TIMESTAMP', 'NODE', 'SOURCE', 'DESTINATION', 'TYPE', 'VERDICT'
 export function formatTable(rs: FlowRecord[], header = true): string {
   const rows = rs.map((r) => {
     const [sp, dp] = ports(r);
-    return [shortTime(r.time), r.node_name, endWithPort(r.source, sp), endWithPort(r.destination, dp), `${protocolOf(r)} ${r.traffic_direction.toLowerCase()} ${r.event}`, r.verdict === 'DROPPED' ? `DROPPED ${r.drop_reason}` : 'FORWARDED', decisionOf(r)];
+    return [shortTime(r.time), r.node_name, endWithPort(r.source, sp), endWithPort(r.destination, dp), `${protocolOf(r)} ${r.traffic_direction.toLowerCase()} ${r.event}`, verdictCell(r), decisionOf(r)];
   });
   const all = header ? [[...COLUMNS], ...rows] : rows;
   const widths = COLUMNS.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));

@@ -55,10 +55,12 @@ test('metrics: conventional names and types, values from events and from scrape-
     watchResyncs: () => 1,
     flowLost: () => ({ nflog: 5, nflogOverflows: 1, conntrackOverflows: 0, ringOverwritten: 7 }),
     flowStored: () => 42,
+    flowUnansweredLimited: () => Promise.resolve(9),
   });
   m.flow(drop);
   m.flow(drop);
   m.flow(fwd);
+  m.flow({ ...fwd, event: 'new', unanswered: true });
   m.cniOperation('ADD', 'success', 0.03);
   m.cniOperation('DEL', 'IPAM_EXHAUSTED', 0.2);
   m.reconcile('policy', 0.004, true);
@@ -80,6 +82,7 @@ test('metrics: conventional names and types, values from events and from scrape-
       ['twill_policy_rule_packets_total', 'counter'], ['twill_policy_rule_bytes_total', 'counter'], ['twill_antispoof_dropped_packets_total', 'counter'],
       ['twill_ipam_addresses', 'gauge'], ['twill_datastore_connected', 'gauge'], ['twill_datastore_watch_restarts_total', 'counter'],
       ['twill_flow_events_lost_total', 'counter'], ['twill_flow_ring_records', 'gauge'],
+      ['twill_flow_unanswered_attempts_total', 'counter'], ['twill_flow_unanswered_syns_limited_total', 'counter'],
     ]) assert.equal(types.get(name!), type, `${name} is a ${type}`);
     assert.equal(one('twill_flows_total', { verdict: 'DROPPED', direction: 'INGRESS', event: 'drop' }), 2);
     assert.equal(one('twill_drops_total', { reason: 'POLICY_DENIED', policy: 'shop/db' }), 2);
@@ -95,6 +98,8 @@ test('metrics: conventional names and types, values from events and from scrape-
     assert.equal(one('twill_datastore_connected'), 1);
     assert.equal(one('twill_flow_events_lost_total', { source: 'ring' }), 7);
     assert.equal(one('twill_flow_ring_records'), 42);
+    assert.equal(one('twill_flow_unanswered_attempts_total'), 1);
+    assert.equal(one('twill_flow_unanswered_syns_limited_total'), 9);
     assert.ok(samples.every((s) => s.labels['node'] === 'n1'), 'every sample names the node');
     assert.ok(samples.some((s) => s.name === 'twill_agent_process_resident_memory_bytes'));
     // Counters read from the kernel are set afresh at each scrape, not added up.

@@ -16,12 +16,15 @@ export interface MetricsSources {
   watchResyncs?: () => number;
   flowLost?: () => LostCounts;
   flowStored?: () => number;
+  /** SYNs on unanswered entries the twill-flows table's rate limit kept from the log (ct-events.ts). */
+  flowUnansweredLimited?: () => Promise<number | undefined>;
 }
 
 export class AgentMetrics {
   readonly registry = new Registry();
   private readonly flows: Counter<'verdict' | 'direction' | 'event'>;
   private readonly drops: Counter<'reason' | 'policy'>;
+  private readonly unanswered: Counter;
   private readonly cni: Histogram<'command' | 'result'>;
   private readonly reconcileRuns: Counter<'controller' | 'result'>;
   private readonly reconcileSeconds: Histogram<'controller'>;
@@ -33,6 +36,7 @@ export class AgentMetrics {
     r.setDefaultLabels({ node });
     collectDefaultMetrics({ register: r, prefix: 'twill_agent_' });
     this.flows = new Counter({ name: 'twill_flows_total', help: 'Flow records, by verdict, traffic direction and event (new, end, drop)', labelNames: ['verdict', 'direction', 'event'], registers: [r] });
+    this.unanswered = new Counter({ name: 'twill_flow_unanswered_attempts_total', help: 'Of the new flow records, those of TCP attempts with no reply yet (a SYN sent again on an unanswered conntrack entry); one answered later is counted as a new record again', registers: [r] });
     this.drops = new Counter({ name: 'twill_drops_total', help: 'Dropped packets recorded, by reason and by each policy that isolates the pod', labelNames: ['reason', 'policy'], registers: [r] });
     this.cni = new Histogram({
       name: 'twill_cni_operation_duration_seconds',
@@ -111,6 +115,24 @@ export class AgentMetrics {
         },
       });
     }
+    if (src.flowUnansweredLimited) {
+      const limited = src.flowUnansweredLimited;
+      new Counter({
+        name: 'twill_flow_unanswered_syns_limited_total',
+        help: 'SYNs on unanswered conntrack entries not logged (so not recorded) because of the rate limit of the twill-flows table',
+        registers: [r],
+        async collect() {
+          let n: number | undefined;
+          try {
+            n = await limited();
+          } catch {
+            // why: read-only scrape: no value this scrape, the next one reads again
+          }
+          this.reset();
+          if (n !== undefined) this.inc(n);
+        },
+      });
+    }
     if (src.flowStored) {
       const n = src.flowStored;
       new Gauge({ name: 'twill_flow_ring_records', help: 'Flow records held in the agent\'s ring', registers: [r], collect() { this.set(n()); } });
@@ -119,6 +141,7 @@ export class AgentMetrics {
 
   flow(rec: RecordEvent): void {
     this.flows.inc({ verdict: rec.verdict, direction: rec.traffic_direction, event: rec.event });
+    if (rec.unanswered) this.unanswered.inc();
     if (rec.verdict !== 'DROPPED') return;
     const side = rec.traffic_direction === 'INGRESS' ? 'ingress' : 'egress';
     const pols = rec.policies.filter((p) => p.direction === side && p.action === 'deny');

@@ -7,7 +7,8 @@ import { evaluate, formatRuleRef } from '../policy/evaluate.js';
 import { indexSnapshot } from '../policy/snapshot.js';
 import { PODS, shopSnapshot } from '../policy/testing/fixtures.js';
 import type { CtEvent } from '../dataplane/kernel/conntrack.js';
-import { flowFromConntrack, flowFromNflog, type FlowContext, type FlowPolicy } from './record.js';
+import { flowFromConntrack, flowFromNflog, parsePrefix, type FlowContext, type FlowPolicy } from './record.js';
+import { formatCompact, formatJson, formatTable, isUnanswered } from './format.js';
 
 const snap = shopSnapshot();
 const model = compilePolicy(snap, { log: { group: 100, rate: 1000, burst: 100 } });
@@ -76,4 +77,22 @@ test('an NFLOG drop names the group\'s policies, as the kernel chose them; a spo
   assert.equal(s.drop_reason, 'INVALID_SOURCE_IP');
   assert.equal(flowFromNflog(ctx, { prefix: 'twill A pi_000000000000', headers: pkt.headers }, now), undefined, 'accepts make no record');
   assert.equal(flowFromNflog(ctx, { prefix: 'something else', headers: pkt.headers }, now), undefined);
+});
+
+test('a SYN sent again on an unanswered entry ("twill U") is a new record that says no reply yet, in every format', () => {
+  const headers = { family: 4 as const, src: '10.244.1.10', dst: '10.244.2.30', proto: 6, srcPort: 40000, dstPort: 5432, length: 60, tcpFlags: 2, tcpSeq: 1000 };
+  const u = { id: 5, ...flowFromNflog(ctx, { prefix: 'twill U forward', headers }, now)! };
+  assert.deepEqual([u.event, u.verdict, u.traffic_direction, u.kernel_rule, u.Summary], ['new', 'FORWARDED', 'EGRESS', 'twill U forward', 'TCP SYN sent again, no reply yet']);
+  assert.equal(isUnanswered(u), true);
+  assert.match(formatCompact(u), /^Dec {2}2 06:00:00\.000 \[n1\]: shop\/web-1:40000 -> shop\/db-1:5432 TCP EGRESS FORWARDED \(no reply yet\) egress: /);
+  assert.match(formatTable([u], false), / tcp egress new {2}FORWARDED \(no reply yet\) {2}egress: /);
+  const j = JSON.parse(formatJson(u)) as Record<string, unknown>;
+  assert.deepEqual([j['event'], j['kernel_rule'], j['Summary']], ['new', 'twill U forward', 'TCP SYN sent again, no reply yet']);
+  // The same connection's record from its first reply, and one from a reused answered entry, are plain new ones.
+  const answered = { id: 6, ...flowFromConntrack(ctx, { ...ct('10.244.1.10', '10.244.2.30', 5432), type: 'new' }, now)! };
+  assert.deepEqual([answered.event, isUnanswered(answered), answered.Summary], ['new', false, 'TCP new connection']);
+  assert.doesNotMatch(formatCompact(answered), /no reply/);
+  const reused = { id: 7, ...flowFromNflog(ctx, { prefix: 'twill R forward', headers }, now)! };
+  assert.deepEqual([isUnanswered(reused), reused.Summary], [false, 'TCP new connection (its SYN reused a conntrack entry)']);
+  assert.deepEqual(parsePrefix('twill U output'), { kind: 'U', chain: 'output' });
 });

@@ -11,6 +11,7 @@ import type { CompileInfo } from '../policy/model.js';
 import type { SnapshotIndex } from '../policy/snapshot.js';
 import type { CtEvent, CtTuple } from '../dataplane/kernel/conntrack.js';
 import type { NflogPacket } from '../dataplane/kernel/nflog.js';
+import { isUnanswered } from './format.js';
 
 export type FlowVerdict = 'FORWARDED' | 'DROPPED';
 export type DropReason = 'POLICY_DENIED' | 'INVALID_SOURCE_IP';
@@ -50,7 +51,10 @@ export interface FlowRecord {
   id: number;
   time: string;
   node_name: string;
-  /** new: a connection the kernel confirmed; end: it ended (with counts); drop: a dropped packet. */
+  /**
+   * new: a connection (for TCP: answered), or a TCP attempt not answered yet (`kernel_rule` "twill
+   * U …", see isUnanswered); end: it ended (with counts); drop: a dropped packet.
+   */
   event: 'new' | 'end' | 'drop';
   verdict: FlowVerdict;
   drop_reason?: DropReason;
@@ -62,7 +66,7 @@ export interface FlowRecord {
   policies: FlowPolicy[];
   /** Per side, in `policy explain`'s words: "allowed by shop/web ingress[0]", "no policy selects the pod", … */
   policy_decision: { egress: string; ingress: string };
-  /** The NFLOG rule that logged it ("twill D in_…"). */
+  /** The NFLOG rule that logged it ("twill D in_…", "twill R forward", "twill U forward"). */
   kernel_rule?: string;
   counters?: { packets: number; bytes: number; reply_packets: number; reply_bytes: number; duration_seconds?: number };
   conntrack_id?: number;
@@ -280,6 +284,7 @@ function summary(r: Omit<FlowRecord, 'id'>): string {
   const proto = l.TCP ? 'TCP' : l.UDP ? 'UDP' : l.SCTP ? 'SCTP' : l.ICMPv4 ? 'ICMPv4' : l.ICMPv6 ? 'ICMPv6' : `proto ${l.other?.protocol}`;
   if (r.verdict === 'DROPPED') return `${proto} ${r.drop_reason === 'INVALID_SOURCE_IP' ? 'dropped: spoofed source address' : r.traffic_direction === 'INGRESS' ? r.policy_decision.ingress : r.policy_decision.egress}`;
   if (r.event === 'end') return `${proto} connection ended`;
+  if (isUnanswered(r)) return `${proto} SYN sent again, no reply yet`;
   if (r.kernel_rule) return `${proto} new connection (its SYN reused a conntrack entry)`;
   return `${proto} new connection`;
 }
@@ -311,24 +316,27 @@ export function flowFromConntrack(ctx: FlowContext, ev: CtEvent, now: Date): Omi
 }
 
 /**
- * An NFLOG prefix: "twill <A|D|S|R> <chain>" (A: an accept, logged by tables of earlier versions;
- * R: a TCP SYN that reused a conntrack entry, logged by the twill-flows table, ct-events.ts).
+ * An NFLOG prefix: "twill <A|D|S|R|U> <chain>" (A: an accept, logged by tables of earlier versions;
+ * R: a TCP SYN that reused an answered conntrack entry, U: one on an entry not answered yet, both
+ * logged by the twill-flows table, ct-events.ts).
  */
-export function parsePrefix(prefix: string): { kind: 'A' | 'D' | 'S' | 'R'; chain: string } | undefined {
-  const m = /^twill ([ADSR]) ([A-Za-z0-9_]+)$/.exec(prefix);
-  return m ? { kind: m[1] as 'A' | 'D' | 'S' | 'R', chain: m[2]! } : undefined;
+export function parsePrefix(prefix: string): { kind: 'A' | 'D' | 'S' | 'R' | 'U'; chain: string } | undefined {
+  const m = /^twill ([ADSRU]) ([A-Za-z0-9_]+)$/.exec(prefix);
+  return m ? { kind: m[1] as 'A' | 'D' | 'S' | 'R' | 'U', chain: m[2]! } : undefined;
 }
 
+
 /**
- * A record's parts from an NFLOG packet: a drop ("twill D …", "twill S …"), or a new connection
+ * A record's parts from an NFLOG packet: a drop ("twill D …", "twill S …"), a new connection
  * whose SYN reused an existing conntrack entry ("twill R …": the kernel made no NEW event for it,
- * see ct-events.ts). Anything else makes none.
+ * see ct-events.ts), or an attempt with no reply yet ("twill U …": its SYN was sent again).
+ * Anything else makes none.
  */
 export function partsFromNflog(ctx: FlowContext, pkt: NflogPacket, nowMs: number): FlowParts | undefined {
   const p = parsePrefix(pkt.prefix);
   const h = pkt.headers;
   if (!p || !h || p.kind === 'A') return undefined;
-  if (p.kind === 'R') return partsOf(ctx, h, nowMs, { event: 'new', verdict: 'FORWARDED', kernel_rule: pkt.prefix });
+  if (p.kind === 'R' || p.kind === 'U') return partsOf(ctx, h, nowMs, { event: 'new', verdict: 'FORWARDED', kernel_rule: pkt.prefix });
   if (p.kind === 'S') {
     const parts = partsOf(ctx, h, nowMs, { event: 'drop', verdict: 'DROPPED', drop_reason: 'INVALID_SOURCE_IP', kernel_rule: pkt.prefix }, 'EGRESS')!;
     // A spoofed packet is dropped before any policy: it names none.
@@ -347,7 +355,7 @@ export function partsFromNflog(ctx: FlowContext, pkt: NflogPacket, nowMs: number
   return parts;
 }
 
-/** A record from an NFLOG packet (a drop, or a SYN that reused a conntrack entry); accepts ("twill A …") make none. */
+/** A record from an NFLOG packet (a drop, or a SYN on a reused or unanswered conntrack entry); accepts ("twill A …") make none. */
 export function flowFromNflog(ctx: FlowContext, pkt: NflogPacket, now: Date): Omit<FlowRecord, 'id'> | undefined {
   return withoutId(partsFromNflog(ctx, pkt, now.getTime()));
 }

@@ -24,7 +24,7 @@ test('records from events, queried with a filter that went through JSON, after a
   assert.deepEqual((await r.query({ last: 1 })).records.map((x) => x.id), [3]);
   assert.deepEqual((await r.query({ last: 0 })).records, []);
   assert.deepEqual((await r.query({ after: 2 })).records.map((x) => x.id), [3]);
-  assert.deepEqual(r.stats().recorded, { new: 3, end: 0, drop: 0, reused: 0 });
+  assert.deepEqual(r.stats().recorded, { new: 3, end: 0, drop: 0, reused: 0, unanswered: 0 });
 });
 
 test('a SYN that reused a conntrack entry (NFLOG "twill R") makes a new record; its retransmission does not', async () => {
@@ -34,5 +34,25 @@ test('a SYN that reused a conntrack entry (NFLOG "twill R") makes a new record; 
   const q = await r.query({});
   assert.deepEqual(q.records.map((x) => `${x.event} ${x.verdict} ${x.traffic_direction} ${x.l4.TCP?.source_port} ${x.kernel_rule}`), ['new FORWARDED EGRESS 40000 twill R forward', 'new FORWARDED EGRESS 40000 twill R forward', 'new FORWARDED EGRESS 40002 twill R forward']);
   assert.equal(q.records[0]!.Summary, 'TCP new connection (its SYN reused a conntrack entry)');
-  assert.deepEqual(r.stats().recorded, { new: 3, end: 0, drop: 0, reused: 3 });
+  assert.deepEqual(r.stats().recorded, { new: 3, end: 0, drop: 0, reused: 3, unanswered: 0 });
+});
+
+test('SYNs sent again on an unanswered entry (NFLOG "twill U"): one record per attempt, not per retransmission', async () => {
+  const r = new FlowRecorder({ node: 'n1', ringSize: 100, group: 100, runDir: '/nonexistent', context: () => ctx, log: rootLogger });
+  const seen: boolean[] = [];
+  r.onRecord((e) => seen.push(e.unanswered === true));
+  const syn = (prefix: string, seq: number, srcPort = 40000) => ({ prefix, seq: 0, headers: { family: 4 as const, src: '10.244.1.10', dst: '10.244.2.30', length: 60, proto: 6, srcPort, dstPort: 5432, tcpFlags: 2, tcpSeq: seq } });
+  // An attempt retransmitted three times, a second attempt on the same ports, another 4-tuple; then
+  // the first attempt's ports on a reused answered entry with the same sequence number (another kind: a record).
+  r.onNflog([syn('twill U forward', 1000), syn('twill U forward', 1000)]);
+  r.onNflog([syn('twill U forward', 1000), syn('twill U forward', 7000), syn('twill U forward', 1000, 40002), syn('twill R forward', 1000)]);
+  const q = await r.query({});
+  assert.deepEqual(q.records.map((x) => `${x.event} ${x.l4.TCP?.source_port} ${x.kernel_rule} ${x.Summary}`), [
+    'new 40000 twill U forward TCP SYN sent again, no reply yet',
+    'new 40000 twill U forward TCP SYN sent again, no reply yet',
+    'new 40002 twill U forward TCP SYN sent again, no reply yet',
+    'new 40000 twill R forward TCP new connection (its SYN reused a conntrack entry)',
+  ]);
+  assert.deepEqual(r.stats().recorded, { new: 4, end: 0, drop: 0, reused: 1, unanswered: 3 });
+  assert.deepEqual(seen, [true, true, true, false], 'listeners (the metrics) learn which are unanswered');
 });

@@ -2,11 +2,12 @@
 // resolved against the policy controller's current index, kept in a bounded ring. Nothing here
 // sees a packet the kernel did not hand over: the data path never waits for Node.js.
 import { ConntrackEvents, type CtEvent } from '../dataplane/kernel/conntrack.js';
-import { installCtEvents } from './ct-events.js';
+import { installCtEvents, readUnansweredLimited } from './ct-events.js';
 import { NflogSocket, type NflogPacket } from '../dataplane/kernel/nflog.js';
 import { describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { matchesFilter, type FlowFilter } from './filter.js';
+import { isUnanswered } from './format.js';
 import { partsFromConntrack, partsFromNflog, type FlowContext, type FlowParts, type FlowRecord } from './record.js';
 import { FlowRing } from './ring.js';
 
@@ -39,13 +40,20 @@ export interface FlowStats {
   ringSize: number;
   stored: number;
   lastId: number;
-  /** `reused`: of the new records, those made from a SYN that reused a conntrack entry (no NEW event; ct-events.ts). */
-  recorded: { new: number; end: number; drop: number; reused: number };
+  /**
+   * Of the new records, `reused`: those made from a SYN that reused an answered conntrack entry (no
+   * start event; ct-events.ts); `unanswered`: those of TCP attempts with no reply yet (a SYN sent
+   * again on an unanswered entry; an attempt answered later has its ordinary new record as well).
+   */
+  recorded: { new: number; end: number; drop: number; reused: number; unanswered: number };
   lost: LostCounts;
 }
 
+/** GET /v1/flows/status: stats, and what the kernel counted (FlowRecorder.status). */
+export type FlowStatus = FlowStats & { unansweredLimited?: number };
+
 /** What a listener (the metrics) learns of each record as it is made: no whole record is built for it. */
-export type RecordEvent = Pick<FlowRecord, 'event' | 'verdict' | 'drop_reason' | 'traffic_direction' | 'policies'>;
+export type RecordEvent = Pick<FlowRecord, 'event' | 'verdict' | 'drop_reason' | 'traffic_direction' | 'policies'> & { unanswered?: true };
 export type RecordListener = (r: RecordEvent) => void;
 
 export class FlowRecorder {
@@ -54,9 +62,12 @@ export class FlowRecorder {
   private nflog: NflogSocket | undefined;
   private readonly waiters = new Set<() => void>();
   private readonly listeners: RecordListener[] = [];
-  private readonly recorded = { new: 0, end: 0, drop: 0, reused: 0 };
-  /** The last logged SYN's sequence number per 4-tuple of reused entries: its retransmissions make no second record. */
-  private readonly reusedSyns = new Map<string, number>();
+  private readonly recorded = { new: 0, end: 0, drop: 0, reused: 0, unanswered: 0 };
+  /**
+   * The last logged SYN's sequence number per kind ("R", "U") and 4-tuple of reused or unanswered
+   * entries: retransmissions of a SYN make no second record.
+   */
+  private readonly loggedSyns = new Map<string, number>();
 
   constructor(private readonly o: FlowRecorderOptions) {
     this.ring = new FlowRing(o.ringSize);
@@ -106,6 +117,7 @@ export class FlowRecorder {
     if (this.listeners.length === 0) return;
     const ev: RecordEvent = { event: p.event, verdict: p.verdict, traffic_direction: p.traffic_direction, policies: p.identity.policies };
     if (p.drop_reason) ev.drop_reason = p.drop_reason;
+    if (p.event === 'new' && isUnanswered(p)) ev.unanswered = true;
     for (const l of this.listeners) l(ev);
   }
 
@@ -126,22 +138,23 @@ export class FlowRecorder {
     const ctx = this.o.context();
     const now = Date.now();
     for (const p of pkts) {
-      if (p.prefix.startsWith('twill R') && this.retransmitted(p)) continue;
+      const syn = p.prefix.startsWith('twill R ') ? 'R' : p.prefix.startsWith('twill U ') ? 'U' : undefined;
+      if (syn && this.retransmitted(syn, p)) continue;
       const parts = partsFromNflog(ctx, p, now);
-      if (parts?.event === 'new') this.recorded.reused++;
+      if (parts?.event === 'new') this.recorded[syn === 'U' ? 'unanswered' : 'reused']++;
       this.add(parts);
     }
     this.wake();
   }
 
-  /** A SYN on a reused entry with the same sequence number as the last one logged for its 4-tuple. */
-  private retransmitted(p: NflogPacket): boolean {
+  /** A logged SYN with the same sequence number as the last one of its kind logged for its 4-tuple. */
+  private retransmitted(kind: 'R' | 'U', p: NflogPacket): boolean {
     const h = p.headers;
     if (h?.tcpSeq === undefined) return false;
-    const key = `${h.src} ${h.srcPort} ${h.dst} ${h.dstPort}`;
-    if (this.reusedSyns.get(key) === h.tcpSeq) return true;
-    if (this.reusedSyns.size >= 4096) this.reusedSyns.clear();
-    this.reusedSyns.set(key, h.tcpSeq);
+    const key = `${kind} ${h.src} ${h.srcPort} ${h.dst} ${h.dstPort}`;
+    if (this.loggedSyns.get(key) === h.tcpSeq) return true;
+    if (this.loggedSyns.size >= 4096) this.loggedSyns.clear();
+    this.loggedSyns.set(key, h.tcpSeq);
     return false;
   }
 
@@ -156,6 +169,26 @@ export class FlowRecorder {
 
   stats(): FlowStats {
     return { node: this.o.node, ringSize: this.ring.size, stored: this.ring.length, lastId: this.ring.lastId, recorded: { ...this.recorded }, lost: this.lost() };
+  }
+
+  /** SYNs on unanswered entries the twill-flows table's rate limit kept from the log; undefined without the table. */
+  unansweredLimited(): Promise<number | undefined> {
+    return readUnansweredLimited();
+  }
+
+  /**
+   * stats(), with what the kernel counted: `unansweredLimited`, SYNs on unanswered entries the
+   * twill-flows table's rate limit kept from the log (ct-events.ts; absent when it cannot be read).
+   */
+  async status(): Promise<FlowStatus> {
+    const s = this.stats();
+    try {
+      const n = await this.unansweredLimited();
+      return n === undefined ? s : { ...s, unansweredLimited: n };
+    } catch {
+      // why: a read-only status: without nft the count is simply absent
+      return s;
+    }
   }
 
   /**

@@ -2,7 +2,7 @@
 // The page's script (bundled by esbuild into dist/ui/app.js): a live service map (SVG), the flow
 // table with observe's filters (the same filter code as the CLI), and a policy view.
 import { matchesFilter, parseEndSelector, type FlowFilter } from '../../flows/filter.js';
-import { decisionOf, endName, shortTime } from '../../flows/format.js';
+import { decisionOf, endName, shortTime, verdictCell } from '../../flows/format.js';
 import type { FlowRecord } from '../../flows/record.js';
 import { layoutMap, type MapModel } from './map.js';
 import type { PodView } from '../server.js';
@@ -62,7 +62,7 @@ function renderTable(): void {
       cell(tr, `${endName(r.source)}${p ? `:${p.source_port}` : ''}`);
       cell(tr, `${endName(r.destination)}${p ? `:${p.destination_port}` : ''}`);
       cell(tr, `${r.traffic_direction.toLowerCase()} ${r.event}`);
-      cell(tr, r.verdict === 'DROPPED' ? `DROPPED ${r.drop_reason}` : 'FORWARDED', r.verdict);
+      cell(tr, verdictCell(r), r.verdict);
       cell(tr, decisionOf(r));
       tr.addEventListener('click', () => void explainFlow(r));
       return tr;
