@@ -36,6 +36,11 @@ describe('cluster access', () => {
     assert.equal(kubeconfigAccess(f, 'o').server, 'https://192.0.2.9:6443', 'an explicit context wins');
   });
 
+  it('reads disable-compression from the cluster, as client-go does (compressed answers otherwise)', () => {
+    assert.equal(kubeconfigAccess(kubeconfig('plain.conf', { server: 'https://192.0.2.1:6443' }, { token: 't' })).disableCompression, undefined);
+    assert.equal(kubeconfigAccess(kubeconfig('nogzip.conf', { server: 'https://192.0.2.1:6443', 'disable-compression': true }, { token: 't' })).disableCompression, true);
+  });
+
   it('reads kubectl-style file paths (relative to the kubeconfig) and tokens', () => {
     writeFileSync(join(dir, 'ca.crt'), 'CAFILE');
     const f = kubeconfig('token.conf', { server: 'https://192.0.2.1:6443', 'certificate-authority': 'ca.crt' }, { token: 'abc' });

@@ -61,6 +61,8 @@ export class KubeClient {
   private token: string | undefined;
   private tokenReadAt = 0;
   readonly traffic: Traffic = { bytesIn: 0, requests: 0 };
+  /** What answers to requests and lists may be encoded as (gzip unless the kubeconfig says not). */
+  private readonly encoding: Record<string, string>;
 
   constructor(readonly access: ClusterAccess) {
     const url = new URL(access.server);
@@ -72,6 +74,7 @@ export class KubeClient {
       ? new HttpsAgent({ ...opts, ca: access.ca, cert: access.cert, key: access.key, rejectUnauthorized: access.insecureSkipVerify !== true })
       : new HttpAgent(opts);
     this.token = access.token;
+    this.encoding = access.disableCompression ? {} : { 'accept-encoding': 'gzip' };
   }
 
   get server(): string {
@@ -128,7 +131,7 @@ export class KubeClient {
 
   /** A complete request: parsed JSON body, or an ApiError for any non-2xx answer. */
   async request<T = unknown>(path: string, o: RequestOptions): Promise<T> {
-    const res = await this.open(path, { timeoutMs: 30_000, ...o }, { 'accept-encoding': 'gzip' });
+    const res = await this.open(path, { timeoutMs: 30_000, ...o }, this.encoding);
     let raw: Buffer;
     try {
       raw = await readAll(res);
@@ -157,7 +160,7 @@ export class KubeClient {
    * (list-stream.ts says why); resolves with the rest of the answer (kind, metadata).
    */
   async requestList<T = unknown>(path: string, o: RequestOptions, onItem: (item: T) => void): Promise<{ metadata?: { resourceVersion?: string; continue?: string } }> {
-    const res = await this.open(path, { timeoutMs: 30_000, ...o }, { 'accept-encoding': 'gzip' });
+    const res = await this.open(path, { timeoutMs: 30_000, ...o }, this.encoding);
     const code = res.statusCode ?? 0;
     if (code < 200 || code >= 300) {
       // An error answer is small: read it whole, as request() does.
@@ -189,7 +192,7 @@ export class KubeClient {
       if (gzip) {
         res.on('data', (c: Buffer) => (this.traffic.bytesIn += c.length));
         // why: pipeline hands a failure of either stream to the gunzip stream, which the loop reads
-        body = pipeline(res, createGunzip(), () => undefined);
+        body = pipeline(res, createGunzip({ chunkSize: 256 * 1024 }), () => undefined);
       }
       for await (const c of body) {
         if (!gzip) this.traffic.bytesIn += (c as Buffer).length;

@@ -43,6 +43,45 @@ describe('list stream', () => {
     assert.deepEqual(scan(pretty, Array.from({ length: Buffer.byteLength(pretty) }, (_, i) => i)), { items: list.items, head: { ...list, items: [] } });
   });
 
+  it("cuts each item's metadata.managedFields to 0, wherever the chunks are cut, and nothing else", () => {
+    const mf = [{ manager: 'kubectl', fieldsV1: { 'f:spec': { 'k:{"port":80}': { '.': {} } }, 'f:x': ['"]}', '\\'] } }];
+    const managed = {
+      kind: 'ServiceList',
+      metadata: { resourceVersion: '7', managedFields: [{ top: 'level' }] },
+      items: [
+        { metadata: { name: 'a', managedFields: mf, labels: { l: '[' } }, spec: { managedFields: [1] } },
+        { metadata: { managedFields: mf }, spec: { template: { metadata: { managedFields: [2] } } } },
+        { metadata: { name: 'null', managedFields: null } },
+        { status: { metadata: { managedFields: [3] } }, metadata: { name: 'last', annotations: { managedFields: '[4]' }, managedFields: [] } },
+      ],
+    };
+    const t = JSON.stringify(managed);
+    const want = {
+      items: [
+        { metadata: { name: 'a', managedFields: 0, labels: { l: '[' } }, spec: { managedFields: [1] } },
+        { metadata: { managedFields: 0 }, spec: { template: { metadata: { managedFields: [2] } } } },
+        { metadata: { name: 'null', managedFields: null } },
+        { status: { metadata: { managedFields: [3] } }, metadata: { name: 'last', annotations: { managedFields: '[4]' }, managedFields: 0 } },
+      ],
+      head: { ...managed, items: [] },
+    };
+    const byteLen = Buffer.byteLength(t);
+    assert.deepEqual(scan(t, []), want);
+    for (let a = 0; a <= byteLen; a++) {
+      // A key cut across chunks is kept as it was (parsed as before); every other cut gives the cut item.
+      const got = scan(t, [a]);
+      assert.deepEqual(got.head, want.head, `cut at ${a}`);
+      got.items.forEach((item, k) => {
+        const mfNow = (item as { metadata: { managedFields: unknown } }).metadata.managedFields;
+        const orig = managed.items[k]!.metadata.managedFields;
+        assert.ok(mfNow === (want.items[k] as { metadata: { managedFields: unknown } }).metadata.managedFields || JSON.stringify(mfNow) === JSON.stringify(orig), `cut at ${a}, item ${k}`);
+        assert.deepEqual({ ...(item as object), metadata: { ...(item as { metadata: object }).metadata, managedFields: 'x' } }, { ...want.items[k], metadata: { ...want.items[k]!.metadata, managedFields: 'x' } }, `cut at ${a}, item ${k}`);
+      });
+    }
+    // Cut byte by byte: the keys are all split, so nothing is cut, and the items are whole.
+    assert.deepEqual(scan(t, Array.from({ length: byteLen }, (_, i) => i)).items, managed.items);
+  });
+
   it('an empty or missing items array', () => {
     assert.deepEqual(scan('{"kind":"L","items":[]}', []), { items: [], head: { kind: 'L', items: [] } });
     assert.deepEqual(scan('{"kind":"L","items":null}', []), { items: [], head: { kind: 'L', items: null } });

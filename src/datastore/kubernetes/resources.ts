@@ -128,6 +128,20 @@ function decodeService(o: Obj, base: Base): Obj {
   return { apiVersion: base.apiVersion, kind: base.kind, metadata: base.metadata, spec: out };
 }
 
+/** Shared conditions objects by their three flags (0: absent, 1: true, 2: false): no JSON key per endpoint. */
+const CONDITIONS = new Map<number, Obj>();
+const flag = (v: unknown): number => (v === undefined ? 0 : v === true ? 1 : v === false ? 2 : -1);
+
+/** An endpoint's conditions (ready, serving, terminating), one shared object per combination. */
+function conditionsOf(c: Obj): Obj {
+  const [r, s, t] = [flag(c['ready']), flag(c['serving']), flag(c['terminating'])];
+  if (r < 0 || s < 0 || t < 0) return shared.value(pick(c, ['ready', 'serving', 'terminating']) ?? {});
+  const key = r * 9 + s * 3 + t;
+  let hit = CONDITIONS.get(key);
+  if (!hit) CONDITIONS.set(key, (hit = pick(c, ['ready', 'serving', 'terminating']) ?? {}));
+  return hit;
+}
+
 /**
  * An EndpointSlice keeps its addresses, conditions, node and target pod (which `policy explain`
  * names); hostnames, zones, hints and topology go. It has no spec: its fields sit at the top.
@@ -135,7 +149,7 @@ function decodeService(o: Obj, base: Base): Obj {
 function decodeEndpointSlice(o: Obj, base: Base): Obj {
   const endpoints = ((o['endpoints'] as Obj[] | undefined) ?? []).map((e) => {
     const ep: Obj = { addresses: e['addresses'] ?? [] };
-    if (e['conditions']) ep['conditions'] = shared.value(pick(e['conditions'] as Obj, ['ready', 'serving', 'terminating']) ?? {});
+    if (e['conditions']) ep['conditions'] = conditionsOf(e['conditions'] as Obj);
     if (typeof e['nodeName'] === 'string') ep['nodeName'] = shared.str(e['nodeName']);
     const ref = pick(e['targetRef'] as Obj | undefined, ['kind', 'namespace', 'name']);
     if (ref) ep['targetRef'] = ref;
