@@ -10,6 +10,8 @@ import { tryParseIp } from '../util/ip.js';
 const PROTOCOLS = new Set(['TCP', 'UDP', 'SCTP']);
 const SERVICE_TYPES = new Set(['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName']);
 const POLICIES = new Set(['Cluster', 'Local']);
+const AFFINITIES = new Set(['None', 'ClientIP']);
+const ADDRESS_TYPES = new Set(['IPv4', 'IPv6', 'FQDN']);
 /** Kubernetes' bound on sessionAffinityConfig.clientIP.timeoutSeconds (one day). */
 const MAX_AFFINITY_SECONDS = 86_400;
 
@@ -95,7 +97,7 @@ export function validateService(svc: Service): FieldError[] {
   const sel = c.obj(spec['selector'], 'spec.selector');
   for (const [k, v] of Object.entries(sel ?? {})) if (typeof v !== 'string') c.add(`spec.selector[${JSON.stringify(k)}]`, 'must be a string');
   c.list(spec['externalIPs'], 'spec.externalIPs').forEach((x, i) => ip(c, x, `spec.externalIPs[${i}]`));
-  oneOf(c, spec['sessionAffinity'], new Set(['None', 'ClientIP']), 'spec.sessionAffinity');
+  oneOf(c, spec['sessionAffinity'], AFFINITIES, 'spec.sessionAffinity');
   const cfg = c.obj(c.obj(spec['sessionAffinityConfig'], 'spec.sessionAffinityConfig')?.['clientIP'], 'spec.sessionAffinityConfig.clientIP');
   if (cfg) {
     const t = cfg['timeoutSeconds'];
@@ -124,7 +126,7 @@ export function validateEndpointSlice(slice: EndpointSlice): FieldError[] {
   const root = header(slice, c, 'discovery.k8s.io/v1', 'EndpointSlice');
   if (!root) return c.errors;
   const at = root['addressType'];
-  oneOf(c, at, new Set(['IPv4', 'IPv6', 'FQDN']), 'addressType');
+  oneOf(c, at, ADDRESS_TYPES, 'addressType');
   if (at === undefined) c.add('addressType', 'is required (IPv4, IPv6 or FQDN)');
   const family = at === 'IPv4' ? 4 : at === 'IPv6' ? 6 : undefined;
   if (root['endpoints'] === undefined) c.add('endpoints', 'is required (it may be an empty list)');

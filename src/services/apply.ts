@@ -109,7 +109,7 @@ export class ServicesDataplane {
     const sock = this.socket;
     // why: an unanswered question about the table is answered the safe way (replace it whole)
     if (!sock || (await sock.hasTable(NFPROTO_INET, NFT_TABLE_SERVICES).catch(() => true))) return undefined;
-    const plan = planFirstLoad(c.model);
+    const plan = planFirstLoad(c.loadModel);
     const batches = encodeFirstLoad(NFT_TABLE_SERVICES, plan.transactions);
     if (!batches) return undefined;
     const skeleton = renderFullReplace(plan.skeleton);

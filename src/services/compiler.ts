@@ -49,6 +49,8 @@ export interface CompiledServices {
   readonly generation: number;
   /** The whole table (built on first read; only valid while this is the compiler's latest output). */
   readonly model: NftTableModel;
+  /** The same table with the bulk maps' elements in no particular order: for a first load (first-load.ts), not built twice. */
+  readonly loadModel: NftTableModel;
   readonly resolved: ResolvedServices;
   readonly delta?: ServicesDelta;
 }
@@ -117,7 +119,11 @@ export class ServicesCompiler {
     }
     const all = context !== this.context;
     this.context = context;
-    if (all || !changed) for (const k of new Set([...this.entries.keys(), ...input.services.keys(), ...this.slicesOf.keys()])) dirty.add(k);
+    if (all || !changed) {
+      for (const k of this.entries.keys()) dirty.add(k);
+      for (const k of input.services.keys()) dirty.add(k);
+      for (const k of this.slicesOf.keys()) dirty.add(k);
+    }
 
     const touched = new Map<string, Map<string, { before: string | undefined }>>();
     const stale: ConntrackFilter[] = [];
@@ -172,15 +178,21 @@ export class ServicesCompiler {
     this.lastStatic = staticModel;
     const generation = this.generation;
     let model: NftTableModel | undefined;
-    const modelNow = (): NftTableModel => {
+    let loadModel: NftTableModel | undefined;
+    const current = (): void => {
       if (this.generation !== generation) throw new TwillError('INTERNAL', 'a services table was read after a later compile replaced it');
-      return (model ??= this.fullModel(staticModel));
     };
+    const full = (sorted: boolean): NftTableModel => this.fullModel(staticModel, sorted);
     return {
       source: this,
       generation,
       get model(): NftTableModel {
-        return modelNow();
+        current();
+        return (model ??= full(true));
+      },
+      get loadModel(): NftTableModel {
+        current();
+        return model ?? (loadModel ??= full(false));
       },
       resolved: this.resolved(),
       ...(hadStatic ? { delta: { from, ops, changes, stale, recompiled } } : {}),
@@ -314,9 +326,9 @@ export class ServicesCompiler {
     return { family: 'inet', table: NFT_TABLE_SERVICES, counters: [], sets: [...familyObjects, ...sets.sort(byName)], chains: [...staticChains(families), ...chains.sort(byName)] };
   }
 
-  private fullModel(staticModel: NftTableModel): NftTableModel {
+  private fullModel(staticModel: NftTableModel, sorted: boolean): NftTableModel {
     const bulkNames = new Set(BULK.flatMap((b) => [`${b}_v4`, `${b}_v6`]));
-    return { ...staticModel, sets: staticModel.sets.map((s) => (bulkNames.has(s.name) ? { ...s, elements: this.bulk.get(s.name)?.elements(s.map !== undefined) ?? [] } : s)) };
+    return { ...staticModel, sets: staticModel.sets.map((s) => (bulkNames.has(s.name) ? { ...s, elements: this.bulk.get(s.name)?.elements(s.map !== undefined, sorted) ?? [] } : s)) };
   }
 
   private resolved(): ResolvedServices {

@@ -52,8 +52,10 @@ export class OwnedElements {
     }
   }
 
-  elements(withValues: boolean): NftElement[] {
-    const keys = [...this.one.keys(), ...this.many.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  /** Sorted by key unless `sorted` is false (a first load: the kernel keeps no order; sorting 70,000 keys took ~0.1 s). */
+  elements(withValues: boolean, sorted = true): NftElement[] {
+    const keys = [...this.one.keys(), ...this.many.keys()];
+    if (sorted) keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     return keys.map((key) => (withValues ? { key, value: this.value(key)! } : { key }));
   }
 }

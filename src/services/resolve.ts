@@ -80,8 +80,19 @@ export interface ResolvedServices {
 }
 
 // `localeCompare(b, 'en', { numeric: true })` builds a collator on every call: at 10,000 Services
-// sorting endpoints that way was a third of the first compile. One collator, the same order.
-const byAddress = new Intl.Collator('en', { numeric: true }).compare;
+// sorting endpoints that way was a third of the first compile. One collator, the same order; two
+// dotted IPv4 addresses (no leading zeros) are compared number by number, which is the
+// order the numeric collator gives them, without a call into ICU (~1 µs each).
+const collate = new Intl.Collator('en', { numeric: true }).compare;
+const V4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+function v4Number(ip: string): number {
+  const m = V4.exec(ip);
+  return m && !/(^|\.)0\d/.test(ip) ? ((+m[1]! * 1000 + +m[2]!) * 1000 + +m[3]!) * 1000 + +m[4]! : -1;
+}
+export function byAddress(a: string, b: string): number {
+  const [x, y] = [v4Number(a), v4Number(b)];
+  return x >= 0 && y >= 0 ? x - y : collate(a, b);
+}
 
 // Shared by every plan without any (plans are read-only once resolved).
 const NO_IPS: string[] = [];
