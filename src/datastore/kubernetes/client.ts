@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { createSecureContext } from 'node:tls';
 import { pipeline } from 'node:stream';
 import { createGunzip, gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
@@ -70,8 +71,10 @@ export class KubeClient {
     this.host = url.hostname.replace(/^\[|\]$/g, '');
     this.port = Number(url.port || (this.tls ? 443 : 80));
     const opts = { keepAlive: true, keepAliveMsecs: 10_000, maxFreeSockets: 4 };
+    // One TLS context for every connection (each would otherwise parse the CA, certificate and key
+    // again: ~25 ms apiece, paid by every list at start-up).
     this.agent = this.tls
-      ? new HttpsAgent({ ...opts, ca: access.ca, cert: access.cert, key: access.key, rejectUnauthorized: access.insecureSkipVerify !== true })
+      ? new HttpsAgent({ ...opts, secureContext: createSecureContext({ ca: access.ca, cert: access.cert, key: access.key }), rejectUnauthorized: access.insecureSkipVerify !== true })
       : new HttpAgent(opts);
     this.token = access.token;
     this.encoding = access.disableCompression ? {} : { 'accept-encoding': 'gzip' };
