@@ -1,6 +1,7 @@
 // How the agent reaches kube-apiserver: its pod's service account (token + CA mounted by the
 // kubelet, KUBERNETES_SERVICE_HOST/PORT), or a kubeconfig file of the shapes kubectl and kubeadm
-// write (CA / client cert / client key as files or inline base64 data, or a bearer token).
+// write (CA / client cert / client key as files or inline base64 data, or a bearer token; a
+// cluster's `disable-compression: true` turns off gzip answers, as it does for client-go).
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
