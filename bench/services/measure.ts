@@ -7,16 +7,35 @@ import { HELPERS, TAG } from './node.js';
 import { BENCH_IP, filler, type Feeds, type Proxy } from './objects.js';
 import { firstLine, nsx, sh, sleep, start, stop, tail } from './proc.js';
 
+/** One run of `connect` (32 at a time, `seconds`): new connections per second to the ClusterIP. */
+async function connOnce(n: Node, seconds: number): Promise<number> {
+  const c = start(nsx(n.client, ['node', HELPERS, 'connect', BENCH_IP, '80', String(seconds), '32']));
+  const r = JSON.parse(await firstLine(c, (seconds + 20) * 1000)) as { connections: number; seconds: number; errors: number };
+  if (r.errors > r.connections / 20) throw new Error(`${r.errors} failed connections of ${r.connections} to the ClusterIP`);
+  return r.connections / r.seconds;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
 /** The median of three runs of `connect` (32 at a time, `seconds` each). */
 export async function connRate(n: Node, seconds: number): Promise<number> {
   const rates: number[] = [];
+  for (let i = 0; i < 3; i++) rates.push(await connOnce(n, seconds));
+  return median(rates);
+}
+
+/**
+ * New connections/s on two nodes measured in turn (a, b, a, b, a, b), so that both see the same
+ * moments of this shared machine: the medians of each, and the median of the rounds' ratios b ÷ a.
+ */
+export async function connRatePaired(a: Node, b: Node, seconds: number): Promise<{ a: number[]; b: number[]; ratio: number }> {
+  const ra: number[] = [];
+  const rb: number[] = [];
   for (let i = 0; i < 3; i++) {
-    const c = start(nsx(n.client, ['node', HELPERS, 'connect', BENCH_IP, '80', String(seconds), '32']));
-    const r = JSON.parse(await firstLine(c, (seconds + 20) * 1000)) as { connections: number; seconds: number; errors: number };
-    if (r.errors > r.connections / 20) throw new Error(`${r.errors} failed connections of ${r.connections} to the ClusterIP`);
-    rates.push(r.connections / r.seconds);
+    ra.push(await connOnce(a, seconds));
+    rb.push(await connOnce(b, seconds));
   }
-  return rates.sort((a, b) => a - b)[1]!;
+  return { a: ra.map(Math.round), b: rb.map(Math.round), ratio: +median(rb.map((x, i) => x / ra[i]!)).toFixed(3) };
 }
 
 /** iperf3 from the client pod to `dst`: bits per second received. */

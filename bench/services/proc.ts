@@ -33,9 +33,20 @@ export function tail(logFile: string, lines = 12): string {
   return readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
 }
 
-/** SIGTERM to the child's process group, SIGKILL after 3 s. */
+/** SIGSTOP (`freeze`) or SIGCONT to the child's process group: a frozen proxy leaves its table in the kernel as it was. */
+export function freeze(c: ChildProcess, on: boolean): void {
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  try {
+    process.kill(-c.pid!, on ? 'SIGSTOP' : 'SIGCONT');
+  } catch {
+    // why: the group is already gone.
+  }
+}
+
+/** SIGTERM to the child's process group (continued first, in case it was frozen), SIGKILL after 3 s. */
 export async function stop(c: ChildProcess | undefined): Promise<void> {
   if (!c || c.exitCode !== null || c.signalCode !== null) return;
+  freeze(c, false);
   const gone = new Promise((r) => c.once('exit', r));
   try {
     process.kill(-c.pid!, 'SIGTERM');
