@@ -2,7 +2,7 @@
 // (the default), without (--no-flow-records, the baseline) and without again (an A/A control:
 // how far two identical labs differ on this machine), measured interleaved. Prints one JSON
 // object on stdout; progress on stderr.
-//   node --import tsx bench/flows/main.ts [--quick] [--repeats N] [--profile DIR]
+//   node --import tsx bench/flows/main.ts [--quick] [--repeats N] [--profile DIR] [--no-pin]
 // --profile DIR: the records-on lab's node-2 agent (the destination: conntrack events and NFLOG)
 // runs with --cpu-prof into DIR, and a heap snapshot of it is written there once its ring is full
 // (bench/flows/profile-summary.mjs reads both).
@@ -18,7 +18,7 @@
 // one following the records), on and off.
 import { spawn } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
-import { loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +45,8 @@ const argAfter = (flag: string): string | undefined => {
 };
 const REPEATS = Number(argAfter('--repeats') ?? (quick ? 3 : 7));
 const PROFILE = argAfter('--profile');
+/** iperf3's client and server pinned to CPUs 0 and 1 in every lab (src/lab/bench-iperf.ts says why); --no-pin leaves them to the scheduler. */
+const PIN = process.argv.includes('--no-pin') || cpus().length < 2 ? undefined : { client: 0, server: 1 };
 const IPERF_S = quick ? 1 : 2;
 /** Connection windows per lab and repetition, and their length. */
 const WINDOWS = quick ? 2 : 4;
@@ -257,7 +259,7 @@ async function measure(started: number): Promise<void> {
       const bps: Record<string, number> = {};
       const n: Record<string, number> = {};
       const secs: Record<string, number> = {};
-      for (const s of order) bps[s.name] = (await iperf3({ from: s.src.netns, to: s.dst.netns, ip: s.dst.ip, seconds: IPERF_S })).gbps;
+      for (const s of order) bps[s.name] = (await iperf3({ from: s.src.netns, to: s.dst.netns, ip: s.dst.ip, seconds: IPERF_S, ...(PIN ? { cpus: PIN } : {}) })).gbps;
       for (let w = 0; w < WINDOWS; w++) {
         for (const s of w % 2 ? [...order].reverse() : order) {
           const c = await connLoad(s, 80, WINDOW_S, 0);
@@ -315,7 +317,7 @@ async function measure(started: number): Promise<void> {
       loadAverage: { start: loadStart, end: loadavg().map((x) => Math.round(x * 100) / 100) },
       // A profiled agent is slower and bigger: its figures are not the floors' evidence.
       ...(profileDir ? { profileDir, profiled: 'flbon node-2' } : {}),
-      throughput: { repeats: tput, medianRatio: median(tput.map((x) => x.ratio)), spread: spread(tput.map((x) => x.ratio)), controlMedianRatio: median(tput.map((x) => x.controlRatio)), controlSpread: spread(tput.map((x) => x.controlRatio)) },
+      throughput: { iperfCpus: PIN ?? 'unpinned', repeats: tput, medianRatio: median(tput.map((x) => x.ratio)), spread: spread(tput.map((x) => x.ratio)), controlMedianRatio: median(tput.map((x) => x.controlRatio)), controlSpread: spread(tput.map((x) => x.controlRatio)) },
       newConnections: { repeats: conns, medianRatio: median(conns.map((x) => x.ratio)), spread: spread(conns.map((x) => x.ratio)), controlMedianRatio: median(conns.map((x) => x.controlRatio)), controlSpread: spread(conns.map((x) => x.controlRatio)) },
       // CPU time of both agents of a lab (utime + stime) per connection, during the 10 s at 2,000/s and 1.5 s after.
       agentCpuUsPerConnection: { on: Math.round(cpuOn / loadCpuOn.connected), off: Math.round(cpuOff / loadCpuOff.connected) },

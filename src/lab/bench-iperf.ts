@@ -14,6 +14,12 @@ export interface IperfRun {
   port?: number;
   /** Aborting kills the client and the server (the bench's SIGINT/SIGTERM handler does). */
   signal?: AbortSignal;
+  /**
+   * CPUs to pin the client and the server to (iperf3 -A): on a small machine the scheduler
+   * otherwise puts them on one CPU in some runs and on two in others, and the throughput moves
+   * 3× between runs of the same path.
+   */
+  cpus?: { client: number; server: number };
 }
 
 interface IperfJson {
@@ -69,11 +75,12 @@ function client(args: string[], timeoutMs: number, signal?: AbortSignal): Promis
 export async function iperf3(o: IperfRun): Promise<Sample> {
   const port = String(o.port ?? 5201);
   if (!(o.seconds >= 1 && o.seconds <= 600)) throw new TwillError('CONFIG_INVALID', `iperf3 duration must be 1..600 s, got ${o.seconds}`);
-  const server = spawn('ip', ['netns', 'exec', o.to, 'iperf3', '-s', '-1', '--forceflush', '-p', port], { stdio: ['ignore', 'pipe', 'pipe'], ...(o.signal ? { signal: o.signal, killSignal: 'SIGKILL' as const } : {}) });
+  const pin = (cpu: number | undefined): string[] => (cpu === undefined ? [] : ['-A', String(cpu)]);
+  const server = spawn('ip', ['netns', 'exec', o.to, 'iperf3', '-s', '-1', '--forceflush', '-p', port, ...pin(o.cpus?.server)], { stdio: ['ignore', 'pipe', 'pipe'], ...(o.signal ? { signal: o.signal, killSignal: 'SIGKILL' as const } : {}) });
   const serverError = new Promise<Error>((r) => server.once('error', r));
   try {
     await Promise.race([waitListening(server, 5000), serverError.then((e) => Promise.reject(e))]);
-    const c = await client(['netns', 'exec', o.from, 'iperf3', '-c', o.ip, '-p', port, '-t', String(o.seconds), '-J'], o.seconds * 1000 + 20_000, o.signal);
+    const c = await client(['netns', 'exec', o.from, 'iperf3', '-c', o.ip, '-p', port, '-t', String(o.seconds), '-J', ...pin(o.cpus?.client)], o.seconds * 1000 + 20_000, o.signal);
     let j: IperfJson = {};
     try {
       j = JSON.parse(c.stdout) as IperfJson;
