@@ -13,6 +13,7 @@ import { KubeLease, LeaseReaper } from './lease.js';
 import { DEFAULT_LEASE_NAMESPACE } from './rbac.js';
 import { LEASE_LABEL, collectionPath, decodeObject, describeOp, encodeObject, isTwillKind, leaseOfRaw, objectPath } from './resources.js';
 import { KubeWatch } from './watch.js';
+import { PROTOBUF_KINDS, decodeProtobufList } from './proto/lists.js';
 
 export interface KubernetesStoreOptions {
   access: ClusterAccess;
@@ -66,7 +67,9 @@ export class KubernetesStore implements Store {
           else if (fromCache) q.set('resourceVersion', '0');
           if (labelSelector) q.set('labelSelector', labelSelector);
           // Each item is decoded as it arrives: no page of raw objects is ever held (list-stream.ts).
-          const page = await this.client.requestList<Obj>(`${collectionPath(kind, namespace)}?${q}`, { what: describeOp('listing', kind) }, (o) => items.push(decodeObject(kind, o)));
+          // Services and EndpointSlices come in protobuf when the server sends it (proto/lists.ts).
+          const proto = PROTOBUF_KINDS.has(kind) ? (body: Buffer) => decodeProtobufList(kind, body, (o) => items.push(o)) : undefined;
+          const page = await this.client.requestList<Obj>(`${collectionPath(kind, namespace)}?${q}`, { what: describeOp('listing', kind) }, (o) => items.push(decodeObject(kind, o)), proto);
           if (typeof page.metadata?.resourceVersion !== 'string') throw new TwillError('DECODE', `${describeOp('listing', kind)}: the answer has no metadata.resourceVersion`);
           revision = page.metadata.resourceVersion;
           cont = page.metadata.continue || undefined;
