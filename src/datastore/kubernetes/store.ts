@@ -21,6 +21,8 @@ export interface KubernetesStoreOptions {
   leaseNamespace?: string;
   /** Items per list page (default 500). */
   pageSize?: number;
+  /** false: Services and EndpointSlices are listed as JSON too (default: protobuf, proto/lists.ts). */
+  protobuf?: boolean;
 }
 
 type Obj = Record<string, unknown>;
@@ -34,6 +36,7 @@ export class KubernetesStore implements Store {
   readonly client: KubeClient;
   readonly leaseNamespace: string;
   private readonly pageSize: number;
+  private readonly protobuf: boolean;
   private readonly watches = new Set<Watch>();
   private readonly leases = new Set<KubeLease>();
   private reaper: Promise<LeaseReaper> | undefined;
@@ -43,6 +46,7 @@ export class KubernetesStore implements Store {
     this.client = new KubeClient(opts.access);
     this.leaseNamespace = opts.leaseNamespace ?? DEFAULT_LEASE_NAMESPACE;
     this.pageSize = opts.pageSize ?? 500;
+    this.protobuf = opts.protobuf ?? true;
     this.name = `kubernetes:${opts.access.server}`;
   }
 
@@ -68,7 +72,7 @@ export class KubernetesStore implements Store {
           if (labelSelector) q.set('labelSelector', labelSelector);
           // Each item is decoded as it arrives: no page of raw objects is ever held (list-stream.ts).
           // Services and EndpointSlices come in protobuf when the server sends it (proto/lists.ts).
-          const proto = PROTOBUF_KINDS.has(kind) ? (body: Buffer) => decodeProtobufList(kind, body, (o) => items.push(o)) : undefined;
+          const proto = this.protobuf && PROTOBUF_KINDS.has(kind) ? (body: Buffer) => decodeProtobufList(kind, body, (o) => items.push(o)) : undefined;
           const page = await this.client.requestList<Obj>(`${collectionPath(kind, namespace)}?${q}`, { what: describeOp('listing', kind) }, (o) => items.push(decodeObject(kind, o)), proto);
           if (typeof page.metadata?.resourceVersion !== 'string') throw new TwillError('DECODE', `${describeOp('listing', kind)}: the answer has no metadata.resourceVersion`);
           revision = page.metadata.resourceVersion;
