@@ -60,7 +60,8 @@ describe('protobuf lists through the kubernetes store', () => {
           assert.ok(json.length >= EXTRA + 5);
           assert.deepStrictEqual(items, json);
           assert.match(revision, /^\d+$/);
-          const pages = Math.ceil(json.length / 7);
+          // The watch cache answers resourceVersion=0 in one page whatever the limit.
+          const pages = fromCache ? 1 : Math.ceil(json.length / 7);
           assert.ok(store.client.traffic.protobufPages >= pages, `${store.client.traffic.protobufPages} protobuf pages of ${pages}`);
           assert.equal(store.client.traffic.requests, store.client.traffic.protobufPages);
         } finally {
