@@ -2,7 +2,7 @@
 // decodeEndpointSlice builds it from JSON: hostnames, zones, hints and topology are skipped.
 import { API_VERSION } from '../../keys.js';
 import { shared, sharedConditions } from '../resources.js';
-import { LEN1, LEN2, LEN3, end, objectMeta } from './meta.js';
+import { LEN1, LEN2, LEN3, end, fit, objectMeta } from './meta.js';
 import { WIRE_LEN, WIRE_VARINT, tag, type ProtoReader } from './reader.js';
 
 type Obj = Record<string, unknown>;
@@ -22,8 +22,8 @@ export function decodeEndpointSlice(r: ProtoReader, to: number): Obj {
   end(r, to);
   const apiVersion = API_VERSION.EndpointSlice;
   const kind = 'EndpointSlice';
-  if (!ports) return { apiVersion, kind, metadata, addressType, endpoints };
-  return { apiVersion, kind, metadata, addressType, endpoints, ports: shared.value(ports) };
+  if (!ports) return { apiVersion, kind, metadata, addressType, endpoints: fit(endpoints) };
+  return { apiVersion, kind, metadata, addressType, endpoints: fit(endpoints), ports: shared.value(fit(ports)) };
 }
 
 function endpoint(r: ProtoReader, to: number): Obj {
@@ -39,7 +39,7 @@ function endpoint(r: ProtoReader, to: number): Obj {
     else r.skip(k);
   }
   end(r, to);
-  const ep: Obj = { addresses };
+  const ep: Obj = { addresses: fit(addresses) };
   if (conditions) ep['conditions'] = conditions;
   if (nodeName !== undefined) ep['nodeName'] = shared.str(nodeName);
   if (ref) ep['targetRef'] = ref;

@@ -2,7 +2,7 @@
 // builds it from JSON; lists.ts says how JSON's omitempty is mirrored.
 import { API_VERSION } from '../../keys.js';
 import { shared } from '../resources.js';
-import { LEN1, LEN2, LEN3, end, objectMeta, strings } from './meta.js';
+import { LEN1, LEN2, LEN3, end, fit, objectMeta, strings } from './meta.js';
 import { WIRE_LEN, WIRE_VARINT, tag, type ProtoReader } from './reader.js';
 
 type Obj = Record<string, unknown>;
@@ -90,10 +90,10 @@ function serviceSpec(r: ProtoReader, to: number): Obj {
   const out: Obj = {};
   if (type) out['type'] = type;
   if (clusterIP) out['clusterIP'] = clusterIP;
-  if (clusterIPs) out['clusterIPs'] = clusterIPs;
-  if (ipFamilies) out['ipFamilies'] = ipFamilies;
+  if (clusterIPs) out['clusterIPs'] = fit(clusterIPs);
+  if (ipFamilies) out['ipFamilies'] = fit(ipFamilies);
   if (selector) out['selector'] = selector;
-  if (externalIPs) out['externalIPs'] = externalIPs;
+  if (externalIPs) out['externalIPs'] = fit(externalIPs);
   if (sessionAffinity) out['sessionAffinity'] = sessionAffinity;
   if (affinityConfig) out['sessionAffinityConfig'] = affinityConfig;
   if (etp) out['externalTrafficPolicy'] = etp;
@@ -101,7 +101,7 @@ function serviceSpec(r: ProtoReader, to: number): Obj {
   if (hcnp !== 0) out['healthCheckNodePort'] = hcnp;
   if (pnra) out['publishNotReadyAddresses'] = pnra;
   if (externalName) out['externalName'] = externalName;
-  if (ports) out['ports'] = shared.value(ports);
+  if (ports) out['ports'] = shared.value(fit(ports));
   return out;
 }
 
@@ -211,5 +211,5 @@ function serviceIngress(r: ProtoReader, to: number): Obj[] | undefined {
     end(r, lbTo);
   }
   end(r, to);
-  return ingress;
+  return ingress && fit(ingress);
 }
