@@ -1,7 +1,7 @@
 // Main-thread CPU of the agent's first lists of Services and EndpointSlices, JSON against protobuf
 // (src/datastore/kubernetes/proto/): a private kube-apiserver is given N Services with one
 // three-endpoint slice each (bench/services's filler), then each way lists both kinds from the
-// watch cache, alternating, ROUNDS times; prints the median CPU (user+system) and wall time.
+// watch cache (with the apiserver's own default/kubernetes), alternating, ROUNDS times; prints the median CPU (user+system) and wall time.
 //   flock /tmp/twill-kernel.lock node --import tsx scripts/measure-list-cpu.ts [N=10000] [ROUNDS=5]
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -29,7 +29,7 @@ try {
         const [s, e] = [await store.list('Service', { fromCache: true }), await store.list('EndpointSlice', { fromCache: true })];
         const c = process.cpuUsage(c0);
         const wall = performance.now() - w0;
-        if (s.items.length !== N || e.items.length !== N) throw new Error(`listed ${s.items.length} Services, ${e.items.length} slices`);
+        if (s.items.length < N || e.items.length < N) throw new Error(`listed ${s.items.length} Services, ${e.items.length} slices`);
         // The first round warms the JIT and the apiserver's caches: not counted.
         if (r === 0) continue;
         res[way]!.cpu.push((c.user + c.system) / 1000);
