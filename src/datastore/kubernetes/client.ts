@@ -12,6 +12,8 @@ import { promisify } from 'node:util';
 import { TwillError, describeError, type ErrorCode } from '../../util/errors.js';
 import type { ClusterAccess } from './access.js';
 import { ListScanner } from './list-stream.js';
+import { PROTOBUF_TYPE, type ListMeta } from './proto/lists.js';
+import { decodeStatus } from './proto/status.js';
 
 const gunzipAsync = promisify(gunzip);
 const TOKEN_REREAD_MS = 60_000;
@@ -52,6 +54,8 @@ export interface Traffic {
   /** Response body bytes received (as sent on the wire, before gunzip). */
   bytesIn: number;
   requests: number;
+  /** List pages answered in protobuf (proto/lists.ts). */
+  protobufPages: number;
 }
 
 export class KubeClient {
@@ -61,7 +65,7 @@ export class KubeClient {
   private readonly port: number;
   private token: string | undefined;
   private tokenReadAt = 0;
-  readonly traffic: Traffic = { bytesIn: 0, requests: 0 };
+  readonly traffic: Traffic = { bytesIn: 0, requests: 0, protobufPages: 0 };
   /** What answers to requests and lists may be encoded as (gzip unless the kubeconfig says not). */
   private readonly encoding: Record<string, string>;
 
@@ -162,9 +166,12 @@ export class KubeClient {
    * A list request read as it streams in: `onItem` gets each element of `items`, parsed, in order
    * (list-stream.ts says why); resolves with the rest of the answer (kind, metadata).
    */
-  async requestList<T = unknown>(path: string, o: RequestOptions, onItem: (item: T) => void): Promise<{ metadata?: { resourceVersion?: string; continue?: string } }> {
-    const res = await this.open(path, { timeoutMs: 30_000, ...o }, this.encoding);
+  async requestList<T = unknown>(path: string, o: RequestOptions, onItem: (item: T) => void, protobuf?: (body: Buffer) => ListMeta): Promise<{ metadata?: ListMeta }> {
+    // Protobuf first when the caller can read it; JSON from a server (an aggregated API) that cannot.
+    const headers = protobuf ? { ...this.encoding, accept: `${PROTOBUF_TYPE}, application/json` } : this.encoding;
+    const res = await this.open(path, { timeoutMs: 30_000, ...o }, headers);
     const code = res.statusCode ?? 0;
+    const isProto = res.headers['content-type']?.startsWith(PROTOBUF_TYPE) === true;
     if (code < 200 || code >= 300) {
       // An error answer is small: read it whole, as request() does.
       let raw = await readAll(res);
@@ -173,13 +180,14 @@ export class KubeClient {
       if (res.headers['content-encoding'] === 'gzip') raw = await gunzipAsync(raw).catch(() => raw);
       let st: ApiStatus | undefined;
       try {
-        st = JSON.parse(raw.toString('utf8')) as ApiStatus;
+        st = isProto ? decodeStatus(raw) : (JSON.parse(raw.toString('utf8')) as ApiStatus);
       } catch {
         // why: a body that is not JSON is reported with the status code
         st = undefined;
       }
-      throw apiError(code, st, o.what, this.server, raw);
+      throw apiError(code, st, o.what, this.server, isProto ? undefined : raw);
     }
+    if (protobuf && isProto) return { metadata: await this.readProtobuf(res, o, protobuf) };
     let failure: unknown;
     const scanner = new ListScanner((text) => {
       if (failure !== undefined) return;
@@ -209,6 +217,30 @@ export class KubeClient {
       if (e instanceof SyntaxError) throw new TwillError('DECODE', `${o.what}: kube-apiserver sent a list that is not JSON: ${e.message}`, { cause: e });
       if (e instanceof TwillError) throw e;
       throw new TwillError('DATASTORE', `${o.what}: the answer from ${this.server} broke off: ${describeError(e)}`, { cause: e });
+    }
+  }
+
+  /**
+   * A protobuf page, read whole (its items are length-prefixed: nothing to decode before the
+   * end), gunzipped, and handed to `decode`.
+   */
+  private async readProtobuf(res: IncomingMessage, o: RequestOptions, decode: (body: Buffer) => ListMeta): Promise<ListMeta> {
+    let body: Buffer;
+    try {
+      body = await readAll(res);
+      this.traffic.bytesIn += body.length;
+      if (!res.complete) throw new Error('the connection closed before the answer was complete');
+      if (res.headers['content-encoding'] === 'gzip') body = await gunzipAsync(body, { chunkSize: 256 * 1024 });
+    } catch (e) {
+      res.destroy();
+      throw new TwillError('DATASTORE', `${o.what}: the answer from ${this.server} broke off: ${describeError(e)}`, { cause: e });
+    }
+    this.traffic.protobufPages++;
+    try {
+      return decode(body);
+    } catch (e) {
+      if (e instanceof TwillError) throw new TwillError(e.code, `${o.what}: ${e.message}`, { cause: e });
+      throw new TwillError('DECODE', `${o.what}: kube-apiserver sent a protobuf list this agent cannot read: ${describeError(e)}`, { cause: e });
     }
   }
 }

@@ -8,7 +8,8 @@ import { NAMESPACED, TWILL_API, type AnyResource, type Kind, type ResourceOf } f
 import { API_VERSION, RESOURCE_PLURAL } from '../keys.js';
 import { Interner } from './intern.js';
 
-const shared = new Interner();
+/** The sharing of decoded values, for every decoder of API objects (JSON here, protobuf in proto/). */
+export const shared = new Interner();
 
 /** The label that attaches an object to a Lease (value: the Lease's name). */
 export const LEASE_LABEL = 'twill.dev/lease';
@@ -136,7 +137,14 @@ const flag = (v: unknown): number => (v === undefined ? 0 : v === true ? 1 : v =
 function conditionsOf(c: Obj): Obj {
   const [r, s, t] = [flag(c['ready']), flag(c['serving']), flag(c['terminating'])];
   if (r < 0 || s < 0 || t < 0) return shared.value(pick(c, ['ready', 'serving', 'terminating']) ?? {});
-  const key = r * 9 + s * 3 + t;
+  return sharedConditions(c, r * 9 + s * 3 + t);
+}
+
+/**
+ * The shared conditions object for flags `key` (ready·9 + serving·3 + terminating, each 0 absent,
+ * 1 true, 2 false); `c` holds those flags and is what the first of its kind is made from.
+ */
+export function sharedConditions(c: Obj, key: number): Obj {
   let hit = CONDITIONS.get(key);
   if (!hit) CONDITIONS.set(key, (hit = pick(c, ['ready', 'serving', 'terminating']) ?? {}));
   return hit;

@@ -13,6 +13,7 @@ import { KubeLease, LeaseReaper } from './lease.js';
 import { DEFAULT_LEASE_NAMESPACE } from './rbac.js';
 import { LEASE_LABEL, collectionPath, decodeObject, describeOp, encodeObject, isTwillKind, leaseOfRaw, objectPath } from './resources.js';
 import { KubeWatch } from './watch.js';
+import { PROTOBUF_KINDS, decodeProtobufList } from './proto/lists.js';
 
 export interface KubernetesStoreOptions {
   access: ClusterAccess;
@@ -20,6 +21,8 @@ export interface KubernetesStoreOptions {
   leaseNamespace?: string;
   /** Items per list page (default 500). */
   pageSize?: number;
+  /** false: Services and EndpointSlices are listed as JSON too (default: protobuf, proto/lists.ts). */
+  protobuf?: boolean;
 }
 
 type Obj = Record<string, unknown>;
@@ -33,6 +36,7 @@ export class KubernetesStore implements Store {
   readonly client: KubeClient;
   readonly leaseNamespace: string;
   private readonly pageSize: number;
+  private readonly protobuf: boolean;
   private readonly watches = new Set<Watch>();
   private readonly leases = new Set<KubeLease>();
   private reaper: Promise<LeaseReaper> | undefined;
@@ -42,6 +46,7 @@ export class KubernetesStore implements Store {
     this.client = new KubeClient(opts.access);
     this.leaseNamespace = opts.leaseNamespace ?? DEFAULT_LEASE_NAMESPACE;
     this.pageSize = opts.pageSize ?? 500;
+    this.protobuf = opts.protobuf ?? true;
     this.name = `kubernetes:${opts.access.server}`;
   }
 
@@ -66,7 +71,9 @@ export class KubernetesStore implements Store {
           else if (fromCache) q.set('resourceVersion', '0');
           if (labelSelector) q.set('labelSelector', labelSelector);
           // Each item is decoded as it arrives: no page of raw objects is ever held (list-stream.ts).
-          const page = await this.client.requestList<Obj>(`${collectionPath(kind, namespace)}?${q}`, { what: describeOp('listing', kind) }, (o) => items.push(decodeObject(kind, o)));
+          // Services and EndpointSlices come in protobuf when the server sends it (proto/lists.ts).
+          const proto = this.protobuf && PROTOBUF_KINDS.has(kind) ? (body: Buffer) => decodeProtobufList(kind, body, (o) => items.push(o)) : undefined;
+          const page = await this.client.requestList<Obj>(`${collectionPath(kind, namespace)}?${q}`, { what: describeOp('listing', kind) }, (o) => items.push(decodeObject(kind, o)), proto);
           if (typeof page.metadata?.resourceVersion !== 'string') throw new TwillError('DECODE', `${describeOp('listing', kind)}: the answer has no metadata.resourceVersion`);
           revision = page.metadata.resourceVersion;
           cont = page.metadata.continue || undefined;
