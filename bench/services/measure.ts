@@ -3,13 +3,13 @@
 // (from the write's acknowledgement to the first `nft monitor` line naming the new address).
 import { readFile } from 'node:fs/promises';
 import type { Node } from './node.js';
-import { HELPERS, TAG } from './node.js';
+import { CLIENT_CPU, HELPERS, TAG } from './node.js';
 import { BENCH_IP, filler, type Feeds, type Proxy } from './objects.js';
 import { firstLine, nsx, sh, sleep, start, stop, tail } from './proc.js';
 
 /** One run of `connect` (32 at a time, `seconds`): new connections per second to the ClusterIP. */
 async function connOnce(n: Node, seconds: number): Promise<number> {
-  const c = start(nsx(n.client, ['node', HELPERS, 'connect', BENCH_IP, '80', String(seconds), '32']));
+  const c = start(nsx(n.client, ['taskset', '-c', CLIENT_CPU, 'node', HELPERS, 'connect', BENCH_IP, '80', String(seconds), '32']));
   const r = JSON.parse(await firstLine(c, (seconds + 20) * 1000)) as { connections: number; seconds: number; errors: number };
   if (r.errors > r.connections / 20) throw new Error(`${r.errors} failed connections of ${r.connections} to the ClusterIP`);
   return r.connections / r.seconds;
@@ -25,13 +25,13 @@ export async function connRate(n: Node, seconds: number): Promise<number> {
 }
 
 /**
- * New connections/s on two nodes measured in turn (a, b, a, b, a, b), so that both see the same
+ * New connections/s on two nodes measured in turn (a, b, a, b, … five rounds), so that both see the same
  * moments of this shared machine: the medians of each, and the median of the rounds' ratios b ÷ a.
  */
 export async function connRatePaired(a: Node, b: Node, seconds: number): Promise<{ a: number[]; b: number[]; ratio: number }> {
   const ra: number[] = [];
   const rb: number[] = [];
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 5; i++) {
     ra.push(await connOnce(a, seconds));
     rb.push(await connOnce(b, seconds));
   }
@@ -40,7 +40,7 @@ export async function connRatePaired(a: Node, b: Node, seconds: number): Promise
 
 /** iperf3 from the client pod to `dst`: bits per second received. */
 export function throughput(n: Node, dst: string, seconds: number): number {
-  const out = sh(nsx(n.client, ['iperf3', '-c', dst, '-p', '5201', '-t', String(seconds), '-J']));
+  const out = sh(nsx(n.client, ['iperf3', '-c', dst, '-p', '5201', '-t', String(seconds), '-J', '-A', CLIENT_CPU]));
   return (JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second;
 }
 

@@ -10,6 +10,9 @@ import { firstLine, namespaces, nsx, sh, start, stop } from './proc.js';
 
 export const HELPERS = join(fileURLToPath(new URL('.', import.meta.url)), 'helpers.mjs');
 export const TAG = `svpb${process.pid.toString(36)}`;
+/** Where the pods' servers and clients run (see makeNode). */
+export const SERVER_CPU = '1';
+export const CLIENT_CPU = '0';
 
 export interface Node {
   ns: string;
@@ -50,9 +53,11 @@ export async function makeNode(tag: string): Promise<Node> {
   pod(node.client, 'svhc', [CLIENT]);
   pod(node.server, 'svhs', SERVERS);
   sh(nsx(node.client, ['sysctl', '-qw', 'net.ipv4.ip_local_port_range=10000 65000']));
-  const srv = start(nsx(node.server, ['node', HELPERS, 'serve', '8080']));
+  // Servers on CPU 1, clients on CPU 0 (measure.ts): on two CPUs the scheduler otherwise puts both
+  // on one in some samples and not in others, and a 2 s sample moves by a third.
+  const srv = start(nsx(node.server, ['taskset', '-c', SERVER_CPU, 'node', HELPERS, 'serve', '8080']));
   await firstLine(srv);
-  node.servers.push(srv, start(nsx(node.server, ['iperf3', '-s', '-p', '5201'])));
+  node.servers.push(srv, start(nsx(node.server, ['iperf3', '-s', '-p', '5201', '-A', SERVER_CPU])));
   return node;
 }
 
