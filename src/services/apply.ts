@@ -110,10 +110,13 @@ export class ServicesDataplane {
     // why: an unanswered question about the table is answered the safe way (replace it whole)
     if (!sock || (await sock.hasTable(NFPROTO_INET, NFT_TABLE_SERVICES).catch(() => true))) return undefined;
     const plan = planFirstLoad(c.loadModel);
+    // The skeleton's `nft -f` runs (on another core) while the elements are encoded here: ~40 of
+    // the ~100 ms encoding takes at 10,000 Services. Should the encoding fail, the caller's
+    // full replacement replaces the skeleton too.
+    const skeletonIn = this.nft(renderFullReplace(plan.skeleton), file, 'full');
     const batches = encodeFirstLoad(NFT_TABLE_SERVICES, plan.transactions);
+    await skeletonIn;
     if (!batches) return undefined;
-    const skeleton = renderFullReplace(plan.skeleton);
-    await this.nft(skeleton, file, 'full');
     try {
       for (const b of batches) await sock.commit(b, 20_000);
     } catch {
