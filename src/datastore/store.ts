@@ -93,6 +93,12 @@ export interface ListOptions {
 
 export interface Store {
   readonly name: string;
+  /**
+   * The store is a kube-apiserver: the Kubernetes objects in it (Services, EndpointSlices, Pods…)
+   * passed its validation when written, so readers need not check them again (etcd and memory
+   * stores have nothing in front of them: their readers validate).
+   */
+  readonly apiValidated?: boolean;
   /** How the connection is secured (TLS, client certificate, user), for `twill status`; no secrets. */
   readonly security?: string;
 

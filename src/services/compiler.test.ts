@@ -116,6 +116,26 @@ describe('ServicesCompiler', () => {
   });
 });
 
+describe('ServicesCompiler validation', () => {
+  test('objects are checked unless an API server validated them on write (the kubernetes datastore)', () => {
+    // Both break a rule the apiserver enforces and Twill checks: a node name with an underscore, a
+    // port name with upper case. Harmless to the table, so a validated compile can use them.
+    const services = new Map([['default/web', service('web', { clusterIP: '10.96.0.10', ports: [{ name: 'Http', port: 80, protocol: 'TCP', targetPort: 8080 }] })]]);
+    const slices = new Map([['default/web-a', slice('web', [endpoint('10.244.1.5', 'bad_node')], [{ name: 'Http', port: 8080, protocol: 'TCP' }])]]);
+    const input = { node, podCidrs, services, slices };
+    const checked = new ServicesCompiler().update(input);
+    assert.deepEqual(
+      checked.resolved.skipped.map((x) => x.object),
+      ['EndpointSlice default/web-a', 'Service default/web'],
+    );
+    assert.equal(checked.resolved.portCount, 0);
+    const trusted = new ServicesCompiler({ validated: true }).update(input);
+    assert.deepEqual(trusted.resolved.skipped, []);
+    assert.equal(trusted.resolved.portCount, 1);
+    assert.ok(trusted.model.sets.find((x) => x.name === 'service_ips_v4')!.elements.some((e) => e.key === '10.96.0.10 . tcp . 80'));
+  });
+});
+
 describe('ServicesCompiler memory', () => {
   test('its state after a full compile stays small per Service (10,000 of them stay in memory)', () => {
     const n = 2000;

@@ -78,7 +78,13 @@ const NO_SKIPPED: Skipped[] = [];
 
 const byName = <T extends { name: string }>(a: T, b: T): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
+export interface CompilerOptions {
+  /** The objects were validated on write (a kube-apiserver): not checked again here. */
+  validated?: boolean;
+}
+
 export class ServicesCompiler {
+  constructor(private readonly opts: CompilerOptions = {}) {}
   private entries = new Map<string, Entry>();
   private sliceOwners = new Map<string, string>();
   private slicesOf = new Map<string, Map<string, EndpointSlice>>();
@@ -135,8 +141,8 @@ export class ServicesCompiler {
       if (!all && old && old.svc === svc && old.slices.length === slices.length && old.slices.every((s, i) => s === slices[i]) && !(old.byAddress && localChanged)) continue;
       recompiled++;
       const skipped: Skipped[] = [];
-      const valid = validSlices(slices, skipped);
-      const r = svc ? resolveService(svc, valid, { nodeName: input.node.name, localIPs }, skipped) : { ports: [] };
+      const valid = validSlices(slices, skipped, this.opts.validated);
+      const r = svc ? resolveService(svc, valid, { nodeName: input.node.name, localIPs, validated: this.opts.validated }, skipped) : { ports: [] };
       const byAddress = slices.some((sl) => sl.endpoints.some((e) => e.nodeName === undefined));
       const next: Entry = { svc, slices, ports: r.ports, skipped: skipped.length ? skipped : NO_SKIPPED, frag: compileFragment(r.ports, nodeIPs), byAddress, ...(r.healthCheck ? { health: r.healthCheck } : {}) };
       if (old) stale.push(...staleFlows(old.ports, next.ports));

@@ -28,7 +28,8 @@ export class ServicesController {
   private readonly slices: Informer<'EndpointSlice'>;
   private readonly dataplane: ServicesDataplane;
   private readonly health: HealthCheckServer;
-  private compiler = new ServicesCompiler();
+  private compiler: ServicesCompiler;
+  private readonly newCompiler: () => ServicesCompiler;
   private skipped: Skipped[] = [];
   private stopped = false;
   private servicePorts: number | undefined;
@@ -52,6 +53,10 @@ export class ServicesController {
     // Listed from the apiserver's watch cache, as kube-proxy's informers list: no agent write is in them.
     this.services = new Informer(store, 'Service', trigger('services'), { listFromCache: true });
     this.slices = new Informer(store, 'EndpointSlice', trigger('slices'), { listFromCache: true });
+    // From a kube-apiserver the objects were validated on write (kube-proxy checks nothing either);
+    // from etcd nothing stands in front of them, and the compiler validates each.
+    this.newCompiler = () => new ServicesCompiler({ validated: store.apiValidated === true });
+    this.compiler = this.newCompiler();
     this.dataplane = new ServicesDataplane({ runDir });
     this.health = new HealthCheckServer(log);
     this.reconciler = new Reconciler('services', () => this.reconcile(), log, { debounceMs: 15, periodMs: 60_000 });
@@ -125,7 +130,7 @@ export class ServicesController {
       );
     } catch (e) {
       // The compiler's own state is suspect: start over with a fresh one and a full replacement.
-      this.compiler = new ServicesCompiler();
+      this.compiler = this.newCompiler();
       this.changed = undefined;
       throw e;
     }

@@ -33,6 +33,7 @@ const PUT_ATTEMPTS = 8;
 
 export class KubernetesStore implements Store {
   readonly name: string;
+  readonly apiValidated = true;
   readonly client: KubeClient;
   readonly leaseNamespace: string;
   private readonly pageSize: number;
