@@ -15,7 +15,12 @@ async function connOnce(n: Node, seconds: number): Promise<number> {
   return r.connections / r.seconds;
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/** The middle value (an even count: the mean of the middle two). */
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = Math.floor(s.length / 2);
+  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
+};
 
 /** The median of three runs of `connect` (32 at a time, `seconds` each). */
 export async function connRate(n: Node, seconds: number): Promise<number> {
@@ -25,15 +30,23 @@ export async function connRate(n: Node, seconds: number): Promise<number> {
 }
 
 /**
- * New connections/s on two nodes measured in turn (a, b, a, b, … five rounds), so that both see the same
- * moments of this shared machine: the medians of each, and the median of the rounds' ratios b ÷ a.
+ * New connections/s on two nodes measured in turn, six rounds in the order a b, b a, a b, …, so
+ * that both see the same moments of this shared machine and neither always runs second (right
+ * after the other's burst, whose TIME_WAIT sockets and conntrack entries the kernel is still
+ * reaping; measured a-then-b every round, b lost in 4 of 5 rounds of one run): each node's rates
+ * and the median of the rounds' ratios b ÷ a.
  */
 export async function connRatePaired(a: Node, b: Node, seconds: number): Promise<{ a: number[]; b: number[]; ratio: number }> {
   const ra: number[] = [];
   const rb: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    ra.push(await connOnce(a, seconds));
-    rb.push(await connOnce(b, seconds));
+  for (let i = 0; i < 6; i++) {
+    if (i % 2 === 0) {
+      ra.push(await connOnce(a, seconds));
+      rb.push(await connOnce(b, seconds));
+    } else {
+      rb.push(await connOnce(b, seconds));
+      ra.push(await connOnce(a, seconds));
+    }
   }
   return { a: ra.map(Math.round), b: rb.map(Math.round), ratio: +median(rb.map((x, i) => x / ra[i]!)).toFixed(3) };
 }
@@ -45,21 +58,27 @@ export function throughput(n: Node, dst: string, seconds: number): number {
 }
 
 /**
- * Throughput through `via` against `direct`, in `pairs` back-to-back pairs (via first, then
- * direct): the ratio is the median of the pairs' ratios, so a slow second on this shared machine
- * moves one pair, not the result. Gbit/s per sample.
+ * Throughput through `via` against `direct`, in `pairs` back-to-back pairs (via first in even
+ * pairs, direct first in odd ones): the ratio is the median of the pairs' ratios, so a slow second
+ * on this shared machine moves one pair, not the result. Gbit/s per sample.
  */
-export function throughputPairs(n: Node, via: string, direct: string, seconds: number, pairs = 3): { viaClusterIP: number[]; direct: number[]; ratio: number } {
+export function throughputPairs(n: Node, via: string, direct: string, seconds: number, pairs = 4): { viaClusterIP: number[]; direct: number[]; ratio: number } {
   const v: number[] = [];
   const d: number[] = [];
   const ratios: number[] = [];
   for (let i = 0; i < pairs; i++) {
-    v.push(throughput(n, via, seconds) / 1e9);
-    d.push(throughput(n, direct, seconds) / 1e9);
+    // Alternate which goes first, as connRatePaired does.
+    if (i % 2 === 0) {
+      v.push(throughput(n, via, seconds) / 1e9);
+      d.push(throughput(n, direct, seconds) / 1e9);
+    } else {
+      d.push(throughput(n, direct, seconds) / 1e9);
+      v.push(throughput(n, via, seconds) / 1e9);
+    }
     ratios.push(v[i]! / d[i]!);
   }
   const gbps = (xs: number[]): number[] => xs.map((x) => +x.toFixed(2));
-  return { viaClusterIP: gbps(v), direct: gbps(d), ratio: +ratios.sort((a, b) => a - b)[Math.floor(pairs / 2)]!.toFixed(3) };
+  return { viaClusterIP: gbps(v), direct: gbps(d), ratio: +median(ratios).toFixed(3) };
 }
 
 export async function rssMB(pid: number): Promise<number> {
