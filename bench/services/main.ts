@@ -16,6 +16,7 @@
 //   sudo npm run bench:services -- --proxies twill [--twill-datastore kubernetes|etcd]
 //   sudo npm run bench:services -- --full-sync-timeout 900   (seconds a proxy's full sync may take)
 //   sudo npm run bench:services -- --twill-full-syncs 3      (Twill's full sync taken 3 times; its figure the median)
+//   sudo npm run bench:services -- --conn-rounds 6           (paired connections/s rounds, order alternating)
 // JSON on stdout, progress on stderr. Everything it makes is removed at the end, even on failure.
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -46,6 +47,7 @@ const { values: args } = parseArgs({
     'twill-datastore': { type: 'string', default: 'kubernetes' },
     'full-sync-timeout': { type: 'string' },
     'twill-full-syncs': { type: 'string', default: '3' },
+    'conn-rounds': { type: 'string', default: '6' },
   },
 });
 const N = Number(args.services ?? (args.quick ? 1000 : 10000));
@@ -62,6 +64,8 @@ if (!(FULL_SYNC_TIMEOUT_S >= 10 && FULL_SYNC_TIMEOUT_S <= 3600)) throw new Error
 // Twill's full sync is ~2 s, and single samples on this shared machine move by ±0.3 s: it is
 // taken this many times (each on a fresh node), its figure the median. kube-proxy's take 40–230 s,
 // where that noise is small: once.
+const CONN_ROUNDS = Number(args['conn-rounds']);
+if (!(Number.isInteger(CONN_ROUNDS) && CONN_ROUNDS >= 2 && CONN_ROUNDS <= 40 && CONN_ROUNDS % 2 === 0)) throw new Error('--conn-rounds: an even number 2..40 (the order alternates)');
 const TWILL_FULL_SYNCS = Number(args['twill-full-syncs']);
 if (!(Number.isInteger(TWILL_FULL_SYNCS) && TWILL_FULL_SYNCS >= 1 && TWILL_FULL_SYNCS <= 9)) throw new Error('--twill-full-syncs: 1..9');
 const TWILL_DATASTORE = args['twill-datastore'] as TwillDatastore;
@@ -220,7 +224,7 @@ async function main(): Promise<void> {
           const lat = await endpointChanges({ proxy: p, idx: idx + 1, node, feeds, changes: CHANGES, services: N, gapMs: 1100, dir });
           log(`${p}: endpoint change p50 ${pct(lat, 0.5)} ms, p99 ${pct(lat, 0.99)} ms`);
           const smallNode = kept[p]?.node;
-          const conn = smallNode ? await connRatePaired(smallNode, node, SECONDS) : undefined;
+          const conn = smallNode ? await connRatePaired(smallNode, node, SECONDS, CONN_ROUNDS) : undefined;
           await dropKept(p);
           const tput = throughputPairs(node, BENCH_IP, SERVERS[0]!, SECONDS);
           const rss = await rssMB(proxy.pid!);

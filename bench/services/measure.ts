@@ -30,16 +30,16 @@ export async function connRate(n: Node, seconds: number): Promise<number> {
 }
 
 /**
- * New connections/s on two nodes measured in turn, six rounds in the order a b, b a, a b, …, so
+ * New connections/s on two nodes measured in turn, `rounds` rounds in the order a b, b a, a b, …, so
  * that both see the same moments of this shared machine and neither always runs second (right
  * after the other's burst, whose TIME_WAIT sockets and conntrack entries the kernel is still
  * reaping; measured a-then-b every round, b lost in 4 of 5 rounds of one run): each node's rates
  * and the median of the rounds' ratios b ÷ a.
  */
-export async function connRatePaired(a: Node, b: Node, seconds: number): Promise<{ a: number[]; b: number[]; ratio: number }> {
+export async function connRatePaired(a: Node, b: Node, seconds: number, rounds = 6): Promise<{ a: number[]; b: number[]; ratio: number }> {
   const ra: number[] = [];
   const rb: number[] = [];
-  for (let i = 0; i < 6; i++) {
+  for (let i = 0; i < rounds; i++) {
     if (i % 2 === 0) {
       ra.push(await connOnce(a, seconds));
       rb.push(await connOnce(b, seconds));
