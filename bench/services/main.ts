@@ -16,7 +16,7 @@
 //   sudo npm run bench:services -- --proxies twill [--twill-datastore kubernetes|etcd]
 //   sudo npm run bench:services -- --full-sync-timeout 900   (seconds a proxy's full sync may take)
 //   sudo npm run bench:services -- --twill-full-syncs 3      (Twill's full sync taken 3 times; its figure the median)
-//   sudo npm run bench:services -- --conn-rounds 6           (paired connections/s rounds, order alternating)
+//   sudo npm run bench:services -- --conn-rounds 12          (paired connections/s rounds, order alternating)
 // JSON on stdout, progress on stderr. Everything it makes is removed at the end, even on failure.
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -47,7 +47,7 @@ const { values: args } = parseArgs({
     'twill-datastore': { type: 'string', default: 'kubernetes' },
     'full-sync-timeout': { type: 'string' },
     'twill-full-syncs': { type: 'string', default: '3' },
-    'conn-rounds': { type: 'string', default: '6' },
+    'conn-rounds': { type: 'string', default: '12' },
   },
 });
 const N = Number(args.services ?? (args.quick ? 1000 : 10000));

@@ -36,7 +36,7 @@ export async function connRate(n: Node, seconds: number): Promise<number> {
  * reaping; measured a-then-b every round, b lost in 4 of 5 rounds of one run): each node's rates
  * and the median of the rounds' ratios b ÷ a.
  */
-export async function connRatePaired(a: Node, b: Node, seconds: number, rounds = 6): Promise<{ a: number[]; b: number[]; ratio: number }> {
+export async function connRatePaired(a: Node, b: Node, seconds: number, rounds = 12): Promise<{ a: number[]; b: number[]; ratio: number }> {
   const ra: number[] = [];
   const rb: number[] = [];
   for (let i = 0; i < rounds; i++) {
