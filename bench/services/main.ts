@@ -81,7 +81,7 @@ interface Result {
   endpointChangeMs: { p50: number; p99: number; max: number; samples: number };
   /** Paired rounds on the small node (proxy frozen) and the big one: each round's rate, and the median of the rounds' ratios. */
   connPerSec: Record<string, number | number[]>;
-  /** Four back-to-back pairs (which goes first alternates); ratio: the median of the pairs' ratios. */
+  /** Six back-to-back pairs (which goes first alternates); ratio: the median of the pairs' ratios. */
   throughputGbps: { viaClusterIP: number[]; direct: number[]; ratio: number };
   rssMB: number;
   /** The same process's RSS split (smaps_rollup), read right after rssMB. */

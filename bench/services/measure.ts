@@ -62,7 +62,7 @@ export function throughput(n: Node, dst: string, seconds: number): number {
  * pairs, direct first in odd ones): the ratio is the median of the pairs' ratios, so a slow second
  * on this shared machine moves one pair, not the result. Gbit/s per sample.
  */
-export function throughputPairs(n: Node, via: string, direct: string, seconds: number, pairs = 4): { viaClusterIP: number[]; direct: number[]; ratio: number } {
+export function throughputPairs(n: Node, via: string, direct: string, seconds: number, pairs = 6): { viaClusterIP: number[]; direct: number[]; ratio: number } {
   const v: number[] = [];
   const d: number[] = [];
   const ratios: number[] = [];
