@@ -3,13 +3,13 @@
 // (from the write's acknowledgement to the first `nft monitor` line naming the new address).
 import { readFile } from 'node:fs/promises';
 import type { Node } from './node.js';
-import { CLIENT_CPU, HELPERS, TAG } from './node.js';
+import { CLIENT_CPU, CRR, TAG } from './node.js';
 import { BENCH_IP, filler, type Feeds, type Proxy } from './objects.js';
 import { firstLine, nsx, sh, sleep, start, stop, tail } from './proc.js';
 
-/** One run of `connect` (32 at a time, `seconds`): new connections per second to the ClusterIP. */
+/** One run of `crr connect` (32 at a time, `seconds`): new connections per second to the ClusterIP. */
 async function connOnce(n: Node, seconds: number): Promise<number> {
-  const c = start(nsx(n.client, ['taskset', '-c', CLIENT_CPU, 'node', HELPERS, 'connect', BENCH_IP, '80', String(seconds), '32']));
+  const c = start(nsx(n.client, ['taskset', '-c', CLIENT_CPU, CRR, 'connect', BENCH_IP, '80', String(seconds), '32']));
   const r = JSON.parse(await firstLine(c, (seconds + 20) * 1000)) as { connections: number; seconds: number; errors: number };
   if (r.errors > r.connections / 20) throw new Error(`${r.errors} failed connections of ${r.connections} to the ClusterIP`);
   return r.connections / r.seconds;

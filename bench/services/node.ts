@@ -6,9 +6,12 @@ import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLIENT, NODE_IP, SERVERS } from './objects.js';
+import { crrBinary } from '../tools/crr.js';
 import { firstLine, namespaces, nsx, sh, start, stop } from './proc.js';
 
 export const HELPERS = join(fileURLToPath(new URL('.', import.meta.url)), 'helpers.mjs');
+/** The connect–close load generator (Go): `serve PORT`, `connect HOST PORT SECONDS CONC`. */
+export const CRR = crrBinary();
 export const TAG = `svpb${process.pid.toString(36)}`;
 /** Where the pods' servers and clients run (see makeNode). */
 export const SERVER_CPU = '1';
@@ -30,7 +33,10 @@ export async function makeNode(tag: string): Promise<Node> {
     sh(nsx(n, ['ip', 'link', 'set', 'lo', 'up']));
   }
   const inNode = (argv: string[]): string => sh(nsx(ns, argv));
-  for (const s of ['net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0']) inNode(['sysctl', '-qw', s]);
+  // TIME_WAIT conntrack entries for 10 s, not 120: a paired connections/s phase opens ~40,000
+  // connections per 2 s sample on each node, and at 120 s the node's table would pass
+  // nf_conntrack_max (262,144 here) and drop SYNs mid-phase. The same on every proxy's node.
+  for (const s of ['net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', 'net.netfilter.nf_conntrack_tcp_timeout_time_wait=10']) inNode(['sysctl', '-qw', s]);
   inNode(['ip', 'link', 'add', 'svu0', 'type', 'veth', 'peer', 'name', 'svu1']);
   inNode(['ip', 'addr', 'add', `${NODE_IP}/24`, 'dev', 'svu0']);
   inNode(['ip', 'link', 'set', 'svu0', 'up']);
@@ -52,10 +58,10 @@ export async function makeNode(tag: string): Promise<Node> {
   };
   pod(node.client, 'svhc', [CLIENT]);
   pod(node.server, 'svhs', SERVERS);
-  sh(nsx(node.client, ['sysctl', '-qw', 'net.ipv4.ip_local_port_range=10000 65000']));
+  sh(nsx(node.client, ['sysctl', '-qw', 'net.ipv4.ip_local_port_range=10000 64999']));
   // Servers on CPU 1, clients on CPU 0 (measure.ts): on two CPUs the scheduler otherwise puts both
   // on one in some samples and not in others, and a 2 s sample moves by a third.
-  const srv = start(nsx(node.server, ['taskset', '-c', SERVER_CPU, 'node', HELPERS, 'serve', '8080']));
+  const srv = start(nsx(node.server, ['taskset', '-c', SERVER_CPU, CRR, 'serve', '8080']));
   await firstLine(srv);
   node.servers.push(srv, start(nsx(node.server, ['iperf3', '-s', '-p', '5201', '-A', SERVER_CPU])));
   return node;

@@ -1,0 +1,3 @@
+module twill.local/bench/crr
+
+go 1.22
