@@ -223,6 +223,36 @@ test('wg: host-gw and vxlan directRouting go through the tunnel too (backend swi
 });
 
 /** Index of the first WireGuard transport-data frame (type 4, more than a keepalive) from `src`. */
+/**
+ * WireGuard's control messages (1 initiation, 2 response, 3 cookie) and ICMP errors on the
+ * underlay, in capture order, with data frames counted between them: what a slow switch-on
+ * did, for the log (a lost first initiation costs REKEY_TIMEOUT, 5 s).
+ */
+function handshakeTrace(frames: Frame[]): string {
+  const nodeOf = new Map(lab.state.nodes.map((n) => [n.underlayIP, n.name]));
+  const name = (ip: string): string => nodeOf.get(ip) ?? ip;
+  const t0 = frames[0]?.atMs ?? 0;
+  const out: string[] = [];
+  let data = 0;
+  for (const f of frames) {
+    const v4 = f.ipv4;
+    if (!v4) continue;
+    const at = `+${Math.round(f.atMs - t0)}ms`;
+    if (v4.proto === 1 && f.bytes[14 + (f.bytes[14]! & 0x0f) * 4] === 3) {
+      out.push(`${at} ICMP unreachable ${name(v4.src)}→${name(v4.dst)}`);
+      continue;
+    }
+    if (v4.proto !== 17 || (v4.dport !== PORT && v4.sport !== PORT)) continue;
+    const type = f.bytes[14 + (f.bytes[14]! & 0x0f) * 4 + 8];
+    if (type === 4) { data++; continue; }
+    if (data) out.push(`${data} data`);
+    data = 0;
+    out.push(`${at} ${type === 1 ? 'initiation' : type === 2 ? 'response' : type === 3 ? 'cookie' : `type ${type}`} ${name(v4.src)}→${name(v4.dst)}`);
+  }
+  if (data) out.push(`${data} data`);
+  return out.join('; ') || 'no WireGuard frames';
+}
+
 function firstTunnelData(frames: Frame[], src: string): number {
   return frames.findIndex((f) => {
     if (f.ipv4?.src !== src || f.ipv4.proto !== 17 || f.ipv4.dport !== PORT) return false;
@@ -293,6 +323,7 @@ test('wg: encryption switched off and on under a stream: pods untouched, the win
   });
   frames = await cap.stop();
   console.log(`[wg] encryption switched on mid-stream: longest gap ${s.maxGapMs} ms (gaps > 20 ms: ${s.gaps.join(', ') || 'none'}); every node has every peer after ${took} ms`);
+  if (s.maxGapMs > 1000) console.log(`[wg] switch-on handshakes: ${handshakeTrace(frames)}`);
   const first = firstTunnelData(frames, n1);
   assert.ok(first >= 0, 'node-1\'s tunnel carried the stream');
   assert.ok(hasCanary(frames.slice(0, first)) > 0, 'control: the stream was in clear before the switch');

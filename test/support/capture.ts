@@ -8,6 +8,8 @@ import type { TestScope } from './scope.js';
 export interface Frame {
   /** Whole Ethernet frame. */
   bytes: Buffer;
+  /** Capture time, ms since the epoch (pcap's microsecond stamp). */
+  atMs: number;
   ipv4?: { src: string; dst: string; proto: number; sport?: number; dport?: number };
 }
 
@@ -56,9 +58,10 @@ export function parsePcap(buf: Buffer): Frame[] {
   let o = 24;
   while (o + 16 <= buf.length) {
     const incl = u32(o + 8);
+    const atMs = u32(o) * 1000 + u32(o + 4) / 1000;
     const bytes = buf.subarray(o + 16, o + 16 + incl);
     o += 16 + incl;
-    const f: Frame = { bytes };
+    const f: Frame = { bytes, atMs };
     if (bytes.length >= 34 && bytes.readUInt16BE(12) === 0x0800) {
       const ihl = (bytes[14]! & 0x0f) * 4;
       const proto = bytes[23]!;

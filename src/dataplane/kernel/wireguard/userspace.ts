@@ -20,6 +20,12 @@ import { UAPI_GET } from './uapi.js';
 /** Where the pinned build of scripts/externals/build.sh puts it. */
 const EXTERNALS = process.env['TWILL_EXTERNALS'] ?? '/var/cache/twill/externals';
 
+/** wireguard-go's own log level (its LOG_LEVEL): error unless TWILL_WIREGUARD_LOG_LEVEL says verbose or silent, to debug handshakes. */
+export function wireguardLogLevel(): 'error' | 'verbose' | 'silent' {
+  const v = process.env['TWILL_WIREGUARD_LOG_LEVEL'];
+  return v === 'verbose' || v === 'silent' ? v : 'error';
+}
+
 export interface UserspacePaths {
   dir: string;
   socket: string;
@@ -102,7 +108,7 @@ export async function ensureUserspace(o: { runDir: string; ifname: string; binar
     child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'twill-wireguard', paths.dir, o.binary, o.ifname], {
       detached: true,
       stdio: ['ignore', fd, fd],
-      env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', LOG_LEVEL: 'error', WG_PROCESS_FOREGROUND: '1' },
+      env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', LOG_LEVEL: wireguardLogLevel(), WG_PROCESS_FOREGROUND: '1' },
     });
   } finally {
     closeSync(fd);
