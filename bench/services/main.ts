@@ -81,8 +81,8 @@ interface Result {
   endpointChangeMs: { p50: number; p99: number; max: number; samples: number };
   /** Paired rounds on the small node (proxy frozen) and the big one: each round's rate, and the median of the rounds' ratios. */
   connPerSec: Record<string, number | number[]>;
-  /** Six back-to-back pairs (which goes first alternates); ratio: the median of the pairs' ratios. */
-  throughputGbps: { viaClusterIP: number[]; direct: number[]; ratio: number };
+  /** Eight back-to-back pairs after a warm-up run (which goes first alternates); ratio: the median of the pairs' ratios. */
+  throughputGbps: { viaClusterIP: number[]; direct: number[]; ratio: number; warmupGbps: number };
   rssMB: number;
   /** The same process's RSS split (smaps_rollup), read right after rssMB. */
   rssSplitMB: { anonMB: number; fileMB: number };
@@ -226,6 +226,8 @@ async function main(): Promise<void> {
           const smallNode = kept[p]?.node;
           const conn = smallNode ? await connRatePaired(smallNode, node, SECONDS, CONN_ROUNDS) : undefined;
           await dropKept(p);
+          // The kernel tears the dropped node's namespaces down (and their conntrack entries) after the fact: not during the first pair.
+          await sleep(3000);
           const tput = throughputPairs(node, BENCH_IP, SERVERS[0]!, SECONDS);
           const rss = await rssMB(proxy.pid!);
           const rssSplit = await memoryOf(proxy.pid!);

@@ -60,9 +60,12 @@ export function throughput(n: Node, dst: string, seconds: number): number {
 /**
  * Throughput through `via` against `direct`, in `pairs` back-to-back pairs (via first in even
  * pairs, direct first in odd ones): the ratio is the median of the pairs' ratios, so a slow second
- * on this shared machine moves one pair, not the result. Gbit/s per sample.
+ * on this shared machine moves one pair, not the result. One 1 s run through `via` goes first and
+ * is not counted (`warmupGbps`): the first pair was the lowest in 4 of 5 runs on 2026-12-03
+ * (0.80–0.88 against ~0.98 for the rest). Gbit/s per sample.
  */
-export function throughputPairs(n: Node, via: string, direct: string, seconds: number, pairs = 6): { viaClusterIP: number[]; direct: number[]; ratio: number } {
+export function throughputPairs(n: Node, via: string, direct: string, seconds: number, pairs = 8): { viaClusterIP: number[]; direct: number[]; ratio: number; warmupGbps: number } {
+  const warmupGbps = +(throughput(n, via, 1) / 1e9).toFixed(2);
   const v: number[] = [];
   const d: number[] = [];
   const ratios: number[] = [];
@@ -78,7 +81,7 @@ export function throughputPairs(n: Node, via: string, direct: string, seconds: n
     ratios.push(v[i]! / d[i]!);
   }
   const gbps = (xs: number[]): number[] => xs.map((x) => +x.toFixed(2));
-  return { viaClusterIP: gbps(v), direct: gbps(d), ratio: +median(ratios).toFixed(3) };
+  return { viaClusterIP: gbps(v), direct: gbps(d), ratio: +median(ratios).toFixed(3), warmupGbps };
 }
 
 export async function rssMB(pid: number): Promise<number> {
