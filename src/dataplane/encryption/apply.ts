@@ -1,7 +1,8 @@
 // applyEncryption: converge the node to compile's output, in an order that never opens a window
 // for plaintext: the strict-mode table first, then the device (started or re-attached), its
-// configuration (only the difference), the routes of WireGuard's table, and last the rule that
-// sends pod traffic to that table. removeEncryption undoes all of it (encryption switched off).
+// configuration (only the difference; a new device is configured while still down), the link up,
+// the routes of WireGuard's table, and last the rule that sends pod traffic to that table.
+// removeEncryption undoes all of it (encryption switched off).
 import { readFile } from 'node:fs/promises';
 import { NFT_TABLE_ENCRYPTION, ROUTE_PROTOCOL, WIREGUARD_DEVICE, WIREGUARD_FWMARK, WIREGUARD_ROUTE_TABLE, WIREGUARD_RULE_PRIORITY, nftScriptPath } from '../kernel/names.js';
 import { netlink, type Netlink } from '../kernel/netlink.js';
@@ -77,14 +78,23 @@ export async function applyEncryption(
     device = sel.device;
   }
   const link = await nl.mustGetLink(desired.device.name);
-  if (link.mtu !== desired.device.mtu || !link.up) {
-    await nl.setLink(desired.device.name, { mtu: desired.device.mtu, up: true });
-    actions.push(`set ${desired.device.name} mtu ${desired.device.mtu} up`);
+  if (link.mtu !== desired.device.mtu) {
+    await nl.setLink(desired.device.name, { mtu: desired.device.mtu });
+    actions.push(`set ${desired.device.name} mtu ${desired.device.mtu}`);
   }
+  // Peers before the link goes up. wireguard-go marks its device up before it opens its UDP
+  // socket; a peer configured in between sends its first handshake into a closed socket, and the
+  // retry waits REKEY_TIMEOUT (5 s) — a 5 s hole in pod traffic at switch-on. Configured while
+  // the device is down, every peer sends its first handshake when the device comes up, socket
+  // open (the kernel's WireGuard does the same on open).
   const change = planWgDevice(await device.get(), desired, privateKey);
   if (change) {
     await device.set(change);
     actions.push(...describeWgChange(change));
+  }
+  if (!link.up) {
+    await nl.setLink(desired.device.name, { up: true });
+    actions.push(`set ${desired.device.name} up`);
   }
   await applyRoutes(nl, desired, actions);
   if ((await ensureRule(desired.rule)) > 0) actions.push(`add rule pref ${desired.rule.priority} not fwmark 0x${desired.rule.notFwmark.toString(16)} lookup ${desired.rule.table}`);
