@@ -193,18 +193,20 @@ async function main(): Promise<void> {
 
     log(`phase 2: ${N - SMALL} more Services, ${N} in all (writes to the apiserver${TWILL_DATASTORE === 'etcd' ? ' and etcd' : ''}, not measured)`);
     await feeds.put(Array.from({ length: N - SMALL }, (_, i) => filler(SMALL - 1 + i)).flat());
+    /** Starts `p` on `node` and waits for the bench Service in its ruleset: the proxy and ms from its spawn. */
+    const fullSync = async (p: Proxy, node: Node, procs: ChildProcess[]): Promise<{ proxy: ChildProcess; ms: number }> => {
+      const t0 = performance.now();
+      const proxy = await startProxy(p, node, env);
+      procs.push(proxy);
+      await waitFor(witness(p, node, iptChain), FULL_SYNC_TIMEOUT_S * 1000, `${p} with ${N} Services`, { proc: proxy, log: proxyLog(p, node, env) }, pollMs(p));
+      return { proxy, ms: performance.now() - t0 };
+    };
     for (const [idx, p] of PROXIES.entries()) {
       try {
         const samples: number[] = [];
         for (let i = 1; p === 'twill' && i < TWILL_FULL_SYNCS; i++) {
           samples.push(
-            await onNode(p, `${p[0]}${i + 2}`, env, async (node, procs) => {
-              const t0 = performance.now();
-              const proxy = await startProxy(p, node, env);
-              procs.push(proxy);
-              await waitFor(witness(p, node, iptChain), FULL_SYNC_TIMEOUT_S * 1000, `${p} with ${N} Services`, { proc: proxy, log: proxyLog(p, node, env) }, pollMs(p));
-              return Math.round(performance.now() - t0);
-            }),
+            await onNode(p, `${p[0]}${i + 2}`, env, async (node, procs) => Math.round((await fullSync(p, node, procs)).ms)),
           );
           log(`${p}: full sync ${i} of ${TWILL_FULL_SYNCS}: ${samples.at(-1)} ms (load ${load()[0]})`);
           // The kernel frees the removed node's namespaces (and their 70,000-element table) after the fact: not during the next sample.
@@ -212,11 +214,7 @@ async function main(): Promise<void> {
         }
         result[p] = await onNode(p, `${p[0]}2`, env, async (node, procs) => {
           const loadBefore = load();
-          const t0 = performance.now();
-          const proxy = await startProxy(p, node, env);
-          procs.push(proxy);
-          await waitFor(witness(p, node, iptChain), FULL_SYNC_TIMEOUT_S * 1000, `${p} with ${N} Services`, { proc: proxy, log: proxyLog(p, node, env) }, pollMs(p));
-          const fullMs = performance.now() - t0;
+          const { proxy, ms: fullMs } = await fullSync(p, node, procs);
           samples.push(Math.round(fullMs));
           log(`${p}: full sync of ${N} Services ${Math.round(fullMs)} ms (load ${loadBefore[0]})${samples.length > 1 ? `; all ${samples.length}: ${samples.join(', ')} ms, median ${pct(samples, 0.5)}` : ''}`);
           await sleep(2000);

@@ -111,11 +111,15 @@ export class ServicesDataplane {
     if (!sock || (await sock.hasTable(NFPROTO_INET, NFT_TABLE_SERVICES).catch(() => true))) return undefined;
     const plan = planFirstLoad(c.loadModel);
     // The skeleton's `nft -f` runs (on another core) while the elements are encoded here: ~40 of
-    // the ~100 ms encoding takes at 10,000 Services. Should the encoding fail, the caller's
-    // full replacement replaces the skeleton too.
+    // the ~100 ms encoding takes at 10,000 Services. It is awaited whatever the encoding does, so
+    // no later replacement can run while it is still in flight.
     const skeletonIn = this.nft(renderFullReplace(plan.skeleton), file, 'full');
-    const batches = encodeFirstLoad(NFT_TABLE_SERVICES, plan.transactions);
-    await skeletonIn;
+    let batches: ReturnType<typeof encodeFirstLoad>;
+    try {
+      batches = encodeFirstLoad(NFT_TABLE_SERVICES, plan.transactions);
+    } finally {
+      await skeletonIn;
+    }
     if (!batches) return undefined;
     try {
       for (const b of batches) await sock.commit(b, 20_000);

@@ -28,3 +28,11 @@ test('the healthCheckNodePort counts ready local endpoints only: terminating one
   const ready = resolveServices(snapshot([lb], [slice('web', [endpoint('10.244.1.4', 'n1'), endpoint('10.244.1.5', 'n1', terminating)])]));
   assert.deepEqual(ready.healthChecks.map((h) => h.localEndpoints), [1]);
 });
+
+test('an address listed twice, in one slice or across two, is one endpoint', () => {
+  const svc = service('web', { clusterIP: '10.96.0.95' });
+  const one = resolveServices(snapshot([svc], [slice('web', [endpoint('10.244.1.4', 'n1'), endpoint('10.244.1.4', 'n1'), endpoint('10.244.1.5', 'n1')])]));
+  assert.deepEqual(one.ports[0]!.endpoints.map((e) => e.ip), ['10.244.1.4', '10.244.1.5']);
+  const two = resolveServices(snapshot([svc], [slice('web', [endpoint('10.244.1.4', 'n1')]), slice('web', [endpoint('10.244.1.4', 'n1')], undefined, 'b')]));
+  assert.deepEqual(two.ports[0]!.endpoints.map((e) => e.ip), ['10.244.1.4']);
+});

@@ -100,7 +100,8 @@ function v4Number(ip: string): number {
     if (c === 46) {
       if (digits === 0 || dots === 3) return -1;
       n = n * 1000 + part;
-      [part, digits] = [0, 0];
+      part = 0;
+      digits = 0;
       dots++;
     } else if (c >= 48 && c <= 57) {
       if (digits === 3 || (digits === 1 && part === 0)) return -1;
@@ -210,7 +211,7 @@ export function resolveService(svc: Service, slices: EndpointSlice[], ctx: Resol
     for (const sp of svc.spec.ports ?? []) {
       const proto = lower(sp.protocol);
       const candidates: { ep: Endpoint; port: number; local: boolean }[] = [];
-      const seen = slices.length > 1 ? new Set<string>() : undefined;
+      const seen = new Set<string>();
       for (const slice of slices) {
         if (slice.addressType !== (f === 4 ? 'IPv4' : 'IPv6')) continue;
         const named = (slice.ports ?? []).find((p) => (p.name ?? '') === (sp.name ?? '') && lower(p.protocol) === proto);
@@ -219,12 +220,9 @@ export function resolveService(svc: Service, slices: EndpointSlice[], ctx: Resol
         if (port === undefined) continue;
         for (const ep of slice.endpoints) {
           const ip = ep.addresses[0]!;
-          // Duplicates come from a second slice only (an address is in one slice at a time but while it moves).
-          if (seen) {
-            const key = `${ip}/${port}`;
-            if (seen.has(key)) continue;
-            seen.add(key);
-          }
+          const key = `${ip}/${port}`;
+          if (seen.has(key)) continue;
+          seen.add(key);
           candidates.push({ ep, port, local: ep.nodeName !== undefined ? ep.nodeName === ctx.nodeName : ctx.localIPs.has(ip) });
         }
       }
